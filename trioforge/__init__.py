@@ -1,0 +1,60 @@
+"""trioforge: structured-concurrency workflows for trio.
+
+A workflow is a DAG of async tasks. trioforge checks it, runs independent
+tasks concurrently under trio's structured concurrency, records every event,
+and rolls back completed work by compensation when a run fails.
+"""
+
+from ._audit import AuditLog as AuditLog
+from ._audit import AuditSink as AuditSink
+from ._audit import JsonLinesSink as JsonLinesSink
+from ._errors import CycleDetectedError as CycleDetectedError
+from ._errors import DuplicateTaskError as DuplicateTaskError
+from ._errors import EmptyWorkflowError as EmptyWorkflowError
+from ._errors import MissingDependencyError as MissingDependencyError
+from ._errors import ResultNotAvailableError as ResultNotAvailableError
+from ._errors import TaskFailedError as TaskFailedError
+from ._errors import TaskTimeoutError as TaskTimeoutError
+from ._errors import UnknownTaskError as UnknownTaskError
+from ._errors import WorkflowCancelledError as WorkflowCancelledError
+from ._errors import WorkflowError as WorkflowError
+from ._errors import WorkflowTimeoutError as WorkflowTimeoutError
+from ._events import AuditEvent as AuditEvent
+from ._events import EventType as EventType
+from ._executor import WorkflowExecutor as WorkflowExecutor
+from ._executor import WorkflowResult as WorkflowResult
+from ._retry import Backoff as Backoff
+from ._schedulers import FailurePolicy as FailurePolicy
+from ._task import Task as Task
+from ._task import TaskContext as TaskContext
+from ._task import WorkflowTask as WorkflowTask
+from ._workflow import Workflow as Workflow
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuditEvent",
+    "AuditLog",
+    "AuditSink",
+    "Backoff",
+    "CycleDetectedError",
+    "DuplicateTaskError",
+    "EmptyWorkflowError",
+    "EventType",
+    "FailurePolicy",
+    "JsonLinesSink",
+    "MissingDependencyError",
+    "ResultNotAvailableError",
+    "Task",
+    "TaskContext",
+    "TaskFailedError",
+    "TaskTimeoutError",
+    "UnknownTaskError",
+    "Workflow",
+    "WorkflowCancelledError",
+    "WorkflowError",
+    "WorkflowExecutor",
+    "WorkflowResult",
+    "WorkflowTask",
+    "WorkflowTimeoutError",
+]

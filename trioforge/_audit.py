@@ -1,0 +1,115 @@
+"""The audit log and its sinks.
+
+:class:`AuditLog` keeps every event in memory and hands each one, as it is
+recorded, to its sinks. A sink is anything with ``emit(event)``; emitting is
+synchronous, so a sink must be quick (a buffered line write is fine, a network
+call is not).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from typing import IO, Protocol, runtime_checkable
+
+from ._events import AuditEvent, EventType
+
+__all__ = ["AuditLog", "AuditSink", "JsonLinesSink"]
+
+
+@runtime_checkable
+class AuditSink(Protocol):
+    """Receives every audit event as it is recorded."""
+
+    def emit(self, event: AuditEvent) -> None:
+        """Consume one event; must not block for long."""
+        ...
+
+
+class JsonLinesSink:
+    """Writes each event as one JSON object per line, flushed as it goes.
+
+    The file is opened for appending on the first event and stays open until
+    :meth:`close`.
+
+    Args:
+        path: the file to append to; its folder is created if missing.
+        fsync: also ``os.fsync`` after each line (slower; survives a power cut).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, fsync: bool = False) -> None:
+        self.path = os.fspath(path)
+        self.fsync = fsync
+        self._file: IO[str] | None = None
+
+    def __repr__(self) -> str:
+        return f"JsonLinesSink({self.path!r})"
+
+    def emit(self, event: AuditEvent) -> None:
+        """Append the event as a JSON line and flush it."""
+        file = self._file
+        if file is None:
+            folder = os.path.dirname(self.path)
+            if folder:
+                os.makedirs(folder, exist_ok=True)
+            file = self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+        file.write(json.dumps(event.to_dict(), separators=(",", ":")) + "\n")
+        file.flush()
+        if self.fsync:
+            os.fsync(file.fileno())
+
+    def close(self) -> None:
+        """Close the file (a later event reopens it)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class AuditLog:
+    """Every event of an executor's runs, in the order they happened.
+
+    Args:
+        sinks: consumers that receive each event as it is recorded.
+    """
+
+    def __init__(self, sinks: Iterable[AuditSink] = ()) -> None:
+        self.events: list[AuditEvent] = []
+        self.sinks: list[AuditSink] = list(sinks)
+
+    def __repr__(self) -> str:
+        return f"AuditLog(events={len(self.events)}, sinks={self.sinks!r})"
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def record(self, event: AuditEvent) -> None:
+        """Append an event and hand it to every sink."""
+        self.events.append(event)
+        for sink in self.sinks:
+            sink.emit(event)
+
+    def of_type(self, *types: EventType | str) -> list[AuditEvent]:
+        """The events whose type is one of ``types``."""
+        wanted = {str(t) for t in types}
+        return [e for e in self.events if e.type in wanted]
+
+    def for_task(self, task_id: str) -> list[AuditEvent]:
+        """The events about one task."""
+        return [e for e in self.events if e.task_id == task_id]
+
+    def types(self, *, task_id: str | None = None) -> list[str]:
+        """The event names in order, optionally only those of one task."""
+        events: Sequence[AuditEvent] = self.events if task_id is None else self.for_task(task_id)
+        return [str(e.type) for e in events]
+
+    def to_jsonl(self) -> str:
+        """All events as JSON Lines text."""
+        return "".join(json.dumps(e.to_dict(), separators=(",", ":")) + "\n" for e in self.events)
+
+    def close(self) -> None:
+        """Close every sink that has a ``close`` method."""
+        for sink in self.sinks:
+            close = getattr(sink, "close", None)
+            if close is not None:
+                close()

@@ -1,0 +1,275 @@
+"""WorkflowExecutor: runs a workflow in one of three modes and owns the run's lifecycle.
+
+Lifecycle of every run, whatever the mode:
+
+1. compile and check the workflow (before anything starts);
+2. ``WorkflowStarted``; the mode's driver runs inside the run's cancel scope,
+   whose deadline is ``workflow_timeout`` and which :meth:`cancel` cancels;
+3. on success: ``WorkflowCompleted`` and a :class:`WorkflowResult`;
+4. otherwise rollback (shielded, bounded by ``compensation_timeout``), then the
+   terminal event and a domain error: :class:`TaskFailedError` (cause: the
+   first failed task's own exception), :class:`WorkflowCancelledError` or
+   :class:`WorkflowTimeoutError`. When the caller's own cancel scope (or a
+   ``KeyboardInterrupt``) stops the run, rollback runs the same way and the
+   original exception propagates unchanged.
+
+When an ``execute_*`` method returns or raises, nothing it started is running.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import attrs
+import trio
+
+from ._audit import AuditLog, AuditSink, JsonLinesSink
+from ._errors import TaskFailedError, WorkflowCancelledError, WorkflowTimeoutError
+from ._events import EventType
+from ._retry import Backoff
+from ._rollback import compensate_completed
+from ._runner import Run, describe
+from ._schedulers import FailurePolicy, run_dataflow, run_layers, run_sequential
+from ._workflow import Workflow
+
+__all__ = ["WorkflowExecutor", "WorkflowResult"]
+
+
+@attrs.frozen
+class WorkflowResult:
+    """What a successful run produced.
+
+    Attributes:
+        workflow_id: the run's id.
+        completed: task ids in the order they completed.
+        results: each task's result by id.
+        duration: seconds from start to end, by ``trio.current_time()``
+            (virtual under a MockClock).
+        skipped: tasks that did not run (always empty for a successful run;
+            see :attr:`TaskFailedError.skipped`).
+        attempts: how many attempts each task took.
+    """
+
+    workflow_id: str
+    completed: list[str]
+    results: dict[str, Any]
+    duration: float
+    skipped: list[str] = attrs.Factory(list)
+    attempts: dict[str, int] = attrs.Factory(dict)
+
+
+def _check_timeout(name: str, value: float | None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"{name} must be a number of seconds > 0 or None, got {value!r}")
+
+
+class WorkflowExecutor:
+    """Runs a :class:`Workflow`.
+
+    Args:
+        workflow: the workflow to run; it is checked at the start of each run.
+        task_timeout: default per-task limit in seconds for tasks without their own.
+        workflow_timeout: limit for a whole run, in seconds.
+        compensation_timeout: limit for the whole rollback, in seconds.
+        max_concurrency: at most this many tasks run at once
+            (``execute_parallel`` and ``execute_dataflow``); None for no limit.
+        failure_policy: what happens when a task fails.
+        retries: default number of retries for tasks that do not set their own.
+        backoff: waits between attempts.
+        seed: seed of the executor's own random generator (retry jitter).
+        audit_path: also stream every event to this JSON Lines file.
+        audit_sinks: more consumers of every event.
+    """
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        *,
+        task_timeout: float | None = None,
+        workflow_timeout: float | None = None,
+        compensation_timeout: float = 30.0,
+        max_concurrency: int | None = None,
+        failure_policy: FailurePolicy = FailurePolicy.FAIL_FAST,
+        retries: int = 0,
+        backoff: Backoff | None = None,
+        seed: int | None = None,
+        audit_path: str | os.PathLike[str] | None = None,
+        audit_sinks: Iterable[AuditSink] = (),
+    ) -> None:
+        if not isinstance(workflow, Workflow):
+            raise TypeError(f"workflow must be a Workflow, got {workflow!r}")
+        _check_timeout("task_timeout", task_timeout)
+        _check_timeout("workflow_timeout", workflow_timeout)
+        _check_timeout("compensation_timeout", compensation_timeout)
+        if max_concurrency is not None and (
+            isinstance(max_concurrency, bool)
+            or not isinstance(max_concurrency, int)
+            or max_concurrency < 1
+        ):
+            raise ValueError(
+                f"max_concurrency must be an int >= 1 or None, got {max_concurrency!r}"
+            )
+        if not isinstance(failure_policy, FailurePolicy):
+            raise TypeError(f"failure_policy must be a FailurePolicy, got {failure_policy!r}")
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries must be an int >= 0, got {retries!r}")
+        self.workflow = workflow
+        self.task_timeout = task_timeout
+        self.workflow_timeout = workflow_timeout
+        self.compensation_timeout = compensation_timeout
+        self.max_concurrency = max_concurrency
+        self.failure_policy = failure_policy
+        self.retries = retries
+        self.backoff = Backoff() if backoff is None else backoff
+        self.random = random.Random(seed)
+        sinks = list(audit_sinks)
+        if audit_path is not None:
+            sinks.append(JsonLinesSink(audit_path))
+        self._audit = AuditLog(sinks)
+        self._active: list[Run] = []
+
+    def __repr__(self) -> str:
+        return f"WorkflowExecutor({self.workflow!r})"
+
+    @property
+    def audit_log(self) -> AuditLog:
+        """Every event of this executor's runs."""
+        return self._audit
+
+    def cancel(self, reason: str = "cancelled by request") -> None:
+        """Stop every run of this executor that is in progress.
+
+        Safe to call from any task. The run cancels its tasks, rolls back and
+        raises :class:`WorkflowCancelledError`. Does nothing when no run is
+        in progress.
+        """
+        for run in self._active:
+            if run.cancel_reason is None:
+                run.cancel_reason = reason
+            run.scope.cancel()
+
+    async def execute(self) -> WorkflowResult:
+        """Run the tasks one at a time, in topological order."""
+        return await self._execute(
+            lambda run: run_sequential(run, self.failure_policy), always_scope=True
+        )
+
+    async def execute_parallel(self) -> WorkflowResult:
+        """Run layer by layer: a nursery per layer, each task in its own cancel scope.
+
+        A layer starts only when every task of the layer before it finished.
+        """
+        limiter, priorities = self._slots()
+        return await self._execute(
+            lambda run: run_layers(run, self.failure_policy, limiter, priorities),
+            always_scope=True,
+        )
+
+    async def execute_dataflow(self) -> WorkflowResult:
+        """Start each task as soon as its dependencies succeeded (no layer barrier).
+
+        With ``max_concurrency``, ready tasks start in order of longest
+        remaining critical path.
+        """
+        limiter, priorities = self._slots()
+        return await self._execute(
+            lambda run: run_dataflow(run, self.failure_policy, limiter, priorities),
+            always_scope=False,
+        )
+
+    def _slots(self) -> tuple[trio.CapacityLimiter | None, list[float] | None]:
+        if self.max_concurrency is None:
+            return None, None
+        dag = self.workflow.compile()
+        return (
+            trio.CapacityLimiter(self.max_concurrency),
+            dag.remaining_costs(self.workflow.estimates()),
+        )
+
+    async def _execute(
+        self, driver: Callable[[Run], Awaitable[None]], *, always_scope: bool
+    ) -> WorkflowResult:
+        dag = self.workflow.compile()
+        run = Run(
+            workflow_id=f"{self.workflow.name}-{uuid.uuid4().hex[:12]}",
+            dag=dag,
+            tasks=list(self.workflow.tasks.values()),
+            audit=self._audit,
+            task_timeout=self.task_timeout,
+            default_retries=self.retries,
+            backoff=self.backoff,
+            rng=self.random,
+            always_scope=always_scope,
+        )
+        start = trio.current_time()
+        if self.workflow_timeout is not None:
+            run.scope.deadline = start + self.workflow_timeout
+        run.emit(EventType.WORKFLOW_STARTED, detail=self.workflow.name)
+        self._active.append(run)
+        try:
+            try:
+                with run.scope:
+                    await driver(run)
+            except BaseException as exc:
+                # The caller's cancel scope, KeyboardInterrupt, or a bug: roll
+                # back under a shield and let the exception go on unchanged.
+                await compensate_completed(run, self.compensation_timeout)
+                run.emit(
+                    EventType.WORKFLOW_CANCELLED,
+                    duration=trio.current_time() - start,
+                    error=describe(exc),
+                    detail="stopped from outside the run",
+                )
+                raise
+        finally:
+            self._active.remove(run)
+        duration = trio.current_time() - start
+        if run.scope.cancelled_caught:
+            comp_failures = await compensate_completed(run, self.compensation_timeout)
+            duration = trio.current_time() - start
+            if run.cancel_reason is not None:
+                run.emit(EventType.WORKFLOW_CANCELLED, duration=duration, detail=run.cancel_reason)
+                raise WorkflowCancelledError(
+                    run.cancel_reason,
+                    completed=run.completed,
+                    compensation_failures=comp_failures,
+                )
+            assert self.workflow_timeout is not None
+            run.emit(EventType.WORKFLOW_TIMED_OUT, duration=duration)
+            raise WorkflowTimeoutError(
+                self.workflow_timeout,
+                completed=run.completed,
+                running=run.cancelled,
+                compensation_failures=comp_failures,
+            )
+        if run.failures:
+            comp_failures = await compensate_completed(run, self.compensation_timeout)
+            first_id, first_exc = next(iter(run.failures.items()))
+            run.emit(
+                EventType.WORKFLOW_FAILED,
+                task_id=first_id,
+                duration=trio.current_time() - start,
+                error=describe(first_exc),
+            )
+            raise TaskFailedError(
+                first_id,
+                run.failures,
+                completed=run.completed,
+                skipped=run.skipped,
+                compensation_failures=comp_failures,
+            ) from first_exc
+        run.emit(EventType.WORKFLOW_COMPLETED, duration=duration)
+        return WorkflowResult(
+            workflow_id=run.workflow_id,
+            completed=run.completed,
+            results=run.results,
+            duration=duration,
+            skipped=run.skipped,
+            attempts=run.attempts,
+        )

@@ -1,0 +1,228 @@
+"""The one place a task runs: its context, timeout scope, retries, outcome and events.
+
+Every execution mode calls :func:`run_task`. It never lets a task failure
+escape: an ``Exception`` (including the :class:`TaskTimeoutError` recorded when
+the task's own scope caught its deadline) becomes a recorded failure and the
+function returns False. Cancellation and every other ``BaseException`` are
+recorded and re-raised untouched, so the caller's nursery and cancel scopes
+see them as trio intends.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Container
+from typing import Any
+
+import attrs
+import trio
+
+from ._audit import AuditLog
+from ._dag import Dag
+from ._errors import TaskTimeoutError
+from ._events import AuditEvent, EventType
+from ._retry import Backoff
+from ._task import TaskContext, WorkflowTask
+
+__all__ = ["Run", "is_cancellation", "run_task"]
+
+
+def is_cancellation(exc: BaseException) -> bool:
+    """Whether ``exc`` is ``trio.Cancelled`` or a group made only of them."""
+    if isinstance(exc, trio.Cancelled):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return all(is_cancellation(e) for e in exc.exceptions)
+    return False
+
+
+def describe(exc: BaseException) -> str:
+    """``"Type: message"`` for audit events."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class Upstream:
+    """Answers "is this id upstream of the node?": direct deps first, ancestors lazily."""
+
+    __slots__ = ("_ancestors", "_dag", "_node")
+
+    def __init__(self, dag: Dag, node: int) -> None:
+        self._dag = dag
+        self._node = node
+        self._ancestors: set[int] | None = None
+
+    def __contains__(self, task_id: object) -> bool:
+        index = self._dag.index.get(task_id)  # type: ignore[call-overload]
+        if index is None:
+            return False
+        if index in self._dag.predecessors[self._node]:
+            return True
+        if self._ancestors is None:
+            self._ancestors = self._dag.ancestors(self._node)
+        return index in self._ancestors
+
+
+class _WithSelf:
+    """Upstream plus the node itself (a compensation may read its own result)."""
+
+    __slots__ = ("_task_id", "_upstream")
+
+    def __init__(self, task_id: str, upstream: Container[str]) -> None:
+        self._task_id = task_id
+        self._upstream = upstream
+
+    def __contains__(self, task_id: object) -> bool:
+        return task_id == self._task_id or task_id in self._upstream
+
+
+@attrs.define(eq=False)
+class Run:
+    """Mutable state of one execution; owned by the executor for that run only."""
+
+    workflow_id: str
+    dag: Dag
+    tasks: list[WorkflowTask]
+    audit: AuditLog
+    task_timeout: float | None
+    default_retries: int
+    backoff: Backoff
+    rng: random.Random
+    always_scope: bool
+    results: dict[str, Any] = attrs.Factory(dict)
+    completed: list[str] = attrs.Factory(list)
+    failures: dict[str, BaseException] = attrs.Factory(dict)
+    skipped: list[str] = attrs.Factory(list)
+    running: dict[str, None] = attrs.Factory(dict)
+    cancelled: list[str] = attrs.Factory(list)
+    attempts: dict[str, int] = attrs.Factory(dict)
+    states: dict[str, dict[str, Any]] = attrs.Factory(dict)
+    cancel_reason: str | None = None
+    scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
+
+    def emit(
+        self,
+        kind: EventType,
+        task_id: str | None = None,
+        *,
+        layer: int | None = None,
+        attempt: int | None = None,
+        duration: float | None = None,
+        error: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """Record an audit event stamped with both clocks."""
+        self.audit.record(
+            AuditEvent(
+                kind,
+                self.workflow_id,
+                trio.current_time(),
+                time.time(),
+                task_id,
+                layer,
+                attempt,
+                duration,
+                error,
+                detail,
+            )
+        )
+
+    def context(self, node: int, attempt: int, *, compensating: bool = False) -> TaskContext:
+        """A fresh context for one attempt (or the compensation) of ``node``."""
+        task_id = self.dag.ids[node]
+        upstream: Container[str] = Upstream(self.dag, node)
+        if compensating:
+            upstream = _WithSelf(task_id, upstream)
+        return TaskContext(
+            task_id,
+            self.workflow_id,
+            attempt=attempt,
+            results=self.results,
+            upstream=upstream,
+            states=self.states,
+        )
+
+
+async def run_task(run: Run, node: int, layer: int | None = None) -> bool:
+    """Run one task to success or final failure; return whether it succeeded.
+
+    Retries failed attempts (a timeout is a failed attempt) after the
+    executor's backoff; never retries a cancellation.
+    """
+    task = run.tasks[node]
+    task_id = run.dag.ids[node]
+    timeout = task.timeout
+    if timeout is None:
+        timeout = run.task_timeout
+    retries = getattr(task, "retries", None)
+    if retries is None:
+        retries = run.default_retries
+    scoped = timeout is not None or run.always_scope
+    limit = math.inf if timeout is None else timeout
+    attempt = 1
+    while True:
+        ctx = run.context(node, attempt)
+        started = trio.current_time()
+        run.attempts[task_id] = attempt
+        run.emit(EventType.TASK_STARTED, task_id, layer=layer, attempt=attempt)
+        run.running[task_id] = None
+        try:
+            if scoped:
+                with trio.move_on_after(limit) as scope:
+                    result = await task.run(ctx)
+                if scope.cancelled_caught or scope.cancel_called:
+                    raise TaskTimeoutError(task_id, limit)
+            else:
+                result = await task.run(ctx)
+        except Exception as exc:
+            error: Exception = exc
+        except BaseException as exc:
+            if is_cancellation(exc):
+                run.cancelled.append(task_id)
+                run.emit(
+                    EventType.TASK_CANCELLED,
+                    task_id,
+                    layer=layer,
+                    attempt=attempt,
+                    duration=trio.current_time() - started,
+                    detail=run.cancel_reason,
+                )
+            raise
+        else:
+            run.results[task_id] = result
+            run.completed.append(task_id)
+            run.emit(
+                EventType.TASK_COMPLETED,
+                task_id,
+                layer=layer,
+                attempt=attempt,
+                duration=trio.current_time() - started,
+            )
+            return True
+        finally:
+            del run.running[task_id]
+        duration = trio.current_time() - started
+        timed_out = isinstance(error, TaskTimeoutError) and error.task_id == task_id
+        run.emit(
+            EventType.TASK_TIMED_OUT if timed_out else EventType.TASK_FAILED,
+            task_id,
+            layer=layer,
+            attempt=attempt,
+            duration=duration,
+            error=describe(error),
+        )
+        if attempt > retries:
+            run.failures[task_id] = error
+            return False
+        delay = run.backoff.delay(attempt, run.rng)
+        run.emit(
+            EventType.TASK_RETRYING,
+            task_id,
+            layer=layer,
+            attempt=attempt + 1,
+            detail=f"retrying in {delay:.3f}s",
+        )
+        await trio.sleep(delay)
+        attempt += 1

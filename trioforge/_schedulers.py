@@ -1,0 +1,214 @@
+"""The three execution modes: sequential, layer by layer, and dataflow.
+
+All three call :func:`run_task` for each task and differ only in *when* they
+start it:
+
+* sequential: one task at a time, in topological order;
+* layers (``execute_parallel``): a nursery per topological layer; the next
+  layer starts when the whole layer has finished (a barrier);
+* dataflow (``execute_dataflow``): one nursery for the run; when a task
+  succeeds, every dependent whose dependencies are now all done starts at
+  once. No barrier, so the makespan is the critical path when slots are
+  unbounded. With ``max_concurrency``, ready tasks wait in a priority heap
+  (longest remaining path first) and start the moment a slot frees up; the
+  slot is taken synchronously with ``CapacityLimiter.acquire_on_behalf_of_nowait``
+  so no dispatcher task, and no extra context switch, sits between a task
+  finishing and the next one starting.
+
+Fail-fast: a failing task cancels the nursery it runs in (its running siblings
+see ``Cancelled`` and are recorded as cancelled) and nothing new starts.
+Continue-independent: a failure marks every transitive dependent skipped and
+the rest of the graph runs on.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import trio
+
+from ._events import EventType
+from ._ready import ReadyQueue
+from ._runner import Run, run_task
+
+__all__ = ["FailurePolicy", "run_dataflow", "run_layers", "run_sequential"]
+
+
+class FailurePolicy(enum.Enum):
+    """What a run does when a task fails (after its retries)."""
+
+    FAIL_FAST = "fail_fast"
+    """Cancel running tasks, start nothing new, roll back, raise."""
+
+    CONTINUE_INDEPENDENT = "continue_independent"
+    """Skip the failed tasks' dependents, run everything else, then roll back and raise."""
+
+
+def _skip_dependents(run: Run, queue: ReadyQueue, node: int) -> None:
+    ids = run.dag.ids
+    failed = ids[node]
+    for skipped in queue.skip_dependents(node):
+        task_id = ids[skipped]
+        run.skipped.append(task_id)
+        run.emit(EventType.TASK_SKIPPED, task_id, detail=f"depends on failed task {failed!r}")
+
+
+def _queue(run: Run, priorities: list[float] | None = None) -> ReadyQueue:
+    return ReadyQueue(run.dag.predecessors, run.dag.successors, priorities)
+
+
+async def run_sequential(run: Run, policy: FailurePolicy) -> None:
+    """Run every task one after another in topological order."""
+    queue = _queue(run)
+    for node in run.dag.topological_order():
+        if queue.is_skipped(node):
+            continue
+        if not await run_task(run, node):
+            if policy is FailurePolicy.FAIL_FAST:
+                return
+            _skip_dependents(run, queue, node)
+
+
+async def run_layers(
+    run: Run,
+    policy: FailurePolicy,
+    limiter: trio.CapacityLimiter | None,
+    priorities: list[float] | None,
+) -> None:
+    """Run the workflow layer by layer, a nursery per layer."""
+    queue = _queue(run)
+    for layer_index, layer in enumerate(run.dag.layers):
+        nodes = [node for node in layer if not queue.is_skipped(node)]
+        if not nodes:
+            continue
+        if priorities is not None:
+            # With limited slots, trio's limiter is FIFO: start the costliest first.
+            nodes.sort(key=lambda n: -priorities[n])
+        run.emit(EventType.LAYER_STARTED, layer=layer_index, detail=f"{len(nodes)} tasks")
+        failed_before = len(run.failures)
+        status = "cancelled"
+        try:
+            async with trio.open_nursery() as nursery:
+                for node in nodes:
+                    nursery.start_soon(
+                        _layer_task, run, node, layer_index, policy, limiter, nursery.cancel_scope
+                    )
+            status = "failed" if len(run.failures) > failed_before else "completed"
+        finally:
+            run.emit(EventType.LAYER_COMPLETED, layer=layer_index, detail=status)
+        if len(run.failures) > failed_before:
+            if policy is FailurePolicy.FAIL_FAST:
+                return
+            for task_id in list(run.failures)[failed_before:]:
+                _skip_dependents(run, queue, run.dag.index[task_id])
+
+
+async def _layer_task(
+    run: Run,
+    node: int,
+    layer: int,
+    policy: FailurePolicy,
+    limiter: trio.CapacityLimiter | None,
+    layer_scope: trio.CancelScope,
+) -> None:
+    if limiter is None:
+        ok = await run_task(run, node, layer)
+    else:
+        async with limiter:
+            ok = await run_task(run, node, layer)
+    if not ok and policy is FailurePolicy.FAIL_FAST:
+        layer_scope.cancel()
+
+
+async def run_dataflow(
+    run: Run,
+    policy: FailurePolicy,
+    limiter: trio.CapacityLimiter | None,
+    priorities: list[float] | None,
+) -> None:
+    """Start each task the moment its last dependency succeeds."""
+    queue = _queue(run, priorities)
+    async with trio.open_nursery() as nursery:
+        if limiter is None:
+            _Unbounded(run, queue, policy, nursery).start_all(queue.roots())
+        else:
+            bounded = _Bounded(run, queue, policy, nursery, limiter)
+            for node in queue.roots():
+                queue.push(node)
+            bounded.fill()
+
+
+class _Unbounded:
+    """Dataflow without a slot limit: ready dependents start immediately."""
+
+    __slots__ = ("nursery", "policy", "queue", "run")
+
+    def __init__(
+        self, run: Run, queue: ReadyQueue, policy: FailurePolicy, nursery: trio.Nursery
+    ) -> None:
+        self.run = run
+        self.queue = queue
+        self.policy = policy
+        self.nursery = nursery
+
+    def start_all(self, nodes: list[int]) -> None:
+        start_soon = self.nursery.start_soon
+        task = self.task
+        for node in nodes:
+            start_soon(task, node)
+
+    async def task(self, node: int) -> None:
+        if await run_task(self.run, node):
+            ready = self.queue.finish(node)
+            if ready:
+                self.start_all(ready)
+        elif self.policy is FailurePolicy.FAIL_FAST:
+            self.nursery.cancel_scope.cancel()
+        else:
+            _skip_dependents(self.run, self.queue, node)
+
+
+class _Bounded:
+    """Dataflow with at most ``limiter.total_tokens`` tasks running at once."""
+
+    __slots__ = ("limiter", "nursery", "policy", "queue", "run", "stopped")
+
+    def __init__(
+        self,
+        run: Run,
+        queue: ReadyQueue,
+        policy: FailurePolicy,
+        nursery: trio.Nursery,
+        limiter: trio.CapacityLimiter,
+    ) -> None:
+        self.run = run
+        self.queue = queue
+        self.policy = policy
+        self.nursery = nursery
+        self.limiter = limiter
+        self.stopped = False
+
+    def fill(self) -> None:
+        """Start ready tasks, highest priority first, while slots are free."""
+        queue = self.queue
+        limiter = self.limiter
+        while queue and not self.stopped and limiter.available_tokens >= 1:
+            node = queue.pop()
+            limiter.acquire_on_behalf_of_nowait(node)
+            self.nursery.start_soon(self.task, node)
+
+    async def task(self, node: int) -> None:
+        try:
+            ok = await run_task(self.run, node)
+        finally:
+            self.limiter.release_on_behalf_of(node)
+        if ok:
+            for ready in self.queue.finish(node):
+                self.queue.push(ready)
+        elif self.policy is FailurePolicy.FAIL_FAST:
+            self.stopped = True
+            self.nursery.cancel_scope.cancel()
+            return
+        else:
+            _skip_dependents(self.run, self.queue, node)
+        self.fill()

@@ -1,0 +1,293 @@
+"""Tasks: the :class:`WorkflowTask` protocol, the :class:`Task` value and :class:`TaskContext`.
+
+Anything with an ``id``, ``depends_on``, ``timeout`` and async ``run(ctx)`` /
+``compensate(ctx)`` methods is a task, so combinators and user classes plug in
+beside :class:`Task`. Two optional attributes refine how the scheduler treats a
+task: ``estimate`` (seconds, for critical-path priority) and ``retries``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Container, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+from ._errors import ResultNotAvailableError
+
+__all__ = ["Task", "TaskContext", "WorkflowTask", "has_compensation"]
+
+
+class TaskContext:
+    """What a running task knows about its run.
+
+    One context is made per attempt; it is cheap and never shared between
+    tasks. Contexts for a combinator's children are made with :meth:`child`.
+
+    Attributes:
+        task_id: the id of the task this context belongs to.
+        workflow_id: the id of the run (unique per execution).
+        attempt: the attempt number, 1 for the first try.
+    """
+
+    __slots__ = ("_results", "_states", "_upstream", "attempt", "task_id", "workflow_id")
+
+    task_id: str
+    workflow_id: str
+    attempt: int
+
+    def __init__(
+        self,
+        task_id: str,
+        workflow_id: str,
+        *,
+        attempt: int = 1,
+        results: Mapping[str, Any] | None = None,
+        upstream: Container[str] = (),
+        states: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        self.task_id = task_id
+        self.workflow_id = workflow_id
+        self.attempt = attempt
+        self._results: Mapping[str, Any] = {} if results is None else results
+        self._upstream = upstream
+        self._states = {} if states is None else states
+
+    def __repr__(self) -> str:
+        return (
+            f"TaskContext(task_id={self.task_id!r}, workflow_id={self.workflow_id!r}, "
+            f"attempt={self.attempt})"
+        )
+
+    def result_of(self, task_id: str) -> Any:
+        """Return the result of ``task_id``, a completed upstream dependency.
+
+        Raises:
+            ResultNotAvailableError: ``task_id`` is not upstream of this task
+                (directly or through other tasks), or has no result yet.
+        """
+        if task_id not in self._upstream:
+            raise ResultNotAvailableError(
+                self.task_id, task_id, "it is not an upstream dependency of this task"
+            )
+        try:
+            return self._results[task_id]
+        except KeyError:
+            raise ResultNotAvailableError(
+                self.task_id, task_id, "it has not completed in this run"
+            ) from None
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """A scratch dict shared by this task's attempts and its compensation in one run.
+
+        Use it to remember what the task did (ids of created resources, say) so
+        that ``compensate`` can undo exactly that.
+        """
+        state = self._states.get(self.task_id)
+        if state is None:
+            state = self._states[self.task_id] = {}
+        return state
+
+    def child(
+        self,
+        task_id: str,
+        *,
+        results: Mapping[str, Any] | None = None,
+        upstream: Container[str] | None = None,
+    ) -> TaskContext:
+        """Return a context for a combinator's child task.
+
+        The child sees this task's upstream results (plus ``results`` for ids
+        listed in ``upstream``, such as earlier siblings) and keeps its own
+        :attr:`state` inside this task's state.
+        """
+        children: dict[str, dict[str, Any]] = self.state.setdefault("__children__", {})
+        merged_results: Mapping[str, Any] = self._results
+        merged_upstream: Container[str] = self._upstream
+        if results is not None:
+            merged_results = _ChainResults(results, self._results)
+        if upstream is not None:
+            merged_upstream = _UnionContainer(upstream, self._upstream)
+        return TaskContext(
+            task_id,
+            self.workflow_id,
+            attempt=self.attempt,
+            results=merged_results,
+            upstream=merged_upstream,
+            states=children,
+        )
+
+
+class _ChainResults(Mapping[str, Any]):
+    """A read-only view of two result mappings, the first one winning."""
+
+    __slots__ = ("_first", "_second")
+
+    def __init__(self, first: Mapping[str, Any], second: Mapping[str, Any]) -> None:
+        self._first = first
+        self._second = second
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._first:
+            return self._first[key]
+        return self._second[key]
+
+    def __iter__(self) -> Any:
+        yield from self._first
+        yield from (k for k in self._second if k not in self._first)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class _UnionContainer:
+    """A container holding whatever either of two containers holds."""
+
+    __slots__ = ("_first", "_second")
+
+    def __init__(self, first: Container[str], second: Container[str]) -> None:
+        self._first = first
+        self._second = second
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._first or item in self._second
+
+
+@runtime_checkable
+class WorkflowTask(Protocol):
+    """The protocol every task satisfies.
+
+    Optional attributes the executor also reads when present: ``estimate``
+    (float seconds, for scheduling priority), ``retries`` (int) and
+    ``has_compensation`` (bool; when false, rollback skips the task).
+    """
+
+    @property
+    def id(self) -> str:
+        """The task's unique id within its workflow."""
+        ...
+
+    @property
+    def depends_on(self) -> Sequence[str]:
+        """Ids of the tasks that must succeed before this one starts."""
+        ...
+
+    @property
+    def timeout(self) -> float | None:
+        """Seconds the task may run, or None for the executor's default."""
+        ...
+
+    async def run(self, ctx: TaskContext) -> Any:
+        """Do the task's work; the return value is its result."""
+        ...
+
+    async def compensate(self, ctx: TaskContext) -> None:
+        """Undo the task's effects; called during rollback of a failed run."""
+        ...
+
+
+def has_compensation(task: WorkflowTask) -> bool:
+    """Whether rollback must call ``task.compensate`` (true unless the task says otherwise)."""
+    return bool(getattr(task, "has_compensation", True))
+
+
+def _check_id(_instance: object, attribute: attrs.Attribute[str], value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{attribute.name} must be a non-empty str, got {value!r}")
+
+
+def _check_callable(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not callable(value):
+        raise TypeError(f"{attribute.alias} must be an async callable, got {value!r}")
+
+
+def _check_non_negative(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{attribute.alias} must be a number of seconds, got {value!r}")
+    if not value > 0 and attribute.alias == "timeout":
+        raise ValueError(f"timeout must be > 0 seconds, got {value!r}")
+    if not value >= 0:
+        raise ValueError(f"{attribute.alias} must be >= 0, got {value!r}")
+
+
+def _check_retries(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"retries must be an int, got {value!r}")
+    if value < 0:
+        raise ValueError(f"retries must be >= 0, got {value!r}")
+
+
+def _to_ids(value: Sequence[str] | str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        # A lone string is almost always a forgotten comma: ("a") instead of ("a",).
+        return (value,)
+    ids = tuple(value)
+    for item in ids:
+        if not isinstance(item, str) or not item:
+            raise TypeError(f"depends_on must hold non-empty str ids, got {item!r}")
+    return ids
+
+
+@attrs.frozen(repr=False)
+class Task:
+    """A task made from an async function.
+
+    Args:
+        id: unique id within the workflow.
+        fn: ``async def fn(ctx: TaskContext)``; what it returns is the task's result.
+        depends_on: ids of the tasks that must succeed first.
+        timeout: seconds the task may run; None uses the executor's ``task_timeout``.
+        compensate: ``async def undo(ctx)`` run during rollback if this task
+            completed and the run later failed or was cancelled.
+        estimate: expected run time in seconds, used for critical-path priority
+            (a task without one counts as one unit).
+        retries: how many times to retry after a failure; None uses the
+            executor's default.
+    """
+
+    id: str = attrs.field(validator=_check_id)
+    _fn: Callable[[TaskContext], Awaitable[Any]] = attrs.field(
+        alias="fn", validator=_check_callable
+    )
+    depends_on: tuple[str, ...] = attrs.field(default=(), converter=_to_ids, kw_only=True)
+    timeout: float | None = attrs.field(default=None, validator=_check_non_negative, kw_only=True)
+    _compensate: Callable[[TaskContext], Awaitable[None]] | None = attrs.field(
+        default=None, alias="compensate", validator=_check_callable, kw_only=True
+    )
+    estimate: float | None = attrs.field(default=None, validator=_check_non_negative, kw_only=True)
+    retries: int | None = attrs.field(default=None, validator=_check_retries, kw_only=True)
+
+    def __repr__(self) -> str:
+        name = getattr(self._fn, "__qualname__", repr(self._fn))
+        deps = f", depends_on={list(self.depends_on)!r}" if self.depends_on else ""
+        return f"Task({self.id!r}, {name}{deps})"
+
+    @property
+    def fn(self) -> Callable[[TaskContext], Awaitable[Any]]:
+        """The async function the task runs."""
+        return self._fn
+
+    @property
+    def has_compensation(self) -> bool:
+        """Whether a ``compensate`` function was given."""
+        return self._compensate is not None
+
+    async def run(self, ctx: TaskContext) -> Any:
+        """Run ``fn(ctx)`` and return its result."""
+        result = self._fn(ctx)
+        if not inspect.isawaitable(result):
+            raise TypeError(
+                f"task {self.id!r}: fn must be an async function; it returned {result!r}"
+            )
+        return await result
+
+    async def compensate(self, ctx: TaskContext) -> None:
+        """Run the ``compensate`` function, if one was given."""
+        if self._compensate is not None:
+            await self._compensate(ctx)
