@@ -32,7 +32,7 @@ from ._errors import TaskFailedError, WorkflowCancelledError, WorkflowTimeoutErr
 from ._events import EventType
 from ._retry import Backoff
 from ._rollback import compensate_completed
-from ._runner import Run, describe
+from ._runner import Run, describe, is_cancellation
 from ._schedulers import FailurePolicy, run_dataflow, run_layers, run_sequential
 from ._workflow import Workflow
 
@@ -223,7 +223,7 @@ class WorkflowExecutor:
                 run.emit(
                     EventType.WORKFLOW_CANCELLED,
                     duration=trio.current_time() - start,
-                    error=describe(exc),
+                    error="Cancelled" if is_cancellation(exc) else describe(exc),
                     detail="stopped from outside the run",
                 )
                 raise
@@ -253,9 +253,9 @@ class WorkflowExecutor:
             first_id, first_exc = next(iter(run.failures.items()))
             run.emit(
                 EventType.WORKFLOW_FAILED,
-                task_id=first_id,
                 duration=trio.current_time() - start,
                 error=describe(first_exc),
+                detail=f"task {first_id!r} failed first; {len(run.failures)} failed in all",
             )
             raise TaskFailedError(
                 first_id,
