@@ -230,10 +230,11 @@ async def test_base_exceptions_propagate_after_rollback(
     rec = Recorder()
     wf = workflow(rec.task("ok", 0.1), rec.task("bad", 0.1, deps=("ok",), fail=exc_type()))
     executor = tf.WorkflowExecutor(wf)
-    with pytest.RaisesGroup(exc_type, allow_unwrapped=True, flatten_subgroups=True):
+    with pytest.raises(exc_type):
         await run_mode(executor, mode)
     assert rec.compensated == ["ok"]
     assert executor.audit_log.types()[-1] == "WorkflowCancelled"
+    assert executor.audit_log.events[-1].error == exc_type.__name__
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Sequence
-from typing import IO, Protocol, runtime_checkable
+from typing import IO, Any, Protocol, runtime_checkable
 
 from ._events import AuditEvent, EventType
 
@@ -71,23 +71,47 @@ class AuditLog:
 
     Args:
         sinks: consumers that receive each event as it is recorded.
+
+    While no sink is attached, the executor records each event as a plain
+    tuple and :attr:`events` turns the new ones into :class:`AuditEvent`
+    objects when it is read: the hot path of a run pays for an append, not
+    for building an object nobody may look at.
     """
 
     def __init__(self, sinks: Iterable[AuditSink] = ()) -> None:
-        self.events: list[AuditEvent] = []
+        self._events: list[AuditEvent] = []
+        #: Events recorded as field tuples, not yet turned into AuditEvents.
+        self.pending: list[tuple[Any, ...]] = []
         self.sinks: list[AuditSink] = list(sinks)
 
     def __repr__(self) -> str:
-        return f"AuditLog(events={len(self.events)}, sinks={self.sinks!r})"
+        return f"AuditLog(events={len(self)}, sinks={self.sinks!r})"
 
     def __len__(self) -> int:
-        return len(self.events)
+        return len(self._events) + len(self.pending)
+
+    @property
+    def events(self) -> list[AuditEvent]:
+        """The events so far, oldest first."""
+        if self.pending:
+            self._events.extend([AuditEvent(*fields) for fields in self.pending])
+            self.pending.clear()
+        return self._events
 
     def record(self, event: AuditEvent) -> None:
         """Append an event and hand it to every sink."""
-        self.events.append(event)
+        if self.pending:
+            self.events  # noqa: B018 - keeps the order of earlier, deferred events
+        self._events.append(event)
         for sink in self.sinks:
             sink.emit(event)
+
+    def record_fields(self, fields: tuple[Any, ...]) -> None:
+        """Record an event given as the tuple of its :class:`AuditEvent` fields, in order."""
+        if self.sinks:
+            self.record(AuditEvent(*fields))
+        else:
+            self.pending.append(fields)
 
     def of_type(self, *types: EventType | str) -> list[AuditEvent]:
         """The events whose type is one of ``types``."""

@@ -42,7 +42,11 @@ class WorkflowError(Exception):
 
 
 class EmptyWorkflowError(WorkflowError, ValueError):
-    """Raised when a workflow with no tasks is validated, ordered or run."""
+    """Raised when a workflow with no tasks is validated, ordered or run.
+
+    Attributes:
+        workflow_name: the empty workflow's name.
+    """
 
     def __init__(self, name: str) -> None:
         super().__init__(f"workflow {name!r} has no tasks")

@@ -32,7 +32,7 @@ from ._errors import TaskFailedError, WorkflowCancelledError, WorkflowTimeoutErr
 from ._events import EventType
 from ._retry import Backoff
 from ._rollback import compensate_completed
-from ._runner import Run, describe, is_cancellation
+from ._runner import Run, describe, is_cancellation, lone_base_exception
 from ._schedulers import FailurePolicy, run_dataflow, run_layers, run_sequential
 from ._workflow import Workflow
 
@@ -85,6 +85,14 @@ class WorkflowExecutor:
         seed: seed of the executor's own random generator (retry jitter).
         audit_path: also stream every event to this JSON Lines file.
         audit_sinks: more consumers of every event.
+
+    The arguments are kept as attributes of the same names (``workflow``,
+    ``task_timeout``, ``max_concurrency``, ...), except ``seed``: the
+    generator it seeds is :attr:`random`.
+
+    Attributes:
+        random: the executor's own random generator (retry jitter); never the
+            global one, so seeded runs are reproducible.
     """
 
     def __init__(
@@ -218,14 +226,19 @@ class WorkflowExecutor:
                     await driver(run)
             except BaseException as exc:
                 # The caller's cancel scope, KeyboardInterrupt, or a bug: roll
-                # back under a shield and let the exception go on unchanged.
+                # back under a shield and let the exception go on.
                 await compensate_completed(run, self.compensation_timeout)
+                lone = lone_base_exception(exc)
                 run.emit(
                     EventType.WORKFLOW_CANCELLED,
                     duration=trio.current_time() - start,
-                    error="Cancelled" if is_cancellation(exc) else describe(exc),
+                    error="Cancelled" if is_cancellation(exc) else describe(lone or exc),
                     detail="stopped from outside the run",
                 )
+                if lone is not None:
+                    # A KeyboardInterrupt/SystemExit raised inside a task reaches
+                    # the caller as itself, not wrapped in the nursery's group.
+                    raise lone  # noqa: B904 - the group is kept as __context__
                 raise
         finally:
             self._active.remove(run)
@@ -271,5 +284,5 @@ class WorkflowExecutor:
             results=run.results,
             duration=duration,
             skipped=run.skipped,
-            attempts=run.attempts,
+            attempts={task_id: run.attempts(task_id) for task_id in run.completed},
         )

@@ -45,7 +45,7 @@ async def compensate_completed(run: Run, limit: float) -> dict[str, BaseExceptio
     with trio.move_on_after(limit, shield=True):
         for task_id in order:
             node = index[task_id]
-            ctx = run.context(node, run.attempts.get(task_id, 1), compensating=True)
+            ctx = run.context(node, run.attempts(task_id), compensating=True)
             started = trio.current_time()
             try:
                 await tasks[task_id].compensate(ctx)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Container
+from collections.abc import Callable, Container
 from typing import Any
 
 import attrs
@@ -22,9 +22,9 @@ import trio
 from ._audit import AuditLog
 from ._dag import Dag
 from ._errors import TaskTimeoutError
-from ._events import AuditEvent, EventType
+from ._events import EventType
 from ._retry import Backoff
-from ._task import TaskContext, WorkflowTask
+from ._task import Task, TaskContext, WorkflowTask
 
 __all__ = ["Run", "is_cancellation", "run_task"]
 
@@ -36,6 +36,27 @@ def is_cancellation(exc: BaseException) -> bool:
     if isinstance(exc, BaseExceptionGroup):
         return all(is_cancellation(e) for e in exc.exceptions)
     return False
+
+
+def lone_base_exception(exc: BaseException) -> BaseException | None:
+    """The single KeyboardInterrupt-like leaf of a nursery's group, if that is all it holds.
+
+    Leaves that are ``Cancelled`` are ignored. Returns None when ``exc`` is
+    not a group, holds an ``Exception``, or holds more than one leaf.
+    """
+    if not isinstance(exc, BaseExceptionGroup):
+        return None
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [exc]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, BaseExceptionGroup):
+            stack.extend(item.exceptions)
+        elif not isinstance(item, trio.Cancelled):
+            leaves.append(item)
+    if len(leaves) == 1 and not isinstance(leaves[0], Exception):
+        return leaves[0]
+    return None
 
 
 def describe(exc: BaseException) -> str:
@@ -95,12 +116,12 @@ class Run:
     completed: list[str] = attrs.Factory(list)
     failures: dict[str, BaseException] = attrs.Factory(dict)
     skipped: list[str] = attrs.Factory(list)
-    running: dict[str, None] = attrs.Factory(dict)
     cancelled: list[str] = attrs.Factory(list)
-    attempts: dict[str, int] = attrs.Factory(dict)
+    retried: dict[str, int] = attrs.Factory(dict)
     states: dict[str, dict[str, Any]] = attrs.Factory(dict)
     cancel_reason: str | None = None
     scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
+    clock: trio.abc.Clock = attrs.Factory(trio.lowlevel.current_clock)
 
     def emit(
         self,
@@ -114,8 +135,8 @@ class Run:
         detail: str | None = None,
     ) -> None:
         """Record an audit event stamped with both clocks."""
-        self.audit.record(
-            AuditEvent(
+        self.audit.record_fields(
+            (
                 kind,
                 self.workflow_id,
                 trio.current_time(),
@@ -128,6 +149,10 @@ class Run:
                 detail,
             )
         )
+
+    def attempts(self, task_id: str) -> int:
+        """How many attempts ``task_id`` has started in this run (1 unless it was retried)."""
+        return self.retried.get(task_id, 1)
 
     def context(self, node: int, attempt: int, *, compensating: bool = False) -> TaskContext:
         """A fresh context for one attempt (or the compensation) of ``node``."""
@@ -145,11 +170,23 @@ class Run:
         )
 
 
-async def run_task(run: Run, node: int, layer: int | None = None) -> bool:
+async def run_task(
+    run: Run,
+    node: int,
+    layer: int | None = None,
+    done: Callable[[int, bool], object] | None = None,
+) -> bool:
     """Run one task to success or final failure; return whether it succeeded.
+
+    ``done(node, succeeded)``, when given, is called synchronously at the end
+    (not after a cancellation), so a scheduler can spawn this coroutine
+    directly instead of wrapping it in one of its own.
 
     Retries failed attempts (a timeout is a failed attempt) after the
     executor's backoff; never retries a cancellation.
+
+    This is the per-task hot path of every mode, so it reads the clocks once
+    per event and calls a plain :class:`Task`'s function directly.
     """
     task = run.tasks[node]
     task_id = run.dag.ids[node]
@@ -159,70 +196,119 @@ async def run_task(run: Run, node: int, layer: int | None = None) -> bool:
     retries = getattr(task, "retries", None)
     if retries is None:
         retries = run.default_retries
-    scoped = timeout is not None or run.always_scope
-    limit = math.inf if timeout is None else timeout
+    limit = math.inf if timeout is None and run.always_scope else timeout
+    # A plain Task's run() only awaits fn(ctx): skip that frame.
+    call = task.fn if type(task) is Task else task.run
+    audit = run.audit
+    record = audit.record_fields if audit.sinks else audit.pending.append
+    workflow_id = run.workflow_id
+    now = run.clock.current_time
     attempt = 1
     while True:
-        ctx = run.context(node, attempt)
-        started = trio.current_time()
-        run.attempts[task_id] = attempt
-        run.emit(EventType.TASK_STARTED, task_id, layer=layer, attempt=attempt)
-        run.running[task_id] = None
+        ctx = TaskContext(
+            task_id, workflow_id, attempt, run.results, Upstream(run.dag, node), run.states
+        )
+        if attempt > 1:
+            run.retried[task_id] = attempt
+        started = now()
+        record(
+            (
+                EventType.TASK_STARTED,
+                workflow_id,
+                started,
+                time.time(),
+                task_id,
+                layer,
+                attempt,
+                None,
+                None,
+                None,
+            )
+        )
         try:
-            if scoped:
+            if limit is not None:
                 with trio.move_on_after(limit) as scope:
-                    result = await task.run(ctx)
+                    result = await call(ctx)
                 if scope.cancelled_caught or scope.cancel_called:
                     raise TaskTimeoutError(task_id, limit)
             else:
-                result = await task.run(ctx)
+                result = await call(ctx)
         except Exception as exc:
             error: Exception = exc
         except BaseException as exc:
             if is_cancellation(exc):
-                run.cancelled.append(task_id)
-                run.emit(
-                    EventType.TASK_CANCELLED,
-                    task_id,
-                    layer=layer,
-                    attempt=attempt,
-                    duration=trio.current_time() - started,
-                    detail=run.cancel_reason,
-                )
+                _cancelled(run, task_id, layer, attempt, started)
             raise
         else:
             run.results[task_id] = result
             run.completed.append(task_id)
-            run.emit(
-                EventType.TASK_COMPLETED,
-                task_id,
-                layer=layer,
-                attempt=attempt,
-                duration=trio.current_time() - started,
+            ended = now()
+            record(
+                (
+                    EventType.TASK_COMPLETED,
+                    workflow_id,
+                    ended,
+                    time.time(),
+                    task_id,
+                    layer,
+                    attempt,
+                    ended - started,
+                    None,
+                    None,
+                )
             )
+            if done is not None:
+                done(node, True)
             return True
-        finally:
-            del run.running[task_id]
-        duration = trio.current_time() - started
-        timed_out = isinstance(error, TaskTimeoutError) and error.task_id == task_id
-        run.emit(
-            EventType.TASK_TIMED_OUT if timed_out else EventType.TASK_FAILED,
-            task_id,
-            layer=layer,
-            attempt=attempt,
-            duration=duration,
-            error=describe(error),
-        )
-        if attempt > retries:
-            run.failures[task_id] = error
+        delay = _failed_attempt(run, task_id, layer, attempt, started, error, retries)
+        if delay is None:
+            if done is not None:
+                done(node, False)
             return False
-        delay = run.backoff.delay(attempt, run.rng)
-        run.emit(
-            EventType.TASK_RETRYING,
-            task_id,
-            layer=layer,
-            attempt=attempt + 1,
-            detail=f"retrying in {delay:.3f}s",
-        )
         await trio.sleep(delay)
         attempt += 1
+
+
+def _cancelled(run: Run, task_id: str, layer: int | None, attempt: int, started: float) -> None:
+    run.cancelled.append(task_id)
+    run.emit(
+        EventType.TASK_CANCELLED,
+        task_id,
+        layer=layer,
+        attempt=attempt,
+        duration=trio.current_time() - started,
+        detail=run.cancel_reason,
+    )
+
+
+def _failed_attempt(
+    run: Run,
+    task_id: str,
+    layer: int | None,
+    attempt: int,
+    started: float,
+    error: Exception,
+    retries: int,
+) -> float | None:
+    """Record a failed attempt; return the wait before the next one, or None if it was the last."""
+    timed_out = isinstance(error, TaskTimeoutError) and error.task_id == task_id
+    run.emit(
+        EventType.TASK_TIMED_OUT if timed_out else EventType.TASK_FAILED,
+        task_id,
+        layer=layer,
+        attempt=attempt,
+        duration=trio.current_time() - started,
+        error=describe(error),
+    )
+    if attempt > retries:
+        run.failures[task_id] = error
+        return None
+    delay = run.backoff.delay(attempt, run.rng)
+    run.emit(
+        EventType.TASK_RETRYING,
+        task_id,
+        layer=layer,
+        attempt=attempt + 1,
+        detail=f"retrying in {delay:.3f}s",
+    )
+    return delay

@@ -75,24 +75,32 @@ async def run_layers(
     limiter: trio.CapacityLimiter | None,
     priorities: list[float] | None,
 ) -> None:
-    """Run the workflow layer by layer, a nursery per layer."""
-    queue = _queue(run)
+    """Run the workflow layer by layer, a nursery per layer.
+
+    With ``limiter``, a layer's tasks start in priority order as slots free
+    up (trio starts tasks spawned together in random order, so the order is
+    kept by a per-layer ready heap rather than by the limiter's queue).
+    """
+    queue = _queue(run, priorities)
     for layer_index, layer in enumerate(run.dag.layers):
         nodes = [node for node in layer if not queue.is_skipped(node)]
         if not nodes:
             continue
-        if priorities is not None:
-            # With limited slots, trio's limiter is FIFO: start the costliest first.
-            nodes.sort(key=lambda n: -priorities[n])
         run.emit(EventType.LAYER_STARTED, layer=layer_index, detail=f"{len(nodes)} tasks")
         failed_before = len(run.failures)
         status = "cancelled"
         try:
             async with trio.open_nursery() as nursery:
-                for node in nodes:
-                    nursery.start_soon(
-                        _layer_task, run, node, layer_index, policy, limiter, nursery.cancel_scope
-                    )
+                if limiter is None:
+                    for node in nodes:
+                        nursery.start_soon(
+                            _layer_task, run, node, layer_index, policy, nursery.cancel_scope
+                        )
+                else:
+                    bounded = _Bounded(run, queue, policy, nursery, limiter, layer=layer_index)
+                    for node in nodes:
+                        queue.push(node)
+                    bounded.fill()
             status = "failed" if len(run.failures) > failed_before else "completed"
         finally:
             run.emit(EventType.LAYER_COMPLETED, layer=layer_index, detail=status)
@@ -104,19 +112,9 @@ async def run_layers(
 
 
 async def _layer_task(
-    run: Run,
-    node: int,
-    layer: int,
-    policy: FailurePolicy,
-    limiter: trio.CapacityLimiter | None,
-    layer_scope: trio.CancelScope,
+    run: Run, node: int, layer: int, policy: FailurePolicy, layer_scope: trio.CancelScope
 ) -> None:
-    if limiter is None:
-        ok = await run_task(run, node, layer)
-    else:
-        async with limiter:
-            ok = await run_task(run, node, layer)
-    if not ok and policy is FailurePolicy.FAIL_FAST:
+    if not await run_task(run, node, layer) and policy is FailurePolicy.FAIL_FAST:
         layer_scope.cancel()
 
 
@@ -153,12 +151,13 @@ class _Unbounded:
 
     def start_all(self, nodes: list[int]) -> None:
         start_soon = self.nursery.start_soon
-        task = self.task
+        run = self.run
+        done = self.done
         for node in nodes:
-            start_soon(task, node)
+            start_soon(run_task, run, node, None, done)
 
-    async def task(self, node: int) -> None:
-        if await run_task(self.run, node):
+    def done(self, node: int, succeeded: bool) -> None:
+        if succeeded:
             ready = self.queue.finish(node)
             if ready:
                 self.start_all(ready)
@@ -169,9 +168,13 @@ class _Unbounded:
 
 
 class _Bounded:
-    """Dataflow with at most ``limiter.total_tokens`` tasks running at once."""
+    """At most ``limiter.total_tokens`` tasks at once, started in priority order.
 
-    __slots__ = ("limiter", "nursery", "policy", "queue", "run", "stopped")
+    In dataflow mode (``layer`` is None) a finished task's newly ready
+    dependents join the heap; in layer mode the heap holds one layer only.
+    """
+
+    __slots__ = ("layer", "limiter", "nursery", "policy", "queue", "run", "stopped")
 
     def __init__(
         self,
@@ -180,12 +183,15 @@ class _Bounded:
         policy: FailurePolicy,
         nursery: trio.Nursery,
         limiter: trio.CapacityLimiter,
+        *,
+        layer: int | None = None,
     ) -> None:
         self.run = run
         self.queue = queue
         self.policy = policy
         self.nursery = nursery
         self.limiter = limiter
+        self.layer = layer
         self.stopped = False
 
     def fill(self) -> None:
@@ -199,16 +205,18 @@ class _Bounded:
 
     async def task(self, node: int) -> None:
         try:
-            ok = await run_task(self.run, node)
+            ok = await run_task(self.run, node, self.layer)
         finally:
             self.limiter.release_on_behalf_of(node)
         if ok:
-            for ready in self.queue.finish(node):
-                self.queue.push(ready)
+            ready = self.queue.finish(node)
+            if self.layer is None:
+                for succ in ready:
+                    self.queue.push(succ)
         elif self.policy is FailurePolicy.FAIL_FAST:
             self.stopped = True
             self.nursery.cancel_scope.cancel()
             return
-        else:
+        elif self.layer is None:
             _skip_dependents(self.run, self.queue, node)
         self.fill()

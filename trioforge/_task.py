@@ -8,7 +8,6 @@ task: ``estimate`` (seconds, for critical-path priority) and ``retries``.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Awaitable, Callable, Container, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -23,7 +22,17 @@ class TaskContext:
     """What a running task knows about its run.
 
     One context is made per attempt; it is cheap and never shared between
-    tasks. Contexts for a combinator's children are made with :meth:`child`.
+    tasks. The executor makes them; contexts for a combinator's children are
+    made with :meth:`child`. Build one by hand only to call a task outside an
+    executor (in a unit test, say).
+
+    Args:
+        task_id: the task's id.
+        workflow_id: the run's id.
+        attempt: the attempt number.
+        results: completed tasks' results by id.
+        upstream: the ids whose results this task may read.
+        states: where :attr:`state` dicts live, by task id.
 
     Attributes:
         task_id: the id of the task this context belongs to.
@@ -41,7 +50,6 @@ class TaskContext:
         self,
         task_id: str,
         workflow_id: str,
-        *,
         attempt: int = 1,
         results: Mapping[str, Any] | None = None,
         upstream: Container[str] = (),
@@ -280,12 +288,7 @@ class Task:
 
     async def run(self, ctx: TaskContext) -> Any:
         """Run ``fn(ctx)`` and return its result."""
-        result = self._fn(ctx)
-        if not inspect.isawaitable(result):
-            raise TypeError(
-                f"task {self.id!r}: fn must be an async function; it returned {result!r}"
-            )
-        return await result
+        return await self._fn(ctx)
 
     async def compensate(self, ctx: TaskContext) -> None:
         """Run the ``compensate`` function, if one was given."""

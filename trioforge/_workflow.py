@@ -32,7 +32,7 @@ class Workflow:
         async def fetch(ctx): ...
 
         @wf.task(depends_on=["fetch"], timeout=30)
-        async def compile(ctx):
+        async def build(ctx):
             source = ctx.result_of("fetch")
             ...
     """
@@ -123,6 +123,15 @@ class Workflow:
         The task's id is ``id`` or ``f.__name__``. The decorated name is bound
         to the new :class:`Task`. Works bare (``@wf.task``) or called
         (``@wf.task(depends_on=["a"])``).
+
+        Args:
+            fn: the function, when used bare.
+            depends_on: ids of the tasks that must succeed first.
+            timeout: seconds the task may run; None uses the executor's ``task_timeout``.
+            compensate: ``async def undo(ctx)`` run during rollback.
+            id: the task id; defaults to the function's name.
+            estimate: expected run time in seconds, for scheduling priority.
+            retries: retries after a failure; None uses the executor's default.
         """
 
         def decorate(func: TaskFn) -> Task:

@@ -49,27 +49,47 @@ def _child_ctx(ctx: TaskContext, child: WorkflowTask, results: dict[str, Any]) -
 
 async def _undo(
     ctx: TaskContext, children: Sequence[WorkflowTask], completed: Sequence[str], limit: float
-) -> None:
+) -> dict[str, BaseException]:
     """Compensate ``completed`` children in reverse order, shielded and bounded.
 
-    A compensation that raises does not stop the others; the first such error
-    is re-raised at the end, chained to nothing else.
+    A compensation that raises does not stop the others. Returns the failures
+    by child id; a compensation still unfinished when ``limit`` runs out
+    counts as failed with a :class:`TimeoutError`.
     """
     by_id = {child.id: child for child in children}
     results: dict[str, Any] = ctx.state.get(_RESULTS, {})
-    first_error: Exception | None = None
+    order = [c for c in reversed(completed) if has_compensation(by_id[c])]
+    failures: dict[str, BaseException] = {}
+    done = 0
     with trio.move_on_after(limit, shield=True):
-        for child_id in reversed(completed):
+        for child_id in order:
             child = by_id[child_id]
-            if not has_compensation(child):
-                continue
             try:
                 await child.compensate(_child_ctx(ctx, child, results))
             except Exception as exc:
-                if first_error is None:
-                    first_error = exc
-    if first_error is not None:
-        raise first_error
+                failures[child_id] = exc
+            done += 1
+    for child_id in order[done:]:
+        failures[child_id] = TimeoutError(f"compensation did not finish within {limit:g}s")
+    return failures
+
+
+async def _compensate_children(
+    ctx: TaskContext, children: Sequence[WorkflowTask], completed: Sequence[str], limit: float
+) -> None:
+    """Like :func:`_undo`, but raise an ExceptionGroup of every compensation failure."""
+    failures = await _undo(ctx, children, completed, limit)
+    if failures:
+        raise ExceptionGroup(
+            "compensation failed for " + ", ".join(repr(c) for c in failures),
+            [e if isinstance(e, Exception) else RuntimeError(repr(e)) for e in failures.values()],
+        )
+
+
+def _note_undo_failures(exc: BaseException, failures: dict[str, BaseException]) -> None:
+    """Record on ``exc`` which children could not be compensated, without replacing it."""
+    for child_id, error in failures.items():
+        exc.add_note(f"compensating child {child_id!r} also failed: {error!r}")
 
 
 def _children(value: Sequence[WorkflowTask]) -> tuple[WorkflowTask, ...]:
@@ -110,6 +130,15 @@ class ParallelTasks:
 
     The result is a dict of each child's result by child id. On failure,
     raises :class:`~trioforge.TaskFailedError` with every child failure.
+
+    Args:
+        id: the combinator's task id.
+        tasks: the children (at least one, unique ids, no ``depends_on``).
+        depends_on: ids of the workflow tasks that must succeed first.
+        timeout: seconds the whole combinator may run (children keep their own).
+        estimate: expected seconds, for scheduling priority.
+        retries: retries of the whole combinator after a failure.
+        compensation_timeout: limit for compensating children, in seconds.
     """
 
     id: str
@@ -148,14 +177,18 @@ class ParallelTasks:
             for child in self.tasks:
                 nursery.start_soon(one, child)
         if failures:
-            await _undo(ctx, self.tasks, completed, self.compensation_timeout)
+            undo_failures = await _undo(ctx, self.tasks, completed, self.compensation_timeout)
             first = next(iter(failures))
-            raise TaskFailedError(first, failures, completed=completed) from failures[first]
+            raise TaskFailedError(
+                first, failures, completed=completed, compensation_failures=undo_failures
+            ) from failures[first]
         return {child.id: results[child.id] for child in self.tasks}
 
     async def compensate(self, ctx: TaskContext) -> None:
         """Compensate the children in reverse completion order."""
-        await _undo(ctx, self.tasks, ctx.state.get(_COMPLETED, []), self.compensation_timeout)
+        await _compensate_children(
+            ctx, self.tasks, ctx.state.get(_COMPLETED, []), self.compensation_timeout
+        )
 
 
 @attrs.frozen
@@ -164,7 +197,16 @@ class SequentialTasks:
 
     The result is a dict of each child's result by child id. A failing child
     stops the sequence; its own exception propagates (after the completed
-    children were compensated).
+    children were compensated; a compensation failure is added to it as a note).
+
+    Args:
+        id: the combinator's task id.
+        tasks: the children, in order (at least one, unique ids, no ``depends_on``).
+        depends_on: ids of the workflow tasks that must succeed first.
+        timeout: seconds the whole combinator may run (children keep their own).
+        estimate: expected seconds, for scheduling priority.
+        retries: retries of the whole combinator after a failure.
+        compensation_timeout: limit for compensating children, in seconds.
     """
 
     id: str
@@ -189,24 +231,37 @@ class SequentialTasks:
         for child in self.tasks:
             try:
                 results[child.id] = await run_child(child, _child_ctx(ctx, child, results))
-            except Exception:
-                await _undo(ctx, self.tasks, completed, self.compensation_timeout)
+            except Exception as exc:
+                undo_failures = await _undo(ctx, self.tasks, completed, self.compensation_timeout)
+                _note_undo_failures(exc, undo_failures)
                 raise
             completed.append(child.id)
         return dict(results)
 
     async def compensate(self, ctx: TaskContext) -> None:
         """Compensate the children in reverse order."""
-        await _undo(ctx, self.tasks, ctx.state.get(_COMPLETED, []), self.compensation_timeout)
+        await _compensate_children(
+            ctx, self.tasks, ctx.state.get(_COMPLETED, []), self.compensation_timeout
+        )
 
 
 @attrs.frozen
 class ConditionalTask:
     """Run ``if_true`` when ``predicate(ctx)`` is true, else ``if_false`` (if any).
 
-    ``predicate`` may be a plain or an async function. The result is the
-    chosen branch's result, or None when the predicate is false and there is
-    no ``if_false``.
+    The result is the chosen branch's result, or None when the predicate is
+    false and there is no ``if_false``.
+
+    Args:
+        id: the combinator's task id.
+        predicate: ``predicate(ctx)``, a plain or an async function returning a bool.
+        if_true: the task to run when the predicate is true.
+        if_false: the task to run when it is false, or None.
+        depends_on: ids of the workflow tasks that must succeed first.
+        timeout: seconds the whole combinator may run (children keep their own).
+        estimate: expected seconds, for scheduling priority.
+        retries: retries of the whole combinator after a failure.
+        compensation_timeout: limit for compensating children, in seconds.
     """
 
     id: str
@@ -246,7 +301,9 @@ class ConditionalTask:
 
     async def compensate(self, ctx: TaskContext) -> None:
         """Compensate the branch that ran."""
-        await _undo(ctx, self.branches, ctx.state.get(_COMPLETED, []), self.compensation_timeout)
+        await _compensate_children(
+            ctx, self.branches, ctx.state.get(_COMPLETED, []), self.compensation_timeout
+        )
 
 
 @attrs.frozen
@@ -254,7 +311,19 @@ class TryCatchTask:
     """Run ``task``; if it fails with one of ``catch``, run ``fallback`` instead.
 
     The result is ``task``'s result, or ``fallback``'s. The caught exception
-    is kept in the context's ``state["error"]``. Cancellation is never caught.
+    is in ``ctx.state["error"]`` of both this task and the fallback.
+    Cancellation is never caught.
+
+    Args:
+        id: the combinator's task id.
+        task: the task to try.
+        fallback: the task to run when ``task`` fails.
+        catch: the exception types that trigger the fallback.
+        depends_on: ids of the workflow tasks that must succeed first.
+        timeout: seconds the whole combinator may run (children keep their own).
+        estimate: expected seconds, for scheduling priority.
+        retries: retries of the whole combinator after a failure.
+        compensation_timeout: limit for compensating children, in seconds.
     """
 
     id: str
@@ -286,13 +355,15 @@ class TryCatchTask:
         else:
             ctx.state[_COMPLETED] = [self.task.id]
             return results[self.task.id]
-        results[self.fallback.id] = await run_child(self.fallback, ctx.child(self.fallback.id))
+        fallback_ctx = ctx.child(self.fallback.id)
+        fallback_ctx.state["error"] = ctx.state["error"]
+        results[self.fallback.id] = await run_child(self.fallback, fallback_ctx)
         ctx.state[_COMPLETED] = [self.fallback.id]
         return results[self.fallback.id]
 
     async def compensate(self, ctx: TaskContext) -> None:
         """Compensate whichever of task and fallback completed."""
-        await _undo(
+        await _compensate_children(
             ctx,
             (self.task, self.fallback),
             ctx.state.get(_COMPLETED, []),
@@ -304,10 +375,20 @@ class TryCatchTask:
 class RaceTasks:
     """Run children concurrently; the first to succeed wins and the others are cancelled.
 
-    The result is the winner's result (its id is in ``state["winner"]``). A
-    loser that also completed before its cancel arrived is compensated at
+    The result is the winner's result; the winner's id is kept in the
+    combinator's own ``ctx.state["winner"]`` (visible to its compensation).
+    A loser that also completed before its cancel arrived is compensated at
     once. Fails, with :class:`~trioforge.TaskFailedError` holding every child
     failure, only when every child failed.
+
+    Args:
+        id: the combinator's task id.
+        tasks: the competing children (at least one, unique ids, no ``depends_on``).
+        depends_on: ids of the workflow tasks that must succeed first.
+        timeout: seconds the whole combinator may run (children keep their own).
+        estimate: expected seconds, for scheduling priority.
+        retries: retries of the whole combinator after a failure.
+        compensation_timeout: limit for compensating children, in seconds.
     """
 
     id: str
@@ -351,9 +432,21 @@ class RaceTasks:
         ctx.state["winner"] = winner
         ctx.state[_COMPLETED] = [winner]
         if len(completed) > 1:
-            await _undo(ctx, self.tasks, completed[1:], self.compensation_timeout)
+            # Losers that finished before their cancel arrived: their results are
+            # discarded, so their effects must go too.
+            try:
+                await _compensate_children(
+                    ctx, self.tasks, completed[1:], self.compensation_timeout
+                )
+            except Exception:
+                # A loser's effects could not be undone: fail the race, and undo
+                # the winner too so that nothing of this failed task remains.
+                await _undo(ctx, self.tasks, [winner], self.compensation_timeout)
+                raise
         return results[winner]
 
     async def compensate(self, ctx: TaskContext) -> None:
         """Compensate the winner."""
-        await _undo(ctx, self.tasks, ctx.state.get(_COMPLETED, []), self.compensation_timeout)
+        await _compensate_children(
+            ctx, self.tasks, ctx.state.get(_COMPLETED, []), self.compensation_timeout
+        )

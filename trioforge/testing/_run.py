@@ -35,7 +35,9 @@ class VirtualRun:
     duration: float
 
 
-def run_virtual(workflow: Workflow, *, mode: Mode = "dataflow", **executor_kwargs: Any) -> VirtualRun:
+def run_virtual(
+    workflow: Workflow, *, mode: Mode = "dataflow", **executor_kwargs: Any
+) -> VirtualRun:
     """Run ``workflow`` with a fresh executor under ``MockClock(autojump_threshold=0)``.
 
     Args:
@@ -47,7 +49,11 @@ def run_virtual(workflow: Workflow, *, mode: Mode = "dataflow", **executor_kwarg
     A :class:`~trioforge.WorkflowError` raised by the run is returned in
     :attr:`VirtualRun.error`; any other exception propagates.
     """
-    methods = {"sequential": "execute", "parallel": "execute_parallel", "dataflow": "execute_dataflow"}
+    methods = {
+        "sequential": "execute",
+        "parallel": "execute_parallel",
+        "dataflow": "execute_dataflow",
+    }
     if mode not in methods:
         raise ValueError(f"mode must be one of {sorted(methods)}, got {mode!r}")
     executor = WorkflowExecutor(workflow, **executor_kwargs)

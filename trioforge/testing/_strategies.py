@@ -184,6 +184,7 @@ def dag_specs(
     """Draw a random :class:`DagSpec`.
 
     Args:
+        draw: supplied by hypothesis; callers never pass it.
         min_tasks: at least this many tasks (>= 1).
         max_tasks: at most this many tasks.
         max_deps: at most this many dependencies per task, each on an earlier task.
