@@ -49,7 +49,7 @@ def test_layer_is_longest_distance_from_a_root(spec: DagSpec, data: st.DataObjec
     """A task's layer equals its longest distance from a root, whatever the insertion order."""
     order = shuffled_spec(spec, data)
     deps = spec.dependencies
-    dag = compile_dag("p", order, ((t, deps[t]) for t in order))
+    dag = compile_dag("p", order, [deps[t] for t in order])
     layer_of = {task_id: i for i, layer in enumerate(dag.layer_ids()) for task_id in layer}
     assert layer_of == longest_distance_from_a_root(spec)
     for layer in dag.layer_ids():
@@ -98,7 +98,7 @@ class ReadyQueueMachine(RuleBasedStateMachine):
     @initialize(spec=dag_specs(max_tasks=40, max_deps=3))
     def build(self, spec: DagSpec) -> None:
         self.spec = spec
-        self.dag = compile_dag("m", spec.ids, spec.dependencies.items())
+        self.dag = compile_dag("m", spec.ids, list(spec.dependencies.values()))
         self.priorities = self.dag.remaining_costs([t.duration for t in spec.tasks])
         self.queue = ReadyQueue(self.dag.predecessors, self.dag.successors, self.priorities)
         for node in self.queue.roots():

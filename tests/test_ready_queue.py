@@ -10,7 +10,7 @@ from trioforge._ready import ReadyQueue
 
 
 def dag(edges: dict[str, list[str]]) -> tf._dag.Dag:
-    return compile_dag("t", list(edges), edges.items())
+    return compile_dag("t", list(edges), list(edges.values()))
 
 
 def test_roots_and_finish_release_dependents_once_all_deps_finished() -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-import attrs
 import rustworkx as rx
 
 from ._errors import CycleDetectedError, EmptyWorkflowError, MissingDependencyError
@@ -28,26 +27,48 @@ from ._errors import CycleDetectedError, EmptyWorkflowError, MissingDependencyEr
 __all__ = ["Dag", "compile_dag"]
 
 
-@attrs.frozen(eq=False)
 class Dag:
     """A validated, acyclic task graph with its nodes numbered 0..n-1.
 
     Attributes:
         ids: task ids by node index (insertion order).
         index: node index by task id.
-        predecessors: for each node, the nodes it depends on.
-        successors: for each node, the nodes that depend on it.
         layers: node indices by layer (longest distance from a root), each
             layer sorted by task id.
         graph: the rustworkx graph (node payload = node index).
     """
 
-    ids: list[str]
-    index: dict[str, int]
-    predecessors: list[list[int]]
-    successors: list[list[int]]
-    layers: list[list[int]]
-    graph: rx.PyDiGraph[int, None]
+    __slots__ = ("_predecessors", "_successors", "graph", "ids", "index", "layers")
+
+    def __init__(
+        self,
+        ids: list[str],
+        index: dict[str, int],
+        layers: list[list[int]],
+        graph: rx.PyDiGraph[int, None],
+    ) -> None:
+        self.ids = ids
+        self.index = index
+        self.layers = layers
+        self.graph = graph
+        self._predecessors: list[list[int]] | None = None
+        self._successors: list[list[int]] | None = None
+
+    @property
+    def predecessors(self) -> list[list[int]]:
+        """For each node, the nodes it depends on (built on first use)."""
+        if self._predecessors is None:
+            pred = self.graph.predecessor_indices
+            self._predecessors = [list(pred(i)) for i in range(len(self.ids))]
+        return self._predecessors
+
+    @property
+    def successors(self) -> list[list[int]]:
+        """For each node, the nodes that depend on it (built on first use)."""
+        if self._successors is None:
+            succ = self.graph.successor_indices
+            self._successors = [list(succ(i)) for i in range(len(self.ids))]
+        return self._successors
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -113,14 +134,15 @@ def _insertion_key(node: int) -> str:
 def compile_dag(
     name: str,
     ids: Sequence[str],
-    dependencies: Iterable[tuple[str, Sequence[str]]],
+    dependencies: Sequence[Sequence[str]],
 ) -> Dag:
     """Check and compile a graph from task ids and each task's dependencies.
 
     Args:
         name: the workflow's name, for error messages.
         ids: every task id, in insertion order (unique).
-        dependencies: pairs of a task id and the ids it depends on (duplicates ignored).
+        dependencies: for each id in ``ids``, the ids it depends on
+            (duplicates ignored).
 
     Raises:
         EmptyWorkflowError: ``ids`` is empty.
@@ -130,38 +152,25 @@ def compile_dag(
     if not ids:
         raise EmptyWorkflowError(name)
     index = {tid: i for i, tid in enumerate(ids)}
-    n = len(ids)
-    predecessors: list[list[int]] = [[] for _ in range(n)]
-    successors: list[list[int]] = [[] for _ in range(n)]
-    edges: list[tuple[int, int]] = []
-    for tid, deps in dependencies:
-        if not deps:
-            continue
-        after = index[tid]
-        preds = predecessors[after]
-        for dep in dict.fromkeys(deps) if len(deps) > 1 else deps:
-            before = index.get(dep)
-            if before is None:
-                raise MissingDependencyError(tid, dep, known=ids)
-            preds.append(before)
-            successors[before].append(after)
-            edges.append((before, after))
+    try:
+        edges = [(index[dep], after) for after, deps in enumerate(dependencies) for dep in deps]
+    except KeyError:
+        for after, deps in enumerate(dependencies):
+            for dep in deps:
+                if dep not in index:
+                    raise MissingDependencyError(ids[after], dep, known=ids) from None
+        raise  # pragma: no cover - the loop above always finds the culprit
+    # multigraph=False: a repeated dependency is one edge.
     graph: rx.PyDiGraph[int, None] = rx.PyDiGraph(check_cycle=False, multigraph=False)
-    graph.add_nodes_from(range(n))
+    graph.add_nodes_from(range(len(ids)))
     graph.add_edges_from_no_data(edges)
     try:
         generations = rx.topological_generations(graph)
     except rx.DAGHasCycle:
         raise CycleDetectedError(_find_cycle(graph, ids)) from None
-    layers = [sorted(gen, key=ids.__getitem__) for gen in generations]
-    return Dag(
-        ids=list(ids),
-        index=index,
-        predecessors=predecessors,
-        successors=successors,
-        layers=layers,
-        graph=graph,
-    )
+    key = ids.__getitem__
+    layers = [sorted(gen, key=key) for gen in generations]
+    return Dag(list(ids), index, layers, graph)
 
 
 def _find_cycle(graph: rx.PyDiGraph[int, None], ids: Sequence[str]) -> list[str]:
