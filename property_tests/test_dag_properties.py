@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -73,7 +75,7 @@ def test_critical_path_is_a_chain_with_the_largest_total(spec: DagSpec) -> None:
     wf = spec.build()
     path, length = wf.critical_path()
     durations = spec.durations
-    for before, after in zip(path, path[1:], strict=False):
+    for before, after in itertools.pairwise(path):
         assert before in spec.dependencies[after]
     assert sum(durations[t] for t in path) == length
     # Reference: longest path ending at each task, in topological order.

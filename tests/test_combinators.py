@@ -131,8 +131,12 @@ async def test_sequential_failure_undoes_completed_children(
     boom = KeyError("k")
     seq = SequentialTasks(
         "seq",
-        [rec.task("one", 0.1), rec.task("two", 0.1), rec.task("three", 0.1, fail=boom)]
-        + [rec.task("four", 0.1)],
+        [
+            rec.task("one", 0.1),
+            rec.task("two", 0.1),
+            rec.task("three", 0.1, fail=boom),
+            rec.task("four", 0.1),
+        ],
     )
     with pytest.raises(tf.TaskFailedError) as info:
         await tf.WorkflowExecutor(workflow(seq)).execute()

@@ -68,7 +68,7 @@ async def test_independent_tasks_run_concurrently(
 async def test_sequential_execute_runs_one_at_a_time(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """execute runs tasks one after another in topological order."""
+    """Sequential execute runs tasks one after another in topological order."""
     rec = Recorder()
     result = await tf.WorkflowExecutor(diamond(rec)).execute()
     assert result.completed == ["a", "b", "c", "d"]
