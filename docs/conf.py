@@ -47,6 +47,7 @@ _EXTERNAL = (
     "random",
     "os",
     "builtins",
+    "pathlib",
 )
 nitpick_ignore_regex = [
     (r"py:.*", rf"(?:{'|'.join(_EXTERNAL)})\..+"),

@@ -94,10 +94,12 @@ def build(root: Path, report: Path) -> tf.Workflow:
     async def remove_report(ctx: tf.TaskContext) -> None:
         await trio.Path(report).unlink(missing_ok=True)
 
+    repo_name = root.resolve().name
+
     @wf.task(depends_on=["summarize"], compensate=remove_report)
     async def write_report(ctx: tf.TaskContext) -> str:
         summary = ctx.result_of("summarize")
-        lines = [f"# Python code in {root.resolve().name}", ""]
+        lines = [f"# Python code in {repo_name}", ""]
         lines.append(f"commits: {summary['commits']}")
         lines.append("")
         lines.append("| folder | files | lines | functions | classes |")
@@ -145,13 +147,15 @@ async def main(root: Path, report: Path, audit: Path) -> int:
         f"done in {result.duration:.3f}s (sum of task times {work:.3f}s); "
         f"report: {report}; audit log: {audit}"
     )
-    print(report.read_text())
+    print(await trio.Path(report).read_text())
     return 0
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("root", nargs="?", default=Path(__file__).resolve().parent.parent, type=Path)
+    parser.add_argument(
+        "root", nargs="?", default=Path(__file__).resolve().parent.parent, type=Path
+    )
     parser.add_argument("--report", default=Path(".trioforge/repo-stats.md"), type=Path)
     parser.add_argument("--audit", default=Path(".trioforge/repo-stats.audit.jsonl"), type=Path)
     args = parser.parse_args()

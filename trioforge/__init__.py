@@ -23,12 +23,22 @@ from ._events import AuditEvent as AuditEvent
 from ._events import EventType as EventType
 from ._executor import WorkflowExecutor as WorkflowExecutor
 from ._executor import WorkflowResult as WorkflowResult
+from ._process_group import ProcessGroups as ProcessGroups
 from ._retry import Backoff as Backoff
 from ._schedulers import FailurePolicy as FailurePolicy
+from ._shell import ShellCommandError as ShellCommandError
+from ._shell import ShellResult as ShellResult
+from ._shell import ShellTask as ShellTask
 from ._task import Task as Task
 from ._task import TaskContext as TaskContext
 from ._task import WorkflowTask as WorkflowTask
+from ._templates import MissingOutputError as MissingOutputError
 from ._workflow import Workflow as Workflow
+from ._yaml_loader import WorkflowFile as WorkflowFile
+from ._yaml_loader import WorkflowFileError as WorkflowFileError
+from ._yaml_loader import load_workflow as load_workflow
+from ._yaml_loader import load_workflow_file as load_workflow_file
+from ._yaml_schema import Problem as Problem
 
 __version__ = "0.1.0"
 
@@ -44,7 +54,13 @@ __all__ = [
     "FailurePolicy",
     "JsonLinesSink",
     "MissingDependencyError",
+    "MissingOutputError",
+    "Problem",
+    "ProcessGroups",
     "ResultNotAvailableError",
+    "ShellCommandError",
+    "ShellResult",
+    "ShellTask",
     "Task",
     "TaskContext",
     "TaskFailedError",
@@ -54,7 +70,11 @@ __all__ = [
     "WorkflowCancelledError",
     "WorkflowError",
     "WorkflowExecutor",
+    "WorkflowFile",
+    "WorkflowFileError",
     "WorkflowResult",
     "WorkflowTask",
     "WorkflowTimeoutError",
+    "load_workflow",
+    "load_workflow_file",
 ]

@@ -1,0 +1,90 @@
+"""A task's ``fallback``: retry the command as usual, and run the fallback only at the very end.
+
+:class:`~trioforge.combinators.TryCatchTask` runs its fallback as soon as the
+task fails once. With ``retries: 2`` and a fallback, people expect three tries
+of the real command and then the fallback, so a retry must not be swallowed by
+the fallback. :class:`FallbackTask` asks the executor for the retries (so
+every attempt is an audit event, with the executor's backoff) and runs:
+
+* attempts before the last one: the task alone; a failure goes back to the
+  executor, which retries;
+* the last attempt: a ``TryCatchTask(task, fallback)``, so a failure there
+  runs the fallback, and the fallback's result becomes the task's result.
+
+Rollback compensates whichever command completed: the task (when an early
+attempt succeeded, or the last attempt did without a fallback), else whatever
+the ``TryCatchTask`` ran.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from ._task import TaskContext, WorkflowTask, _to_ids, has_compensation
+from .combinators import TryCatchTask, run_child
+
+__all__ = ["FallbackTask"]
+
+_DIRECT = "trioforge.fallback.direct"
+
+
+def _try_catch(instance: FallbackTask) -> TryCatchTask:
+    return TryCatchTask(
+        instance.id,
+        instance.task,
+        instance.fallback,
+        compensation_timeout=instance.compensation_timeout,
+    )
+
+
+@attrs.frozen
+class FallbackTask:
+    """Run ``task`` with retries; when its last attempt fails, run ``fallback``.
+
+    ``retries`` is read by the executor, like any task's; None counts as 0,
+    so the fallback runs after the first failure. Children keep their own
+    ``timeout``; a timed-out last attempt also runs the fallback.
+    ``compensation_timeout`` bounds the rollback of whichever command ran on
+    the last attempt (as for ``TryCatchTask``).
+    """
+
+    id: str
+    task: WorkflowTask
+    fallback: WorkflowTask
+    depends_on: tuple[str, ...] = attrs.field(default=(), converter=_to_ids, kw_only=True)
+    retries: int | None = attrs.field(default=None, kw_only=True)
+    estimate: float | None = attrs.field(default=None, kw_only=True)
+    compensation_timeout: float = attrs.field(default=30.0, kw_only=True)
+    timeout: float | None = attrs.field(default=None, init=False)
+    _try_catch: TryCatchTask = attrs.field(
+        init=False, default=attrs.Factory(_try_catch, takes_self=True), repr=False
+    )
+
+    @property
+    def children(self) -> Sequence[WorkflowTask]:
+        """The task and its fallback."""
+        return (self.task, self.fallback)
+
+    @property
+    def has_compensation(self) -> bool:
+        """Whether the task or the fallback has something to undo."""
+        return has_compensation(self.task) or has_compensation(self.fallback)
+
+    async def run(self, ctx: TaskContext) -> Any:
+        """Run the task alone before the last attempt, then with its fallback."""
+        if ctx.attempt <= (self.retries or 0):
+            ctx.state[_DIRECT] = True
+            return await run_child(self.task, ctx.child(self.task.id))
+        ctx.state[_DIRECT] = False
+        return await self._try_catch.run(ctx)
+
+    async def compensate(self, ctx: TaskContext) -> None:
+        """Compensate whichever command completed."""
+        if ctx.state.get(_DIRECT):
+            if has_compensation(self.task):
+                await self.task.compensate(ctx.child(self.task.id))
+            return
+        await self._try_catch.compensate(ctx)

@@ -1,0 +1,167 @@
+"""Running one command in its own process group, and making sure the whole group dies.
+
+A shell command is rarely one process: ``sh -c 'a | b & c'`` is four. Killing
+only the process we started (what ``trio.run_process`` does by default)
+leaves the rest running, still writing to the log and holding ports. So each
+command starts in a new session (``start_new_session=True``: it becomes the
+leader of a new process group whose id is its pid, and the terminal's Ctrl-C
+no longer reaches it directly), and every signal we send goes to the group
+with ``os.killpg``:
+
+* cancelled (task timeout, workflow cancel, Ctrl-C): ``run_process`` calls our
+  ``deliver_cancel``, which sends SIGTERM to the group, waits the grace
+  period, then sends SIGKILL. trio cancels ``deliver_cancel`` as soon as the
+  leader exits, so a well-behaved command costs no waiting;
+* however the leader ended (exit, crash, cancel), SIGKILL goes to the group
+  right after, so ``sleep 1000 &`` in a script never outlives its task. Linux
+  does not reuse a process group id while any member is alive, so this
+  reaches exactly the stragglers. (A process that calls ``setsid`` itself
+  leaves the group and cannot be tracked this way.)
+
+:class:`ProcessGroups` is the registry of groups running now, so that a second
+Ctrl-C can SIGKILL all of them at once; after that it refuses to start new
+commands, which makes pending compensations fail fast instead of starting.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+import trio
+
+__all__ = ["ProcessGroups", "ProcessStartError", "run_in_group", "signal_group"]
+
+
+class ProcessStartError(Exception):
+    """The command could not be started (missing program, bad cwd, or a forced stop)."""
+
+
+def signal_group(pgid: int, signum: int) -> bool:
+    """Send ``signum`` to process group ``pgid``; return False if no such group is left."""
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+@attrs.define(eq=False)
+class ProcessGroups:
+    """The process groups of the commands running now.
+
+    Attributes:
+        forced: set by :meth:`kill_all`; from then on no command starts.
+    """
+
+    _groups: set[int] = attrs.field(factory=set, alias="groups")
+    forced: bool = False
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+    def add(self, pgid: int) -> None:
+        """Register a running group."""
+        self._groups.add(pgid)
+
+    def discard(self, pgid: int) -> None:
+        """Forget a group whose leader has exited."""
+        self._groups.discard(pgid)
+
+    def kill_all(self) -> int:
+        """SIGKILL every registered group, refuse new commands; return how many were signalled."""
+        self.forced = True
+        return sum(signal_group(pgid, signal.SIGKILL) for pgid in list(self._groups))
+
+
+async def run_in_group(
+    argv: Sequence[str],
+    *,
+    cwd: str | os.PathLike[str] | None,
+    env: Mapping[str, str],
+    output: int,
+    grace_period: float,
+    groups: ProcessGroups | None = None,
+    note: Callable[[str], object] = lambda _text: None,
+) -> int:
+    """Run ``argv`` as the leader of a new process group; return its exit status.
+
+    stdin is ``/dev/null``; stdout and stderr both go to the file descriptor
+    ``output``. A negative status ``-N`` means the leader was killed by signal N.
+
+    Args:
+        argv: the program and its arguments.
+        cwd: the working directory.
+        env: the complete environment.
+        output: an open file descriptor for stdout and stderr.
+        grace_period: seconds between SIGTERM and SIGKILL when cancelled.
+        groups: registry of running groups (see :class:`ProcessGroups`).
+        note: called with a line of text whenever a signal is sent.
+
+    Raises:
+        ProcessStartError: the command could not be started.
+    """
+    if groups is not None and groups.forced:
+        raise ProcessStartError("not started: trioforge is stopping at once")
+
+    async def deliver_cancel(process: trio.Process) -> None:
+        pgid = process.pid
+        if groups is not None and groups.forced:
+            note(f"stopping at once: SIGKILL to process group {pgid}")
+            signal_group(pgid, signal.SIGKILL)
+            return
+        note(f"cancelled: SIGTERM to process group {pgid}")
+        signal_group(pgid, signal.SIGTERM)
+        await trio.sleep(grace_period)
+        note(f"still running {grace_period:g}s after SIGTERM: SIGKILL to process group {pgid}")
+        signal_group(pgid, signal.SIGKILL)
+
+    start: Any = functools.partial(
+        trio.run_process,
+        list(argv),
+        stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        cwd=cwd,
+        env=dict(env),
+        start_new_session=True,
+        check=False,
+        deliver_cancel=deliver_cancel,
+    )
+    process: trio.Process | None = None
+    start_error: OSError | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            try:
+                process = await nursery.start(start)
+            except OSError as exc:
+                start_error = exc
+            else:
+                assert process is not None
+                if groups is not None:
+                    groups.add(process.pid)
+    finally:
+        if process is not None:
+            # Whatever happened to the leader, nothing of its group may survive it.
+            signal_group(process.pid, signal.SIGKILL)
+            if groups is not None:
+                groups.discard(process.pid)
+    if start_error is not None:
+        raise ProcessStartError(_start_failure(argv, cwd, start_error)) from start_error
+    assert process is not None
+    assert process.returncode is not None
+    return process.returncode
+
+
+def _start_failure(argv: Sequence[str], cwd: str | os.PathLike[str] | None, exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    if cwd is not None and not os.path.isdir(cwd):
+        return f"cannot start: the working directory {os.fspath(cwd)!r} does not exist"
+    if isinstance(exc, FileNotFoundError):
+        return f"cannot start: command not found: {argv[0]!r}"
+    return f"cannot start {argv[0]!r}: {reason}"

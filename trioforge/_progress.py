@@ -1,0 +1,383 @@
+"""Progress reporting for ``trioforge run``: audit sinks that show a run as it happens.
+
+Every reporter is an audit sink: the executor hands it each
+:class:`AuditEvent` through ``emit`` (synchronously, on the trio thread), so
+the live view shows exactly what the audit log records, and nothing in the
+executor knows a terminal exists. A :class:`RunTracker` folds the events into
+one record per task (status, attempts, time spent); the views format what
+changed:
+
+* :class:`PlainReporter`, off a terminal (CI logs, pipes): one line per
+  event, prefixed with the task id, flushed at once;
+* :class:`LiveReporter`, on a terminal: a rich ``Live`` area with a spinner
+  and elapsed time per running task and an overall bar, and finished tasks
+  printed above it. rich redraws from its own thread; its ``Progress`` objects
+  lock their state, so updating them from the trio thread is safe. With more
+  than :data:`LIVE_LINE_LIMIT` tasks only problems get a line of their own;
+* :class:`JsonStreamSink` (``--json``): the events as JSON Lines on stdout.
+
+A reporter must never break a run: writing to a closed pipe or terminal
+disables it instead of raising into the executor.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import IO, Any
+
+import attrs
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.text import Text
+
+from ._durations import format_duration
+from ._events import AuditEvent, EventType
+from ._shell import display_path, run_folder, task_log_path
+from ._workflow import Workflow
+
+__all__ = ["JsonStreamSink", "LiveReporter", "PlainReporter", "RunTracker", "TaskRecord"]
+
+LIVE_LINE_LIMIT = 500
+FINAL_STATUSES = frozenset({"ok", "failed", "timed out", "cancelled", "skipped"})
+
+
+@attrs.define(eq=False)
+class TaskRecord:
+    """What happened to one task so far.
+
+    Attributes:
+        task_id: the task.
+        status: ``not run``, ``running``, ``retrying``, ``ok``, ``failed``,
+            ``timed out``, ``cancelled`` or ``skipped``.
+        attempts: attempts started.
+        busy: seconds spent in all attempts.
+        error: the last failure, ``"Type: message"``.
+        rollback: ``compensated`` or ``compensation failed``, after a rollback.
+    """
+
+    task_id: str
+    status: str = "not run"
+    attempts: int = 0
+    busy: float = 0.0
+    error: str | None = None
+    rollback: str | None = None
+
+
+class RunTracker:
+    """Folds a run's audit events into per-task records and the run's outcome.
+
+    Args:
+        workflow: the workflow being run (for task order and retry counts).
+        log_dir: where the tasks' logs go (see :func:`task_log_path`).
+        default_retries: retries of tasks that do not set their own.
+    """
+
+    def __init__(self, workflow: Workflow, log_dir: Path, *, default_retries: int = 0) -> None:
+        self.name = workflow.name
+        self.log_dir = log_dir
+        self.records = {tid: TaskRecord(tid) for tid in workflow}
+        self.retries = {
+            tid: _retries(task, default_retries) for tid, task in workflow.tasks.items()
+        }
+        self.run_id: str | None = None
+        self.duration: float | None = None
+        self.outcome: EventType | None = None
+        self.finished = 0
+
+    def log_path(self, task_id: str) -> Path | None:
+        """The task's log file in this run (None before the run started)."""
+        if self.run_id is None:
+            return None
+        return task_log_path(self.log_dir, self.run_id, task_id)
+
+    def emit(self, event: AuditEvent) -> None:
+        """Record one event (an :class:`AuditSink` method)."""
+        self.update(event)
+
+    def update(self, event: AuditEvent) -> TaskRecord | None:
+        """Record one event; return the task record it changed, if any."""
+        kind = event.type
+        if event.task_id is None:
+            if kind == EventType.WORKFLOW_STARTED:
+                self.run_id = event.workflow_id
+            elif kind in _OUTCOMES:
+                self.outcome = kind
+                self.duration = event.duration
+            return None
+        record = self.records.get(event.task_id)
+        if record is None:
+            return None
+        if kind == EventType.TASK_STARTED:
+            record.status = "running"
+            record.attempts = event.attempt or record.attempts + 1
+            return record
+        if event.duration is not None and kind in _ATTEMPT_ENDS:
+            record.busy += event.duration
+        status = _STATUS.get(kind)
+        if status is not None:
+            if status in FINAL_STATUSES and record.status not in FINAL_STATUSES:
+                self.finished += 1
+            record.status = status
+            if event.error is not None:
+                record.error = event.error
+        elif kind == EventType.TASK_RETRYING:
+            if record.status in FINAL_STATUSES:
+                self.finished -= 1
+            record.status = "retrying"
+        elif kind == EventType.TASK_COMPENSATED:
+            record.rollback = "compensated"
+        elif kind == EventType.TASK_COMPENSATION_FAILED:
+            record.rollback = "compensation failed"
+            record.error = record.error or event.error
+        return record
+
+    def message(self, event: AuditEvent, record: TaskRecord) -> str | None:
+        """One line about what ``event`` did to ``record``, for a person."""
+        kind = event.type
+        duration = f" in {format_duration(event.duration)}" if event.duration is not None else ""
+        error = short_error(event.error)
+        total = self.retries.get(record.task_id, 0) + 1
+        if kind == EventType.TASK_STARTED:
+            return "started" + (f" (attempt {event.attempt} of {total})" if total > 1 else "")
+        if kind == EventType.TASK_COMPLETED:
+            return f"ok{duration}"
+        if kind in (EventType.TASK_FAILED, EventType.TASK_TIMED_OUT):
+            what = "timed out" if kind == EventType.TASK_TIMED_OUT else "failed"
+            attempt = event.attempt or 1
+            if total > 1:
+                what = f"attempt {attempt} of {total} {what}"
+            return f"{what}{duration}: {error}"
+        if kind == EventType.TASK_RETRYING:
+            return event.detail or "retrying"
+        if kind == EventType.TASK_CANCELLED:
+            return f"cancelled{duration}"
+        if kind == EventType.TASK_SKIPPED:
+            return f"skipped: {event.detail}" if event.detail else "skipped"
+        if kind == EventType.TASK_COMPENSATED:
+            return f"rolled back (compensate ok{duration})"
+        if kind == EventType.TASK_COMPENSATION_FAILED:
+            return f"compensate failed: {error}"
+        return None
+
+
+def _retries(task: object, default: int) -> int:
+    retries = getattr(task, "retries", None)
+    return default if retries is None else int(retries)
+
+
+def short_error(error: str | None) -> str:
+    """An audit event's ``"Type: message"`` without the type, for trioforge's own errors."""
+    if not error:
+        return "unknown error"
+    for prefix in ("ShellCommandError: ", "TaskTimeoutError: ", "MissingOutputError: "):
+        if error.startswith(prefix):
+            return error[len(prefix) :]
+    return error
+
+
+_OUTCOMES = frozenset(
+    {
+        EventType.WORKFLOW_COMPLETED,
+        EventType.WORKFLOW_FAILED,
+        EventType.WORKFLOW_CANCELLED,
+        EventType.WORKFLOW_TIMED_OUT,
+    }
+)
+_ATTEMPT_ENDS = frozenset(
+    {
+        EventType.TASK_COMPLETED,
+        EventType.TASK_FAILED,
+        EventType.TASK_TIMED_OUT,
+        EventType.TASK_CANCELLED,
+    }
+)
+_STATUS = {
+    EventType.TASK_COMPLETED: "ok",
+    EventType.TASK_FAILED: "failed",
+    EventType.TASK_TIMED_OUT: "timed out",
+    EventType.TASK_CANCELLED: "cancelled",
+    EventType.TASK_SKIPPED: "skipped",
+}
+STYLES = {
+    "ok": ("✓", "green"),
+    "failed": ("✗", "bold red"),
+    "timed out": ("⏱", "bold red"),
+    "cancelled": ("⊘", "yellow"),
+    "skipped": ("↷", "yellow"),
+    "retrying": ("↻", "yellow"),
+    "running": ("…", "cyan"),
+    "not run": ("·", "dim"),
+}
+
+
+class PlainReporter:
+    """One plain line per event, ``[task] message``, for logs and pipes.
+
+    Args:
+        tracker: the run's tracker (this reporter feeds it).
+        stream: where lines go.
+    """
+
+    def __init__(self, tracker: RunTracker, stream: IO[str]) -> None:
+        self.tracker = tracker
+        self.stream: IO[str] | None = stream
+
+    def emit(self, event: AuditEvent) -> None:
+        """Record the event and print a line about it."""
+        record = self.tracker.update(event)
+        if event.type == EventType.WORKFLOW_STARTED:
+            count = len(self.tracker.records)
+            self.notice(
+                f"run {event.workflow_id}: {count} task{'' if count == 1 else 's'} "
+                f"(logs in {display_path(run_folder(self.tracker.log_dir, event.workflow_id))})"
+            )
+            return
+        if record is None:
+            return
+        message = self.tracker.message(event, record)
+        if message is not None:
+            self._write(f"[{record.task_id}] {message}\n")
+
+    def notice(self, text: str) -> None:
+        """Print a line that is not about one task."""
+        self._write(f"[trioforge] {text}\n")
+
+    def start(self) -> None:
+        """Nothing to set up for plain output."""
+
+    def stop(self) -> None:
+        """Nothing to tear down for plain output."""
+
+    def _write(self, text: str) -> None:
+        if self.stream is None:
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            self.stream = None
+
+
+class LiveReporter:
+    """A live terminal view: running tasks with spinners, an overall bar, finished tasks above.
+
+    Args:
+        tracker: the run's tracker (this reporter feeds it).
+        console: the rich console to draw on.
+    """
+
+    def __init__(self, tracker: RunTracker, console: Console) -> None:
+        self.tracker = tracker
+        self.console = console
+        self.running = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self.overall = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self.total = self.overall.add_task(tracker.name, total=len(tracker.records))
+        self.rows: dict[str, TaskID] = {}
+        self.quiet_lines = len(tracker.records) > LIVE_LINE_LIMIT
+        self.pad = min(max((len(tid) for tid in tracker.records), default=0), 24)
+        self.failed = 0
+        self.live = Live(
+            Group(self.running, self.overall),
+            console=console,
+            refresh_per_second=10,
+            transient=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self.broken = False
+
+    def start(self) -> None:
+        """Start drawing."""
+        self._guard(self.live.start)
+
+    def stop(self) -> None:
+        """Stop drawing and clear the live area (finished lines stay)."""
+        self._guard(self.live.stop)
+
+    def notice(self, text: str) -> None:
+        """Print a line above the live area."""
+        self._guard(lambda: self.console.print(Text(text, style="bold yellow")))
+
+    def emit(self, event: AuditEvent) -> None:
+        """Record the event and update the view."""
+        record = self.tracker.update(event)
+        if record is None or self.broken:
+            return
+        self._guard(lambda: self._show(event, record))
+
+    def _show(self, event: AuditEvent, record: TaskRecord) -> None:
+        task_id = record.task_id
+        if event.type == EventType.TASK_STARTED:
+            label = task_id if record.attempts <= 1 else f"{task_id} (attempt {record.attempts})"
+            self.rows[task_id] = self.running.add_task(label, total=None)
+            return
+        row = self.rows.pop(task_id, None)
+        if row is not None and event.type in _ATTEMPT_ENDS:
+            self.running.remove_task(row)
+        elif row is not None:
+            self.rows[task_id] = row
+        final_attempt = (event.attempt or 1) > self.tracker.retries.get(task_id, 0)
+        if event.type in (EventType.TASK_FAILED, EventType.TASK_TIMED_OUT) and final_attempt:
+            self.failed += 1
+            description = f"{self.tracker.name} ({self.failed} failed)"
+            self.overall.update(self.total, description=description)
+        self.overall.update(self.total, completed=self.tracker.finished)
+        message = self.tracker.message(event, record)
+        if message is None:
+            return
+        status = record.status if event.type in _STATUS else "retrying"
+        if event.type in (EventType.TASK_COMPENSATED, EventType.TASK_COMPENSATION_FAILED):
+            status = "ok" if event.type == EventType.TASK_COMPENSATED else "failed"
+        if self.quiet_lines and status in ("ok", "skipped"):
+            return
+        symbol, style = STYLES.get(status, ("•", ""))
+        line = Text.assemble(
+            (f"{symbol} ", style), (f"{task_id:<{self.pad}}", "bold"), f"  {message}"
+        )
+        self.console.print(line, highlight=False)
+
+    def _guard(self, action: Any) -> None:
+        if self.broken:
+            return
+        try:
+            action()
+        except (OSError, ValueError):
+            self.broken = True
+
+
+class JsonStreamSink:
+    """Writes each event as one JSON line to a stream (``--json``), flushed at once."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream: IO[str] | None = stream
+
+    def emit(self, event: AuditEvent) -> None:
+        """Write the event as a JSON line."""
+        if self.stream is None:
+            return
+        try:
+            self.stream.write(json.dumps(event.to_dict(), separators=(",", ":")) + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):
+            self.stream = None

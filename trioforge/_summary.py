@@ -1,0 +1,126 @@
+"""The end of ``trioforge run``: the summary table, the speed-up, and what failed, with its log.
+
+Built from a :class:`RunTracker` after the run, so it shows what the audit
+events say happened. The speed-up compares the run's wall time with the sum
+of the time every attempt of every task took: what the same work would have
+cost one task at a time. For a failed task, the last :data:`TAIL_LINES` lines
+of its log are shown (read from the end of the file, so a huge log costs
+nothing), which is usually all a person needs to see why.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ._durations import format_duration
+from ._progress import STYLES, RunTracker, TaskRecord, short_error
+from ._shell import display_path
+
+__all__ = ["TAIL_LINES", "print_failures", "print_summary", "tail"]
+
+TAIL_LINES = 20
+_ROWS_IF_LARGE = 50
+_TAIL_BYTES = 64 * 1024
+
+
+def tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
+    """The last ``lines`` lines of a text file (empty if it cannot be read)."""
+    try:
+        with open(path, "rb") as file:
+            file.seek(0, os.SEEK_END)
+            size = file.tell()
+            file.seek(max(0, size - _TAIL_BYTES))
+            data = file.read()
+    except OSError:
+        return []
+    text = data.decode("utf-8", errors="replace")
+    return text.splitlines()[-lines:]
+
+
+def _status(record: TaskRecord, results: Mapping[str, Any] | None) -> str:
+    status = record.status
+    if (
+        status == "ok"
+        and results is not None
+        and getattr(results.get(record.task_id), "fallback", False)
+    ):
+        status = "ok (fallback)"
+    if record.rollback is not None:
+        status += f", {'rolled back' if record.rollback == 'compensated' else record.rollback}"
+    return status
+
+
+def print_summary(
+    console: Console,
+    tracker: RunTracker,
+    *,
+    results: Mapping[str, Any] | None = None,
+    schedule: str,
+    max_parallel: int,
+) -> None:
+    """Print the table of tasks and the wall time against the summed task time."""
+    records = list(tracker.records.values())
+    shown = records
+    if len(records) > _ROWS_IF_LARGE:
+        shown = [r for r in records if r.status != "ok" or r.rollback is not None]
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    table.add_column("task", no_wrap=True)
+    table.add_column("status")
+    table.add_column("attempts", justify="right")
+    table.add_column("time", justify="right")
+    for record in shown:
+        symbol, style = STYLES.get(record.status, ("•", ""))
+        table.add_row(
+            record.task_id,
+            Text(f"{symbol} {_status(record, results)}", style=style),
+            str(record.attempts),
+            format_duration(record.busy) if record.attempts else "-",
+        )
+    if shown:
+        console.print(table)
+    hidden = len(records) - len(shown)
+    if hidden:
+        console.print(f"... and {hidden} more tasks, all ok")
+    busy = sum(r.busy for r in records)
+    wall = tracker.duration
+    if wall is not None:
+        speedup = f", speed-up {busy / wall:.1f}x" if wall > 0 and busy > 0 else ""
+        console.print(
+            f"wall time {format_duration(wall)}, task time {format_duration(busy)}{speedup} "
+            f"({schedule}, max_parallel {max_parallel})",
+            highlight=False,
+        )
+
+
+def print_failures(console: Console, tracker: RunTracker) -> None:
+    """For each failed or timed-out task, a header and the last lines of its log."""
+    for record in tracker.records.values():
+        if (
+            record.status not in ("failed", "timed out")
+            and record.rollback != "compensation failed"
+        ):
+            continue
+        path = tracker.log_path(record.task_id)
+        where = f" (log: {display_path(path)})" if path is not None else ""
+        what = record.status if record.status in ("failed", "timed out") else record.rollback
+        console.print(
+            Text.assemble(
+                ("── ", "red"), (record.task_id, "bold red"), (f" {what}{where}", "red")
+            ),
+            highlight=False,
+        )
+        if record.error:
+            console.print(Text(short_error(record.error)), highlight=False)
+        lines = tail(path) if path is not None else []
+        if lines:
+            console.print(Text(f"last {len(lines)} lines of the log:", style="dim"))
+            for line in lines:
+                console.print(Text("  " + line), highlight=False, soft_wrap=True)
