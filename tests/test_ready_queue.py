@@ -85,3 +85,13 @@ def test_queue_drives_a_whole_graph_in_dependency_order() -> None:
             assert order.index(dep) < order.index(task_id)
     # a heads the longest chain (a-b-d-f), so it goes before e.
     assert order[0] == "a"
+
+
+def test_restore_counts_earlier_completions_as_finished() -> None:
+    """restore() releases the dependents of nodes finished in an earlier run, and not those."""
+    g = dag({"a": [], "b": ["a"], "c": ["a", "x"], "x": [], "d": ["b"]})
+    q = ReadyQueue(g.predecessors, g.successors)
+    ids = g.ids
+    done = {g.index["a"], g.index["b"]}
+    assert [ids[n] for n in q.restore(done)] == ["x", "d"]
+    assert [ids[n] for n in q.finish(g.index["x"])] == ["c"]

@@ -49,6 +49,19 @@ class ReadyQueue:
         """The nodes with no dependencies, in node order."""
         return [node for node, count in enumerate(self._remaining) if count == 0]
 
+    def restore(self, done: set[int]) -> list[int]:
+        """Count ``done`` nodes (finished in an earlier process) as finished.
+
+        Returns the nodes that are ready to start, in node order: those not
+        in ``done`` whose dependencies are all finished.
+        """
+        remaining = self._remaining
+        successors = self._successors
+        for node in done:
+            for succ in successors[node]:
+                remaining[succ] -= 1
+        return [n for n, count in enumerate(remaining) if count == 0 and n not in done]
+
     def push(self, node: int) -> None:
         """Add a ready node to the heap."""
         priority = 0.0 if self._priorities is None else self._priorities[node]

@@ -117,6 +117,7 @@ class Run:
     failures: dict[str, BaseException] = attrs.Factory(dict)
     skipped: list[str] = attrs.Factory(list)
     cancelled: list[str] = attrs.Factory(list)
+    restored: set[int] = attrs.Factory(set)
     retried: dict[str, int] = attrs.Factory(dict)
     states: dict[str, dict[str, Any]] = attrs.Factory(dict)
     cancel_reason: str | None = None

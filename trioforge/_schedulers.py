@@ -60,8 +60,9 @@ def _queue(run: Run, priorities: list[float] | None = None) -> ReadyQueue:
 async def run_sequential(run: Run, policy: FailurePolicy) -> None:
     """Run every task one after another in topological order."""
     queue = _queue(run)
+    restored = run.restored
     for node in run.dag.topological_order():
-        if queue.is_skipped(node):
+        if node in restored or queue.is_skipped(node):
             continue
         if not await run_task(run, node):
             if policy is FailurePolicy.FAIL_FAST:
@@ -82,8 +83,9 @@ async def run_layers(
     kept by a per-layer ready heap rather than by the limiter's queue).
     """
     queue = _queue(run, priorities)
+    restored = run.restored
     for layer_index, layer in enumerate(run.dag.layers):
-        nodes = [node for node in layer if not queue.is_skipped(node)]
+        nodes = [node for node in layer if node not in restored and not queue.is_skipped(node)]
         if not nodes:
             continue
         run.emit(EventType.LAYER_STARTED, layer=layer_index, detail=f"{len(nodes)} tasks")
@@ -126,12 +128,13 @@ async def run_dataflow(
 ) -> None:
     """Start each task the moment its last dependency succeeds."""
     queue = _queue(run, priorities)
+    ready = queue.restore(run.restored) if run.restored else queue.roots()
     async with trio.open_nursery() as nursery:
         if limiter is None:
-            _Unbounded(run, queue, policy, nursery).start_all(queue.roots())
+            _Unbounded(run, queue, policy, nursery).start_all(ready)
         else:
             bounded = _Bounded(run, queue, policy, nursery, limiter)
-            for node in queue.roots():
+            for node in ready:
                 queue.push(node)
             bounded.fill()
 

@@ -1,0 +1,360 @@
+"""The run store's values and errors: what a backend stores and hands back.
+
+Everything here is plain data (frozen attrs classes) plus the two errors a
+caller has to handle, so a backend (SQLite today, PostgreSQL later) and its
+users (the executor, the CLI, the report) agree on one vocabulary and nothing
+else.
+
+A run's *definition* is a JSON-able snapshot of the workflow as it was when
+the run started. A backend needs only two things from it: ``"tasks"``, a list
+of ``{"id": ..., "depends_on": [...]}`` in definition order (the task rows and
+the report's DAG come from it); everything else (timeouts, the YAML source,
+...) is kept as given. :func:`definition_snapshot` builds one from a
+:class:`Workflow`; :func:`definition_hash` fingerprints it so a resume can tell
+whether the workflow changed since the run started.
+
+Timestamps are seconds since the epoch (``time.time()``): runs outlive the
+process that started them, so ``trio.current_time()`` means nothing here.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._errors import WorkflowError
+
+if TYPE_CHECKING:
+    from ._workflow import Workflow
+
+__all__ = [
+    "RUN_STATUSES",
+    "TASK_STATES",
+    "Lease",
+    "RunLockedError",
+    "RunNotFoundError",
+    "RunRecord",
+    "RunStoreError",
+    "StoredRun",
+    "TaskRecord",
+    "definition_hash",
+    "definition_snapshot",
+    "iso_time",
+]
+
+#: Every status a run can have. ``interrupted`` is reported for a run still
+#: marked ``running`` whose driver is gone (no live lease).
+RUN_STATUSES = frozenset(
+    {"running", "completed", "failed", "cancelled", "timed_out", "interrupted"}
+)
+#: Every state a task can be in.
+TASK_STATES = frozenset({"pending", "running", "completed", "failed", "skipped", "cancelled"})
+
+
+def iso_time(seconds: float | None) -> str | None:
+    """Seconds since the epoch as ISO 8601 UTC text (None stays None)."""
+    if seconds is None:
+        return None
+    return _dt.datetime.fromtimestamp(seconds, _dt.UTC).isoformat()
+
+
+class RunStoreError(WorkflowError):
+    """Raised when a run store cannot do what was asked (a newer schema, a failed write)."""
+
+
+class RunNotFoundError(RunStoreError, LookupError):
+    """Raised when a run id is not in the store.
+
+    Attributes:
+        run_id: the id that was looked up.
+        store: where the store lives (a file path for SQLite).
+    """
+
+    def __init__(self, run_id: str, store: str) -> None:
+        super().__init__(f"no run {run_id!r} in the run store {store}")
+        self.run_id = run_id
+        self.store = store
+
+
+class RunLockedError(RunStoreError):
+    """Raised when another process drives the run (its lease is live), or a lease was lost.
+
+    :meth:`RunStore.acquire_lease` raises it while someone else holds an
+    unexpired lease; :meth:`RunStore.renew_lease` raises it when the caller's
+    lease was taken over or released, so the caller must stop driving the run.
+
+    Attributes:
+        run_id: the run.
+        holder: who holds the lease now (None if nobody does).
+        expires_at: when the holder's lease expires, in seconds since the epoch
+            (None if nobody holds it).
+        lost_by: on a lost lease, the owner that lost it; None on a refusal.
+    """
+
+    def __init__(
+        self,
+        run_id: str,
+        holder: str | None,
+        expires_at: float | None,
+        *,
+        now: float | None = None,
+        lost_by: str | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.holder = holder
+        self.expires_at = expires_at
+        self.lost_by = lost_by
+        until = ""
+        if expires_at is not None:
+            until = f" until {iso_time(expires_at)}"
+            if now is not None:
+                until += f" (in {max(expires_at - now, 0.0):.0f}s)"
+        if lost_by is not None:
+            if holder is None:
+                message = f"{lost_by} lost the lease on run {run_id!r}: it was released"
+            else:
+                message = (
+                    f"{lost_by} lost the lease on run {run_id!r}: it is now held by "
+                    f"{holder}{until}; stop driving this run"
+                )
+        else:
+            message = (
+                f"run {run_id!r} is being driven by {holder} (lease held{until}); "
+                "only one process may drive a run: wait for it to finish, or stop "
+                "it and retry once its lease has expired"
+            )
+        super().__init__(message)
+
+
+def _check_status(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    allowed = RUN_STATUSES if attribute.name == "status" else TASK_STATES
+    if value not in allowed:
+        raise ValueError(
+            f"{attribute.name} must be one of {', '.join(sorted(allowed))}, got {value!r}"
+        )
+
+
+def _check_definition(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    tasks = value.get("tasks") if isinstance(value, Mapping) else None
+    if not isinstance(tasks, list) or not all(
+        isinstance(t, Mapping) and isinstance(t.get("id"), str) for t in tasks
+    ):
+        raise ValueError(
+            'definition must be a dict with "tasks": a list of {"id": str, "depends_on": '
+            f"[str, ...]}}, got {value!r:.200}"
+        )
+
+
+@attrs.frozen
+class RunRecord:
+    """One run: which workflow, as defined when it started, and how it went.
+
+    Build a new one with :meth:`start`.
+
+    Attributes:
+        id: the run id (the ``workflow_id`` of its audit events).
+        workflow: the workflow's name.
+        definition_hash: :func:`definition_hash` of ``definition``.
+        definition: the JSON-able snapshot of the workflow (see the module docs).
+        status: one of :data:`RUN_STATUSES`.
+        started_at: when the run started, in seconds since the epoch.
+        finished_at: when it ended, or None while it has not.
+    """
+
+    id: str
+    workflow: str
+    definition_hash: str
+    definition: dict[str, Any] = attrs.field(hash=False, validator=_check_definition)
+    status: str = attrs.field(default="running", validator=_check_status)
+    started_at: float = 0.0
+    finished_at: float | None = None
+
+    @classmethod
+    def start(
+        cls,
+        run_id: str,
+        definition: dict[str, Any],
+        *,
+        started_at: float,
+        workflow: str | None = None,
+    ) -> RunRecord:
+        """A ``running`` record for a new run; ``workflow`` defaults to ``definition["name"]``."""
+        name = workflow if workflow is not None else definition.get("name")
+        if not isinstance(name, str) or not name:
+            raise ValueError(
+                f'workflow must be a non-empty str (or definition["name"]), got {name!r}'
+            )
+        return cls(
+            run_id, name, definition_hash(definition), definition, "running", started_at, None
+        )
+
+    @property
+    def task_ids(self) -> list[str]:
+        """The task ids of the definition, in definition order."""
+        return [t["id"] for t in self.definition["tasks"]]
+
+    @property
+    def dependencies(self) -> dict[str, list[str]]:
+        """Each task's direct dependencies, by id, in definition order."""
+        return {t["id"]: list(t.get("depends_on", ())) for t in self.definition["tasks"]}
+
+    def to_json(self) -> dict[str, Any]:
+        """``{id, workflow, status, started_at, finished_at}``, times as ISO 8601 UTC text."""
+        return {
+            "id": self.id,
+            "workflow": self.workflow,
+            "status": self.status,
+            "started_at": iso_time(self.started_at),
+            "finished_at": iso_time(self.finished_at),
+        }
+
+
+@attrs.frozen
+class TaskRecord:
+    """Where one task of a run stands.
+
+    Attributes:
+        run_id: the run.
+        task_id: the task.
+        state: one of :data:`TASK_STATES`.
+        attempts: how many attempts have started, across every process that drove the run.
+        started_at: when the latest attempt started (epoch seconds), or None.
+        finished_at: when the latest attempt ended (epoch seconds), or None.
+        error: ``"Type: message"`` of the latest failure, None once it completed.
+        result_json: the task's result as JSON text, or None.
+        result_restorable: whether ``json.loads(result_json)`` equals the
+            result the task returned (False when it was not JSON or changed
+            on the way, e.g. a tuple that became a list).
+        duration: seconds the latest finished attempt took (``trio`` clock).
+        compensated: whether the task's compensation ran successfully.
+    """
+
+    run_id: str
+    task_id: str
+    state: str = attrs.field(validator=_check_status)
+    attempts: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    error: str | None = None
+    result_json: str | None = None
+    result_restorable: bool = False
+    duration: float | None = None
+    compensated: bool = False
+
+    def result(self) -> Any:
+        """The stored result, decoded.
+
+        Raises:
+            ValueError: the task has no restorable result.
+        """
+        if self.state != "completed" or not self.result_restorable or self.result_json is None:
+            raise ValueError(
+                f"task {self.task_id!r} of run {self.run_id!r} has no restorable result "
+                f"(state {self.state}, restorable {self.result_restorable})"
+            )
+        return json.loads(self.result_json)
+
+    def to_json(self) -> dict[str, Any]:
+        """``{id, state, attempts, started_at, finished_at}``, times as ISO 8601 UTC text."""
+        return {
+            "id": self.task_id,
+            "state": self.state,
+            "attempts": self.attempts,
+            "started_at": iso_time(self.started_at),
+            "finished_at": iso_time(self.finished_at),
+        }
+
+
+@attrs.frozen
+class StoredRun:
+    """A run as loaded from a store: its record and every task's row.
+
+    Attributes:
+        record: the run.
+        tasks: every task's record by id, in definition order (tasks that
+            appeared only in events come last).
+    """
+
+    record: RunRecord
+    tasks: dict[str, TaskRecord] = attrs.field(hash=False)
+
+    @property
+    def id(self) -> str:
+        """The run id."""
+        return self.record.id
+
+    def in_state(self, *states: str) -> list[str]:
+        """The ids of the tasks in any of ``states``, in definition order."""
+        return [tid for tid, task in self.tasks.items() if task.state in states]
+
+    def completed_results(self) -> dict[str, Any]:
+        """The decoded result of every completed task whose result is restorable."""
+        return {
+            tid: task.result()
+            for tid, task in self.tasks.items()
+            if task.state == "completed" and task.result_restorable
+        }
+
+    def unrestorable(self) -> list[str]:
+        """Completed tasks whose result could not be stored faithfully."""
+        return [
+            tid
+            for tid, task in self.tasks.items()
+            if task.state == "completed" and not task.result_restorable
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        """``{id, workflow, status, tasks: [{id, state, attempts, started_at, finished_at}]}``."""
+        out = self.record.to_json()
+        del out["started_at"], out["finished_at"]
+        out["tasks"] = [task.to_json() for task in self.tasks.values()]
+        return out
+
+
+@attrs.frozen
+class Lease:
+    """The right to drive one run, held until ``expires_at`` unless renewed.
+
+    Attributes:
+        run_id: the run.
+        owner: who holds it (see :func:`lease_owner`).
+        expires_at: when it lapses, in seconds since the epoch.
+        taken_over_from: the previous holder when this lease replaced an
+            expired or dead one's; None otherwise.
+    """
+
+    run_id: str
+    owner: str
+    expires_at: float
+    taken_over_from: str | None = None
+
+
+def definition_snapshot(workflow: Workflow, **extra: Any) -> dict[str, Any]:
+    """A JSON-able snapshot of ``workflow``'s definition, for :meth:`RunRecord.start`.
+
+    ``{"name", "tasks": [{"id", "depends_on", and "timeout", "retries",
+    "estimate" where set}], **extra}``. Pass e.g. ``source=`` the YAML text or
+    ``path=`` the file, so a change to them changes the hash.
+    """
+    tasks: list[dict[str, Any]] = []
+    for task_id, task in workflow.tasks.items():
+        entry: dict[str, Any] = {"id": task_id, "depends_on": workflow.dependencies_of(task_id)}
+        for name in ("timeout", "retries", "estimate"):
+            value = getattr(task, name, None)
+            if value is not None:
+                entry[name] = value
+        tasks.append(entry)
+    snapshot: dict[str, Any] = {"name": workflow.name, "tasks": tasks}
+    snapshot.update(extra)
+    return snapshot
+
+
+def definition_hash(definition: Mapping[str, Any]) -> str:
+    """``"sha256:<hex>"`` of the definition as canonical JSON (sorted keys, no spaces)."""
+    text = json.dumps(definition, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
