@@ -20,23 +20,32 @@ from __future__ import annotations
 
 import os
 import random
+import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from functools import partial
+from typing import Any, Literal
 
 import attrs
 import trio
 
 from ._audit import AuditLog, AuditSink, JsonLinesSink
+from ._durable import check_unchanged, definition_of, recording, restore
 from ._errors import TaskFailedError, WorkflowCancelledError, WorkflowTimeoutError
 from ._events import EventType
 from ._retry import Backoff
 from ._rollback import compensate_completed
 from ._runner import Run, describe, is_cancellation, lone_base_exception
 from ._schedulers import FailurePolicy, run_dataflow, run_layers, run_sequential
+from ._store import RunStore
+from ._store_records import RunRecord, StoredRun
 from ._workflow import Workflow
 
-__all__ = ["WorkflowExecutor", "WorkflowResult"]
+__all__ = ["Schedule", "WorkflowExecutor", "WorkflowResult"]
+
+#: How :meth:`WorkflowExecutor.resume` schedules: like ``execute_dataflow``,
+#: ``execute_parallel`` or ``execute``.
+Schedule = Literal["dataflow", "layers", "sequential"]
 
 
 @attrs.frozen
@@ -85,6 +94,12 @@ class WorkflowExecutor:
         seed: seed of the executor's own random generator (retry jitter).
         audit_path: also stream every event to this JSON Lines file.
         audit_sinks: more consumers of every event.
+        store: record every run in this :class:`RunStore` (durable runs: a
+            completion is committed before its dependents start; see
+            :meth:`resume`).
+        definition_extra: more JSON-able data for the stored definition
+            snapshot (e.g. a YAML file's text), so a change to it is noticed
+            by :meth:`resume`.
 
     The arguments are kept as attributes of the same names (``workflow``,
     ``task_timeout``, ``max_concurrency``, ...), except ``seed``: the
@@ -109,6 +124,8 @@ class WorkflowExecutor:
         seed: int | None = None,
         audit_path: str | os.PathLike[str] | None = None,
         audit_sinks: Iterable[AuditSink] = (),
+        store: RunStore | None = None,
+        definition_extra: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(workflow, Workflow):
             raise TypeError(f"workflow must be a Workflow, got {workflow!r}")
@@ -140,6 +157,8 @@ class WorkflowExecutor:
         if audit_path is not None:
             sinks.append(JsonLinesSink(audit_path))
         self._audit = AuditLog(sinks)
+        self.store = store
+        self.definition_extra: Mapping[str, Any] = dict(definition_extra or {})
         self._active: list[Run] = []
 
     def __repr__(self) -> str:
@@ -164,20 +183,14 @@ class WorkflowExecutor:
 
     async def execute(self) -> WorkflowResult:
         """Run the tasks one at a time, in topological order."""
-        return await self._execute(
-            lambda run: run_sequential(run, self.failure_policy), always_scope=True
-        )
+        return await self._execute("sequential")
 
     async def execute_parallel(self) -> WorkflowResult:
         """Run layer by layer: a nursery per layer, each task in its own cancel scope.
 
         A layer starts only when every task of the layer before it finished.
         """
-        limiter, priorities = self._slots()
-        return await self._execute(
-            lambda run: run_layers(run, self.failure_policy, limiter, priorities),
-            always_scope=True,
-        )
+        return await self._execute("layers")
 
     async def execute_dataflow(self) -> WorkflowResult:
         """Start each task as soon as its dependencies succeeded (no layer barrier).
@@ -185,27 +198,67 @@ class WorkflowExecutor:
         With ``max_concurrency``, ready tasks start in order of longest
         remaining critical path.
         """
-        limiter, priorities = self._slots()
-        return await self._execute(
-            lambda run: run_dataflow(run, self.failure_policy, limiter, priorities),
-            always_scope=False,
-        )
+        return await self._execute("dataflow")
 
-    def _slots(self) -> tuple[trio.CapacityLimiter | None, list[float] | None]:
+    async def resume(
+        self, run_id: str, *, force: bool = False, schedule: Schedule = "dataflow"
+    ) -> WorkflowResult:
+        """Resume a run recorded in the executor's ``store``, under the same run id.
+
+        Tasks that completed in that run are not executed again: their stored
+        results are restored for their dependents. Failed, interrupted and
+        pending tasks run; a task that had started keeps counting its
+        attempts (``ctx.attempt``).
+
+        Args:
+            run_id: the run to resume.
+            force: resume even if the workflow's definition changed.
+            schedule: ``"dataflow"``, ``"layers"`` or ``"sequential"``.
+
+        Raises:
+            RunNotFoundError: the store has no such run.
+            DefinitionChangedError: the definition changed and ``force`` is false.
+            RunLockedError: another live process is driving the run.
+        """
+        if self.store is None:
+            raise TypeError("resume() needs an executor created with store=...")
+        stored = await self.store.load(run_id)
+        return await self._execute(schedule, stored=stored, force=force)
+
+    async def _priorities(self) -> list[float] | None:
         if self.max_concurrency is None:
-            return None, None
-        dag = self.workflow.compile()
-        return (
-            trio.CapacityLimiter(self.max_concurrency),
-            dag.remaining_costs(self.workflow.estimates()),
-        )
+            return None
+        estimates = self.workflow.estimates()
+        if self.store is not None:
+            # Median durations of earlier runs beat the defaults (not explicit estimates).
+            medians = await self.store.task_durations(self.workflow.name)
+            if medians:
+                tasks = self.workflow.tasks
+                for i, task_id in enumerate(tasks):
+                    if getattr(tasks[task_id], "estimate", None) is None and task_id in medians:
+                        estimates[i] = medians[task_id]
+        return self.workflow.compile().remaining_costs(estimates)
 
     async def _execute(
-        self, driver: Callable[[Run], Awaitable[None]], *, always_scope: bool
+        self, schedule: Schedule, *, stored: StoredRun | None = None, force: bool = False
     ) -> WorkflowResult:
+        if schedule not in ("sequential", "layers", "dataflow"):
+            raise ValueError(f"schedule must be dataflow, layers or sequential, got {schedule!r}")
         dag = self.workflow.compile()
+        priorities = await self._priorities()
+        limiter = (
+            None if self.max_concurrency is None else trio.CapacityLimiter(self.max_concurrency)
+        )
+        policy = self.failure_policy
+        driver: Callable[[Run], Awaitable[None]]
+        if schedule == "sequential":
+            driver = partial(run_sequential, policy=policy)
+        elif schedule == "layers":
+            driver = partial(run_layers, policy=policy, limiter=limiter, priorities=priorities)
+        else:
+            driver = partial(run_dataflow, policy=policy, limiter=limiter, priorities=priorities)
         run = Run(
-            workflow_id=f"{self.workflow.name}-{uuid.uuid4().hex[:12]}",
+            workflow_id=stored.id if stored else f"{self.workflow.name}-{uuid.uuid4().hex[:12]}",
             dag=dag,
             tasks=list(self.workflow.tasks.values()),
             audit=self._audit,
@@ -213,12 +266,31 @@ class WorkflowExecutor:
             default_retries=self.retries,
             backoff=self.backoff,
             rng=self.random,
-            always_scope=always_scope,
+            always_scope=schedule != "dataflow",
         )
+        if self.store is None:
+            return await self._lifecycle(run, driver)
+        definition = definition_of(self.workflow, dict(self.definition_extra))
+        if stored is None:
+            record = RunRecord.start(run.workflow_id, definition, started_at=time.time())
+            await self.store.create_run(record)
+        else:
+            if not force:
+                check_unchanged(stored, definition)
+            restore(run, stored)
+        async with recording(self.store, run):
+            return await self._lifecycle(run, driver, resumed=stored is not None)
+
+    async def _lifecycle(
+        self, run: Run, driver: Callable[[Run], Awaitable[None]], *, resumed: bool = False
+    ) -> WorkflowResult:
         start = trio.current_time()
         if self.workflow_timeout is not None:
             run.scope.deadline = start + self.workflow_timeout
-        run.emit(EventType.WORKFLOW_STARTED, detail=self.workflow.name)
+        detail = self.workflow.name
+        if resumed:
+            detail += f" (resumed; {len(run.restored)} tasks restored)"
+        run.emit(EventType.WORKFLOW_STARTED, detail=detail)
         self._active.append(run)
         try:
             try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable, Container
+from collections.abc import Awaitable, Callable, Container
 from typing import Any
 
 import attrs
@@ -118,6 +118,8 @@ class Run:
     skipped: list[str] = attrs.Factory(list)
     cancelled: list[str] = attrs.Factory(list)
     restored: set[int] = attrs.Factory(set)
+    attempt_base: dict[str, int] = attrs.Factory(dict)
+    checkpoint: Callable[[], Awaitable[None]] | None = None
     retried: dict[str, int] = attrs.Factory(dict)
     states: dict[str, dict[str, Any]] = attrs.Factory(dict)
     cancel_reason: str | None = None
@@ -171,7 +173,7 @@ class Run:
         )
 
 
-async def run_task(
+async def run_task(  # noqa: PLR0915 - the per-task hot path, kept in one frame
     run: Run,
     node: int,
     layer: int | None = None,
@@ -204,12 +206,14 @@ async def run_task(
     record = audit.record_fields if audit.sinks else audit.pending.append
     workflow_id = run.workflow_id
     now = run.clock.current_time
-    attempt = 1
+    # A resumed run keeps counting the attempts the task made before.
+    base = run.attempt_base.get(task_id, 0)
+    attempt = base + 1
     while True:
         ctx = TaskContext(
             task_id, workflow_id, attempt, run.results, Upstream(run.dag, node), run.states
         )
-        if attempt > 1:
+        if attempt != 1:
             run.retried[task_id] = attempt
         started = now()
         record(
@@ -258,10 +262,13 @@ async def run_task(
                     None,
                 )
             )
+            if run.checkpoint is not None:
+                # Durable runs: the completion is committed before dependents start.
+                await run.checkpoint()
             if done is not None:
                 done(node, True)
             return True
-        delay = _failed_attempt(run, task_id, layer, attempt, started, error, retries)
+        delay = _failed_attempt(run, task_id, layer, attempt, started, error, retries + base)
         if delay is None:
             if done is not None:
                 done(node, False)

@@ -161,7 +161,8 @@ class RunRecord:
         workflow: the workflow's name.
         definition_hash: :func:`definition_hash` of ``definition``.
         definition: the JSON-able snapshot of the workflow (see the module docs).
-        status: one of :data:`RUN_STATUSES`.
+        status: ``running``, ``completed``, ``failed``, ``cancelled``, ``timed_out``,
+            or ``interrupted`` (stored as running, but no live lease backs it).
         started_at: when the run started, in seconds since the epoch.
         finished_at: when it ended, or None while it has not.
     """
@@ -221,7 +222,8 @@ class TaskRecord:
     Attributes:
         run_id: the run.
         task_id: the task.
-        state: one of :data:`TASK_STATES`.
+        state: ``pending``, ``running``, ``completed``, ``failed``, ``skipped`` or
+            ``cancelled``.
         attempts: how many attempts have started, across every process that drove the run.
         started_at: when the latest attempt started (epoch seconds), or None.
         finished_at: when the latest attempt ended (epoch seconds), or None.

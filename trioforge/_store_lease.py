@@ -1,0 +1,164 @@
+"""One driver per run: lease owners, liveness, and the heartbeat that keeps a lease.
+
+A process that drives a run (runs or resumes it) holds the run's *lease*: a
+row naming the owner and an expiry. It renews the lease every ``ttl / 3``
+seconds; a second driver is refused while the lease is live, and takes it over
+once the lease has expired, i.e. the holder has missed about three heartbeats
+and is presumed dead.
+
+Waiting out the whole ``ttl`` after a crash is annoying when the dead holder
+ran on this very machine, which is the common case (Ctrl-C, OOM killer,
+SIGKILL, then "fix it and resume"). So an owner is ``host:pid:token``, and a
+holder whose host is ours and whose pid no longer exists is dead at once. The
+check errs on the safe side: a reused pid, another host, a container with the
+same host name but its own pid space, or a non-POSIX system all look alive and
+fall back to the expiry. The random token tells apart two stores in one
+process.
+
+:func:`keep_lease` is the heartbeat as a task to start in the driver's own
+nursery; :func:`hold_lease` wraps acquire, heartbeat and release in one
+``async with`` for callers that have no nursery of their own. When a renewal
+finds the lease gone (someone took it over after our heartbeat stalled), the
+heartbeat raises :class:`RunLockedError`, which cancels the driver: two
+drivers must never write the same run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import TYPE_CHECKING
+
+import trio
+
+from ._store_records import RunLockedError
+
+if TYPE_CHECKING:
+    from ._store import RunStore
+    from ._store_records import Lease
+
+__all__ = ["hold_lease", "holder_is_dead", "keep_lease", "lease_owner"]
+
+#: Longest wait for the lease to be released when ``hold_lease`` exits.
+RELEASE_TIMEOUT = 10.0
+
+
+def lease_owner() -> str:
+    """A fresh owner name for this process: ``host:pid:token``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def holder_is_dead(owner: str) -> bool:
+    """Whether ``owner`` (from :func:`lease_owner`) is a process of this host that has exited.
+
+    False whenever that cannot be known for sure (another host, an owner in
+    another format, a live or reused pid, a non-POSIX system).
+    """
+    if os.name != "posix":
+        return False  # os.kill(pid, 0) would terminate the process on Windows
+    host, sep, rest = owner.rpartition(":")[0].rpartition(":")
+    if not sep or host != socket.gethostname():
+        return False
+    try:
+        pid = int(rest)
+    except ValueError:
+        return False
+    if pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: it exists, under another user
+        return False
+    return False
+
+
+async def keep_lease(
+    store: RunStore, run_id: str, owner: str, ttl: float, *, interval: float | None = None
+) -> None:
+    """Renew ``owner``'s lease every ``interval`` (default ``ttl / 3``) seconds, forever.
+
+    Start it in the nursery of whatever drives the run; cancel it when the run
+    ends. A renewal that fails for another reason (the database busy for
+    longer than its timeout, say) is retried at the next beat, as long as the
+    lease has not lapsed meanwhile.
+
+    Raises:
+        RunLockedError: the lease was taken over or released, so the caller
+            no longer owns the run and must stop.
+        Exception: renewals kept failing until the lease lapsed (the last
+            failure is raised).
+    """
+    every = ttl / 3 if interval is None else interval
+    if not every > 0 or every >= ttl:
+        raise ValueError(f"interval must be > 0 and < ttl ({ttl}), got {every!r}")
+    renewed = trio.current_time()
+    while True:
+        await trio.sleep(every)
+        asked = trio.current_time()
+        try:
+            await store.renew_lease(run_id, owner, ttl)
+        except RunLockedError:
+            raise
+        except Exception:
+            if trio.current_time() + every - renewed >= ttl:
+                raise  # the next beat would come after the lease lapsed
+        else:
+            renewed = asked
+
+
+@asynccontextmanager
+async def hold_lease(
+    store: RunStore,
+    run_id: str,
+    *,
+    owner: str | None = None,
+    ttl: float = 30.0,
+    interval: float | None = None,
+) -> AsyncIterator[Lease]:
+    """Acquire the run's lease, renew it while the block runs, release it after.
+
+    Args:
+        store: the run store.
+        run_id: the run to drive.
+        owner: the owner name; a fresh :func:`lease_owner` by default.
+        ttl: seconds a lease lasts without renewal.
+        interval: seconds between renewals (default ``ttl / 3``).
+
+    Raises:
+        RunLockedError: on entry, another live process drives the run; inside
+            the block, the lease was lost (the block is cancelled first).
+
+    The release runs under a shield, for at most 10 seconds; if it fails,
+    the lease simply expires.
+    """
+    who = lease_owner() if owner is None else owner
+    lease = await store.acquire_lease(run_id, who, ttl)
+    try:
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(partial(keep_lease, interval=interval), store, run_id, who, ttl)
+                try:
+                    yield lease
+                finally:
+                    nursery.cancel_scope.cancel(reason="the lease is no longer needed")
+        except BaseExceptionGroup as group:
+            # The heartbeat's RunLockedError, or the block's own exception: raise
+            # it as itself, not wrapped in the nursery's group.
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0]  # noqa: B904 - the group stays as __context__
+            raise
+    except BaseException:
+        with trio.move_on_after(RELEASE_TIMEOUT, shield=True):
+            # Never hide the original failure behind a cleanup error: the lease expires.
+            with contextlib.suppress(Exception):
+                await store.release_lease(run_id, who)
+        raise
+    with trio.move_on_after(RELEASE_TIMEOUT, shield=True):
+        await store.release_lease(run_id, who)

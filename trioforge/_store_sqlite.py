@@ -1,0 +1,369 @@
+"""The SQLite run store's synchronous core: one connection and every query (no trio).
+
+:class:`SQLiteDatabase` is what runs on the store's worker thread; the async
+:class:`SQLiteRunStore` only decides *when* these methods run (one at a time,
+off the event loop). Keeping them synchronous keeps every transaction in one
+plain function that is easy to read and to test.
+
+Transactions are explicit: the connection is in autocommit mode
+(``isolation_level=None``) and each write is ``BEGIN IMMEDIATE ... COMMIT``,
+which takes the write lock up front, so a busy database makes us wait in
+``BEGIN`` (up to the busy timeout) instead of failing halfway. Reads that need
+more than one query run in one read transaction, so they see one snapshot
+even while another process commits.
+
+Durability: the file is in WAL mode. With ``synchronous=FULL`` (the default)
+every ``COMMIT`` fsyncs the WAL before it returns, so a commit that returned
+survives a SIGKILL *and* a power cut. With ``synchronous=NORMAL`` the WAL is
+fsynced only at checkpoints: a returned commit is in the OS page cache and
+survives the process being killed (the kernel still writes it), but the last
+commits may be lost if the machine itself goes down.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ._events import AuditEvent, EventType
+from ._store_lease import holder_is_dead
+from ._store_records import (
+    Lease,
+    RunLockedError,
+    RunNotFoundError,
+    RunRecord,
+    StoredRun,
+    TaskRecord,
+)
+from ._store_schema import MIGRATIONS, Migration, migrate
+
+__all__ = ["SQLiteDatabase", "encode_result"]
+
+_FAILURE_ENDS = frozenset({EventType.TASK_FAILED, EventType.TASK_TIMED_OUT})
+_RUN_ENDS = {
+    EventType.WORKFLOW_COMPLETED: "completed",
+    EventType.WORKFLOW_FAILED: "failed",
+    EventType.WORKFLOW_CANCELLED: "cancelled",
+    EventType.WORKFLOW_TIMED_OUT: "timed_out",
+}
+_TASK_COLUMNS = (
+    "run_id, task_id, state, attempts, started_at, finished_at, error, "
+    "result_json, result_restorable, duration, compensated"
+)
+_RUN_COLUMNS = (
+    "r.id, r.workflow, r.definition_hash, r.definition, r.status, r.started_at, "
+    "r.finished_at, l.owner, l.expires_at"
+)
+
+
+def encode_result(value: Any) -> tuple[str | None, bool]:
+    """``(json_text, restorable)`` for a task result.
+
+    Not JSON-serializable (or NaN/infinity): ``(None, False)``. Serializable
+    but changed by the round trip (a tuple becomes a list, int keys become
+    strings): ``(json_text, False)``.
+    """
+    try:
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError):
+        return None, False
+    try:
+        restorable = bool(json.loads(text) == value)
+    except Exception:
+        restorable = False
+    return text, restorable
+
+
+def effective_status(status: str, owner: str | None, expires_at: float | None, now: float) -> str:
+    """``interrupted`` for a ``running`` run with no live lease; the stored status otherwise."""
+    if status != "running":
+        return status
+    if owner is None or expires_at is None or expires_at <= now or holder_is_dead(owner):
+        return "interrupted"
+    return status
+
+
+class SQLiteDatabase:
+    """One connection to a run store file and every operation on it.
+
+    Not thread-safe: the caller runs one method at a time (any thread).
+
+    Args:
+        path: the database file; its folder is created if missing.
+        synchronous: ``"full"`` or ``"normal"`` (see the module docs).
+        busy_timeout: seconds to wait for another process's write lock.
+        migrations: the schema steps (tests pass extra ones).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        synchronous: str = "full",
+        busy_timeout: float = 10.0,
+        migrations: Sequence[Migration] = MIGRATIONS,
+    ) -> None:
+        if synchronous not in ("full", "normal"):
+            raise ValueError(f'synchronous must be "full" or "normal", got {synchronous!r}')
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise sqlite3.OperationalError(f"{path}: cannot use WAL mode (got {mode!r})")
+            conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            migrate(conn, where=str(path), migrations=migrations)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+    @contextmanager
+    def _transaction(self, kind: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+        conn = self._conn
+        conn.execute(f"BEGIN {kind}")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _require_run(self, conn: sqlite3.Connection, run_id: str) -> None:
+        if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+            raise RunNotFoundError(run_id, str(self.path))
+
+    # -- runs --------------------------------------------------------------
+
+    def create_run(self, record: RunRecord) -> None:
+        """Insert the run and one ``pending`` row per task of its definition."""
+        definition = json.dumps(record.definition, ensure_ascii=False, separators=(",", ":"))
+        with self._transaction() as conn:
+            if conn.execute("SELECT 1 FROM runs WHERE id = ?", (record.id,)).fetchone():
+                raise ValueError(f"run {record.id!r} is already in the run store {self.path}")
+            conn.execute(
+                "INSERT INTO runs (id, workflow, definition_hash, definition, status, "
+                "started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.id,
+                    record.workflow,
+                    record.definition_hash,
+                    definition,
+                    record.status,
+                    record.started_at,
+                    record.finished_at,
+                ),
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO tasks (run_id, task_id, position, state) "
+                "VALUES (?, ?, ?, 'pending')",
+                [(record.id, tid, pos) for pos, tid in enumerate(record.task_ids)],
+            )
+
+    def commit(
+        self, run_id: str, events: Sequence[AuditEvent], results: Mapping[str, Any]
+    ) -> None:
+        """Append ``events`` and apply them to the run's rows, in one durable transaction."""
+        encoded = {tid: encode_result(value) for tid, value in results.items()}
+        rows = [
+            (
+                run_id,
+                str(e.type),
+                e.workflow_id,
+                e.task_id,
+                e.clock,
+                e.wall,
+                e.layer,
+                e.attempt,
+                e.duration,
+                e.error,
+                e.detail,
+            )
+            for e in events
+        ]
+        with self._transaction() as conn:
+            self._require_run(conn, run_id)
+            conn.executemany(
+                "INSERT INTO events (run_id, type, workflow_id, task_id, clock, wall, layer, "
+                "attempt, duration, error, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            seen: set[str] = set()
+            for event in events:
+                task_id = event.task_id
+                if task_id is not None and task_id not in seen:
+                    seen.add(task_id)
+                    conn.execute(
+                        "INSERT OR IGNORE INTO tasks (run_id, task_id, position, state) "
+                        "SELECT ?, ?, COALESCE(MAX(position) + 1, 0), 'pending' "
+                        "FROM tasks WHERE run_id = ?",
+                        (run_id, task_id, run_id),
+                    )
+                _apply(conn, run_id, event, encoded)
+
+    def load(self, run_id: str, now: float) -> StoredRun:
+        """The run and its tasks, read in one snapshot."""
+        with self._transaction("DEFERRED") as conn:
+            row = conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs r LEFT JOIN leases l ON l.run_id = r.id "
+                "WHERE r.id = ?",
+                (run_id,),
+            ).fetchone()
+            if row is None:
+                raise RunNotFoundError(run_id, str(self.path))
+            task_rows = conn.execute(
+                f"SELECT {_TASK_COLUMNS} FROM tasks WHERE run_id = ? ORDER BY position",
+                (run_id,),
+            ).fetchall()
+        tasks = {
+            r[1]: TaskRecord(
+                r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8]), r[9], bool(r[10])
+            )
+            for r in task_rows
+        }
+        return StoredRun(_run_record(row, now), tasks)
+
+    def load_events(self, run_id: str) -> list[AuditEvent]:
+        """Every event of the run, oldest first."""
+        with self._transaction("DEFERRED") as conn:
+            self._require_run(conn, run_id)
+            rows = conn.execute(
+                "SELECT type, workflow_id, clock, wall, task_id, layer, attempt, duration, "
+                "error, detail FROM events WHERE run_id = ? ORDER BY seq",
+                (run_id,),
+            ).fetchall()
+        return [AuditEvent(EventType(r[0]), *r[1:]) for r in rows]
+
+    def list_runs(self, limit: int, workflow: str | None, now: float) -> list[RunRecord]:
+        """The newest ``limit`` runs (of ``workflow`` if given), newest first."""
+        where = "WHERE r.workflow = ? " if workflow is not None else ""
+        params: tuple[Any, ...] = (workflow, limit) if workflow is not None else (limit,)
+        rows = self._conn.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs r LEFT JOIN leases l ON l.run_id = r.id "
+            f"{where}ORDER BY r.started_at DESC, r.seq DESC LIMIT ?",
+            params,
+        ).fetchall()
+        return [_run_record(row, now) for row in rows]
+
+    def completed_durations(self, workflow: str, runs: int) -> list[tuple[str, float]]:
+        """``(task_id, duration)`` of every completed task of the newest ``runs`` runs."""
+        return self._conn.execute(
+            "SELECT task_id, duration FROM tasks WHERE state = 'completed' "
+            "AND duration IS NOT NULL AND run_id IN (SELECT id FROM runs WHERE workflow = ? "
+            "ORDER BY started_at DESC, seq DESC LIMIT ?)",
+            (workflow, runs),
+        ).fetchall()
+
+    # -- leases ------------------------------------------------------------
+
+    def acquire_lease(self, run_id: str, owner: str, ttl: float, now: float) -> Lease:
+        """Take the run's lease unless someone else holds a live one."""
+        with self._transaction() as conn:
+            self._require_run(conn, run_id)
+            row = conn.execute(
+                "SELECT owner, expires_at FROM leases WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            previous = None
+            if row is not None and row[0] != owner:
+                holder, expires_at = row
+                if expires_at > now and not holder_is_dead(holder):
+                    raise RunLockedError(run_id, holder, expires_at, now=now)
+                previous = holder
+            conn.execute(
+                "INSERT INTO leases (run_id, owner, acquired_at, expires_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (run_id) DO UPDATE SET owner = excluded.owner, "
+                "acquired_at = excluded.acquired_at, expires_at = excluded.expires_at",
+                (run_id, owner, now, now + ttl),
+            )
+        return Lease(run_id, owner, now + ttl, previous)
+
+    def renew_lease(self, run_id: str, owner: str, ttl: float, now: float) -> Lease:
+        """Extend ``owner``'s lease; it must still be theirs (even if it has expired)."""
+        with self._transaction() as conn:
+            self._require_run(conn, run_id)
+            row = conn.execute(
+                "SELECT owner, expires_at FROM leases WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            if row is None:
+                raise RunLockedError(run_id, None, None, lost_by=owner)
+            if row[0] != owner:
+                raise RunLockedError(run_id, row[0], row[1], now=now, lost_by=owner)
+            conn.execute("UPDATE leases SET expires_at = ? WHERE run_id = ?", (now + ttl, run_id))
+        return Lease(run_id, owner, now + ttl)
+
+    def release_lease(self, run_id: str, owner: str) -> None:
+        """Drop ``owner``'s lease on the run; nothing happens if they do not hold it."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM leases WHERE run_id = ? AND owner = ?", (run_id, owner))
+
+
+def _run_record(row: Sequence[Any], now: float) -> RunRecord:
+    status = effective_status(row[4], row[7], row[8], now)
+    return RunRecord(row[0], row[1], row[2], json.loads(row[3]), status, row[5], row[6])
+
+
+def _apply(
+    conn: sqlite3.Connection,
+    run_id: str,
+    event: AuditEvent,
+    encoded: Mapping[str, tuple[str | None, bool]],
+) -> None:
+    """Fold one event into the run's and its task's rows."""
+    kind = event.type
+    task_id = event.task_id
+    key = (run_id, task_id)
+    if kind == EventType.TASK_STARTED:
+        conn.execute(
+            "UPDATE tasks SET state = 'running', attempts = attempts + 1, started_at = ?, "
+            "finished_at = NULL, duration = NULL WHERE run_id = ? AND task_id = ?",
+            (event.wall, *key),
+        )
+    elif kind == EventType.TASK_COMPLETED:
+        text, restorable = encoded.get(task_id or "", (None, False))
+        conn.execute(
+            "UPDATE tasks SET state = 'completed', finished_at = ?, duration = ?, error = NULL, "
+            "result_json = ?, result_restorable = ?, compensated = 0 "
+            "WHERE run_id = ? AND task_id = ?",
+            (event.wall, event.duration, text, int(restorable), *key),
+        )
+    elif kind in _FAILURE_ENDS:
+        # Final unless a TASK_RETRYING follows (in this batch or the next).
+        conn.execute(
+            "UPDATE tasks SET state = 'failed', finished_at = ?, duration = ?, error = ? "
+            "WHERE run_id = ? AND task_id = ?",
+            (event.wall, event.duration, event.error, *key),
+        )
+    elif kind == EventType.TASK_RETRYING:
+        conn.execute("UPDATE tasks SET state = 'running' WHERE run_id = ? AND task_id = ?", key)
+    elif kind == EventType.TASK_CANCELLED:
+        conn.execute(
+            "UPDATE tasks SET state = 'cancelled', finished_at = ?, duration = ? "
+            "WHERE run_id = ? AND task_id = ?",
+            (event.wall, event.duration, *key),
+        )
+    elif kind == EventType.TASK_SKIPPED:
+        conn.execute("UPDATE tasks SET state = 'skipped' WHERE run_id = ? AND task_id = ?", key)
+    elif kind == EventType.TASK_COMPENSATED:
+        conn.execute("UPDATE tasks SET compensated = 1 WHERE run_id = ? AND task_id = ?", key)
+    elif kind == EventType.WORKFLOW_STARTED:
+        conn.execute(
+            "UPDATE runs SET status = 'running', finished_at = NULL WHERE id = ?", (run_id,)
+        )
+    elif kind in _RUN_ENDS:
+        conn.execute(
+            "UPDATE runs SET status = ?, finished_at = ? WHERE id = ?",
+            (_RUN_ENDS[kind], event.wall, run_id),
+        )

@@ -1,0 +1,129 @@
+"""Group commit: make a run's events durable in few transactions without delaying anyone.
+
+The guarantee we need is "a task's completion and result are durable before
+any task that depends on it starts". The naive way, one commit per event,
+costs an fsync per event and makes every completion wait for every other
+one's. Committing on a timer would batch well but either adds latency or
+acknowledges completions that are not durable yet.
+
+:class:`RunRecorder` is an audit sink: ``emit`` only appends the event to a
+buffer (synchronous and cheap, as sinks must be). Whoever needs durability
+awaits :meth:`RunRecorder.flush`, which returns once every event emitted
+before the call is committed. Flushes share commits, leader/follower style:
+
+* if no commit is in flight, the caller becomes the leader: it yields once
+  (so completions from the same scheduler tick are emitted too), takes the
+  whole buffer and commits it;
+* if one is in flight, the caller waits for it to end, then checks again:
+  its events were in that batch, or it leads the next one with everything
+  that piled up meanwhile.
+
+So there is at most one commit in flight, and batches grow by themselves when
+commits are slow (many completions, one fsync). The leader's commit runs
+under a shield: once events are taken from the buffer they are committed even
+if the leader is cancelled (the cancellation is raised when the commit
+returns), so cancelling a run never drops a completion that already happened.
+A commit that fails breaks the recorder: that flush and every later one
+raise :class:`RunStoreError`, because a run that cannot record must stop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from ._events import AuditEvent
+from ._store_records import RunStoreError
+
+if TYPE_CHECKING:
+    from ._store import RunStore
+
+__all__ = ["RunRecorder"]
+
+
+class RunRecorder:
+    """An audit sink that commits one run's events to a store in groups.
+
+    Args:
+        store: the run store (the run must already be created).
+        run_id: the run; events of other runs are ignored.
+        results: the run's results by task id (the live dict is fine: each
+            commit reads the results of the tasks it completes, on the trio
+            thread).
+    """
+
+    def __init__(self, store: RunStore, run_id: str, results: Mapping[str, Any]) -> None:
+        self.store = store
+        self.run_id = run_id
+        self._results = results
+        self._pending: list[AuditEvent] = []
+        self._emitted = 0
+        self._durable = 0
+        self._committing = False
+        self._idle = trio.Event()
+        self._broken: BaseException | None = None
+        #: How many commits this recorder made (for tests and statistics).
+        self.commits = 0
+
+    def __repr__(self) -> str:
+        return f"RunRecorder({self.run_id!r}, unflushed={self.unflushed})"
+
+    @property
+    def unflushed(self) -> int:
+        """Events emitted but not yet durable."""
+        return self._emitted - self._durable
+
+    def emit(self, event: AuditEvent) -> None:
+        """Buffer an event of this run (does not write anything)."""
+        if event.workflow_id == self.run_id:
+            self._pending.append(event)
+            self._emitted += 1
+
+    async def flush(self) -> None:
+        """Return once every event emitted before this call is durable.
+
+        Raises:
+            RunStoreError: a commit failed (this one or an earlier one).
+        """
+        target = self._emitted
+        if self._durable >= target:
+            self._check()
+            await trio.lowlevel.checkpoint()
+            return
+        while self._durable < target:
+            self._check()
+            if self._committing:
+                await self._idle.wait()
+            else:
+                await self._lead()
+        await trio.lowlevel.checkpoint_if_cancelled()
+
+    def _check(self) -> None:
+        if self._broken is not None:
+            raise RunStoreError(
+                f"could not record run {self.run_id!r} in the run store: {self._broken!r}"
+            ) from self._broken
+
+    async def _lead(self) -> None:
+        self._committing = True
+        try:
+            with trio.CancelScope(shield=True):
+                # Let the tasks woken in this tick emit their events into this batch.
+                await trio.lowlevel.checkpoint()
+                batch, self._pending = self._pending, []
+                try:
+                    await self.store.commit(self.run_id, batch, self._results)
+                except Exception as exc:
+                    self._broken = exc  # the loop in flush() raises it as RunStoreError
+                    return
+                except BaseException as exc:
+                    self._broken = exc
+                    raise
+                self._durable += len(batch)
+                self.commits += 1
+        finally:
+            self._committing = False
+            idle, self._idle = self._idle, trio.Event()
+            idle.set()
