@@ -17,6 +17,8 @@ from ._events import AuditEvent, EventType
 
 __all__ = ["AuditLog", "AuditSink", "JsonLinesSink"]
 
+_TYPES = {str(t): t for t in EventType}
+
 
 @runtime_checkable
 class AuditSink(Protocol):
@@ -94,7 +96,10 @@ class AuditLog:
     def events(self) -> list[AuditEvent]:
         """The events so far, oldest first."""
         if self.pending:
-            self._events.extend([AuditEvent(*fields) for fields in self.pending])
+            types = _TYPES
+            self._events.extend(
+                [AuditEvent(types[fields[0]], *fields[1:]) for fields in self.pending]
+            )
             self.pending.clear()
         return self._events
 
@@ -107,9 +112,12 @@ class AuditLog:
             sink.emit(event)
 
     def record_fields(self, fields: tuple[Any, ...]) -> None:
-        """Record an event given as the tuple of its :class:`AuditEvent` fields, in order."""
+        """Record an event given as the tuple of its :class:`AuditEvent` fields, in order.
+
+        The first field is the event type's string value.
+        """
         if self.sinks:
-            self.record(AuditEvent(*fields))
+            self.record(AuditEvent(_TYPES[fields[0]], *fields[1:]))
         else:
             self.pending.append(fields)
 

@@ -266,7 +266,6 @@ class WorkflowExecutor:
             default_retries=self.retries,
             backoff=self.backoff,
             rng=self.random,
-            always_scope=schedule != "dataflow",
         )
         if self.store is None:
             return await self._lifecycle(run, driver)

@@ -10,7 +10,6 @@ see them as trio intends.
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Container
@@ -111,7 +110,6 @@ class Run:
     default_retries: int
     backoff: Backoff
     rng: random.Random
-    always_scope: bool
     results: dict[str, Any] = attrs.Factory(dict)
     completed: list[str] = attrs.Factory(list)
     failures: dict[str, BaseException] = attrs.Factory(dict)
@@ -140,7 +138,7 @@ class Run:
         """Record an audit event stamped with both clocks."""
         self.audit.record_fields(
             (
-                kind,
+                kind.value,
                 self.workflow_id,
                 trio.current_time(),
                 time.time(),
@@ -173,6 +171,12 @@ class Run:
         )
 
 
+# Plain strings, not enum members: a tuple of atomic values is untracked by the
+# garbage collector, which matters with hundreds of thousands of pending events.
+_STARTED = EventType.TASK_STARTED.value
+_COMPLETED = EventType.TASK_COMPLETED.value
+
+
 async def run_task(  # noqa: PLR0915 - the per-task hot path, kept in one frame
     run: Run,
     node: int,
@@ -199,7 +203,7 @@ async def run_task(  # noqa: PLR0915 - the per-task hot path, kept in one frame
     retries = getattr(task, "retries", None)
     if retries is None:
         retries = run.default_retries
-    limit = math.inf if timeout is None and run.always_scope else timeout
+    limit = timeout
     # A plain Task's run() only awaits fn(ctx): skip that frame.
     call = task.fn if type(task) is Task else task.run
     audit = run.audit
@@ -218,7 +222,7 @@ async def run_task(  # noqa: PLR0915 - the per-task hot path, kept in one frame
         started = now()
         record(
             (
-                EventType.TASK_STARTED,
+                _STARTED,
                 workflow_id,
                 started,
                 time.time(),
@@ -250,7 +254,7 @@ async def run_task(  # noqa: PLR0915 - the per-task hot path, kept in one frame
             ended = now()
             record(
                 (
-                    EventType.TASK_COMPLETED,
+                    _COMPLETED,
                     workflow_id,
                     ended,
                     time.time(),
