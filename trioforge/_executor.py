@@ -237,14 +237,14 @@ class WorkflowExecutor:
                 for i, task_id in enumerate(tasks):
                     if getattr(tasks[task_id], "estimate", None) is None and task_id in medians:
                         estimates[i] = medians[task_id]
-        return self.workflow.compile().remaining_costs(estimates)
+        return self.workflow._compile().remaining_costs(estimates)
 
     async def _execute(
         self, schedule: Schedule, *, stored: StoredRun | None = None, force: bool = False
     ) -> WorkflowResult:
         if schedule not in ("sequential", "layers", "dataflow"):
             raise ValueError(f"schedule must be dataflow, layers or sequential, got {schedule!r}")
-        dag = self.workflow.compile()
+        dag = self.workflow._compile()
         priorities = await self._priorities()
         limiter = (
             None if self.max_concurrency is None else trio.CapacityLimiter(self.max_concurrency)

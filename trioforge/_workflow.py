@@ -170,7 +170,7 @@ class Workflow:
         deps = list(task.depends_on) + self._extra_deps.get(task_id, [])
         return list(dict.fromkeys(deps))
 
-    def compile(self) -> Dag:
+    def _compile(self) -> Dag:
         """Check the workflow and return its compiled graph (cached until the next edit).
 
         Raises:
@@ -197,11 +197,11 @@ class Workflow:
             MissingDependencyError: a task depends on an unknown id.
             CycleDetectedError: the dependencies form a cycle.
         """
-        self.compile()
+        self._compile()
 
     def execution_order(self) -> list[str]:
         """A topological order of the task ids, keeping insertion order where possible."""
-        dag = self.compile()
+        dag = self._compile()
         ids = dag.ids
         return [ids[i] for i in dag.topological_order()]
 
@@ -211,7 +211,7 @@ class Workflow:
         Every task of a layer depends only on tasks of earlier layers, so a
         layer's tasks can run concurrently. Each inner list is sorted.
         """
-        return self.compile().layer_ids()
+        return self._compile().layer_ids()
 
     def estimates(self) -> list[float]:
         """Each task's ``estimate`` in seconds, 1.0 where it has none, in insertion order."""
@@ -227,6 +227,6 @@ class Workflow:
         Estimates come from each task's ``estimate``; a task without one
         counts as one unit (1.0).
         """
-        dag = self.compile()
+        dag = self._compile()
         path, total = dag.critical_path(self.estimates())
         return [dag.ids[i] for i in path], total
