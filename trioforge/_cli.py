@@ -1,26 +1,31 @@
-"""The ``trioforge`` command line: ``run``, ``validate``, ``plan`` and ``graph``.
+"""The ``trioforge`` command line: ``run``, ``resume``, ``runs``, ``show``, ``report``, and more.
 
 argparse, one sub-command each, with examples in every ``--help``. The rule
 for errors is that a person never sees a traceback for anything they did: a
 :class:`WorkflowFileError` prints its problems as ``FILE:LINE:COL: message``
-and exits 2; any other :class:`WorkflowError` or ``OSError`` prints one line;
-a ``KeyboardInterrupt`` that arrives before a run has set up its own signal
+and exits 2; an unknown run, a changed workflow file or a run driven by
+another process (``resume``) print one line and exit 2; any other
+:class:`WorkflowError`, ``OSError`` or SQLite error prints one line; a
+``KeyboardInterrupt`` that arrives before a run has set up its own signal
 handling (while a large file loads, say) exits 130. Only a bug in trioforge
 itself gets a traceback, and then only with ``TRIOFORGE_TRACEBACK=1``.
 
-Exit statuses: 0 success, 1 a task failed, 2 invalid workflow file or usage,
-124 workflow timeout, 130 interrupted (128+N for signal N).
+Exit statuses: 0 success, 1 a task failed, 2 invalid workflow file or usage
+(or a refused resume), 124 workflow timeout, 130 interrupted (128+N for
+signal N).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 
 from . import __version__
-from ._cli_run import EXIT_USAGE, SCHEDULES, RunOptions, run_workflow_file
+from ._cli_run import EXIT_USAGE, REFUSALS, SCHEDULES, RunOptions, run_workflow_file
+from ._cli_store import existing_store, list_runs, show_run, write_report
 from ._durations import DurationError, parse_duration
 from ._errors import WorkflowError
 from ._plan import count, render_dot, render_mermaid, render_plan
@@ -39,10 +44,19 @@ examples:
   trioforge plan ci.yaml                   show what would run in parallel
   trioforge run ci.yaml                    run it, with a live view
   trioforge run ci.yaml --json > run.jsonl audit events as JSON Lines
+  trioforge resume RUN_ID                  finish a failed or killed run
+  trioforge runs                           recent runs
+  trioforge show RUN_ID                    every task of a run, even while it runs
+  trioforge report RUN_ID -o run.html      timeline, critical path and DAG
   trioforge graph ci.yaml --format mermaid the DAG, for a README
 
-exit status: 0 success, 1 a task failed, 2 invalid file or usage,
-124 workflow timeout, 130 interrupted (Ctrl-C).
+Runs are recorded in .trioforge/runs.db beside the workflow file (--store
+PATH or TRIOFORGE_STORE to put it elsewhere); runs, show, report and resume
+look in .trioforge/runs.db in the current folder unless given --store,
+TRIOFORGE_STORE or --file FILE.
+
+exit status: 0 success, 1 a task failed, 2 invalid file or usage (or a
+refused resume), 124 workflow timeout, 130 interrupted (Ctrl-C).
 """
 
 _RUN_EXAMPLES = """\
@@ -57,8 +71,48 @@ period) and runs the compensations of completed tasks; twice kills
 everything at once. Task logs go to .trioforge/logs/RUN_ID/TASK.log beside
 the workflow file.
 
+The run is recorded in .trioforge/runs.db beside the workflow file (or
+--store PATH, or $TRIOFORGE_STORE). Its id is printed first; if it does not
+succeed, the command that resumes it is printed last.
+
 exit status: 0 success, 1 a task failed, 2 invalid file or usage,
 124 workflow timeout, 130 interrupted (Ctrl-C).
+"""
+
+_RESUME_EXAMPLES = """\
+examples:
+  trioforge resume ci-3f2a9c1b7d4e
+  trioforge resume ci-3f2a9c1b7d4e --store examples/.trioforge/runs.db
+  trioforge resume ci-3f2a9c1b7d4e --file examples/ci.yaml --max-parallel 2
+
+Tasks whose completion was recorded do not run again; failed, interrupted
+and pending tasks do, and TRIOFORGE_ATTEMPT keeps counting. The workflow file
+is the one the run started from; if it changed since, resume refuses unless
+--force. Processes left by a trioforge that was killed are killed first.
+
+exit status: as for run; 2 if the run is unknown, its file changed, or
+another live process is driving it.
+"""
+
+_RUNS_EXAMPLES = """\
+examples:
+  trioforge runs
+  trioforge runs --limit 5 --json
+  trioforge runs --file examples/ci.yaml
+"""
+
+_SHOW_EXAMPLES = """\
+examples:
+  trioforge show ci-3f2a9c1b7d4e
+  trioforge show ci-3f2a9c1b7d4e --json | jq '.tasks[] | select(.state == "running")'
+
+Works while the run is live, from another terminal.
+"""
+
+_REPORT_EXAMPLES = """\
+examples:
+  trioforge report ci-3f2a9c1b7d4e -o report.html
+  trioforge report ci-3f2a9c1b7d4e -o - > report.html
 """
 
 _VALIDATE_EXAMPLES = """\
@@ -116,35 +170,20 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=formatter,
     )
     run.add_argument("file", metavar="FILE", help="the workflow file (YAML)")
-    _add_max_parallel(run)
-    _add_schedule(run)
-    run.add_argument(
-        "--timeout",
-        type=_duration,
-        metavar="DURATION",
-        help="limit for the whole run, e.g. 30m (overrides the file's 'timeout')",
+    _add_run_options(run)
+    recording = run.add_mutually_exclusive_group()
+    recording.add_argument(
+        "--store",
+        metavar="PATH",
+        help="record the run in this store (default: $TRIOFORGE_STORE, else "
+        ".trioforge/runs.db beside FILE)",
     )
-    run.add_argument(
-        "--keep-going",
+    recording.add_argument(
+        "--no-store",
         action="store_true",
-        help="after a failure, still run every task that does not depend on it",
+        help="record nothing: the run cannot be resumed, shown or reported",
     )
-    run.add_argument(
-        "--audit-log", metavar="PATH", help="also append the audit events to PATH as JSON Lines"
-    )
-    run.add_argument(
-        "--log-dir",
-        metavar="DIR",
-        help="write task logs under DIR (default: .trioforge/logs beside FILE)",
-    )
-    run.add_argument(
-        "--json",
-        action="store_true",
-        help="print the audit events as JSON Lines on stdout instead of the live view",
-    )
-    run.add_argument(
-        "--quiet", "-q", action="store_true", help="print nothing unless something fails"
-    )
+    _add_store_commands(commands, formatter)
 
     validate = commands.add_parser(
         "validate",
@@ -181,6 +220,122 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options ``run`` and ``resume`` share."""
+    _add_max_parallel(parser)
+    _add_schedule(parser)
+    parser.add_argument(
+        "--timeout",
+        type=_duration,
+        metavar="DURATION",
+        help="limit for the whole run, e.g. 30m (overrides the file's 'timeout')",
+    )
+    parser.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="after a failure, still run every task that does not depend on it",
+    )
+    parser.add_argument(
+        "--audit-log", metavar="PATH", help="also append the audit events to PATH as JSON Lines"
+    )
+    parser.add_argument(
+        "--log-dir",
+        metavar="DIR",
+        help="write task logs under DIR (default: .trioforge/logs beside the workflow file)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the audit events as JSON Lines on stdout instead of the live view",
+    )
+    parser.add_argument(
+        "--quiet", "-q", action="store_true", help="print nothing unless something fails"
+    )
+
+
+def _add_store_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    formatter: type[argparse.HelpFormatter],
+) -> None:
+    """``resume``, ``runs``, ``show`` and ``report``: the commands that start from the store."""
+    resume = commands.add_parser(
+        "resume",
+        help="resume a failed, interrupted or killed run",
+        description="Resume a recorded run under the same id: tasks that completed do not "
+        "run again.",
+        epilog=_RESUME_EXAMPLES,
+        formatter_class=formatter,
+    )
+    resume.add_argument("run_id", metavar="RUN_ID", help="the run to resume")
+    _add_store_options(resume, file_help="the workflow file, if not the one the run started from")
+    resume.add_argument(
+        "--force", action="store_true", help="resume even if the workflow file changed"
+    )
+    _add_run_options(resume)
+
+    runs = commands.add_parser(
+        "runs",
+        help="list recent runs, newest first",
+        description="List the recent runs of the run store, newest first.",
+        epilog=_RUNS_EXAMPLES,
+        formatter_class=formatter,
+    )
+    _add_store_options(runs)
+    runs.add_argument(
+        "--limit", type=_positive_int, default=20, metavar="N", help="show N runs (default 20)"
+    )
+    runs.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON array of {id, workflow, status, started_at, finished_at}",
+    )
+
+    show = commands.add_parser(
+        "show",
+        help="show every task of a run: state, attempts, time",
+        description="Show every task of a run with its state, attempts and time; the tasks "
+        "running now are marked. Works while the run is live.",
+        epilog=_SHOW_EXAMPLES,
+        formatter_class=formatter,
+    )
+    show.add_argument("run_id", metavar="RUN_ID", help="the run")
+    _add_store_options(show)
+    show.add_argument(
+        "--json",
+        action="store_true",
+        help="print {id, workflow, status, tasks: [{id, state, attempts, started_at, "
+        "finished_at}]}",
+    )
+
+    report = commands.add_parser(
+        "report",
+        help="write a run's HTML report: timeline, critical path, DAG",
+        description="Write a self-contained HTML report of a run: a timeline with one bar "
+        "per attempt, the critical path and the DAG.",
+        epilog=_REPORT_EXAMPLES,
+        formatter_class=formatter,
+    )
+    report.add_argument("run_id", metavar="RUN_ID", help="the run")
+    report.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="write it to FILE ('-': stdout)"
+    )
+    _add_store_options(report)
+
+
+def _add_store_options(
+    parser: argparse.ArgumentParser,
+    *,
+    file_help: str = "find the store beside this workflow file",
+) -> None:
+    parser.add_argument(
+        "--store",
+        metavar="PATH",
+        help="the run store (default: $TRIOFORGE_STORE, else .trioforge/runs.db beside "
+        "--file, else in the current folder)",
+    )
+    parser.add_argument("--file", metavar="FILE", help=file_help)
+
+
 def _add_max_parallel(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-parallel",
@@ -209,6 +364,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WorkflowFileError as exc:
         _print_problems(exc)
         return EXIT_USAGE
+    except REFUSALS as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except sqlite3.Error as exc:
+        _error(f"the run store failed: {exc}")
+        return 1
     except BrokenPipeError:
         # stdout was closed early (`trioforge graph x | head -1`): not an error to report.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -232,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     command = args.command
-    if command == "run":
+    if command in ("run", "resume"):
         return run_workflow_file(
             RunOptions(
                 file=args.file,
@@ -244,8 +405,19 @@ def _dispatch(args: argparse.Namespace) -> int:
                 log_dir=args.log_dir,
                 json=args.json,
                 quiet=args.quiet,
+                resume=args.run_id if command == "resume" else None,
+                force=command == "resume" and args.force,
+                store=args.store,
+                no_store=command == "run" and args.no_store,
             )
         )
+    if command in ("runs", "show", "report"):
+        store = existing_store(args.file, args.store)
+        if command == "runs":
+            return list_runs(store, limit=args.limit, as_json=args.json)
+        if command == "show":
+            return show_run(store, args.run_id, as_json=args.json)
+        return write_report(store, args.run_id, args.output)
     if command == "validate":
         return _validate(args.files)
     loaded = load_workflow_file(args.file)

@@ -1,4 +1,4 @@
-"""``trioforge run``: one run of a workflow file, its signals, its reporting and its exit code.
+"""``trioforge run`` and ``resume``: one run of a workflow file, its signals, store and exit code.
 
 Signals are received with ``trio.open_signal_receiver`` for the whole run,
 never as a ``KeyboardInterrupt`` raised somewhere inside the executor:
@@ -14,49 +14,75 @@ never as a ``KeyboardInterrupt`` raised somewhere inside the executor:
 * third: the process exits immediately (``os._exit``) after one more SIGKILL
   to every group, for the case where something still hangs.
 
+Every run is recorded in the run store (``.trioforge/runs.db`` beside the
+file, unless ``--store``, ``$TRIOFORGE_STORE`` or ``--no-store`` say
+otherwise), with the file's path and text in its definition, so ``resume``
+finds the file again and refuses it if it changed. The run id is printed at
+the start; when a run does not succeed, the exact ``trioforge resume``
+command is printed at the end. For a signal no process can catch (SIGKILL),
+a watchdog process (see ``_watchdog``) kills the task processes, and
+``resume`` kills whatever a dead driver left before it starts.
+
 The executor's outcome maps to the exit status: 0 success, 1 a task failed,
-124 the workflow's ``timeout`` ran out, 128+N interrupted by signal N.
+124 the workflow's ``timeout`` ran out, 128+N interrupted by signal N, and 2
+when ``resume`` is refused (unknown run, changed file, another live driver).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import IO, cast
 
 import attrs
 import trio
 from rich.console import Console
 
 from ._audit import AuditSink
-from ._errors import TaskFailedError, WorkflowCancelledError, WorkflowError, WorkflowTimeoutError
-from ._executor import WorkflowExecutor, WorkflowResult
+from ._cli_store import UsageError, existing_store, load_run, resume_command
+from ._durable import DefinitionChangedError
+from ._errors import TaskFailedError, WorkflowCancelledError, WorkflowTimeoutError
+from ._events import AuditEvent, EventType
+from ._executor import Schedule, WorkflowExecutor, WorkflowResult
 from ._process_group import ProcessGroups
 from ._progress import JsonStreamSink, LiveReporter, PlainReporter, RunTracker
 from ._schedulers import FailurePolicy
+from ._shell import display_path
+from ._store import SQLiteRunStore, default_store_path
+from ._store_records import RunLockedError, RunNotFoundError, RunStoreError, StoredRun
 from ._summary import print_failures, print_summary
-from ._yaml_loader import load_workflow_file
+from ._watchdog import Watchdog, kill_leftovers
+from ._yaml_loader import WorkflowFile, load_workflow_file
 
-__all__ = ["RunOptions", "run_workflow_file"]
+__all__ = ["RunOptions", "UsageError", "run_workflow_file"]
 
 SCHEDULES = ("dataflow", "layers", "sequential")
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_TIMEOUT = 124
-
-
-class UsageError(WorkflowError, ValueError):
-    """A command-line option that cannot work (exit status 2)."""
+#: Errors that refuse a resume before anything runs (exit status 2).
+REFUSALS = (RunLockedError, DefinitionChangedError, RunNotFoundError)
 
 
 @attrs.frozen
 class RunOptions:
-    """The options of ``trioforge run``."""
+    """The options of ``trioforge run`` and ``trioforge resume``.
 
-    file: str
+    Attributes:
+        file: the workflow file (``resume``: only to find the store and the
+            file, when the stored path is not the one to use).
+        resume: the run id to resume; None for a new run.
+        force: resume even if the workflow file changed.
+        store: the run store's path (``--store``).
+        no_store: record nothing (``--no-store``; a new run only).
+    """
+
+    file: str | None
     max_parallel: int | None = None
     schedule: str = "dataflow"
     timeout: float | None = None
@@ -65,13 +91,18 @@ class RunOptions:
     log_dir: str | None = None
     json: bool = False
     quiet: bool = False
+    resume: str | None = None
+    force: bool = False
+    store: str | None = None
+    no_store: bool = False
 
 
 @attrs.frozen
 class _Outcome:
     code: int
-    error: WorkflowError | None = None
+    error: Exception | None = None
     result: WorkflowResult | None = None
+    refused: bool = False
 
 
 @attrs.define(eq=False)
@@ -112,6 +143,17 @@ class _Interrupts:
                     os._exit(128 + (self.signum or signum))
 
 
+@attrs.define(eq=False)
+class _RunIdLine:
+    """Prints ``run id: RUN_ID`` when the run starts (an audit sink)."""
+
+    write: Callable[[str], None]
+
+    def emit(self, event: AuditEvent) -> None:
+        if event.type == EventType.WORKFLOW_STARTED:
+            self.write(f"run id: {event.workflow_id}")
+
+
 def _check_audit_log(path: str) -> None:
     try:
         folder = os.path.dirname(path)
@@ -123,30 +165,135 @@ def _check_audit_log(path: str) -> None:
         raise UsageError(f"cannot write the audit log {path!r}: {exc.strerror or exc}") from None
 
 
+def _load(file: str, log_dir: str | None) -> tuple[WorkflowFile, str]:
+    """The loaded file and the exact text it was loaded from (for the stored definition)."""
+    try:
+        data: bytes | None = Path(file).read_bytes()
+    except OSError:
+        data = None  # the loader reads it again and says why it cannot
+    loaded = load_workflow_file(file, text=data, log_dir=log_dir)
+    if data is None:  # pragma: no cover - the file appeared between the two reads
+        data = Path(file).read_bytes()
+    return loaded, data.decode("utf-8", errors="surrogateescape")
+
+
+def _stored_file(stored: StoredRun) -> str:
+    path = stored.record.definition.get("path")
+    if not isinstance(path, str) or not path:
+        raise UsageError(
+            f"run {stored.id!r} was not started by `trioforge run`, so there is no workflow "
+            "file to resume it from; resume it from Python with WorkflowExecutor.resume()"
+        )
+    if not Path(path).exists():
+        raise UsageError(
+            f"run {stored.id!r} was started from {path}, which no longer exists; pass "
+            "--file FILE (and --force, since the path is part of the run's definition)"
+        )
+    return path
+
+
+def _restored(stored: StoredRun, tracker: RunTracker) -> None:
+    """Show the tasks the resume will not run again as done (as ``restore`` decides)."""
+    for task_id, record in stored.tasks.items():
+        if (
+            task_id in tracker.records
+            and record.state == "completed"
+            and record.result_restorable
+            and not record.compensated
+        ):
+            tracker.restore(task_id, record.attempts)
+
+
+@attrs.define(eq=False)
+class _Views:
+    """Where a run's progress goes: the sinks, and the reporter (None: no live view)."""
+
+    sinks: list[AuditSink]
+    reporter: LiveReporter | PlainReporter | None
+    out: Console
+    err: Console
+
+    @classmethod
+    def choose(cls, options: RunOptions, tracker: RunTracker) -> _Views:
+        out = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+        err = Console(file=sys.stderr, highlight=False, soft_wrap=True)
+        if options.json:
+            line = _RunIdLine(lambda text: err.print(text, markup=False))
+            return cls([line, tracker, JsonStreamSink(sys.stdout)], None, out, err)
+        if options.quiet:
+            return cls([tracker], None, out, err)
+        reporter: LiveReporter | PlainReporter
+        if out.is_terminal:
+            reporter = LiveReporter(tracker, out)
+            line = _RunIdLine(lambda text: out.print(text, markup=False, style="dim"))
+        else:
+            reporter = PlainReporter(tracker, sys.stdout)
+            line = _RunIdLine(lambda text: _write(sys.stdout, text))
+        return cls([line, reporter], reporter, out, err)
+
+    def notice(self, text: str) -> None:
+        if self.reporter is not None:
+            self.reporter.notice(text)
+        else:
+            self.err.print(f"trioforge: {text}", markup=False)
+
+
+@attrs.frozen
+class _Target:
+    """What to run: the file (loaded), its text, the store, and the stored run to resume."""
+
+    file: str
+    loaded: WorkflowFile
+    source: str
+    store_path: Path | None
+    stored: StoredRun | None
+
+    @classmethod
+    def find(cls, options: RunOptions, stored: StoredRun | None) -> _Target:
+        """The target of ``options``; ``stored`` is the run to resume, already loaded."""
+        store_path: Path | None = None
+        file = options.file
+        if stored is not None:
+            store_path = existing_store(options.file, options.store)
+            file = file if file is not None else _stored_file(stored)
+        elif not options.no_store:
+            store_path = default_store_path(file, store=options.store)
+        if file is None:
+            raise UsageError("no workflow file given")
+        loaded, source = _load(file, options.log_dir)
+        return cls(file, loaded, source, store_path, stored)
+
+
 def run_workflow_file(options: RunOptions) -> int:
-    """Load, run and report one workflow file; return the exit status.
+    """Load and run (or resume) one workflow file, and report; return the exit status.
 
     Raises:
         WorkflowFileError: the file is not a valid workflow.
-        UsageError: an option cannot work (an unwritable audit log).
+        UsageError: an option cannot work (an unwritable audit log, no store).
+        RunNotFoundError: ``resume`` of a run the store does not have.
+        RunStoreError: the run store cannot be opened.
     """
-    loaded = load_workflow_file(options.file, log_dir=options.log_dir)
+    stored = None
+    if options.resume is not None:
+        stored = load_run(existing_store(options.file, options.store), options.resume)
+        if stored.record.status == "completed":
+            if not options.quiet:
+                sys.stderr.write(f"trioforge: run {stored.id} completed; nothing to resume\n")
+            return EXIT_OK
+    target = _Target.find(options, stored)
+    loaded = target.loaded
     if options.audit_log is not None:
         _check_audit_log(options.audit_log)
     max_parallel = options.max_parallel or loaded.max_parallel or os.cpu_count() or 1
     tracker = RunTracker(loaded.workflow, loaded.log_dir)
-    out = Console(file=sys.stdout, highlight=False, soft_wrap=True)
-    err = Console(file=sys.stderr, highlight=False, soft_wrap=True)
-    sinks: list[AuditSink] = [tracker]
-    reporter: LiveReporter | PlainReporter | None = None
-    if options.json:
-        sinks.append(JsonStreamSink(sys.stdout))
-    elif not options.quiet:
-        reporter = (
-            LiveReporter(tracker, out) if out.is_terminal else PlainReporter(tracker, sys.stdout)
-        )
-        sinks = [reporter]
+    views = _Views.choose(options, tracker)
+    if target.stored is not None:
+        _restored(target.stored, tracker)
+        killed = kill_leftovers(target.stored.id)
+        if killed and not options.quiet:
+            views.notice(f"killed {killed} leftover process(es) of this run from a dead trioforge")
     keep_going = options.keep_going or loaded.keep_going
+    store = None if target.store_path is None else SQLiteRunStore(target.store_path)
     executor = loaded.executor(
         max_concurrency=max_parallel,
         workflow_timeout=options.timeout or loaded.timeout,
@@ -154,39 +301,89 @@ def run_workflow_file(options: RunOptions) -> int:
             FailurePolicy.CONTINUE_INDEPENDENT if keep_going else FailurePolicy.FAIL_FAST
         ),
         audit_path=options.audit_log,
-        audit_sinks=sinks,
+        audit_sinks=views.sinks,
+        store=store,
+        definition_extra={"path": str(Path(target.file).resolve()), "source": target.source},
     )
-
-    def notice(text: str) -> None:
-        if reporter is not None:
-            reporter.notice(text)
-        else:
-            err.print(f"trioforge: {text}", markup=False)
-
-    if reporter is not None:
-        reporter.start()
+    start = _starter(executor, options)
+    groups = loaded.process_groups
+    watchdog: Watchdog | None = None
     try:
-        outcome = trio.run(_run, executor, options.schedule, loaded.process_groups, notice)
+        watchdog = Watchdog.start()
+    except OSError as exc:
+        views.notice(f"could not start the watchdog ({exc}): a SIGKILL may leave task processes")
+    else:
+        groups.on_change = watchdog.group_changed
+    if views.reporter is not None:
+        views.reporter.start()
+    try:
+        outcome = trio.run(_run, executor, start, groups, views.notice, store)
     finally:
-        if reporter is not None:
-            reporter.stop()
+        if views.reporter is not None:
+            views.reporter.stop()
         executor.audit_log.close()
-    human = reporter is not None
-    report = out if human else err
+        groups.on_change = None
+        if watchdog is not None:
+            watchdog.close()
+    return _report(outcome, views, tracker, target, options.schedule, max_parallel)
+
+
+def _starter(
+    executor: WorkflowExecutor, options: RunOptions
+) -> Callable[[], Awaitable[WorkflowResult]]:
+    if options.resume is None:
+        return {
+            "dataflow": executor.execute_dataflow,
+            "layers": executor.execute_parallel,
+            "sequential": executor.execute,
+        }[options.schedule]
+    run_id, force = options.resume, options.force
+    schedule = cast("Schedule", options.schedule)
+
+    def resume() -> Awaitable[WorkflowResult]:
+        return executor.resume(run_id, force=force, schedule=schedule)
+
+    return resume
+
+
+def _report(
+    outcome: _Outcome,
+    views: _Views,
+    tracker: RunTracker,
+    target: _Target,
+    schedule: str,
+    max_parallel: int,
+) -> int:
+    out, err = views.out, views.err
+    if outcome.refused:
+        err.print(f"trioforge: error: {outcome.error}", markup=False)
+        return outcome.code
+    human = views.reporter is not None
     if human:
         print_summary(
             out,
             tracker,
             results=outcome.result.results if outcome.result is not None else None,
-            schedule=options.schedule,
+            schedule=schedule,
             max_parallel=max_parallel,
         )
     if outcome.code != EXIT_OK:
-        print_failures(report, tracker)
-        err.print(f"trioforge: {_headline(loaded.name, outcome)}", markup=False)
+        print_failures(out if human else err, tracker)
+        err.print(f"trioforge: {_headline(target.loaded.name, outcome)}", markup=False)
+        if target.store_path is not None and tracker.run_id is not None:
+            command = resume_command(tracker.run_id, target.store_path)
+            err.print(f"trioforge: to resume this run: {command}", markup=False)
     elif human:
-        out.print(f"✓ {loaded.name} succeeded", style="bold green")
+        out.print(f"✓ {target.loaded.name} succeeded", style="bold green")
     return outcome.code
+
+
+def _write(stream: IO[str], text: str) -> None:
+    try:
+        stream.write(text + "\n")
+        stream.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def _headline(name: str, outcome: _Outcome) -> str:
@@ -200,32 +397,74 @@ def _headline(name: str, outcome: _Outcome) -> str:
                 map(repr, error.compensation_failures)
             )
         return f"{name} interrupted: {error.reason}; rolled back{extra}"
+    if isinstance(error, (RunStoreError, sqlite3.Error)):
+        return f"{name} stopped: the run store failed: {error}"
     return f"{name} failed: {error}"
+
+
+def _store_failure(exc: BaseException) -> Exception | None:
+    """The run store's error that ``exc`` is or holds (the run cannot record), if any."""
+    if isinstance(exc, (RunStoreError, sqlite3.Error)):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _store_failure(inner)
+            if found is not None:
+                return found
+    return None
 
 
 async def _run(
     executor: WorkflowExecutor,
-    schedule: str,
+    start: Callable[[], Awaitable[WorkflowResult]],
+    groups: ProcessGroups,
+    notice: Callable[[str], None],
+    store: SQLiteRunStore | None,
+) -> _Outcome:
+    if store is None:
+        return await _drive(executor, start, groups, notice)
+    opening = True
+    try:
+        async with store:  # opens the file, creating it and its tables if need be
+            opening = False
+            return await _drive(executor, start, groups, notice)
+    except (sqlite3.Error, OSError) as exc:
+        if not opening:
+            raise
+        raise RunStoreError(
+            f"cannot open the run store {display_path(store.path)}: {exc} "
+            "(use --store PATH, or --no-store to record nothing)"
+        ) from exc
+
+
+async def _drive(
+    executor: WorkflowExecutor,
+    start: Callable[[], Awaitable[WorkflowResult]],
     groups: ProcessGroups,
     notice: Callable[[str], None],
 ) -> _Outcome:
     interrupts = _Interrupts(executor, groups, notice)
-    methods: dict[str, Callable[[], Any]] = {
-        "dataflow": executor.execute_dataflow,
-        "layers": executor.execute_parallel,
-        "sequential": executor.execute,
-    }
     outcome: _Outcome
     async with trio.open_nursery() as nursery:
         await nursery.start(interrupts.watch)
         try:
-            result = await methods[schedule]()
+            result = await start()
         except TaskFailedError as exc:
             outcome = _Outcome(EXIT_FAILED, exc)
         except WorkflowTimeoutError as exc:
             outcome = _Outcome(EXIT_TIMEOUT, exc)
         except WorkflowCancelledError as exc:
             outcome = _Outcome(128 + (interrupts.signum or signal.SIGINT), exc)
+        except REFUSALS as exc:
+            if isinstance(exc, RunLockedError) and exc.lost_by is not None:
+                outcome = _Outcome(EXIT_FAILED, exc)  # lost while running: not a refusal
+            else:
+                outcome = _Outcome(EXIT_USAGE, exc, refused=True)
+        except Exception as exc:
+            failure = _store_failure(exc)
+            if failure is None:
+                raise
+            outcome = _Outcome(EXIT_FAILED, failure)
         else:
             outcome = _Outcome(EXIT_OK, result=result)
         nursery.cancel_scope.cancel(reason="the run is over")

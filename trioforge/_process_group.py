@@ -21,6 +21,13 @@ with ``os.killpg``:
 :class:`ProcessGroups` is the registry of groups running now, so that a second
 Ctrl-C can SIGKILL all of them at once; after that it refuses to start new
 commands, which makes pending compensations fail fast instead of starting.
+Its ``on_change`` callback (the command line's watchdog, see ``_watchdog``)
+hears of every group that starts and ends.
+
+All of that needs trioforge alive. For when it is not (SIGKILL, the OOM
+killer), every command also gets ``TRIOFORGE_DRIVER`` in its environment,
+naming the trioforge process that started it; ``_watchdog`` uses it to find
+and kill what a dead trioforge left behind.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ from typing import Any
 
 import attrs
 import trio
+
+from ._watchdog import DRIVER_ENV, driver_chain
 
 __all__ = ["ProcessGroups", "ProcessStartError", "run_in_group", "signal_group"]
 
@@ -57,10 +66,14 @@ class ProcessGroups:
 
     Attributes:
         forced: set by :meth:`kill_all`; from then on no command starts.
+        on_change: called with ``(pgid, True)`` when a group starts and
+            ``(pgid, False)`` once it is cleaned up, on the trio thread; it
+            must not block or raise (the command line's watchdog uses it).
     """
 
     _groups: set[int] = attrs.field(factory=set, alias="groups")
     forced: bool = False
+    on_change: Callable[[int, bool], None] | None = None
 
     def __len__(self) -> int:
         return len(self._groups)
@@ -68,10 +81,14 @@ class ProcessGroups:
     def add(self, pgid: int) -> None:
         """Register a running group."""
         self._groups.add(pgid)
+        if self.on_change is not None:
+            self.on_change(pgid, True)
 
     def discard(self, pgid: int) -> None:
         """Forget a group whose leader has exited."""
         self._groups.discard(pgid)
+        if self.on_change is not None:
+            self.on_change(pgid, False)
 
     def kill_all(self) -> int:
         """SIGKILL every registered group, refuse new commands; return how many were signalled."""
@@ -93,6 +110,7 @@ async def run_in_group(
 
     stdin is ``/dev/null``; stdout and stderr both go to the file descriptor
     ``output``. A negative status ``-N`` means the leader was killed by signal N.
+    ``TRIOFORGE_DRIVER`` is added to ``env`` (see the module docs).
 
     Args:
         argv: the program and its arguments.
@@ -128,7 +146,7 @@ async def run_in_group(
         stdout=output,
         stderr=subprocess.STDOUT,
         cwd=cwd,
-        env=dict(env),
+        env={**env, DRIVER_ENV: driver_chain(env.get(DRIVER_ENV))},
         start_new_session=True,
         check=False,
         deliver_cancel=deliver_cancel,

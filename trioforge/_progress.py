@@ -63,6 +63,8 @@ class TaskRecord:
         busy: seconds spent in all attempts.
         error: the last failure, ``"Type: message"``.
         rollback: ``compensated`` or ``compensation failed``, after a rollback.
+        earlier: completed by an earlier process of a resumed run (it does
+            not run again; ``busy`` counts only this process's time).
     """
 
     task_id: str
@@ -71,6 +73,7 @@ class TaskRecord:
     busy: float = 0.0
     error: str | None = None
     rollback: str | None = None
+    earlier: bool = False
 
 
 class RunTracker:
@@ -93,6 +96,20 @@ class RunTracker:
         self.duration: float | None = None
         self.outcome: EventType | None = None
         self.finished = 0
+
+    @property
+    def restored(self) -> int:
+        """How many tasks an earlier process of this (resumed) run completed."""
+        return sum(record.earlier for record in self.records.values())
+
+    def restore(self, task_id: str, attempts: int) -> None:
+        """Mark a task completed by an earlier process of a resumed run (before it starts)."""
+        record = self.records[task_id]
+        if record.status not in FINAL_STATUSES:
+            self.finished += 1
+        record.status = "ok"
+        record.attempts = attempts
+        record.earlier = True
 
     def log_path(self, task_id: str) -> Path | None:
         """The task's log file in this run (None before the run started)."""
@@ -237,8 +254,10 @@ class PlainReporter:
         record = self.tracker.update(event)
         if event.type == EventType.WORKFLOW_STARTED:
             count = len(self.tracker.records)
+            done = self.tracker.restored
+            earlier = f", {done} done before the resume" if done else ""
             self.notice(
-                f"run {event.workflow_id}: {count} task{'' if count == 1 else 's'} "
+                f"run {event.workflow_id}: {count} task{'' if count == 1 else 's'}{earlier} "
                 f"(logs in {display_path(run_folder(self.tracker.log_dir, event.workflow_id))})"
             )
             return

@@ -235,6 +235,10 @@ async def run_task(  # noqa: PLR0915 - the per-task hot path, kept in one frame
             )
         )
         try:
+            if run.checkpoint is not None:
+                # Durable runs: the attempt is recorded before it runs, so a task run
+                # again after a crash always sees a higher ctx.attempt.
+                await run.checkpoint()
             if limit is not None:
                 with trio.move_on_after(limit) as scope:
                     result = await call(ctx)

@@ -52,6 +52,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 RESERVED_ENV = frozenset(
     {
         "TRIOFORGE_ATTEMPT",
+        "TRIOFORGE_DRIVER",
         "TRIOFORGE_OUTPUT",
         "TRIOFORGE_PHASE",
         "TRIOFORGE_PYTHON",
@@ -105,6 +106,35 @@ class ShellResult:
     duration: float
     attempt: int
     fallback: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The result as JSON-able data; :meth:`from_json` makes an equal result of it."""
+        return {
+            "task_id": self.task_id,
+            "returncode": self.returncode,
+            "outputs": dict(self.outputs),
+            "log_path": os.fspath(self.log_path),
+            "duration": self.duration,
+            "attempt": self.attempt,
+            "fallback": self.fallback,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ShellResult:
+        """The result that :meth:`to_json` described (e.g. restored from a run store).
+
+        Raises:
+            KeyError: a field is missing.
+        """
+        return cls(
+            task_id=data["task_id"],
+            returncode=data["returncode"],
+            outputs=data["outputs"],
+            log_path=Path(data["log_path"]),
+            duration=data["duration"],
+            attempt=data["attempt"],
+            fallback=data.get("fallback", False),
+        )
 
 
 def run_folder(log_dir: Path, run_id: str) -> Path:
@@ -238,8 +268,10 @@ class ShellTask:
     and stderr in the task's log file. Its environment is the inherited one,
     plus ``env``, plus ``TRIOFORGE_OUTPUT`` (outputs file), ``TRIOFORGE_ATTEMPT``,
     ``TRIOFORGE_TASK_ID``, ``TRIOFORGE_RUN_ID``, ``TRIOFORGE_PHASE`` (``run``,
-    ``fallback`` or ``compensate``) and ``TRIOFORGE_PYTHON`` (the interpreter
-    running trioforge). The result is a :class:`ShellResult`.
+    ``fallback`` or ``compensate``), ``TRIOFORGE_PYTHON`` (the interpreter
+    running trioforge) and ``TRIOFORGE_DRIVER`` (which trioforge process
+    started it, for the cleanup after a crash). The result is a
+    :class:`ShellResult`.
 
     Args:
         id: unique id within the workflow.

@@ -44,7 +44,9 @@ __all__ = [
     "TaskRecord",
     "definition_hash",
     "definition_snapshot",
+    "dump_result",
     "iso_time",
+    "load_result",
 ]
 
 #: Every status a run can have. ``interrupted`` is reported for a run still
@@ -54,6 +56,39 @@ RUN_STATUSES = frozenset(
 )
 #: Every state a task can be in.
 TASK_STATES = frozenset({"pending", "running", "completed", "failed", "skipped", "cancelled"})
+
+
+#: Marks a stored result of a known non-JSON type: ``{"$trioforge": TYPE, "value": ...}``.
+RESULT_TYPE_KEY = "$trioforge"
+
+
+def _result_types() -> dict[str, Any]:
+    # The non-JSON results trioforge itself makes; imported late (the store is a lower layer).
+    from ._shell import ShellResult
+
+    return {"ShellResult": ShellResult}
+
+
+def dump_result(value: Any) -> Any:
+    """What the store keeps for a task result: the value, or a known type's tagged ``to_json()``.
+
+    A :class:`~trioforge.ShellResult` becomes ``{"$trioforge": "ShellResult",
+    "value": result.to_json()}``, which :func:`load_result` turns back into an
+    equal ``ShellResult``; anything else is stored as it is.
+    """
+    for name, cls in _result_types().items():
+        if type(value) is cls:
+            return {RESULT_TYPE_KEY: name, "value": value.to_json()}
+    return value
+
+
+def load_result(data: Any) -> Any:
+    """The task result that :func:`dump_result` stored as ``data`` (after ``json.loads``)."""
+    if isinstance(data, dict) and len(data) == 2 and "value" in data:
+        cls = _result_types().get(data.get(RESULT_TYPE_KEY))  # type: ignore[arg-type]
+        if cls is not None:
+            return cls.from_json(data["value"])
+    return data
 
 
 def iso_time(seconds: float | None) -> str | None:
@@ -259,7 +294,7 @@ class TaskRecord:
                 f"task {self.task_id!r} of run {self.run_id!r} has no restorable result "
                 f"(state {self.state}, restorable {self.result_restorable})"
             )
-        return json.loads(self.result_json)
+        return load_result(json.loads(self.result_json))
 
     def to_json(self) -> dict[str, Any]:
         """``{id, state, attempts, started_at, finished_at}``, times as ISO 8601 UTC text."""

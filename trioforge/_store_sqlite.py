@@ -38,6 +38,8 @@ from ._store_records import (
     RunRecord,
     StoredRun,
     TaskRecord,
+    dump_result,
+    load_result,
 )
 from ._store_schema import MIGRATIONS, Migration, migrate
 
@@ -65,14 +67,17 @@ def encode_result(value: Any) -> tuple[str | None, bool]:
 
     Not JSON-serializable (or NaN/infinity): ``(None, False)``. Serializable
     but changed by the round trip (a tuple becomes a list, int keys become
-    strings): ``(json_text, False)``.
+    strings): ``(json_text, False)``. A :class:`~trioforge.ShellResult` is
+    stored through :func:`dump_result` and restorable.
     """
     try:
-        text = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+        text = json.dumps(
+            dump_result(value), allow_nan=False, ensure_ascii=False, separators=(",", ":")
+        )
     except (TypeError, ValueError, RecursionError):
         return None, False
     try:
-        restorable = bool(json.loads(text) == value)
+        restorable = bool(load_result(json.loads(text)) == value)
     except Exception:
         restorable = False
     return text, restorable

@@ -47,6 +47,8 @@ def tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
 
 def _status(record: TaskRecord, results: Mapping[str, Any] | None) -> str:
     status = record.status
+    if record.earlier:
+        return "ok (before the resume)"
     if (
         status == "ok"
         and results is not None
@@ -82,7 +84,7 @@ def print_summary(
             record.task_id,
             Text(f"{symbol} {_status(record, results)}", style=style),
             str(record.attempts),
-            format_duration(record.busy) if record.attempts else "-",
+            format_duration(record.busy) if record.attempts and not record.earlier else "-",
         )
     if shown:
         console.print(table)

@@ -1,0 +1,285 @@
+"""``trioforge runs``, ``show`` and ``report``: the run store, read from the command line.
+
+These commands only read, through their own connection, so they work from
+another terminal while a run is live (SQLite's WAL mode lets readers in
+beside the writer, and the driver flushes task starts every half second).
+
+Which store: ``--store PATH``, else ``$TRIOFORGE_STORE``, else
+``.trioforge/runs.db`` beside ``--file FILE`` when given, else in the current
+folder (:func:`~trioforge.default_store_path`). A store that does not exist
+is never created by a reading command: that is almost always the wrong
+folder, and the error says how to point at the right one.
+
+The JSON forms are exactly :meth:`RunRecord.to_json` (``runs --json``, an
+array, newest first) and :meth:`StoredRun.to_json` (``show --json``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shlex
+import sqlite3
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import trio
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ._durations import format_duration
+from ._errors import WorkflowError
+from ._events import AuditEvent
+from ._progress import short_error
+from ._report import render_report
+from ._shell import display_path
+from ._store import SQLiteRunStore, default_store_path
+from ._store_records import RunRecord, RunStoreError, StoredRun, TaskRecord
+
+__all__ = [
+    "UsageError",
+    "existing_store",
+    "list_runs",
+    "load_run",
+    "resume_command",
+    "show_run",
+    "write_report",
+]
+
+T = TypeVar("T")
+
+#: How each task state is drawn in ``show`` (symbol, style).
+STATE_STYLES = {
+    "completed": ("✓", "green"),
+    "failed": ("✗", "bold red"),
+    "running": ("…", "bold cyan"),
+    "pending": ("·", "dim"),
+    "skipped": ("↷", "yellow"),
+    "cancelled": ("⊘", "yellow"),
+    "interrupted": ("?", "magenta"),
+}
+#: How each run status is drawn in ``runs`` and ``show``.
+STATUS_STYLES = {
+    "completed": "green",
+    "failed": "bold red",
+    "timed_out": "bold red",
+    "cancelled": "yellow",
+    "interrupted": "magenta",
+    "running": "bold cyan",
+}
+
+
+class UsageError(WorkflowError, ValueError):
+    """A command line that cannot work, e.g. a store that does not exist (exit status 2)."""
+
+
+def existing_store(file: str | None, store: str | None) -> Path:
+    """The store a reading command uses; it must exist.
+
+    Raises:
+        UsageError: there is no store file there.
+    """
+    path = default_store_path(file, store=store)
+    if not path.is_file():
+        raise UsageError(
+            f"no run store at {display_path(path)}: runs are recorded in .trioforge/runs.db "
+            "beside the workflow file; pass --file FILE or --store PATH, or set TRIOFORGE_STORE"
+        )
+    return path
+
+
+def resume_command(run_id: str, store: Path) -> str:
+    """The exact command that resumes ``run_id`` from the current folder and environment."""
+    words = ["trioforge", "resume", run_id]
+    if store != default_store_path():
+        words += ["--store", display_path(store)]
+    return shlex.join(words)
+
+
+def _read(path: Path, action: Callable[[SQLiteRunStore], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with SQLiteRunStore(path) as store:
+            return await action(store)
+
+    try:
+        return trio.run(main)
+    except sqlite3.Error as exc:
+        raise RunStoreError(f"cannot read the run store {display_path(path)}: {exc}") from exc
+
+
+def load_run(path: Path, run_id: str) -> StoredRun:
+    """The run ``run_id`` of the store at ``path``.
+
+    Raises:
+        RunNotFoundError: the store has no such run.
+    """
+    return _read(path, lambda store: store.load(run_id))
+
+
+def _local(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return _dt.datetime.fromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _elapsed(record: RunRecord, now: float) -> str:
+    if record.finished_at is not None:
+        return format_duration(max(record.finished_at - record.started_at, 0.0))
+    if record.status == "running":
+        return f"{format_duration(max(now - record.started_at, 0.0))} so far"
+    return "-"
+
+
+def _took(record: RunRecord, now: float) -> str:
+    if record.finished_at is not None:
+        return f"took {_elapsed(record, now)}"
+    if record.status == "running":
+        return f"running for {format_duration(max(now - record.started_at, 0.0))}"
+    return "not finished"
+
+
+def list_runs(path: Path, *, limit: int, as_json: bool) -> int:
+    """Print the newest runs of the store, newest first; return the exit status."""
+    runs = _read(path, lambda store: store.list_runs(limit))
+    if as_json:
+        _out(json.dumps([run.to_json() for run in runs], indent=2) + "\n")
+        return 0
+    console = _console()
+    if not runs:
+        console.print(f"no runs in {display_path(path)}", highlight=False)
+        return 0
+    now = time.time()
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for name in ("run", "workflow", "status", "started", "duration"):
+        table.add_column(name, no_wrap=True)
+    for run in runs:
+        table.add_row(
+            run.id,
+            run.workflow,
+            Text(run.status, style=STATUS_STYLES.get(run.status, "")),
+            _local(run.started_at),
+            _elapsed(run, now),
+        )
+    console.print(table)
+    return 0
+
+
+def _state(task: TaskRecord, run_status: str) -> str:
+    if task.state == "running" and run_status != "running":
+        return "interrupted"  # its driver is gone; it is not running now
+    return task.state
+
+
+def _task_time(task: TaskRecord, state: str, now: float) -> str:
+    if state == "running" and task.started_at is not None:
+        return f"{format_duration(max(now - task.started_at, 0.0))} so far"
+    if task.duration is not None:
+        return format_duration(task.duration)
+    if task.started_at is not None and task.finished_at is not None:
+        return format_duration(max(task.finished_at - task.started_at, 0.0))
+    return "-"
+
+
+def show_run(path: Path, run_id: str, *, as_json: bool) -> int:
+    """Print every task of the run with its state, attempts and time; return the exit status."""
+    run = load_run(path, run_id)
+    if as_json:
+        _out(json.dumps(run.to_json(), indent=2) + "\n")
+        return 0
+    record = run.record
+    now = time.time()
+    states = {tid: _state(task, record.status) for tid, task in run.tasks.items()}
+    console = _console()
+    console.print(
+        Text.assemble(
+            ("run ", "bold"),
+            (record.id, "bold"),
+            f" of {record.workflow}: ",
+            (record.status, STATUS_STYLES.get(record.status, "")),
+            f", started {_local(record.started_at)}, {_took(record, now)}",
+        ),
+        highlight=False,
+    )
+    running = [tid for tid, state in states.items() if state == "running"]
+    counts = {
+        "running now": len(running),
+        "done": sum(state == "completed" for state in states.values()),
+        "pending": sum(state == "pending" for state in states.values()),
+    }
+    for state in ("failed", "skipped", "cancelled", "interrupted"):
+        counts[state] = sum(s == state for s in states.values())
+    always = (
+        ("running now", "done", "pending") if record.status == "running" else ("done", "pending")
+    )
+    console.print(
+        ", ".join(f"{n} {what}" for what, n in counts.items() if n or what in always),
+        highlight=False,
+    )
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    table.add_column("task", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    table.add_column("attempts", justify="right")
+    table.add_column("time", justify="right", no_wrap=True)
+    errors = any(task.error and states[tid] == "failed" for tid, task in run.tasks.items())
+    if errors:
+        table.add_column("error", no_wrap=True, overflow="ellipsis", max_width=100)
+    for tid, task in run.tasks.items():
+        state = states[tid]
+        symbol, style = STATE_STYLES.get(state, ("•", ""))
+        label = f"{symbol} {state}" + (" now" if state == "running" else "")
+        row: list[str | Text] = [
+            Text(tid, style="bold" if state == "running" else ""),
+            Text(label, style=style),
+            str(task.attempts),
+            _task_time(task, state, now),
+        ]
+        if errors:
+            failed = state == "failed" and task.error
+            row.append(Text(short_error(task.error) if failed else "", style="red"))
+        table.add_row(*row)
+    console.print(table)
+    if running:
+        console.print(f"running now: {', '.join(running)}", highlight=False)
+    return 0
+
+
+def write_report(path: Path, run_id: str, output: str) -> int:
+    """Write the HTML report of the run to ``output`` (``-``: stdout); return the exit status."""
+
+    async def gather(store: SQLiteRunStore) -> tuple[StoredRun, list[AuditEvent]]:
+        return await store.load(run_id), await store.load_events(run_id)
+
+    run, events = _read(path, gather)
+    live = run.record.status == "running"
+    html = render_report(run, events, now=time.time() if live else None)
+    if output == "-":
+        _out(html)
+        return 0
+    target = Path(output)
+    if target.parent != Path():
+        target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(html, encoding="utf-8")
+    attempts = sum(task.attempts for task in run.tasks.values())
+    sys.stderr.write(
+        f"wrote {display_path(target.absolute())}: run {run_id}, {len(run.tasks)} tasks, "
+        f"{attempts} attempts\n"
+    )
+    return 0
+
+
+def _console() -> Console:
+    console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 200  # no terminal to fit (a pipe, a log): keep ids and names whole
+    return console
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
