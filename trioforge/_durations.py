@@ -5,14 +5,19 @@ and from largest to smallest (``1h30m`` yes, ``30m1h`` no), or a bare number
 of seconds. Units: ``d``, ``h``, ``m``, ``s``, ``ms``. The parser is a single
 anchored regular expression, so anything odd (``10 minutes``, ``1.5.3s``,
 ``-5s``, ``inf``) is rejected with one message that shows the accepted forms.
+Text longer than :data:`MAX_LENGTH` is refused before any number is read, and
+numbers too large for a float (``1`` followed by 400 zeros) are "longer than a
+year", not "zero".
 """
 
 from __future__ import annotations
 
-import math
 import re
 
-__all__ = ["DurationError", "format_duration", "parse_duration"]
+__all__ = ["MAX_LENGTH", "DurationError", "format_duration", "parse_duration"]
+
+MAX_LENGTH = 64
+"""Longest text :func:`parse_duration` reads (``1d23h59m59.999s`` is 15 characters)."""
 
 _UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
@@ -40,13 +45,17 @@ def parse_duration(text: str) -> float:
     """
     value = text.strip()
     seconds: float
+    if len(value) > MAX_LENGTH:
+        raise DurationError(
+            f"{_quoted(text)} is not a duration: it is longer than {MAX_LENGTH} characters"
+        )
     if _BARE.fullmatch(value):
         seconds = float(value)
     else:
         match = _PATTERN.fullmatch(value) if value else None
         if match is None or not any(match.groupdict().values()):
             raise DurationError(
-                f"{text!r} is not a duration (use e.g. 90s, 10m, 1h30m, 250ms, "
+                f"{_quoted(text)} is not a duration (use e.g. 90s, 10m, 1h30m, 250ms, "
                 "or a number of seconds)"
             )
         seconds = sum(
@@ -54,11 +63,15 @@ def parse_duration(text: str) -> float:
             for unit, amount in match.groupdict().items()
             if amount is not None
         )
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise DurationError(f"a duration must be more than zero, got {text!r}")
-    if seconds > _MAX_SECONDS:
-        raise DurationError(f"a duration must be at most a year, got {text!r}")
+    if seconds > _MAX_SECONDS:  # inf too: float() of a huge number
+        raise DurationError(f"a duration must be at most a year, got {_quoted(text)}")
+    if not seconds > 0:
+        raise DurationError(f"a duration must be more than zero, got {_quoted(text)}")
     return seconds
+
+
+def _quoted(text: str) -> str:
+    return repr(text) if len(text) <= 40 else f"{text[:35]!r}... ({len(text)} characters)"
 
 
 def format_duration(seconds: float) -> str:

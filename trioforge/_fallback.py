@@ -11,6 +11,12 @@ every attempt is an audit event, with the executor's backoff) and runs:
 * the last attempt: a ``TryCatchTask(task, fallback)``, so a failure there
   runs the fallback, and the fallback's result becomes the task's result.
 
+Which attempt is the last depends on the retries the executor applies, so
+``retries`` is always an int here (default 0), never None: with None the
+executor would apply its own default (``WorkflowExecutor(retries=2)``) while
+the task, which cannot see that default, took attempt 1 for the last one and
+ran the fallback after every attempt.
+
 Rollback compensates whichever command completed: the task (when an early
 attempt succeeded, or the last attempt did without a fallback), else whatever
 the ``TryCatchTask`` ran.
@@ -18,6 +24,7 @@ the ``TryCatchTask`` ran.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +36,23 @@ from .combinators import TryCatchTask, run_child
 __all__ = ["FallbackTask"]
 
 _DIRECT = "trioforge.fallback.direct"
+
+
+def _count(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{attribute.alias} must be an int, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{attribute.alias} must be >= 0, got {value!r}")
+
+
+def _seconds(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None and attribute.alias == "estimate":
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{attribute.alias} must be a number of seconds, got {value!r}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and attribute.alias != "estimate"):
+        bound = ">= 0" if attribute.alias == "estimate" else "> 0"
+        raise ValueError(f"{attribute.alias} must be a finite number {bound}, got {value!r}")
 
 
 def _try_catch(instance: FallbackTask) -> TryCatchTask:
@@ -44,20 +68,28 @@ def _try_catch(instance: FallbackTask) -> TryCatchTask:
 class FallbackTask:
     """Run ``task`` with retries; when its last attempt fails, run ``fallback``.
 
-    ``retries`` is read by the executor, like any task's; None counts as 0,
-    so the fallback runs after the first failure. Children keep their own
+    ``retries`` is read by the executor, like any task's, but unlike most
+    tasks' it is an int, never None: the executor's default ``retries`` does
+    not apply to a ``FallbackTask`` (with ``retries=0``, the default, the
+    fallback runs after the first failure). Children keep their own
     ``timeout``; a timed-out last attempt also runs the fallback.
     ``compensation_timeout`` bounds the rollback of whichever command ran on
     the last attempt (as for ``TryCatchTask``).
+
+    Raises:
+        TypeError: ``retries`` is not an int, or ``estimate`` or
+            ``compensation_timeout`` not a number.
+        ValueError: ``retries`` or ``estimate`` is negative, or
+            ``compensation_timeout`` is not more than zero.
     """
 
     id: str
     task: WorkflowTask
     fallback: WorkflowTask
     depends_on: tuple[str, ...] = attrs.field(default=(), converter=_to_ids, kw_only=True)
-    retries: int | None = attrs.field(default=None, kw_only=True)
-    estimate: float | None = attrs.field(default=None, kw_only=True)
-    compensation_timeout: float = attrs.field(default=30.0, kw_only=True)
+    retries: int = attrs.field(default=0, validator=_count, kw_only=True)
+    estimate: float | None = attrs.field(default=None, validator=_seconds, kw_only=True)
+    compensation_timeout: float = attrs.field(default=30.0, validator=_seconds, kw_only=True)
     timeout: float | None = attrs.field(default=None, init=False)
     _try_catch: TryCatchTask = attrs.field(
         init=False, default=attrs.Factory(_try_catch, takes_self=True), repr=False
@@ -75,7 +107,7 @@ class FallbackTask:
 
     async def run(self, ctx: TaskContext) -> Any:
         """Run the task alone before the last attempt, then with its fallback."""
-        if ctx.attempt <= (self.retries or 0):
+        if ctx.attempt <= self.retries:
             ctx.state[_DIRECT] = True
             return await run_child(self.task, ctx.child(self.task.id))
         ctx.state[_DIRECT] = False

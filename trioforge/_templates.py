@@ -2,10 +2,17 @@
 
 A template names one output of one task. Templates are expanded only in
 places where the result is a single value handed to the operating system as
-is (an environment variable's value, one argv item), never into shell text:
-expanding an output into a ``sh -c`` script would let whatever a task printed
-run as code in the next one. The loader rejects templates in shell text and
-tells the user to pass the value through ``env`` instead.
+is (an environment variable's value, one argv item), never into shell text
+that trioforge runs: expanding an output into a ``run`` script would let
+whatever a task printed run as code in the next one. The loader rejects
+templates in shell text and tells the user to pass the value through ``env``
+instead.
+
+That is all expanding guarantees: one value, never parsed by a shell that
+trioforge starts. The program that receives the value may still read it as
+code (``[sh, -c, SCRIPT]``) or, if it starts with ``-``, as an option; the
+loader refuses templates in the argv items it knows to be code (see
+``_argv_code``).
 
 The scanner is a regular expression for the opening ``${{`` and the closing
 ``}}``, then a strict full match of the expression between them, so every

@@ -11,19 +11,27 @@ elsewhere reports both.
   entry that closes it, drop that edge and compile again, so independent
   cycles are all reported (at most :data:`MAX_CYCLES`; each retry is O(V+E)).
 * Each ``${{ tasks.X.outputs.K }}`` must name a task upstream of the one
-  using it: a depth-first search up ``needs`` from the user, lazily, stopping
-  as soon as the named task is found.
+  using it. The graph that compiled last (real edges, minus the edges that
+  closed a cycle) answers that, with the executor's own :class:`Upstream`
+  (direct dependencies first, then the ancestors, computed once per task and
+  only when needed). When more than :data:`MAX_CYCLES` cycles leave no graph,
+  that check is skipped: the file has plenty of problems already.
+
+A ``needs`` entry or a template reached through an alias is shared by several
+tasks; each of its problems is reported once (see :meth:`Checker.first`),
+naming the first task, so a 64 KB file cannot produce millions of them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ._dag import compile_dag
+from ._dag import Dag, compile_dag
 from ._errors import CycleDetectedError
+from ._runner import Upstream
 from ._templates import Reference
 from ._yaml_nodes import ScalarNode
-from ._yaml_schema import Checker, suggestion
+from ._yaml_schema import Checker, shown
 
 __all__ = ["MAX_CYCLES", "check_graph"]
 
@@ -47,50 +55,58 @@ def check_graph(
     """
     known = set(ids)
     deps: dict[str, list[str]] = {}
-    needs_nodes: dict[tuple[str, str], ScalarNode] = {}
+    # An aliased ``needs`` list is the same list object for every task using it:
+    # split it into known and unknown entries once.
+    split: dict[int, list[str]] = {}
     for task_id in ids:
-        mine: list[str] = []
-        for dep, node in needs.get(task_id, ()):
-            if dep not in known:
-                check.add(
-                    node,
-                    f"task {task_id!r} needs {dep!r}, which is not a task in this file"
-                    f"{suggestion(dep, ids)}",
-                )
-                continue
-            mine.append(dep)
-            needs_nodes.setdefault((task_id, dep), node)
+        entries = needs.get(task_id, ())
+        mine = split.get(id(entries))
+        if mine is None:
+            mine = split[id(entries)] = []
+            for dep, node in entries:
+                if dep in known:
+                    mine.append(dep)
+                elif check.first(node, "unknown need"):
+                    check.add(
+                        node,
+                        f"task {task_id!r} needs {shown(dep)}, which is not a task in this file"
+                        f"{check.hint(dep, ids)}",
+                    )
         deps[task_id] = mine
-    _cycles(check, ids, deps, needs_nodes)
+    dag = _cycles(check, ids, deps, needs)
     for task_id, task_refs in refs.items():
-        _check_refs(check, task_id, task_refs, known, ids, deps)
+        upstream = None if dag is None else Upstream(dag, dag.index[task_id])
+        _check_refs(check, task_id, task_refs, known, ids, upstream)
 
 
 def _cycles(
     check: Checker,
     ids: Sequence[str],
     deps: dict[str, list[str]],
-    needs_nodes: dict[tuple[str, str], ScalarNode],
-) -> None:
-    remaining = {tid: list(d) for tid, d in deps.items()}
-    for _ in range(MAX_CYCLES):
+    needs: Mapping[str, Sequence[tuple[str, ScalarNode]]],
+) -> Dag | None:
+    """Report cycles; the graph without the edges that closed them, if one compiles."""
+    remaining = dict(deps)
+    for attempt in range(MAX_CYCLES + 1):
         try:
-            compile_dag("workflow", ids, [remaining[tid] for tid in ids])
+            return compile_dag("workflow", ids, [remaining[tid] for tid in ids])
         except CycleDetectedError as exc:
+            if attempt == MAX_CYCLES:
+                return None
             # The first task on the cycle depends on the last one.
             cycle = exc.cycle
             first, last = cycle[0], cycle[-1]
-            if (first, last) not in needs_nodes:  # pragma: no cover - the documented order
+            if last not in remaining[first]:  # pragma: no cover - the documented order
                 cycle = list(reversed(cycle))
                 first, last = cycle[0], cycle[-1]
             path = " -> ".join([first, *reversed(cycle[1:]), first])
+            closing = next(node for dep, node in needs[first] if dep == last)
             check.add(
-                needs_nodes[(first, last)],
+                closing,
                 f"dependency cycle: {path} (each task needs the next one, so none can start)",
             )
             remaining[first] = [d for d in remaining[first] if d != last]
-        else:
-            return
+    return None  # pragma: no cover - the loop returns
 
 
 def _check_refs(
@@ -99,47 +115,33 @@ def _check_refs(
     refs: Sequence[tuple[Reference, ScalarNode, bool]],
     known: set[str],
     ids: Sequence[str],
-    deps: dict[str, list[str]],
+    upstream: Upstream | None,
 ) -> None:
-    upstream = _Upstream(task_id, deps)
     for ref, node, own_ok in refs:
         if ref.task not in known:
-            check.add_in_scalar(
-                node,
-                ref.offset,
-                f"{ref.text} names task {ref.task!r}, which is not a task in this file"
-                f"{suggestion(ref.task, ids)}",
-            )
-        elif ref.task == task_id and not own_ok:
-            check.add_in_scalar(
-                node,
-                ref.offset,
-                f"{ref.text}: task {task_id!r} cannot read its own outputs before it has run "
-                "(only its 'compensate' argv can)",
-            )
-        elif ref.task != task_id and ref.task not in upstream:
+            if check.first(node, "template", ref.offset):
+                check.add_in_scalar(
+                    node,
+                    ref.offset,
+                    f"{ref.text} names task {ref.task!r}, which is not a task in this file"
+                    f"{check.hint(ref.task, ids)}",
+                )
+        elif ref.task == task_id:
+            if not own_ok and check.first(node, "template", ref.offset):
+                check.add_in_scalar(
+                    node,
+                    ref.offset,
+                    f"{ref.text}: task {task_id!r} cannot read its own outputs before it has "
+                    "run (only its 'compensate' argv can)",
+                )
+        elif (
+            upstream is not None
+            and ref.task not in upstream
+            and check.first(node, "template", ref.offset)
+        ):
             check.add_in_scalar(
                 node,
                 ref.offset,
                 f"{ref.text}: task {task_id!r} reads an output of {ref.task!r}, which is "
                 f"not upstream of it; add {ref.task!r} to its 'needs'",
             )
-
-
-class _Upstream:
-    """``x in upstream``: is ``x`` reachable from the task through ``needs``? (searched lazily)."""
-
-    def __init__(self, task_id: str, deps: dict[str, list[str]]) -> None:
-        self._deps = deps
-        self._seen: set[str] = set()
-        self._frontier: list[str] = list(deps.get(task_id, ()))
-
-    def __contains__(self, task_id: object) -> bool:
-        seen = self._seen
-        frontier = self._frontier
-        while task_id not in seen and frontier:
-            node = frontier.pop()
-            if node not in seen:
-                seen.add(node)
-                frontier.extend(self._deps.get(node, ()))
-        return task_id in seen

@@ -11,14 +11,18 @@ Three passes over the node tree (see ``_yaml_nodes`` for how it is read):
 Only when no problem was found are the tasks built (:class:`ShellTask`, and a
 :class:`FallbackTask` around it when there is a ``fallback``), so a loaded
 workflow always runs what the file says. All problems come out together as
-one :class:`WorkflowFileError`; no other exception leaves :func:`load_workflow_file`
-for any input.
+one :class:`WorkflowFileError` (the first :data:`MAX_PROBLEMS` in file order,
+and how many more); no other exception leaves :func:`load_workflow_file` for
+any input.
+
+Each task is read by ``TaskReader`` (see ``_yaml_tasks``): shared bodies are
+read once, and templates are refused where a program reads code.
 """
 
 from __future__ import annotations
 
+import heapq
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,13 +36,10 @@ from ._process_group import ProcessGroups
 from ._schedulers import FailurePolicy
 from ._shell import RESERVED_ENV, ShellTask
 from ._task import WorkflowTask
-from ._templates import Reference
 from ._workflow import Workflow
 from ._yaml_graph import check_graph
 from ._yaml_nodes import (
-    MappingNode,
     Node,
-    ScalarNode,
     SourceError,
     compose,
     decode,
@@ -46,8 +47,18 @@ from ._yaml_nodes import (
     read_bytes,
 )
 from ._yaml_schema import Checker, Problem
+from ._yaml_tasks import Spec, TaskReader
 
-__all__ = ["WorkflowFile", "WorkflowFileError", "load_workflow", "load_workflow_file"]
+__all__ = [
+    "MAX_PROBLEMS",
+    "WorkflowFile",
+    "WorkflowFileError",
+    "load_workflow",
+    "load_workflow_file",
+]
+
+MAX_PROBLEMS = 500
+"""Most problems a :class:`WorkflowFileError` keeps; the rest are only counted."""
 
 _TOP_KEYS = (
     "name",
@@ -61,40 +72,28 @@ _TOP_KEYS = (
     "tasks",
 )
 _DEFAULT_KEYS = ("timeout", "retries", "grace_period")
-_TASK_KEYS = (
-    "run",
-    "cmd",
-    "needs",
-    "description",
-    "timeout",
-    "retries",
-    "cwd",
-    "env",
-    "compensate",
-    "fallback",
-    "estimate",
-    "grace_period",
-)
-_TASK_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,127}")
-_SHELL_TEMPLATE_HINT = (
-    "templates are not expanded in {what}: a task's output pasted into shell code could run "
-    'as code. Pass it through env instead, e.g. env: {{VALUE: "{template}"}}, '
-    'and use "$VALUE" in the script'
-)
 
 
 class WorkflowFileError(WorkflowError, ValueError):
     """Raised when a workflow file cannot be read or is not a valid workflow.
 
-    ``str()`` lists every problem, one per line, as ``FILE:LINE:COL: message``.
+    ``str()`` lists the problems kept, one per line, as ``FILE:LINE:COL:
+    message``, then ``... and N more problems`` when some were left out.
 
     Attributes:
-        problems: every problem found, in file order.
+        problems: the problems found, in file order: the first 500 when
+            there are more.
+        omitted: how many more problems were found and left out.
     """
 
     def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = sorted(problems, key=lambda p: (p.line, p.column))
-        super().__init__("\n".join(str(p) for p in self.problems))
+        self.problems = heapq.nsmallest(MAX_PROBLEMS, problems, key=lambda p: (p.line, p.column))
+        self.omitted = len(problems) - len(self.problems)
+        lines = [str(p) for p in self.problems]
+        if self.omitted:
+            more = "problem" if self.omitted == 1 else "problems"
+            lines.append(f"... and {self.omitted} more {more}")
+        super().__init__("\n".join(lines))
 
 
 @attrs.frozen(eq=False)
@@ -139,22 +138,6 @@ class WorkflowFile:
         }
         options.update(overrides)
         return WorkflowExecutor(self.workflow, **options)
-
-
-@attrs.define
-class _Spec:
-    """One task as read from the file, before it is built."""
-
-    id: str
-    node: ScalarNode
-    command: str | tuple[str, ...] | None = None
-    needs: list[tuple[str, ScalarNode]] = attrs.Factory(list)
-    options: dict[str, Any] = attrs.Factory(dict)
-    cwd: str | None = None
-    env: list[tuple[str, str]] = attrs.Factory(list)
-    compensate: str | tuple[str, ...] | None = None
-    fallback: str | tuple[str, ...] | None = None
-    refs: list[tuple[Reference, ScalarNode, bool]] = attrs.Factory(list)
 
 
 def load_workflow(path: str | os.PathLike[str], *, text: str | bytes | None = None) -> Workflow:
@@ -216,6 +199,7 @@ class _Loader:
         self.folder = folder
         self.log_dir = log_dir
         self._cwds: dict[str, Path] = {}
+        self.tasks = TaskReader(self.check)
 
     def load(self, root: Node | None, file: Path) -> WorkflowFile:
         check = self.check
@@ -262,11 +246,11 @@ class _Loader:
                     )
                 env.append((var, value))
         defaults = self._defaults(top["defaults"][1] if "defaults" in top else None)
-        specs: list[_Spec] = []
+        specs: list[Spec] = []
         if "tasks" not in top:
             check.add(root, "the workflow has no 'tasks' mapping")
         else:
-            specs = self._tasks(top["tasks"][1])
+            specs = self.tasks.tasks(top["tasks"][1])
         if specs:
             check_graph(
                 check,
@@ -299,140 +283,12 @@ class _Loader:
             return defaults
         pairs = self.check.mapping(node, "defaults", _DEFAULT_KEYS)
         for key, (_key_node, value) in (pairs or {}).items():
-            self._option(key, value, defaults, "defaults")
+            self.tasks.option(key, value, defaults, "defaults")
         return defaults
-
-    def _option(self, key: str, value: Node, into: dict[str, Any], where: str) -> None:
-        check = self.check
-        what = f"{key} in {where}"
-        if key == "timeout":
-            into[key] = check.duration(value, what, allow_none=True)
-        elif key == "retries":
-            retries = check.whole(value, what, minimum=0, maximum=100)
-            if retries is not None:
-                into[key] = retries
-        elif key in ("grace_period", "estimate"):
-            seconds = check.duration(value, what)
-            if seconds is not None:
-                into[key] = seconds
-
-    def _tasks(self, node: Node) -> list[_Spec]:
-        check = self.check
-        if not isinstance(node, MappingNode):
-            check.add(node, f"'tasks' must be a mapping of task ids to tasks, not {node.kind}")
-            return []
-        if not node.pairs:
-            check.add(node, "'tasks' is empty; a workflow needs at least one task")
-            return []
-        tasks = check.mapping(node, "tasks", None, item="task id") or {}
-        specs: list[_Spec] = []
-        for task_id, (key, value) in tasks.items():
-            if not _TASK_ID.fullmatch(task_id):
-                check.add(
-                    key,
-                    f"task id {task_id!r} may use only letters, digits, '_' and '-', must not "
-                    "start with '-', and may be at most 128 characters long",
-                )
-                continue
-            spec = self._task(task_id, key, value)
-            if spec is not None:
-                specs.append(spec)
-        return specs
-
-    def _task(self, task_id: str, key: ScalarNode, node: Node) -> _Spec | None:
-        check = self.check
-        where = f"task {task_id!r}"
-        if isinstance(node, ScalarNode) and node.is_null():
-            check.add(node, f"{where} is empty; give it 'run' (a script) or 'cmd' (an argv list)")
-            return None
-        pairs = check.mapping(node, where, _TASK_KEYS)
-        if pairs is None:
-            return None
-        spec = _Spec(task_id, key)
-        if "run" in pairs and "cmd" in pairs:
-            check.add(pairs["cmd"][0], f"{where} has both 'run' and 'cmd'; keep one")
-        elif "run" not in pairs and "cmd" not in pairs:
-            check.add(key, f"{where} needs 'run' (a script for sh -c) or 'cmd' (an argv list)")
-        if "run" in pairs:
-            spec.command = self._script(pairs["run"][1], f"'run' of {where}")
-        elif "cmd" in pairs:
-            spec.command = self._argv(pairs["cmd"][1], f"'cmd' of {where}", spec)
-        for extra in ("compensate", "fallback"):
-            if extra in pairs:
-                value = pairs[extra][1]
-                what = f"'{extra}' of {where}"
-                command = (
-                    self._argv(value, what, spec, own_outputs=extra == "compensate")
-                    if not isinstance(value, ScalarNode)
-                    else self._script(value, what)
-                )
-                setattr(spec, extra, command)
-        if "needs" in pairs:
-            spec.needs = check.string_list(pairs["needs"][1], f"'needs' of {where}")
-        for option in ("timeout", "retries", "grace_period", "estimate"):
-            if option in pairs:
-                # "timeout: none" sets None: no limit, even when defaults set one.
-                self._option(option, pairs[option][1], spec.options, where)
-        if "cwd" in pairs:
-            cwd_node = pairs["cwd"][1]
-            spec.cwd = check.string(cwd_node, f"'cwd' of {where}")
-            if spec.cwd is not None and isinstance(cwd_node, ScalarNode):
-                for ref in check.templates(cwd_node, f"'cwd' of {where}"):
-                    check.add_in_scalar(
-                        cwd_node,
-                        ref.offset,
-                        f"templates are expanded only in 'env' values and 'cmd' items, not in "
-                        f"'cwd' of {where}",
-                    )
-        if "env" in pairs:
-            for var, text, value_node in check.env(
-                pairs["env"][1], f"env of {where}", RESERVED_ENV
-            ):
-                for ref in check.templates(value_node, f"env {var} of {where}"):
-                    spec.refs.append((ref, value_node, False))
-                spec.env.append((var, text))
-        if "description" in pairs:
-            check.string(pairs["description"][1], f"'description' of {where}", allow_empty=True)
-        return spec
-
-    def _script(self, node: Node, what: str) -> str | None:
-        check = self.check
-        script = check.string(node, what)
-        if script is None:
-            return None
-        assert isinstance(node, ScalarNode)
-        refs = check.templates(node, what)
-        for ref in refs:
-            check.add_in_scalar(
-                node, ref.offset, _SHELL_TEMPLATE_HINT.format(what=what, template=ref.text)
-            )
-        return script
-
-    def _argv(
-        self, node: Node, what: str, spec: _Spec, *, own_outputs: bool = False
-    ) -> tuple[str, ...] | None:
-        check = self.check
-        if isinstance(node, ScalarNode) and not node.is_null():
-            check.add(node, f"{what} must be a list of arguments, e.g. [python, -m, pytest]")
-            return None
-        items = getattr(node, "items", None)
-        if not items:
-            check.add(node, f"{what} must be a non-empty list of arguments")
-            return None
-        argv: list[str] = []
-        for index, item in enumerate(items):
-            text = check.string(item, f"item {index + 1} of {what}", allow_empty=index > 0)
-            if text is None:
-                continue
-            assert isinstance(item, ScalarNode)
-            for ref in check.templates(item, f"item {index + 1} of {what}"):
-                spec.refs.append((ref, item, own_outputs))
-            argv.append(text)
-        return tuple(argv) if len(argv) == len(items) else None
 
     def _build(
         self,
-        spec: _Spec,
+        spec: Spec,
         env: list[tuple[str, str]],
         defaults: dict[str, Any],
         groups: ProcessGroups,

@@ -16,7 +16,10 @@ skipped until a value is actually read:
   (plain or quoted), so "is this null / an int / a bool" is decided lazily;
 * an alias is the anchored node itself, shared, never copied, so an alias
   bomb costs what its text costs. Anchors are registered when their node is
-  complete, so a node can never contain itself and the tree has no cycles;
+  complete, so a node can never contain itself and the tree has no cycles.
+  The first alias of an anchor marks the anchored node and everything inside
+  it ``shared`` (each node at most once), so readers know which nodes they may
+  reach more than once and can read those only once;
 * nesting deeper than :data:`MAX_DEPTH` is an error at the offending node,
   and composition is a loop with an explicit stack: no recursion at all;
 * the cyclic garbage collector is paused while the (acyclic) tree is built:
@@ -75,9 +78,18 @@ class SourceError(Exception):
 
 
 class Node:
-    """Base of the node classes: where the node starts and ends in the text."""
+    """Base of the node classes: where the node starts and ends in the text.
 
-    __slots__ = ("column", "end", "line", "start")
+    Attributes:
+        line: 1-based line of the node's first character.
+        column: 1-based column of the node's first character.
+        start: offset of the node's first character in the text.
+        end: offset just past the node's last character.
+        shared: whether the node is reachable through an alias, so possibly
+            from more than one place of the tree.
+    """
+
+    __slots__ = ("column", "end", "line", "shared", "start")
 
     def __init__(self, event: Any) -> None:
         mark = event.start_mark
@@ -85,6 +97,7 @@ class Node:
         self.column: int = mark.column + 1
         self.start: int = mark.index
         self.end: int = event.end_mark.index
+        self.shared: bool = False
 
     kind = "node"
 
@@ -101,6 +114,7 @@ class ScalarNode(Node):
         self.column = mark.column + 1
         self.start = mark.index
         self.end = event.end_mark.index
+        self.shared = False
         self.value: str = event.value
         self.tag: str | None = event.tag
         self.plain: bool
@@ -242,6 +256,22 @@ def _fail(event: Any, message: str) -> NoReturn:
     raise SourceError(mark.line + 1, mark.column + 1, message)
 
 
+def _mark_shared(node: Node) -> None:
+    """Mark ``node`` and everything inside it shared; stop at nodes already marked."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.shared:
+            continue
+        current.shared = True
+        if isinstance(current, SequenceNode):
+            stack.extend(current.items)
+        elif isinstance(current, MappingNode):
+            for key, value in current.pairs:
+                stack.append(key)
+                stack.append(value)
+
+
 def _compose(text: str) -> Node | None:
     anchors: dict[str, Node] = {}
     # Each open collection with the anchor to register when it closes, and for
@@ -275,6 +305,8 @@ def _compose(text: str) -> Node | None:
             found = anchors.get(event.anchor)
             if found is None:
                 _fail(event, f"alias *{event.anchor} names no anchor defined before it is used")
+            if not found.shared:
+                _mark_shared(found)
             node = found
         elif kind is yaml.DocumentStartEvent:
             documents += 1

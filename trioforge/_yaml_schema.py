@@ -7,62 +7,61 @@ over the file reports everything that is wrong with it.
 
 Scalars are read from the text as written (``1.10`` stays ``"1.10"``, ``on``
 stays ``"on"``); only numbers and booleans are interpreted, and only where
-the schema wants one. Mappings are read with :meth:`Checker.mapping`, which
-reports duplicate keys (YAML parsers silently keep the last one), unknown keys
-with a "did you mean" hint, non-string keys, and applies ``<<`` merge keys
-(explicit keys win, as in YAML 1.1), each merged mapping read once.
+the schema wants one. Numbers are checked for length before they are
+converted (Python refuses to convert more than 4300 digits). Mappings are read
+with :meth:`Checker.mapping`, which reports duplicate keys (YAML parsers
+silently keep the last one), unknown keys with a "did you mean" hint (within
+a budget per file, see :meth:`Checker.hint`), non-string keys, and applies
+``<<`` merge keys as YAML 1.1 does: explicit keys win, then the merged
+mappings in order, each bringing its own merges with it. Each merged mapping
+is resolved once, with an explicit stack, so a long chain of merges costs one
+dictionary union per link.
+
+Aliases: a node reachable through an alias (``Node.shared``) can be reached
+from many places; a mapping of 300 unknown keys used as ``*m`` by 300 tasks
+would otherwise be checked 300 times and give 90,000 problems (and a 64 KB
+file would take minutes). So every read of a shared node is remembered by
+(read, node, settings): the second task that reads it gets the same answer at
+the cost of a dictionary look-up, and its problems are reported once, where
+the anchored node is written, naming the first place that used it. Checks made
+outside this class ask :meth:`Checker.first` before reporting. Nodes that are
+not shared are read directly: most nodes are not, and remembering them would
+only cost memory.
+
+Locating a template inside a scalar maps the template's offset in the value
+to its offset in the file through the list of ``${{`` positions of both,
+built once per scalar, and offsets to lines through a sorted list of line
+starts: one problem costs a binary search, not a scan of the file.
 """
 
 from __future__ import annotations
 
-import difflib
+import functools
 import re
-from collections.abc import Iterable
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import attrs
 
 from ._durations import DurationError, parse_duration
-from ._templates import Reference, scan
-from ._yaml_nodes import MappingNode, Node, ScalarNode, SequenceNode, position
+from ._templates import OPEN, Reference, scan
+from ._yaml_hints import SYNONYMS, suggestion
+from ._yaml_nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-__all__ = ["Checker", "Problem"]
+__all__ = ["Checker", "Problem", "shown"]
 
 _STANDARD_TAGS = frozenset(
     f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq")
 )
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _WHOLE = re.compile(r"[+]?[0-9][0-9_]*")
-
-# Keys people bring from other tools, and what we call them.
-_SYNONYMS = {
-    "after": "needs",
-    "dependencies": "needs",
-    "depends_on": "needs",
-    "depends-on": "needs",
-    "deps": "needs",
-    "requires": "needs",
-    "command": "run",
-    "script": "run",
-    "shell": "run",
-    "args": "cmd",
-    "argv": "cmd",
-    "dir": "cwd",
-    "directory": "cwd",
-    "workdir": "cwd",
-    "working_dir": "cwd",
-    "working_directory": "cwd",
-    "working-directory": "cwd",
-    "environment": "env",
-    "retry": "retries",
-    "rollback": "compensate",
-    "undo": "compensate",
-    "on_failure": "fallback",
-    "concurrency": "max_parallel",
-    "jobs": "tasks",
-    "max_concurrency": "max_parallel",
-    "parallel": "max_parallel",
-    "steps": "tasks",
-}
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_OPENS = re.compile(re.escape(OPEN))
+_NEWLINE = re.compile("\n")
+_SHOWN = 40
+_HINT_BUDGET = 200_000
+"""Candidates all "did you mean" hints of one file may compare (see :meth:`Checker.hint`)."""
 
 
 @attrs.frozen
@@ -85,42 +84,11 @@ class Problem:
         return f"{self.path}:{self.line}:{self.column}: {self.message}"
 
 
-def suggestion(word: str, choices: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for the closest choice, or an empty string."""
-    options = list(choices)
-    synonym = _SYNONYMS.get(word.lower())
-    if synonym is not None and synonym in options:
-        return f" (did you mean {synonym!r}?)"
-    if len(word) > 64 or len(options) > 5000:
-        return ""  # a hint is not worth seconds of searching a huge file
-    # Typos are mostly one or two edits, swapped letters included ("tset").
-    limit = 0 if len(word) <= 2 else 1 if len(word) <= 3 else 2
-    scored = [(_edits(word, option, limit), option) for option in options]
-    best = min(scored, default=(limit + 1, ""))
-    if 0 < best[0] <= limit:
-        return f" (did you mean {best[1]!r}?)"
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _edits(a: str, b: str, limit: int) -> int:
-    """Optimal string alignment distance (edits, counting a swap of neighbours as one).
-
-    Returns ``limit + 1`` early when the lengths alone rule out a close match.
-    """
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    before: list[int] = []
-    previous = list(range(len(b) + 1))
-    for i, char in enumerate(a, 1):
-        current = [i] + [0] * len(b)
-        for j, other in enumerate(b, 1):
-            cost = 0 if char == other else 1
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
-            if i > 1 and j > 1 and char == b[j - 2] and a[i - 2] == other:
-                current[j] = min(current[j], before[j - 2] + 1)
-        before, previous = previous, current
-    return previous[-1]
+def shown(text: str) -> str:
+    """``repr(text)``, cut to about 40 characters: a value quoted in a message stays readable."""
+    if len(text) <= _SHOWN:
+        return repr(text)
+    return f"{text[: _SHOWN - 5]!r}... ({len(text)} characters)"
 
 
 def _is_merge_key(key: Node) -> bool:
@@ -130,13 +98,89 @@ def _is_merge_key(key: Node) -> bool:
     return key.tag == _MERGE_TAG or (key.tag is None and key.plain)
 
 
+@functools.cache
+def _known(allowed: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(allowed)
+
+
+_UNREAD: Any = object()
+_N = TypeVar("_N", bound=Node)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _once_per_shared_node(
+    read: Callable[Concatenate[Checker, _N, str, _P], _R],
+) -> Callable[Concatenate[Checker, _N, str, _P], _R]:
+    """Make ``read(node, what, ...)`` run once per shared node and settings.
+
+    ``what`` (the place, for messages) is not part of the key: a shared node is
+    read once, and its problems name the first place that read it. The other
+    arguments are; they must be hashable, and keyword arguments must be given
+    in the same order at every call (they are, the calls are few).
+    """
+    name = read.__name__
+
+    @functools.wraps(read)
+    def once(self: Checker, node: _N, what: str, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if not node.shared:
+            return read(self, node, what, *args, **kwargs)
+        key = (name, id(node), args, tuple(kwargs.items())) if kwargs else (name, id(node), args)
+        memo = self._memo
+        value = memo.get(key, _UNREAD)
+        if value is _UNREAD:
+            value = memo[key] = read(self, node, what, *args, **kwargs)
+        return value  # type: ignore[no-any-return]
+
+    return once
+
+
 class Checker:
-    """Reads nodes of one file and collects the problems found."""
+    """Reads nodes of one file and collects the problems found.
+
+    Reads of nodes reachable through aliases are remembered (see the module
+    notes); their values are shared, so callers must not modify what a read
+    returns.
+    """
 
     def __init__(self, path: str, text: str) -> None:
         self.path = path
         self.text = text
         self.problems: list[Problem] = []
+        self._memo: dict[Hashable, Any] = {}
+        self._asked: set[Hashable] = set()
+        self._line_starts: list[int] | None = None
+        self._opens: dict[int, tuple[list[int], list[int]]] = {}
+        self._hint_budget = _HINT_BUDGET
+        self._resolved_by_id: dict[int, dict[str, tuple[ScalarNode, Node]]] = {}
+
+    def first(self, node: Node, *about: Hashable) -> bool:
+        """Whether ``about`` is asked of ``node`` for the first time (always true if not shared).
+
+        A check outside this class that reports on a node it may reach
+        through several aliases asks this first, so it reports only once.
+        """
+        if not node.shared:
+            return True
+        key = (id(node), *about)
+        if key in self._asked:
+            return False
+        self._asked.add(key)
+        return True
+
+    def hint(self, word: str, choices: Sequence[str]) -> str:
+        """:func:`suggestion` for ``word``, while this file's budget for hints lasts.
+
+        A hint compares the word with every choice; 1,500 unknown ``needs``
+        among 1,500 task ids would take seconds, for hints nobody reads past
+        the first screen. So hints stop once :data:`_HINT_BUDGET` candidates
+        have been compared, except the synonyms' (``depends_on`` -> ``needs``).
+        """
+        self._hint_budget -= len(choices)
+        if self._hint_budget < 0:
+            synonym = SYNONYMS.get(word.lower())
+            choices = [synonym] if synonym is not None and synonym in choices else []
+        return suggestion(word, choices)
 
     def add(self, node: Node, message: str) -> None:
         """Record a problem at ``node``."""
@@ -145,16 +189,37 @@ class Checker:
     def add_in_scalar(self, node: ScalarNode, offset: int, message: str) -> None:
         """Record a problem at the template starting at ``offset`` of the scalar's value."""
         line, column = node.line, node.column
-        nth = node.value.count("${{", 0, offset)
-        source = self.text[node.start : node.end]
-        found = -1
-        for _ in range(nth + 1):
-            found = source.find("${{", found + 1)
-            if found < 0:
-                break
-        if found >= 0:
-            line, column = position(self.text, node.start + found)
+        found = self._source_offset(node, offset)
+        if found is not None:
+            line, column = self.position(found)
         self.problems.append(Problem(self.path, line, column, message))
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """1-based line and column of character ``offset`` of the file."""
+        starts = self._line_starts
+        if starts is None:
+            starts = [0]
+            starts.extend(match.end() for match in _NEWLINE.finditer(self.text))
+            self._line_starts = starts
+        offset = max(0, min(offset, len(self.text)))
+        line = bisect_right(starts, offset)
+        return line, offset - starts[line - 1] + 1
+
+    def _source_offset(self, node: ScalarNode, offset: int) -> int | None:
+        """Where the ``${{`` at ``offset`` of the scalar's value is written in the file.
+
+        The n-th ``${{`` of the value is the n-th one of the scalar's source
+        text (escapes aside); both lists are built once per scalar.
+        """
+        opens = self._opens.get(id(node))
+        if opens is None:
+            in_value = [found.start() for found in _OPENS.finditer(node.value)]
+            written = _OPENS.finditer(self.text, node.start, node.end)
+            in_source = [found.start() for found in written]
+            opens = self._opens[id(node)] = (in_value, in_source)
+        in_value, in_source = opens
+        nth = bisect_left(in_value, offset)
+        return in_source[nth] if nth < len(in_source) else None
 
     # -- scalars -----------------------------------------------------------
 
@@ -164,10 +229,11 @@ class Checker:
             self.add(node, f"{what} must be a single value, not {node.kind}")
             return None
         if node.tag is not None and node.tag != "!" and node.tag not in _STANDARD_TAGS:
-            self.add(node, f"YAML tag {node.tag!r} is not supported here")
+            self.add(node, f"YAML tag {shown(node.tag)} is not supported here")
             return None
         return node
 
+    @_once_per_shared_node
     def string(self, node: Node, what: str, *, allow_empty: bool = False) -> str | None:
         """The text of a scalar, as written; null is a problem."""
         scalar = self.scalar(node, what)
@@ -181,31 +247,40 @@ class Checker:
             return None
         return scalar.value
 
+    @_once_per_shared_node
     def whole(self, node: Node, what: str, *, minimum: int, maximum: int) -> int | None:
-        """A whole number between ``minimum`` and ``maximum``."""
+        """A whole number between ``minimum`` and ``maximum`` (both >= 0).
+
+        The digits are counted before anything is converted: Python refuses to
+        convert more than 4300 digits, and a number that long is out of range
+        anyway.
+        """
         scalar = self.scalar(node, what)
         if scalar is None:
             return None
         text = scalar.value.strip()
         if not _WHOLE.fullmatch(text):
-            self.add(node, f"{what} must be a whole number, got {scalar.value!r}")
+            self.add(node, f"{what} must be a whole number, got {shown(scalar.value)}")
             return None
-        value = int(text.replace("_", ""))
-        if not minimum <= value <= maximum:
-            self.add(node, f"{what} must be between {minimum} and {maximum}, got {value}")
+        digits = text.removeprefix("+").replace("_", "").lstrip("0") or "0"
+        if len(digits) > len(str(maximum)) or not minimum <= int(digits) <= maximum:
+            got = digits if len(digits) <= _SHOWN else f"a number of {len(digits)} digits"
+            self.add(node, f"{what} must be between {minimum} and {maximum}, got {got}")
             return None
-        return value
+        return int(digits)
 
+    @_once_per_shared_node
     def boolean(self, node: Node, what: str) -> bool | None:
         """``true`` or ``false`` (YAML 1.1 spellings: yes/no, on/off too)."""
         scalar = self.scalar(node, what)
         if scalar is None:
             return None
         if scalar.resolved_tag() != "tag:yaml.org,2002:bool":
-            self.add(node, f"{what} must be true or false, got {scalar.value!r}")
+            self.add(node, f"{what} must be true or false, got {shown(scalar.value)}")
             return None
         return scalar.value.lower() in ("true", "yes", "on")
 
+    @_once_per_shared_node
     def duration(self, node: Node, what: str, *, allow_none: bool = False) -> float | None:
         """A duration (``90s``, ``10m``, ``1h30m``, seconds); null when ``allow_none``."""
         scalar = self.scalar(node, what)
@@ -221,6 +296,7 @@ class Checker:
             self.add(node, f"{what}: {exc}")
             return None
 
+    @_once_per_shared_node
     def templates(self, node: ScalarNode, what: str) -> list[Reference]:
         """The well-formed templates in a scalar; malformed ones are problems."""
         refs, problems = scan(node.value)
@@ -230,11 +306,12 @@ class Checker:
 
     # -- collections -------------------------------------------------------
 
+    @_once_per_shared_node
     def mapping(
         self,
         node: Node,
         what: str,
-        allowed: Iterable[str] | None,
+        allowed: tuple[str, ...] | None,
         *,
         item: str = "key",
         extensions: bool = False,
@@ -248,12 +325,12 @@ class Checker:
         if not isinstance(node, MappingNode):
             self.add(node, f"{what} must be a mapping of keys to values, not {node.kind}")
             return None
-        known = None if allowed is None else list(allowed)
+        known = None if allowed is None else _known(allowed)
         result: dict[str, tuple[ScalarNode, Node]] = {}
-        merged: dict[str, tuple[ScalarNode, Node]] = {}
+        merges: list[Node] = []
         for key, value in node.pairs:
             if _is_merge_key(key):
-                self._merge(value, what, merged)
+                merges.append(value)
                 continue
             if not isinstance(key, ScalarNode) or key.is_null():
                 self.add(key, f"keys in {what} must be strings")
@@ -261,45 +338,91 @@ class Checker:
             name = key.value
             if name in result:
                 first = result[name][0]
-                self.add(key, f"duplicate {item} {name!r} in {what} (first at line {first.line})")
+                self.add(
+                    key,
+                    f"duplicate {item} {shown(name)} in {what} (first at line {first.line})",
+                )
                 continue
             if extensions and name.startswith("x-"):
                 result[name] = (key, value)
                 continue
             if known is not None and name not in known:
-                self.add(key, f"unknown key {name!r} in {what}{suggestion(name, known)}")
+                assert allowed is not None
+                if self.first(key, "unknown key", allowed):
+                    self.add(key, f"unknown key {shown(name)} in {what}{self.hint(name, allowed)}")
                 continue
             result[name] = (key, value)
-        for name, pair in merged.items():
-            if extensions and name.startswith("x-"):
-                continue
-            if name not in result and (known is None or name in known):
-                result[name] = pair
-            elif known is not None and name not in known:
-                self.add(pair[0], f"unknown key {name!r} in {what}{suggestion(name, known)}")
+        for merge in merges:
+            merged = self._merged_known(merge, what, allowed, extensions=extensions)
+            result |= {name: pair for name, pair in merged.items() if name not in result}
         return result
 
-    def _merge(self, node: Node, what: str, into: dict[str, tuple[ScalarNode, Node]]) -> None:
-        """Add the pairs of ``<<`` mappings (and the mappings they merge) not yet in ``into``."""
-        pending = list(node.items) if isinstance(node, SequenceNode) else [node]
-        seen: set[int] = set()
-        while pending:
-            source = pending.pop(0)
-            if id(source) in seen:
+    @_once_per_shared_node
+    def _merged_known(
+        self, node: Node, what: str, allowed: tuple[str, ...] | None, *, extensions: bool
+    ) -> dict[str, tuple[ScalarNode, Node]]:
+        """The pairs a ``<<`` value brings that ``allowed`` accepts; the others are problems."""
+        known = None if allowed is None else _known(allowed)
+        kept: dict[str, tuple[ScalarNode, Node]] = {}
+        for name, pair in self._merged(node, what).items():
+            if extensions and name.startswith("x-"):
                 continue
-            seen.add(id(source))
-            if not isinstance(source, MappingNode):
-                self.add(source, f"'<<' in {what} must name a mapping or a list of mappings")
+            if known is None or name in known:
+                kept[name] = pair
+            elif self.first(pair[0], "unknown key", allowed):
+                assert allowed is not None
+                self.add(pair[0], f"unknown key {shown(name)} in {what}{self.hint(name, allowed)}")
+        return kept
+
+    def _merged(self, node: Node, what: str) -> dict[str, tuple[ScalarNode, Node]]:
+        """The pairs a ``<<`` value (a mapping or a list of them) brings; earlier ones win."""
+        merged: dict[str, tuple[ScalarNode, Node]] = {}
+        for source in node.items if isinstance(node, SequenceNode) else [node]:
+            merged = self._resolved(source, what) | merged
+        return merged
+
+    def _resolved(self, root: Node, what: str) -> dict[str, tuple[ScalarNode, Node]]:
+        """The pairs of a merged mapping: its own keys, then those of its own ``<<``.
+
+        Each mapping is resolved once, after the mappings it merges (an
+        explicit stack, not recursion: a chain of merges can be long), so a
+        chain of merges costs one dictionary union per link.
+        """
+        resolved = self._resolved_by_id
+        stack: list[tuple[Node, bool]] = [(root, False)]
+        while stack:
+            node, ready = stack.pop()
+            if id(node) in resolved:
                 continue
-            for key, value in source.pairs:
+            if not isinstance(node, MappingNode):
+                self.add(node, f"'<<' in {what} must name a mapping or a list of mappings")
+                resolved[id(node)] = {}
+                continue
+            sources = [
+                source
+                for key, value in node.pairs
+                if _is_merge_key(key)
+                for source in (value.items if isinstance(value, SequenceNode) else [value])
+            ]
+            if not ready:
+                stack.append((node, True))
+                stack.extend((source, False) for source in sources)
+                continue
+            pairs: dict[str, tuple[ScalarNode, Node]] = {}
+            for source in sources:
+                pairs = resolved[id(source)] | pairs
+            own: dict[str, tuple[ScalarNode, Node]] = {}
+            for key, value in node.pairs:
                 if _is_merge_key(key):
-                    nested = value.items if isinstance(value, SequenceNode) else [value]
-                    pending.extend(nested)
-                elif isinstance(key, ScalarNode) and not key.is_null():
-                    into.setdefault(key.value, (key, value))
+                    continue
+                if isinstance(key, ScalarNode) and not key.is_null():
+                    own.setdefault(key.value, (key, value))
                 else:
                     self.add(key, f"keys in {what} must be strings")
+            resolved[id(node)] = pairs | own
+        return resolved[id(root)]
 
+    @_once_per_shared_node
     def string_list(self, node: Node, what: str) -> list[tuple[str, ScalarNode]]:
         """A list of strings (a single string counts as a list of one)."""
         items = node.items if isinstance(node, SequenceNode) else [node]
@@ -311,6 +434,7 @@ class Checker:
                 result.append((text, item))
         return result
 
+    @_once_per_shared_node
     def env(
         self, node: Node, what: str, reserved: frozenset[str]
     ) -> list[tuple[str, str, ScalarNode]]:
@@ -320,21 +444,31 @@ class Checker:
             return []
         result: list[tuple[str, str, ScalarNode]] = []
         for name, (key, value) in pairs.items():
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-                self.add(key, f"{name!r} in {what} is not a valid environment variable name")
+            if not _ENV_NAME.fullmatch(name):
+                if self.first(key, "env name"):
+                    self.add(
+                        key, f"{shown(name)} in {what} is not a valid environment variable name"
+                    )
                 continue
             if name in reserved:
-                self.add(key, f"{name} is set by trioforge; it cannot be set in {what}")
+                if self.first(key, "env name"):
+                    self.add(key, f"{name} is set by trioforge; it cannot be set in {what}")
                 continue
-            scalar = self.scalar(value, f"the value of {name} in {what}")
-            if scalar is None:
-                continue
-            if scalar.is_null():
-                self.add(value, f'the value of {name} in {what} is empty; write "" if you mean it')
-                continue
-            text = scalar.value
-            if "\0" in text:
-                self.add(value, f"the value of {name} in {what} must not hold a NUL character")
-                continue
-            result.append((name, text, scalar))
+            scalar = self._env_value(value, f"the value of {name} in {what}")
+            if scalar is not None:
+                result.append((name, scalar.value, scalar))
         return result
+
+    @_once_per_shared_node
+    def _env_value(self, node: Node, what: str) -> ScalarNode | None:
+        """The scalar of one environment value, if it is a usable one."""
+        scalar = self.scalar(node, what)
+        if scalar is None:
+            return None
+        if scalar.is_null():
+            self.add(node, f'{what} is empty; write "" if you mean it')
+            return None
+        if "\0" in scalar.value:
+            self.add(node, f"{what} must not hold a NUL character")
+            return None
+        return scalar

@@ -1,0 +1,433 @@
+"""Which items of an argv list the started program reads as code, or as the code to run.
+
+A template in ``cmd`` becomes exactly one argv item, and trioforge never hands
+that item to a shell. But the program it starts may: ``[sh, -c, SCRIPT]``
+gives SCRIPT to a shell, ``[python, -c, CODE]`` to Python, ``[ssh, HOST,
+COMMAND]`` to the remote host's shell. A task's output expanded into SCRIPT is
+shell code again, and one expanded into ``argv[0]`` chooses the program. The
+loader refuses templates in the items :func:`code_items` returns, and says how
+to pass the value instead: as an argument of the script (``[sh, -c, 'echo
+"$1"', sh, VALUE]``), or through ``env``.
+
+The naive check, "no template in the item after a ``-c``", refuses
+``[grep, -c, VALUE]`` and misses ``[bash, -lc, SCRIPT]`` and ``[env, sh, -c,
+SCRIPT]``. So argv is read the way the programs will read it:
+
+* ``argv[0]`` is the program. When it is a known wrapper (``env``, ``nice``,
+  ``nohup``, ``timeout``, ``stdbuf``, ``setsid``, ``xargs``, ``sudo``,
+  ``doas``, ``time``), its options and operands are skipped and the item
+  after them is the program, read the same way; ``env -S STRING`` and
+  ``sudo -s``/``-i`` hand their arguments to a shell;
+* shells (``sh``, ``bash``, ``zsh``...): ``-c`` anywhere in the option
+  clusters (``-c``, ``-ec``, ``-lc``) makes the first operand the script;
+  without it the first operand is the script file (``-s``: no script);
+* interpreters (``python``, ``node``, ``perl``, ``ruby``, ``php``, ``lua``,
+  ``Rscript``, ``osascript``, ``fish``): the argument of a code option
+  (``-c``, ``-e``, ``--eval``... in the same item, ``-cCODE``, or the next
+  one) or of an option naming code to load (``python -m``, ``perl -M``), else
+  the first operand, the script file;
+* ``pwsh``/``powershell``: ``-Command`` makes every remaining item code, as
+  PowerShell joins them; ``-File`` names the script;
+* ``ssh``: the host, then every item after it: ssh joins them into one
+  command line for the remote shell.
+
+Reading stops at the first operand, so ``[python, tool.py, -c, VALUE]``
+(an option of ``tool.py``) is not refused, and only program positions are
+read, so ``[apt-get, install, python3, VALUE]`` is not either. Options that
+take an argument are known only where it matters (``bash -o pipefail``,
+``python -W ignore``); an unknown one ends the reading early.
+
+This is a lint for the forms people write, not a sandbox: a program can read
+an argument as code in ways no table knows (``find -exec``, ``awk``,
+``docker run IMAGE sh -c``), and any program may read a value starting with
+``-`` as an option. The documentation promises only what trioforge itself
+does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Literal
+
+import attrs
+
+from ._templates import OPEN
+
+__all__ = ["CodeItem", "code_items"]
+
+Kind = Literal["code", "program", "joined"]
+
+
+@attrs.frozen
+class CodeItem:
+    """An argv item that the started program reads as code, or as the name of the code to run.
+
+    Attributes:
+        index: the item's index in argv.
+        reads: what it is, for messages: ``"the script sh runs (after -c)"``.
+        kind: ``"code"`` (parsed as code), ``"program"`` (names the program,
+            script or module to run) or ``"joined"`` (joined with the items
+            around it into a command line for a shell: ``ssh``, ``sudo -s``,
+            ``pwsh -Command``).
+    """
+
+    index: int
+    reads: str
+    kind: Kind = "code"
+
+
+@attrs.frozen
+class _Options:
+    """How a program reads its options; letters are short options.
+
+    Attributes:
+        code: options whose argument is code (``-c CODE``, ``-cCODE``).
+        names: options whose argument names code to load (``python -m``).
+        takes: other options with an argument, in the same item or the next.
+        attached: options whose optional argument is the rest of the item.
+        digits: options followed by optional digits, then maybe more options
+            (``perl -l0e``).
+        long_code: long options whose argument is code.
+        long_takes: long options with an argument (``--rcfile FILE``).
+        shell_flag: a flag that makes the first operand the script (``sh -c``).
+        no_script: a flag after which operands are arguments (``sh -s``).
+        code_ends: whether the options end at the code (``python -c CODE -x``:
+            ``-x`` is an argument of the code).
+        inline: whether code can be in the option's own item (``-cCODE``);
+            when not, a code option with more letters is a flag (``node -pe``).
+    """
+
+    code: str = ""
+    names: str = ""
+    takes: str = ""
+    attached: str = ""
+    digits: str = ""
+    long_code: frozenset[str] = frozenset()
+    long_takes: frozenset[str] = frozenset()
+    shell_flag: str = ""
+    no_script: str = ""
+    code_ends: bool = False
+    inline: bool = True
+
+
+_SHELL = _Options(
+    shell_flag="c",
+    no_script="s",
+    takes="oO",
+    long_takes=frozenset({"--rcfile", "--init-file"}),
+    code_ends=True,
+)
+_PYTHON = _Options(code="c", names="m", takes="WX", code_ends=True)
+_NODE = _Options(
+    code="ep",
+    names="r",
+    takes="C",
+    long_code=frozenset({"--eval", "--print", "--require", "--import", "--loader"}),
+    long_takes=frozenset({"--conditions", "--title", "--env-file", "--input-type"}),
+    inline=False,
+)
+_PERL = _Options(code="eE", names="Mm", attached="CdDFix", digits="0l", takes="I")
+_RUBY = _Options(code="e", names="r", takes="CEI", attached="FKx", digits="0TW")
+_PHP = _Options(code="rBRE", names="F", takes="cdtz")
+_LUA = _Options(code="e", names="l")
+_EVAL = _Options(code="e", takes="ls")
+_FISH = _Options(
+    code="cC", takes="do", long_code=frozenset({"--command", "--init-command"}), code_ends=True
+)
+
+_SHELLS = frozenset(
+    (
+        "sh",
+        "bash",
+        "rbash",
+        "dash",
+        "zsh",
+        "ksh",
+        "ksh93",
+        "mksh",
+        "pdksh",
+        "oksh",
+        "ash",
+        "yash",
+        "posh",
+        "csh",
+        "tcsh",
+    )
+)
+_INTERPRETERS: dict[str, _Options] = {
+    "node": _NODE,
+    "nodejs": _NODE,
+    "bun": _NODE,
+    "jruby": _RUBY,
+    "luajit": _LUA,
+    "rscript": _EVAL,
+    "osascript": _EVAL,
+    "fish": _FISH,
+}
+_VERSIONED: tuple[tuple[re.Pattern[str], _Options], ...] = (
+    (re.compile(r"(?:python|pypy)(?:\d+(?:\.\d+)*t?)?"), _PYTHON),
+    (re.compile(r"perl(?:\d+(?:\.\d+)*)?"), _PERL),
+    (re.compile(r"ruby(?:\d+(?:\.\d+)*)?"), _RUBY),
+    (re.compile(r"php(?:\d+(?:\.\d+)*)?"), _PHP),
+    (re.compile(r"lua(?:\d+(?:\.\d+)*)?"), _LUA),
+)
+_POWERSHELLS = frozenset({"pwsh", "pwsh-preview", "powershell"})
+
+
+@attrs.frozen
+class _Wrapper:
+    """A program that runs another: its options, then ``operands`` items, then the program.
+
+    ``shell_flags``: flags after which the remaining items go to a shell as
+    one command line (``sudo -s``).
+    """
+
+    options: _Options = _Options()
+    operands: int = 0
+    shell_flags: str = ""
+
+
+_WRAPPERS: dict[str, _Wrapper] = {
+    "env": _Wrapper(
+        _Options(
+            code="S",
+            takes="uCP",
+            long_code=frozenset({"--split-string"}),
+            long_takes=frozenset({"--unset", "--chdir"}),
+        )
+    ),
+    "nice": _Wrapper(_Options(takes="n", long_takes=frozenset({"--adjustment"}))),
+    "nohup": _Wrapper(),
+    "setsid": _Wrapper(),
+    "timeout": _Wrapper(
+        _Options(takes="sk", long_takes=frozenset({"--signal", "--kill-after"})), operands=1
+    ),
+    "stdbuf": _Wrapper(_Options(takes="ioe")),
+    "xargs": _Wrapper(_Options(takes="aEdILnPs", attached="ei", digits="l")),
+    "sudo": _Wrapper(_Options(takes="CDghprtTUu"), shell_flags="is"),
+    "doas": _Wrapper(_Options(takes="Cu")),
+    "time": _Wrapper(_Options(takes="fo")),
+}
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+
+
+def code_items(argv: Sequence[str]) -> list[CodeItem]:
+    """The items of ``argv`` that decide what code runs, in argv order.
+
+    Every program position is one (``argv[0]``, and the program after a
+    wrapper such as ``env``), with the code arguments of a shell or an
+    interpreter there (see the module notes).
+    """
+    found: list[CodeItem] = []
+    index = 0
+    runner = ""
+    while index < len(argv):
+        reads = "the program to run" if not runner else f"the program {runner} runs"
+        found.append(CodeItem(index, reads, "program"))
+        name = program_name(argv[index])
+        wrapper = _WRAPPERS.get(name)
+        if wrapper is None:
+            found.extend(_program(argv, index, name))
+            break
+        next_index = _wrapped(argv, index, name, wrapper, found)
+        if next_index is None:
+            break
+        index, runner = next_index, name
+    # An option whose argument is missing (``[python, -c]``) names no item.
+    by_index = {item.index: item for item in reversed(found) if item.index < len(argv)}
+    return sorted(by_index.values(), key=lambda item: item.index)
+
+
+def program_name(item: str) -> str:
+    """The basename of a program, lowercased, without a Windows ``.exe``."""
+    base = re.split(r"[\\/]", item)[-1].lower()
+    return base.removesuffix(".exe")
+
+
+def _program(argv: Sequence[str], index: int, name: str) -> list[CodeItem]:
+    """The code items of the program at ``index``, if it is one we know."""
+    if name in _SHELLS:
+        return _read(argv, index, name, _SHELL)
+    if name in _POWERSHELLS:
+        return _powershell(argv, index, name)
+    if name == "ssh":
+        return _ssh(argv, index)
+    options = _INTERPRETERS.get(name)
+    if options is None:
+        options = next((opts for pattern, opts in _VERSIONED if pattern.fullmatch(name)), None)
+    return [] if options is None else _read(argv, index, name, options)
+
+
+def _read(argv: Sequence[str], index: int, name: str, options: _Options) -> list[CodeItem]:
+    """Read the options of ``argv[index]`` as ``options`` says; the code and script items."""
+    found: list[CodeItem] = []
+    flags: set[str] = set()
+    at = index + 1
+    while at < len(argv):
+        item = argv[at]
+        if item == "--":
+            at += 1
+            break
+        if (
+            item == "-"
+            or item[:1] not in ("-", "+")
+            or (item[0] == "+" and not options.shell_flag)
+        ):
+            break
+        if item.startswith("--"):
+            at = _long(argv, at, name, options, found)
+        else:
+            at = _cluster(argv, at, name, options, flags, found)
+        if found and options.code_ends:
+            return found
+    if at < len(argv) and not found and not (flags & set(options.no_script)):
+        if flags & set(options.shell_flag):
+            found.append(CodeItem(at, f"the script {name} runs (after -{options.shell_flag})"))
+        else:
+            found.append(CodeItem(at, f"the script file {name} runs", "program"))
+    return found
+
+
+def _long(
+    argv: Sequence[str], at: int, name: str, options: _Options, found: list[CodeItem]
+) -> int:
+    """Read one long option (``--eval CODE``, ``--eval=CODE``); return the next item's index."""
+    option, equals, _value = argv[at].partition("=")
+    if option in options.long_code:
+        target = at if equals else at + 1
+        found.append(CodeItem(target, f"the code {name} runs (after {option})"))
+        return target + 1
+    if option in options.long_takes and not equals:
+        return at + 2
+    return at + 1
+
+
+def _cluster(
+    argv: Sequence[str],
+    at: int,
+    name: str,
+    options: _Options,
+    flags: set[str],
+    found: list[CodeItem],
+) -> int:
+    """Read one cluster of short options (``-ec``); return the next item's index."""
+    item = argv[at]
+    position = 1
+    while position < len(item):
+        letter = item[position]
+        rest = item[position + 1 :]
+        if (letter in options.code or letter in options.names) and (options.inline or not rest):
+            target = at if rest else at + 1
+            if letter in options.code:
+                found.append(CodeItem(target, f"the code {name} runs (after -{letter})"))
+            else:
+                found.append(
+                    CodeItem(target, f"the code {name} loads (after -{letter})", "program")
+                )
+            return target + 1
+        if letter in options.takes:
+            return at + 1 if rest else at + 2
+        if letter in options.attached:
+            return at + 1
+        position += 1
+        if letter in options.digits:
+            while position < len(item) and item[position].isdigit():
+                position += 1
+        elif item[0] == "-":
+            flags.add(letter)
+    return at + 1
+
+
+def _wrapped(
+    argv: Sequence[str], index: int, name: str, wrapper: _Wrapper, found: list[CodeItem]
+) -> int | None:
+    """Skip a wrapper's options and operands; the index of the program it runs, if any."""
+    options = wrapper.options
+    flags: set[str] = set()
+    at = index + 1
+    while at < len(argv):
+        item = argv[at]
+        if item == "--":
+            at += 1
+            break
+        if not item.startswith("-") or (item == "-" and name != "env"):
+            break
+        if item.startswith("--"):
+            at = _long(argv, at, name, options, found)
+        else:
+            at = _cluster(argv, at, name, options, flags, found)
+    if flags & set(wrapper.shell_flags):
+        found.extend(
+            CodeItem(rest, f"part of the command line {name} hands to a shell", "joined")
+            for rest in range(at, len(argv))
+        )
+        return None
+    if name == "env":
+        while at < len(argv) and _ASSIGNMENT.match(argv[at]) and OPEN not in _name(argv[at]):
+            at += 1
+    at += wrapper.operands
+    return at if at < len(argv) else None
+
+
+def _name(assignment: str) -> str:
+    return assignment.partition("=")[0]
+
+
+def _powershell(argv: Sequence[str], index: int, name: str) -> list[CodeItem]:
+    """PowerShell: ``-Command`` (every remaining item), ``-EncodedCommand``, ``-File``."""
+    at = index + 1
+    while at < len(argv):
+        item = argv[at]
+        if not item.startswith("-") or item == "-":
+            break
+        option = item[1:].lower()
+        if option in ("c", "command", "cwa", "commandwithargs") or (
+            len(option) >= 3 and "command".startswith(option)
+        ):
+            everything = option in ("c", "command") or "command".startswith(option)
+            last = len(argv) if everything else at + 2
+            return [
+                CodeItem(rest, f"the command {name} runs (after {item})", "joined")
+                for rest in range(at + 1, min(last, len(argv)))
+            ]
+        if option in ("e", "ec", "encodedcommand"):
+            return [CodeItem(at + 1, f"the command {name} runs (after {item})")]
+        if option in ("f", "file"):
+            return [CodeItem(at + 1, f"the script file {name} runs", "program")]
+        if option in ("ex", "ep", "executionpolicy", "wd", "workingdirectory", "settingsfile"):
+            at += 1
+        at += 1
+    if at >= len(argv):
+        return []
+    if name == "powershell":  # Windows PowerShell: operands are the command
+        return [
+            CodeItem(rest, f"the command {name} runs", "joined") for rest in range(at, len(argv))
+        ]
+    return [CodeItem(at, f"the script file {name} runs", "program")]
+
+
+_SSH_TAKES = "BbcDEeFIiJLlmOoPpQRSWw"
+
+
+def _ssh(argv: Sequence[str], index: int) -> list[CodeItem]:
+    """ssh: the host (``-oProxyCommand=...`` there is an option) and the remote command."""
+    at = index + 1
+    while at < len(argv) and argv[at].startswith("-") and argv[at] != "--":
+        letters = argv[at][1:]
+        at += 1
+        for position, letter in enumerate(letters):
+            if letter in _SSH_TAKES:
+                if not letters[position + 1 :]:
+                    at += 1
+                break
+    if at < len(argv) and argv[at] == "--":
+        at += 1
+    if at >= len(argv):
+        return []
+    found = [CodeItem(at, "the host ssh connects to", "program")]
+    found.extend(
+        CodeItem(rest, "part of the command ssh runs on the remote host", "joined")
+        for rest in range(at + 1, len(argv))
+    )
+    return found
