@@ -88,7 +88,8 @@ def wait_for(path: Path, within: float = 15.0) -> None:
 def test_independent_tasks_run_in_parallel(tmp_path: Path) -> None:
     """Two `sleep 0.3` tasks finish in well under the 0.6 s they would take one after another."""
     fixture("parallel.yaml", tmp_path)
-    result = cli("run", "parallel.yaml", "--json", cwd=tmp_path)
+    # The fixture sets no max_parallel; on one CPU the default would be 1 slot.
+    result = cli("run", "parallel.yaml", "--json", "--max-parallel", "2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     log = events(result.stdout)
     (done,) = [e for e in log if e["type"] == "WorkflowCompleted"]
@@ -171,13 +172,14 @@ def test_keep_going_skips_only_dependents(tmp_path: Path) -> None:
 
 def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     """A timed-out command that ignores SIGTERM is SIGKILLed with its background child."""
-    fixture("timeout_group.yaml", tmp_path)
+    fixture("timeout_group_ready.yaml", tmp_path)
     started = time.monotonic()
-    result = cli("run", "timeout_group.yaml", cwd=tmp_path)
+    result = cli("run", "timeout_group_ready.yaml", cwd=tmp_path)
     elapsed = time.monotonic() - started
     assert result.returncode == 1
     assert "timed out" in result.stdout
     pids = outputs(tmp_path, "stubborn")
+    assert pids.get("trapped") == "yes", "the timeout came before the trap was set"
     assert dead_soon(int(pids["leader"]))
     assert dead_soon(int(pids["child"]))
     (log,) = tmp_path.glob(".trioforge/logs/*/stubborn.log")
@@ -444,3 +446,40 @@ def test_usage_errors_exit_2(tmp_path: Path, args: list[str]) -> None:
     result = cli(*args, cwd=tmp_path)
     assert result.returncode == 2
     assert "usage:" in result.stderr
+
+
+def test_stdout_closed_early_keeps_the_exit_status_and_the_headline(tmp_path: Path) -> None:
+    """`trioforge run x.yaml | head -1`: still exit 124 and the headline on stderr."""
+    fixture("workflow_timeout.yaml", tmp_path)
+    process = _start(["run", "workflow_timeout.yaml"], tmp_path)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("run id: ")
+        process.stdout.close()  # the reader is gone before the summary is written
+        stderr = process.stderr.read() if process.stderr is not None else ""
+        process.wait(timeout=30)
+    finally:
+        _reap(process)
+    assert process.returncode == 124, stderr
+    assert "timed out after 0.5s" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_an_unwritable_log_folder_is_a_usage_error(tmp_path: Path) -> None:
+    """--log-dir where no folder can be made: exit 2 with one line, before any task runs."""
+    fixture("parallel.yaml", tmp_path)
+    (tmp_path / "a-file").write_text("")
+    result = cli("run", "parallel.yaml", "--log-dir", "a-file/logs", cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith("trioforge: error: cannot write task logs in ")
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stdout == ""
+
+
+def test_json_with_quiet_prints_nothing_on_success(tmp_path: Path) -> None:
+    """`--json --quiet`: --quiet wins, stdout stays empty."""
+    fixture("parallel.yaml", tmp_path)
+    result = cli("run", "parallel.yaml", "--json", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert result.stderr == ""

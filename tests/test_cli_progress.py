@@ -66,8 +66,10 @@ def test_plain_reporter_prints_one_line_per_event_prefixed_with_the_task(tmp_pat
     """Off a terminal every task event is one plain line: `[task] message`."""
     stream = io.StringIO()
     reporter = PlainReporter(RunTracker(workflow(), tmp_path), stream)
+    reporter.start()
     for item in RUN:
         reporter.emit(item)
+    reporter.stop()
     lines = stream.getvalue().splitlines()
     assert lines[0].startswith("[trioforge] run w-1: 3 tasks")
     assert lines[1:] == [
@@ -87,9 +89,11 @@ def test_plain_reporter_goes_quiet_when_its_stream_breaks(tmp_path: Path) -> Non
     stream = io.StringIO()
     stream.close()
     reporter = PlainReporter(RunTracker(workflow(), tmp_path), stream)
+    reporter.start()
     for item in RUN:
         reporter.emit(item)
-    assert reporter.stream is None
+    reporter.stop()
+    assert reporter.writer.broken
 
 
 def test_live_view_draws_running_tasks_and_respects_no_color(tmp_path: Path) -> None:
@@ -101,10 +105,12 @@ def test_live_view_draws_running_tasks_and_respects_no_color(tmp_path: Path) -> 
     reporter.start()
     for item in RUN[:3]:
         reporter.emit(item)
-    assert set(reporter.rows) == {"build", "docs"}
+    running: set[str] = set()
+    reporter.writer.put(lambda: running.update(reporter.rows))  # drawing is on the writer thread
     for item in RUN[3:]:
         reporter.emit(item)
     reporter.stop()
+    assert running == {"build", "docs"}
     raw = out.getvalue()
     assert "\x1b[3" not in raw  # no foreground colours
     assert "\x1b[9" not in raw
@@ -127,7 +133,11 @@ def test_summary_shows_each_task_and_the_speedup(tmp_path: Path) -> None:
     assert "✗ failed" in text
     assert "· not run" in text
     assert "✓ ok, rolled back" in text
-    assert "wall time 1.25s, task time 2.00s, speed-up 1.6x (dataflow, max_parallel 2)" in text
+    # The 0.10 s rollback is in the wall time, not in the time the tasks had to run.
+    assert (
+        "wall time 1.25s (rollback 0.10s), task time 2.00s, speed-up 1.7x "
+        "(dataflow, max_parallel 2)"
+    ) in text
 
 
 def test_failures_show_the_end_of_the_log(tmp_path: Path) -> None:
@@ -148,3 +158,10 @@ def test_failures_show_the_end_of_the_log(tmp_path: Path) -> None:
     assert "line 10\n" not in text
     assert tail(log, 3) == ["line 28", "line 29", "line 30"]
     assert tail(tmp_path / "missing.log") == []
+
+
+def test_log_tails_carry_no_control_characters(tmp_path: Path) -> None:
+    """Escape sequences and other control characters in a log never reach the terminal."""
+    log = tmp_path / "t.log"
+    log.write_bytes(b"plain\tline\n\x1b[2J\x1b]0;title\x07red \x1b[31mtext\r\nnel\xc2\x85end\n")
+    assert tail(log) == ["plain\tline", "]0;titlered text", "nelend"]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -22,7 +24,7 @@ from trioforge import (
 )
 from trioforge._fallback import FallbackTask
 from trioforge._process_group import ProcessGroups, run_in_group
-from trioforge._shell import read_outputs
+from trioforge._shell import read_outputs, task_file_stem
 
 
 def ctx(task_id: str = "t", attempt: int = 1) -> TaskContext:
@@ -124,11 +126,16 @@ async def test_sigterm_is_followed_by_sigkill_after_the_grace_period(tmp_path: P
     pid_file = tmp_path / "leader.pid"
     script = f"trap '' TERM; echo $$ > {pid_file}; while :; do sleep 0.05; done"
     task = ShellTask("t", script, grace_period=0.3, log_dir=tmp_path)
-    started = trio.current_time()
-    with trio.move_on_after(0.5):
-        await task.run(ctx())
-    elapsed = trio.current_time() - started
-    assert 0.75 <= elapsed < 3
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(task.run, ctx())
+        # Cancel only once the trap is set (the pid is written after it).
+        with trio.fail_after(15):
+            while not pid_file.exists() or not pid_file.read_text().strip():  # noqa: ASYNC110
+                await trio.sleep(0.01)
+        cancelled = trio.current_time()
+        nursery.cancel_scope.cancel()
+    elapsed = trio.current_time() - cancelled
+    assert 0.25 <= elapsed < 3
     assert dead_soon(int(pid_file.read_text()))
     assert "SIGKILL to process group" in (tmp_path / "run-1" / "t.log").read_text()
 
@@ -209,6 +216,44 @@ def test_read_outputs_accepts_key_value_lines_only(tmp_path: Path) -> None:
         read_outputs(path)
 
 
+def test_read_outputs_ends_lines_at_newline_only(tmp_path: Path) -> None:
+    """Form feeds, file separators, NEL and U+2028/9 stay in a value; CRLF ends a line."""
+    path = tmp_path / "out"
+    value = "x\x0cy\x1cz\x1d\x1e\x85w\u2028v\u2029u"
+    path.write_text(f"a={value}\nb=2\r\n", encoding="utf-8", newline="")
+    assert read_outputs(path) == {"a": value, "b": "2"}
+
+
+async def test_task_ids_that_are_not_file_names_stay_in_the_run_folder(tmp_path: Path) -> None:
+    """Ids like `a/b` or `/abs` get files of their own inside the run's folder."""
+    logs = tmp_path / "logs"
+    for task_id in ("a/b", "/abs", ".."):
+        task = ShellTask(task_id, 'echo "k=v" >> "$TRIOFORGE_OUTPUT"', log_dir=logs)
+        result = await task.run(ctx(task_id))
+        assert result.outputs == {"k": "v"}
+        assert result.log_path.parent == logs / "run-1"
+        assert result.log_path.is_file()
+    assert sorted(p.name for p in (logs / "run-1").glob("*.log")) == sorted(
+        f"{task_file_stem(i)}.log" for i in ("a/b", "/abs", "..")
+    )
+    assert len({task_file_stem(i) for i in ("a/b", "a_b", "a.b")}) == 3
+    assert not (tmp_path / "abs.log").exists()
+
+
+async def test_a_compensation_writes_outputs_to_a_file_of_its_own(tmp_path: Path) -> None:
+    """$TRIOFORGE_OUTPUT in `compensate` is not the task's outputs file."""
+    task = ShellTask(
+        "t",
+        'echo "k=task" >> "$TRIOFORGE_OUTPUT"',
+        compensate='echo "k=undo" >> "$TRIOFORGE_OUTPUT"',
+        log_dir=tmp_path,
+    )
+    await task.run(ctx())
+    await task.compensate(ctx())
+    assert read_outputs(tmp_path / "run-1" / "t.outputs") == {"k": "task"}
+    assert read_outputs(tmp_path / "run-1" / "t.compensate.outputs") == {"k": "undo"}
+
+
 async def test_a_bad_outputs_file_fails_the_task(tmp_path: Path) -> None:
     """A command that writes garbage to $TRIOFORGE_OUTPUT fails even though it exited 0."""
     task = ShellTask("t", 'echo "just text" >> "$TRIOFORGE_OUTPUT"', log_dir=tmp_path)
@@ -281,3 +326,63 @@ async def test_a_failing_line_fails_the_script(tmp_path: Path) -> None:
     with pytest.raises(ShellCommandError, match="exited with status 1"):
         await task.run(ctx())
     assert not marker.exists()
+
+
+async def test_kill_all_reaches_a_command_that_is_still_starting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kill_all during a slow Popen (before the group is registered) still kills the command."""
+    real_popen = subprocess.Popen
+
+    class SlowPopen(real_popen):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            time.sleep(0.5)  # a slow fork, in trio's worker thread
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", SlowPopen)
+    groups = ProcessGroups()
+    fd = os.open(tmp_path / "log", os.O_WRONLY | os.O_CREAT)
+    try:
+        statuses: list[int] = []
+
+        async def one() -> None:
+            statuses.append(
+                await run_in_group(
+                    ["sleep", "30"],
+                    cwd=None,
+                    env=os.environ,
+                    output=fd,
+                    grace_period=30,
+                    groups=groups,
+                )
+            )
+
+        started = trio.current_time()
+        with trio.move_on_after(15):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(one)
+                await trio.sleep(0.2)  # inside the 0.5 s Popen
+                assert groups.kill_all() == 0  # nothing registered yet
+        elapsed = trio.current_time() - started
+    finally:
+        os.close(fd)
+    assert statuses == [-signal.SIGKILL]
+    assert elapsed < 10  # not the command's 30 s
+
+
+async def test_a_cancelled_task_refused_by_kill_all_ends_as_cancelled(tmp_path: Path) -> None:
+    """After kill_all, a task whose scope is cancelled already is cancelled, not failed."""
+    groups = ProcessGroups()
+    groups.kill_all()
+    task = ShellTask("late", ["true"], process_groups=groups, log_dir=tmp_path)
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await task.run(ctx("late"))
+    assert scope.cancelled_caught
+
+
+def test_shell_task_refuses_templates_in_code_items() -> None:
+    """Built from Python too, a ShellTask refuses a template in an argv item read as code."""
+    with pytest.raises(ValueError, match="could run an output as code"):
+        ShellTask("t", ["sh", "-c", "echo ${{ tasks.a.outputs.x }}"])
+    assert ShellTask("t", ["echo", "${{ tasks.a.outputs.x }}"]).id == "t"

@@ -373,7 +373,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         # stdout was closed early (`trioforge graph x | head -1`): not an error to report.
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
         return 1
     except (WorkflowError, OSError) as exc:
         _error(str(exc) or type(exc).__name__)
@@ -445,10 +448,9 @@ def _validate(files: Sequence[str]) -> int:
 
 
 def _print_problems(exc: WorkflowFileError) -> None:
-    text = "\n".join(str(p) for p in exc.problems)
-    count = len(exc.problems)
-    noun = "problem" if count == 1 else "problems"
-    sys.stderr.write(f"{text}\n{count} {noun} found\n")
+    total = len(exc.problems) + exc.omitted
+    noun = "problem" if total == 1 else "problems"
+    sys.stderr.write(f"{exc}\n{total} {noun} found\n")
     sys.stderr.flush()
 
 

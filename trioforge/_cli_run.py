@@ -32,11 +32,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import IO, cast
+from typing import Any, cast
 
 import attrs
 import trio
@@ -107,40 +109,99 @@ class _Outcome:
 
 @attrs.define(eq=False)
 class _Interrupts:
+    """Counts SIGINT, SIGTERM and SIGHUP deliveries and escalates with each one.
+
+    Not ``trio.open_signal_receiver``: it keeps at most one pending delivery
+    per signal, so a second Ctrl-C that arrives before the first was handled
+    is lost. Nor a plain Python handler, which Python also runs once for
+    deliveries that arrive together. What sees every delivery is the wakeup
+    fd: the C-level handler writes one byte (the signal number) to it for
+    each. So during the run the wakeup fd is a socket of ours, read by
+    :meth:`watch`; trio's own wakeup fd and the previous handlers are put
+    back when it ends. (The kernel itself still merges a signal sent while
+    the same one is pending, before the process was scheduled to take the
+    first: two ``kill`` calls in a row from another process may arrive as one.)
+    """
+
     executor: WorkflowExecutor
     groups: ProcessGroups
     notice: Callable[[str], None]
+    started: Callable[[], bool] = lambda: True
     count: int = 0
     signum: int | None = None
 
     async def watch(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+        reader, writer = socket.socketpair()
+        previous: dict[signal.Signals, Any] = {}
+        old_fd: int | None = None
+        try:
+            for sock in (reader, writer):
+                sock.setblocking(False)
+            for each in _SIGNALS:
+                previous[each] = signal.signal(each, _count_only)
+            old_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
             task_status.started()
-            async for signum in signals:
-                self.count += 1
-                name = signal.Signals(signum).name
-                if self.count == 1:
-                    self.signum = signum
-                    self.notice(
-                        f"{name}: stopping running tasks, then rolling back completed ones "
-                        "(interrupt again to kill everything at once)"
-                    )
-                    self.executor.cancel(f"interrupted by {name}")
-                elif self.count == 2:
-                    killed = self.groups.kill_all()
-                    self.notice(
-                        f"{name} again: killed {killed} running process group(s); "
-                        "remaining compensations will not run"
-                    )
-                    self.executor.cancel(f"interrupted by {name}")
-                else:
-                    self.groups.kill_all()
-                    sys.stderr.write("\x1b[?25h" if sys.stderr.isatty() else "")
-                    sys.stderr.write(f"trioforge: {name} a third time: exiting now\n")
-                    sys.stderr.flush()
-                    os._exit(128 + (self.signum or signum))
+            while True:
+                await trio.lowlevel.wait_readable(reader)
+                try:
+                    data = reader.recv(256)
+                except BlockingIOError:
+                    continue
+                for number in data:
+                    if number in _SIGNALS:
+                        self.deliver(number)
+        finally:
+            if old_fd is not None:
+                signal.set_wakeup_fd(old_fd, warn_on_full_buffer=False)
+            for each, handler in previous.items():
+                signal.signal(each, handler)
+            reader.close()
+            writer.close()
+
+    def deliver(self, signum: int) -> None:
+        """Act on one delivery of ``signum`` (on the trio thread)."""
+        self.count += 1
+        name = signal.Signals(signum).name
+        if self.count == 1:
+            self.signum = signum
+            if self.started() and not _running(self.executor):
+                self.notice(
+                    f"{name}: rollback in progress; interrupt again to kill it "
+                    "(the remaining compensations will not run)"
+                )
+                return
+            self.notice(
+                f"{name}: stopping running tasks, then rolling back completed ones "
+                "(interrupt again to kill everything at once)"
+            )
+            self.executor.cancel(f"interrupted by {name}")
+        elif self.count == 2:
+            killed = self.groups.kill_all()
+            self.notice(
+                f"{name} again: killed {killed} running process group(s); "
+                "remaining compensations will not run"
+            )
+            self.executor.cancel(f"interrupted by {name}")
+        else:
+            self.groups.kill_all()
+            sys.stderr.write("\x1b[?25h" if sys.stderr.isatty() else "")
+            sys.stderr.write(f"trioforge: {name} a third time: exiting now\n")
+            sys.stderr.flush()
+            os._exit(128 + (self.signum or signum))
+
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _count_only(_signum: int, _frame: object) -> None:
+    """A Python-level handler, so that each delivery reaches the wakeup fd (``_Interrupts``)."""
+
+
+def _running(executor: WorkflowExecutor) -> bool:
+    """Whether a run of ``executor`` can still be cancelled (not rolling back after a failure)."""
+    return executor.running
 
 
 @attrs.define(eq=False)
@@ -163,6 +224,18 @@ def _check_audit_log(path: str) -> None:
             pass
     except OSError as exc:
         raise UsageError(f"cannot write the audit log {path!r}: {exc.strerror or exc}") from None
+
+
+def _check_log_dir(path: Path) -> None:
+    """Create the tasks' log folder and make sure a file can be written in it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write task logs in {display_path(path)}: {exc.strerror or exc}"
+        ) from None
 
 
 def _load(file: str, log_dir: str | None) -> tuple[WorkflowFile, str]:
@@ -204,32 +277,65 @@ def _restored(stored: StoredRun, tracker: RunTracker) -> None:
             tracker.restore(task_id, record.attempts)
 
 
+class _Console(Console):
+    """A rich console whose closed pipe raises ``BrokenPipeError``.
+
+    rich's own ``on_broken_pipe`` raises ``SystemExit(1)``, which would turn
+    any outcome into exit status 1 (and, from the live view's writer thread,
+    silently end the thread).
+    """
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError("the output was closed")
+
+
 @attrs.define(eq=False)
 class _Views:
-    """Where a run's progress goes: the sinks, and the reporter (None: no live view)."""
+    """Where a run's progress goes: the sinks, and the reporter (None: no live view).
+
+    ``outputs`` are the views that write from a thread of their own (see
+    ``_progress``): started before the run, flushed after it.
+    """
 
     sinks: list[AuditSink]
     reporter: LiveReporter | PlainReporter | None
     out: Console
     err: Console
+    outputs: list[LiveReporter | PlainReporter | JsonStreamSink] = attrs.Factory(list)
 
     @classmethod
     def choose(cls, options: RunOptions, tracker: RunTracker) -> _Views:
-        out = Console(file=sys.stdout, highlight=False, soft_wrap=True)
-        err = Console(file=sys.stderr, highlight=False, soft_wrap=True)
-        if options.json:
+        out = _Console(file=sys.stdout, highlight=False, soft_wrap=True)
+        err = _Console(file=sys.stderr, highlight=False, soft_wrap=True)
+        if options.json and not options.quiet:
             line = _RunIdLine(lambda text: err.print(text, markup=False))
-            return cls([line, tracker, JsonStreamSink(sys.stdout)], None, out, err)
+            sink = JsonStreamSink(sys.stdout)
+            return cls([line, tracker, sink], None, out, err, [sink])
         if options.quiet:
             return cls([tracker], None, out, err)
         reporter: LiveReporter | PlainReporter
         if out.is_terminal:
             reporter = LiveReporter(tracker, out)
-            line = _RunIdLine(lambda text: out.print(text, markup=False, style="dim"))
         else:
             reporter = PlainReporter(tracker, sys.stdout)
-            line = _RunIdLine(lambda text: _write(sys.stdout, text))
-        return cls([line, reporter], reporter, out, err)
+        line = _RunIdLine(reporter.line)
+        return cls([line, reporter], reporter, out, err, [reporter])
+
+    def start(self) -> None:
+        for output in self.outputs:
+            output.start()
+
+    def stop(self) -> None:
+        """Flush the outputs (each for a bounded time); say if lines were dropped."""
+        for output in self.outputs:
+            output.stop()
+        dropped = sum(output.writer.dropped for output in self.outputs)
+        if dropped:
+            self.err.print(
+                f"trioforge: {dropped} progress line(s) not written: stdout was not read "
+                "fast enough (the audit log and the run store have every event)",
+                markup=False,
+            )
 
     def notice(self, text: str) -> None:
         if self.reporter is not None:
@@ -284,6 +390,7 @@ def run_workflow_file(options: RunOptions) -> int:
     loaded = target.loaded
     if options.audit_log is not None:
         _check_audit_log(options.audit_log)
+    _check_log_dir(loaded.log_dir)
     max_parallel = options.max_parallel or loaded.max_parallel or os.cpu_count() or 1
     tracker = RunTracker(loaded.workflow, loaded.log_dir)
     views = _Views.choose(options, tracker)
@@ -314,13 +421,14 @@ def run_workflow_file(options: RunOptions) -> int:
         views.notice(f"could not start the watchdog ({exc}): a SIGKILL may leave task processes")
     else:
         groups.on_change = watchdog.group_changed
-    if views.reporter is not None:
-        views.reporter.start()
+    views.start()
     try:
-        outcome = trio.run(_run, executor, start, groups, views.notice, store)
+        interrupts = _Interrupts(
+            executor, groups, views.notice, started=lambda: tracker.run_id is not None
+        )
+        outcome = trio.run(_run, start, interrupts, store)
     finally:
-        if views.reporter is not None:
-            views.reporter.stop()
+        views.stop()
         executor.audit_log.close()
         groups.on_change = None
         if watchdog is not None:
@@ -359,31 +467,43 @@ def _report(
         err.print(f"trioforge: error: {outcome.error}", markup=False)
         return outcome.code
     human = views.reporter is not None
-    if human:
-        print_summary(
-            out,
-            tracker,
-            results=outcome.result.results if outcome.result is not None else None,
-            schedule=schedule,
-            max_parallel=max_parallel,
-        )
+    try:
+        if human:
+            print_summary(
+                out,
+                tracker,
+                results=outcome.result.results if outcome.result is not None else None,
+                schedule=schedule,
+                max_parallel=max_parallel,
+            )
+        if outcome.code != EXIT_OK:
+            print_failures(out if human else err, tracker)
+        elif human:
+            out.print(f"✓ {target.loaded.name} succeeded", style="bold green")
+    except OSError:
+        # stdout was closed early (`trioforge run x.yaml | head -1`): the
+        # headline on stderr and the exit status still tell what happened.
+        _silence_stdout()
     if outcome.code != EXIT_OK:
-        print_failures(out if human else err, tracker)
         err.print(f"trioforge: {_headline(target.loaded.name, outcome)}", markup=False)
         if target.store_path is not None and tracker.run_id is not None:
             command = resume_command(tracker.run_id, target.store_path)
             err.print(f"trioforge: to resume this run: {command}", markup=False)
-    elif human:
-        out.print(f"✓ {target.loaded.name} succeeded", style="bold green")
     return outcome.code
 
 
-def _write(stream: IO[str], text: str) -> None:
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the flush at exit does not fail again."""
     try:
-        stream.write(text + "\n")
-        stream.flush()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):
         pass
+    finally:
+        os.close(devnull)
 
 
 def _headline(name: str, outcome: _Outcome) -> str:
@@ -415,19 +535,17 @@ def _store_failure(exc: BaseException) -> Exception | None:
 
 
 async def _run(
-    executor: WorkflowExecutor,
     start: Callable[[], Awaitable[WorkflowResult]],
-    groups: ProcessGroups,
-    notice: Callable[[str], None],
+    interrupts: _Interrupts,
     store: SQLiteRunStore | None,
 ) -> _Outcome:
     if store is None:
-        return await _drive(executor, start, groups, notice)
+        return await _drive(start, interrupts)
     opening = True
     try:
         async with store:  # opens the file, creating it and its tables if need be
             opening = False
-            return await _drive(executor, start, groups, notice)
+            return await _drive(start, interrupts)
     except (sqlite3.Error, OSError) as exc:
         if not opening:
             raise
@@ -438,12 +556,8 @@ async def _run(
 
 
 async def _drive(
-    executor: WorkflowExecutor,
-    start: Callable[[], Awaitable[WorkflowResult]],
-    groups: ProcessGroups,
-    notice: Callable[[str], None],
+    start: Callable[[], Awaitable[WorkflowResult]], interrupts: _Interrupts
 ) -> _Outcome:
-    interrupts = _Interrupts(executor, groups, notice)
     outcome: _Outcome
     async with trio.open_nursery() as nursery:
         await nursery.start(interrupts.watch)

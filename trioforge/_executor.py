@@ -165,6 +165,14 @@ class WorkflowExecutor:
         return f"WorkflowExecutor({self.workflow!r})"
 
     @property
+    def running(self) -> bool:
+        """Whether a run is in progress and :meth:`cancel` would stop it.
+
+        False again once a failed run has started its rollback.
+        """
+        return bool(self._active)
+
+    @property
     def audit_log(self) -> AuditLog:
         """Every event of this executor's runs."""
         return self._audit

@@ -124,6 +124,8 @@ async def run_in_group(
     Raises:
         ProcessStartError: the command could not be started.
     """
+    # A task cancelled already must end as cancelled, not as a command that failed to start.
+    await trio.lowlevel.checkpoint_if_cancelled()
     if groups is not None and groups.forced:
         raise ProcessStartError("not started: trioforge is stopping at once")
 
@@ -163,6 +165,11 @@ async def run_in_group(
                 assert process is not None
                 if groups is not None:
                     groups.add(process.pid)
+                    if groups.forced:
+                        # kill_all ran while Popen was starting it (in a worker
+                        # thread): the group was not registered yet, so it was missed.
+                        note(f"stopping at once: SIGKILL to process group {process.pid}")
+                        signal_group(process.pid, signal.SIGKILL)
     finally:
         if process is not None:
             # Whatever happened to the leader, nothing of its group may survive it.

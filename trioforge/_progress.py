@@ -17,12 +17,23 @@ changed:
 * :class:`JsonStreamSink` (``--json``): the events as JSON Lines on stdout.
 
 A reporter must never break a run: writing to a closed pipe or terminal
-disables it instead of raising into the executor.
+disables it instead of raising into the executor. Nor may it slow the run
+down: ``emit`` runs on the trio thread, and a blocking ``write`` to a pipe
+whose reader is slow (``trioforge run --json | slow-consumer``) would stop
+every timeout and signal with it. So no view writes from the trio thread:
+each hands its lines (or, for the live view, its drawing) to a
+:class:`LineWriter`, a bounded queue drained by one writer thread. When the
+queue is full the line is dropped and counted, and the count is reported
+when the run ends: a progress line is worth less than a timeout that fires.
 """
 
 from __future__ import annotations
 
 import json
+import queue
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -45,9 +56,20 @@ from ._events import AuditEvent, EventType
 from ._shell import display_path, run_folder, task_log_path
 from ._workflow import Workflow
 
-__all__ = ["JsonStreamSink", "LiveReporter", "PlainReporter", "RunTracker", "TaskRecord"]
+__all__ = [
+    "JsonStreamSink",
+    "LineWriter",
+    "LiveReporter",
+    "PlainReporter",
+    "RunTracker",
+    "TaskRecord",
+]
 
 LIVE_LINE_LIMIT = 500
+#: Lines (or drawing actions) waiting for the writer thread before new ones are dropped.
+QUEUE_LIMIT = 10_000
+#: Seconds :meth:`LineWriter.close` waits for the queue to drain.
+FLUSH_LIMIT = 5.0
 FINAL_STATUSES = frozenset({"ok", "failed", "timed out", "cancelled", "skipped"})
 
 
@@ -96,6 +118,8 @@ class RunTracker:
         self.duration: float | None = None
         self.outcome: EventType | None = None
         self.finished = 0
+        #: Seconds spent in compensations (the rollback), part of ``duration``.
+        self.rollback = 0.0
 
     @property
     def restored(self) -> int:
@@ -151,7 +175,9 @@ class RunTracker:
             if record.status in FINAL_STATUSES:
                 self.finished -= 1
             record.status = "retrying"
-        elif kind == EventType.TASK_COMPENSATED:
+        if kind in _COMPENSATION_ENDS and event.duration is not None:
+            self.rollback += event.duration
+        if kind == EventType.TASK_COMPENSATED:
             record.rollback = "compensated"
         elif kind == EventType.TASK_COMPENSATION_FAILED:
             record.rollback = "compensation failed"
@@ -218,6 +244,7 @@ _ATTEMPT_ENDS = frozenset(
         EventType.TASK_CANCELLED,
     }
 )
+_COMPENSATION_ENDS = frozenset({EventType.TASK_COMPENSATED, EventType.TASK_COMPENSATION_FAILED})
 _STATUS = {
     EventType.TASK_COMPLETED: "ok",
     EventType.TASK_FAILED: "failed",
@@ -237,6 +264,82 @@ STYLES = {
 }
 
 
+class LineWriter:
+    """Runs output actions on a writer thread, so that the caller never blocks.
+
+    :meth:`put` (any thread, typically the trio thread) queues a line or a
+    callable and returns at once; when :data:`QUEUE_LIMIT` items are waiting
+    it drops the item and counts it in :attr:`dropped`. The first ``OSError``
+    or ``ValueError`` from the stream (a closed pipe) disables the writer.
+
+    Args:
+        stream: where lines go (each is flushed at once).
+        limit: how many items may wait.
+    """
+
+    def __init__(self, stream: IO[str] | None, *, limit: int = QUEUE_LIMIT) -> None:
+        self.stream = stream
+        self.dropped = 0
+        self.broken = False
+        self._queue: queue.Queue[str | Callable[[], object] | None] = queue.Queue(limit)
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the writer thread (once)."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._drain, name="trioforge-output", daemon=True
+            )
+            self._thread.start()
+
+    def put(self, item: str | Callable[[], object]) -> None:
+        """Queue a line to write, or an action to run, on the writer thread; never blocks."""
+        if self.broken:
+            return
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self.dropped += 1
+
+    def close(self, timeout: float = FLUSH_LIMIT) -> bool:
+        """Write what is queued, waiting at most ``timeout`` seconds; True if all was written.
+
+        What is still queued after ``timeout`` is counted in :attr:`dropped`.
+        """
+        if self._thread is None:
+            return True
+        deadline = time.monotonic() + timeout
+        try:
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            pass
+        else:
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+            if not self._thread.is_alive():
+                return True
+        # What is still queued will not be written: count it with the dropped lines.
+        self.broken = True
+        self.dropped += self._queue.qsize()
+        return False
+
+    def _drain(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self.broken:
+                continue
+            try:
+                if isinstance(item, str):
+                    if self.stream is not None:
+                        self.stream.write(item)
+                        self.stream.flush()
+                else:
+                    item()
+            except (OSError, ValueError):
+                self.broken = True
+
+
 class PlainReporter:
     """One plain line per event, ``[task] message``, for logs and pipes.
 
@@ -247,7 +350,7 @@ class PlainReporter:
 
     def __init__(self, tracker: RunTracker, stream: IO[str]) -> None:
         self.tracker = tracker
-        self.stream: IO[str] | None = stream
+        self.writer = LineWriter(stream)
 
     def emit(self, event: AuditEvent) -> None:
         """Record the event and print a line about it."""
@@ -271,20 +374,20 @@ class PlainReporter:
         """Print a line that is not about one task."""
         self._write(f"[trioforge] {text}\n")
 
-    def start(self) -> None:
-        """Nothing to set up for plain output."""
+    def line(self, text: str) -> None:
+        """Print a line as it is."""
+        self._write(text + "\n")
 
-    def stop(self) -> None:
-        """Nothing to tear down for plain output."""
+    def start(self) -> None:
+        """Start the writer thread."""
+        self.writer.start()
+
+    def stop(self, timeout: float = FLUSH_LIMIT) -> None:
+        """Write what is queued (waiting at most ``timeout`` seconds)."""
+        self.writer.close(timeout)
 
     def _write(self, text: str) -> None:
-        if self.stream is None:
-            return
-        try:
-            self.stream.write(text)
-            self.stream.flush()
-        except (OSError, ValueError):
-            self.stream = None
+        self.writer.put(text)
 
 
 class LiveReporter:
@@ -325,27 +428,40 @@ class LiveReporter:
             redirect_stderr=False,
         )
         self.broken = False
+        self.writer = LineWriter(None)
 
     def start(self) -> None:
-        """Start drawing."""
-        self._guard(self.live.start)
+        """Start drawing (the writer thread does all drawing)."""
+        self.writer.start()
+        self.writer.put(lambda: self._guard(self.live.start))
 
-    def stop(self) -> None:
-        """Stop drawing and clear the live area (finished lines stay)."""
-        self._guard(self.live.stop)
+    def stop(self, timeout: float = FLUSH_LIMIT) -> None:
+        """Stop drawing and clear the live area (finished lines stay); wait at most ``timeout``."""
+        self.writer.put(lambda: self._guard(self.live.stop))
+        self.writer.close(timeout)
 
     def notice(self, text: str) -> None:
         """Print a line above the live area."""
-        self._guard(lambda: self.console.print(Text(text, style="bold yellow")))
+        self.writer.put(
+            lambda: self._guard(lambda: self.console.print(Text(text, style="bold yellow")))
+        )
+
+    def line(self, text: str, style: str = "dim") -> None:
+        """Print a line above the live area, as it is."""
+        self.writer.put(
+            lambda: self._guard(lambda: self.console.print(text, markup=False, style=style))
+        )
 
     def emit(self, event: AuditEvent) -> None:
-        """Record the event and update the view."""
+        """Record the event and queue the update of the view."""
         record = self.tracker.update(event)
         if record is None or self.broken:
             return
-        self._guard(lambda: self._show(event, record))
+        snapshot = attrs.evolve(record)  # the trio thread goes on updating the record
+        finished = self.tracker.finished
+        self.writer.put(lambda: self._guard(lambda: self._show(event, snapshot, finished)))
 
-    def _show(self, event: AuditEvent, record: TaskRecord) -> None:
+    def _show(self, event: AuditEvent, record: TaskRecord, finished: int) -> None:
         task_id = record.task_id
         if event.type == EventType.TASK_STARTED:
             label = task_id if record.attempts <= 1 else f"{task_id} (attempt {record.attempts})"
@@ -361,7 +477,7 @@ class LiveReporter:
             self.failed += 1
             description = f"{self.tracker.name} ({self.failed} failed)"
             self.overall.update(self.total, description=description)
-        self.overall.update(self.total, completed=self.tracker.finished)
+        self.overall.update(self.total, completed=finished)
         message = self.tracker.message(event, record)
         if message is None:
             return
@@ -386,17 +502,19 @@ class LiveReporter:
 
 
 class JsonStreamSink:
-    """Writes each event as one JSON line to a stream (``--json``), flushed at once."""
+    """Writes each event as one JSON line to a stream (``--json``), from a writer thread."""
 
     def __init__(self, stream: IO[str]) -> None:
-        self.stream: IO[str] | None = stream
+        self.writer = LineWriter(stream)
+
+    def start(self) -> None:
+        """Start the writer thread."""
+        self.writer.start()
+
+    def stop(self, timeout: float = FLUSH_LIMIT) -> None:
+        """Write what is queued (waiting at most ``timeout`` seconds)."""
+        self.writer.close(timeout)
 
     def emit(self, event: AuditEvent) -> None:
-        """Write the event as a JSON line."""
-        if self.stream is None:
-            return
-        try:
-            self.stream.write(json.dumps(event.to_dict(), separators=(",", ":")) + "\n")
-            self.stream.flush()
-        except (OSError, ValueError):
-            self.stream = None
+        """Queue the event as a JSON line."""
+        self.writer.put(json.dumps(event.to_dict(), separators=(",", ":")) + "\n")

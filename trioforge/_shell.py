@@ -9,9 +9,10 @@ trioforge and the log is complete even if trioforge is killed.
 Outputs: the command gets ``TRIOFORGE_OUTPUT``, the path of an empty file;
 ``key=value`` lines written there become the result's ``outputs`` once the
 command succeeded. Templates (``${{ tasks.ID.outputs.KEY }}``) are expanded
-in argv items and environment values only, each into exactly one value, so
-an output can never become shell code. A template in shell text is refused
-when the task is made.
+in argv items and environment values only, each into exactly one value that
+no shell trioforge starts ever parses. A template in shell text, or in an
+argv item the program reads as code (``sh -c``, ``python -c``, argv[0]; see
+``_argv_code``), is refused when the task is made.
 
 Processes are run by :func:`run_in_group` (see ``_process_group``): their
 own process group, SIGTERM then SIGKILL on cancellation, and no survivor.
@@ -20,6 +21,7 @@ own process group, SIGTERM then SIGKILL on cancellation, and no survivor.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import sys
@@ -30,6 +32,7 @@ from typing import Any
 import attrs
 import trio
 
+from ._argv_code import code_items
 from ._errors import WorkflowError
 from ._process_group import ProcessGroups, ProcessStartError, run_in_group
 from ._task import TaskContext, _to_ids
@@ -42,6 +45,7 @@ __all__ = [
     "display_path",
     "read_outputs",
     "run_folder",
+    "task_file_stem",
     "task_log_path",
 ]
 
@@ -142,9 +146,21 @@ def run_folder(log_dir: Path, run_id: str) -> Path:
     return log_dir / _UNSAFE.sub("_", run_id)
 
 
+def task_file_stem(task_id: str) -> str:
+    """The start of the names of a task's files: its id, made safe for a file name.
+
+    An id that is not already safe (``a/b``, ``/abs``, ``..``) gets its unsafe
+    characters replaced and a short hash of the id, so two ids never share files.
+    """
+    if not _UNSAFE.search(task_id) and task_id not in (".", ".."):
+        return task_id
+    digest = hashlib.sha256(task_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{_UNSAFE.sub('_', task_id)}-{digest}"
+
+
 def task_log_path(log_dir: Path, run_id: str, task_id: str) -> Path:
     """Where the log of ``task_id`` in run ``run_id`` is written."""
-    return run_folder(log_dir, run_id) / f"{task_id}.log"
+    return run_folder(log_dir, run_id) / f"{task_file_stem(task_id)}.log"
 
 
 def read_outputs(path: Path) -> dict[str, str]:
@@ -166,7 +182,10 @@ def read_outputs(path: Path) -> dict[str, str]:
     except UnicodeDecodeError:
         raise ValueError("$TRIOFORGE_OUTPUT is not UTF-8 text") from None
     outputs: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), 1):
+    # Only "\n" ends a line: splitlines() would also split a value at \x0c,
+    # \x1c-\x1e, \x85, U+2028 or U+2029.
+    for number, raw in enumerate(text.split("\n"), 1):
+        line = raw.removesuffix("\r")
         if not line.strip():
             continue
         key, sep, value = line.partition("=")
@@ -205,6 +224,13 @@ def _to_command(value: str | Sequence[str]) -> str | tuple[str, ...]:
         raise ValueError(f"an argv command must be a non-empty list of str, got {value!r}")
     for item in argv:
         _check_templates(item)
+    for code in code_items(argv):
+        if contains_template(argv[code.index]):
+            raise ValueError(
+                f"argv item {code.index} ({argv[code.index]!r}) is {code.reads}, so a "
+                "template there could run an output as code; pass the value as a "
+                "separate argument ($1) or through env"
+            )
     return argv
 
 
@@ -352,9 +378,10 @@ class ShellTask:
         """Run the command once; return its result or raise :class:`ShellCommandError`."""
         folder = run_folder(self.log_dir, ctx.workflow_id)
         name = self.task_name
-        log_path = folder / f"{name}.log"
+        stem = task_file_stem(name)
+        log_path = folder / f"{stem}.log"
         suffix = ".fallback" if self.role == "fallback" else ""
-        outputs_path = folder / f"{name}{suffix}.outputs"
+        outputs_path = folder / f"{stem}{suffix}.outputs"
         _prepare(folder, outputs_path)
         label = f"{self.role} attempt {ctx.attempt}" if self.role == "run" else self.role
         started = trio.current_time()
@@ -390,15 +417,17 @@ class ShellTask:
             return
         folder = run_folder(self.log_dir, ctx.workflow_id)
         name = self.task_name
-        log_path = folder / f"{name}.log"
-        _prepare(folder, None)
+        stem = task_file_stem(name)
+        log_path = folder / f"{stem}.log"
+        outputs_path = folder / f"{stem}.compensate.outputs"  # not the task's own outputs
+        _prepare(folder, outputs_path)
         limit = self.timeout if self.timeout is not None else float("inf")
         with trio.move_on_after(limit) as scope:
             returncode = await self._execute(
                 self.compensate_command,
                 ctx,
                 log_path,
-                folder / f"{name}.outputs",
+                outputs_path,
                 "compensate",
                 phase="compensate",
             )

@@ -1,16 +1,18 @@
 """The end of ``trioforge run``: the summary table, the speed-up, and what failed, with its log.
 
 Built from a :class:`RunTracker` after the run, so it shows what the audit
-events say happened. The speed-up compares the run's wall time with the sum
-of the time every attempt of every task took: what the same work would have
-cost one task at a time. For a failed task, the last :data:`TAIL_LINES` lines
-of its log are shown (read from the end of the file, so a huge log costs
-nothing), which is usually all a person needs to see why.
+events say happened. The speed-up compares the run's wall time (less the
+rollback's) with the sum of the time every attempt of every task took: what
+the same work would have cost one task at a time. For a failed task, the
+last :data:`TAIL_LINES` lines of its log are shown (read from the end of the
+file, so a huge log costs nothing, and without control characters), which is
+usually all a person needs to see why.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,10 +31,17 @@ __all__ = ["TAIL_LINES", "print_failures", "print_summary", "tail"]
 TAIL_LINES = 20
 _ROWS_IF_LARGE = 50
 _TAIL_BYTES = 64 * 1024
+#: C0 and C1 control characters but tab: a task's log must not drive the terminal.
+#: (Colour and cursor sequences, ``ESC [ ... letter``, go as a whole.)
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
 def tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
-    """The last ``lines`` lines of a text file (empty if it cannot be read)."""
+    """The last ``lines`` lines of a text file (empty if it cannot be read).
+
+    Control characters (escape sequences, carriage returns) are removed, so
+    printing the lines cannot move the cursor or change the terminal.
+    """
     try:
         with open(path, "rb") as file:
             file.seek(0, os.SEEK_END)
@@ -42,7 +51,9 @@ def tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
     except OSError:
         return []
     text = data.decode("utf-8", errors="replace")
-    return text.splitlines()[-lines:]
+    if not text:
+        return []
+    return [_CONTROL.sub("", line) for line in text.removesuffix("\n").split("\n")[-lines:]]
 
 
 def _status(record: TaskRecord, results: Mapping[str, Any] | None) -> str:
@@ -94,9 +105,13 @@ def print_summary(
     busy = sum(r.busy for r in records)
     wall = tracker.duration
     if wall is not None:
-        speedup = f", speed-up {busy / wall:.1f}x" if wall > 0 and busy > 0 else ""
+        # The rollback is part of the wall time but not of the task time.
+        working = wall - tracker.rollback
+        speedup = f", speed-up {busy / working:.1f}x" if working > 0 and busy > 0 else ""
+        rollback = f" (rollback {format_duration(tracker.rollback)})" if tracker.rollback else ""
         console.print(
-            f"wall time {format_duration(wall)}, task time {format_duration(busy)}{speedup} "
+            f"wall time {format_duration(wall)}{rollback}, task time {format_duration(busy)}"
+            f"{speedup} "
             f"({schedule}, max_parallel {max_parallel})",
             highlight=False,
         )
