@@ -15,7 +15,7 @@ from typing import Any, cast
 import trio
 from test_cli import _env, _reap, _start, dead_soon, fixture, wait_for
 
-from trioforge._cli_run import _Interrupts
+from trioforge._cli_signals import Interrupts
 from trioforge._process_group import ProcessGroups
 
 AUDIT = ("--audit-log", "audit.jsonl", "--no-store")
@@ -81,7 +81,7 @@ async def test_two_interrupts_delivered_together_both_count() -> None:
         if len(notices) == 2:
             both.set()
 
-    interrupts = _Interrupts(cast("Any", executor), groups, notice)
+    interrupts = Interrupts(cast("Any", executor), groups, notice)
     before = signal.getsignal(signal.SIGINT)
     async with trio.open_nursery() as nursery:
         await nursery.start(interrupts.watch)

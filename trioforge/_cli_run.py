@@ -1,7 +1,8 @@
 """``trioforge run`` and ``resume``: one run of a workflow file, its signals, store and exit code.
 
-Signals are received with ``trio.open_signal_receiver`` for the whole run,
-never as a ``KeyboardInterrupt`` raised somewhere inside the executor:
+Signals are counted for the whole run by ``_cli_signals.Interrupts`` (every
+delivery, which ``trio.open_signal_receiver`` does not guarantee), never as a
+``KeyboardInterrupt`` raised somewhere inside the executor:
 
 * first SIGINT (or SIGTERM, SIGHUP): ``executor.cancel(reason)``. Running
   commands get SIGTERM through ``run_process``'s ``deliver_cancel`` (SIGKILL
@@ -32,25 +33,24 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import attrs
 import trio
 from rich.console import Console
 
 from ._audit import AuditSink
+from ._cli_signals import Interrupts
 from ._cli_store import UsageError, existing_store, load_run, resume_command
 from ._durable import DefinitionChangedError
 from ._errors import TaskFailedError, WorkflowCancelledError, WorkflowTimeoutError
 from ._events import AuditEvent, EventType
 from ._executor import Schedule, WorkflowExecutor, WorkflowResult
-from ._process_group import ProcessGroups
 from ._progress import JsonStreamSink, LiveReporter, PlainReporter, RunTracker
 from ._schedulers import FailurePolicy
 from ._shell import display_path
@@ -105,103 +105,6 @@ class _Outcome:
     error: Exception | None = None
     result: WorkflowResult | None = None
     refused: bool = False
-
-
-@attrs.define(eq=False)
-class _Interrupts:
-    """Counts SIGINT, SIGTERM and SIGHUP deliveries and escalates with each one.
-
-    Not ``trio.open_signal_receiver``: it keeps at most one pending delivery
-    per signal, so a second Ctrl-C that arrives before the first was handled
-    is lost. Nor a plain Python handler, which Python also runs once for
-    deliveries that arrive together. What sees every delivery is the wakeup
-    fd: the C-level handler writes one byte (the signal number) to it for
-    each. So during the run the wakeup fd is a socket of ours, read by
-    :meth:`watch`; trio's own wakeup fd and the previous handlers are put
-    back when it ends. (The kernel itself still merges a signal sent while
-    the same one is pending, before the process was scheduled to take the
-    first: two ``kill`` calls in a row from another process may arrive as one.)
-    """
-
-    executor: WorkflowExecutor
-    groups: ProcessGroups
-    notice: Callable[[str], None]
-    started: Callable[[], bool] = lambda: True
-    count: int = 0
-    signum: int | None = None
-
-    async def watch(
-        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-    ) -> None:
-        reader, writer = socket.socketpair()
-        previous: dict[signal.Signals, Any] = {}
-        old_fd: int | None = None
-        try:
-            for sock in (reader, writer):
-                sock.setblocking(False)
-            for each in _SIGNALS:
-                previous[each] = signal.signal(each, _count_only)
-            old_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
-            task_status.started()
-            while True:
-                await trio.lowlevel.wait_readable(reader)
-                try:
-                    data = reader.recv(256)
-                except BlockingIOError:
-                    continue
-                for number in data:
-                    if number in _SIGNALS:
-                        self.deliver(number)
-        finally:
-            if old_fd is not None:
-                signal.set_wakeup_fd(old_fd, warn_on_full_buffer=False)
-            for each, handler in previous.items():
-                signal.signal(each, handler)
-            reader.close()
-            writer.close()
-
-    def deliver(self, signum: int) -> None:
-        """Act on one delivery of ``signum`` (on the trio thread)."""
-        self.count += 1
-        name = signal.Signals(signum).name
-        if self.count == 1:
-            self.signum = signum
-            if self.started() and not _running(self.executor):
-                self.notice(
-                    f"{name}: rollback in progress; interrupt again to kill it "
-                    "(the remaining compensations will not run)"
-                )
-                return
-            self.notice(
-                f"{name}: stopping running tasks, then rolling back completed ones "
-                "(interrupt again to kill everything at once)"
-            )
-            self.executor.cancel(f"interrupted by {name}")
-        elif self.count == 2:
-            killed = self.groups.kill_all()
-            self.notice(
-                f"{name} again: killed {killed} running process group(s); "
-                "remaining compensations will not run"
-            )
-            self.executor.cancel(f"interrupted by {name}")
-        else:
-            self.groups.kill_all()
-            sys.stderr.write("\x1b[?25h" if sys.stderr.isatty() else "")
-            sys.stderr.write(f"trioforge: {name} a third time: exiting now\n")
-            sys.stderr.flush()
-            os._exit(128 + (self.signum or signum))
-
-
-_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-def _count_only(_signum: int, _frame: object) -> None:
-    """A Python-level handler, so that each delivery reaches the wakeup fd (``_Interrupts``)."""
-
-
-def _running(executor: WorkflowExecutor) -> bool:
-    """Whether a run of ``executor`` can still be cancelled (not rolling back after a failure)."""
-    return executor.running
 
 
 @attrs.define(eq=False)
@@ -423,7 +326,7 @@ def run_workflow_file(options: RunOptions) -> int:
         groups.on_change = watchdog.group_changed
     views.start()
     try:
-        interrupts = _Interrupts(
+        interrupts = Interrupts(
             executor, groups, views.notice, started=lambda: tracker.run_id is not None
         )
         outcome = trio.run(_run, start, interrupts, store)
@@ -536,7 +439,7 @@ def _store_failure(exc: BaseException) -> Exception | None:
 
 async def _run(
     start: Callable[[], Awaitable[WorkflowResult]],
-    interrupts: _Interrupts,
+    interrupts: Interrupts,
     store: SQLiteRunStore | None,
 ) -> _Outcome:
     if store is None:
@@ -556,7 +459,7 @@ async def _run(
 
 
 async def _drive(
-    start: Callable[[], Awaitable[WorkflowResult]], interrupts: _Interrupts
+    start: Callable[[], Awaitable[WorkflowResult]], interrupts: Interrupts
 ) -> _Outcome:
     outcome: _Outcome
     async with trio.open_nursery() as nursery:
