@@ -103,7 +103,10 @@ class Runner:
 # -- task bodies ---------------------------------------------------------------------------
 
 
-def _trio_body(graph: Graph) -> Callable[[int], Awaitable[None]]:
+def _body(
+    graph: Graph, sleep_fn: Callable[[float], Awaitable[None]]
+) -> Callable[[int], Awaitable[None]]:
+    """The task body for a peer: a no-op, or a sleep of the task's duration, timed."""
     durations = graph.durations
     if durations is None:
 
@@ -116,50 +119,24 @@ def _trio_body(graph: Graph) -> Callable[[int], Awaitable[None]]:
 
     async def sleep(i: int) -> None:
         t0 = perf()
-        await trio.sleep(durations[i])
+        await sleep_fn(durations[i])
         actual[i] = perf() - t0
 
     return sleep
+
+
+def _trio_body(graph: Graph) -> Callable[[int], Awaitable[None]]:
+    return _body(graph, trio.sleep)
 
 
 def _asyncio_body(graph: Graph) -> Callable[[int], Awaitable[None]]:
-    durations = graph.durations
-    if durations is None:
-
-        async def noop(_i: int) -> None:
-            return None
-
-        return noop
-
-    actual = actual_durations(graph)
-
-    async def sleep(i: int) -> None:
-        t0 = perf()
-        await asyncio.sleep(durations[i])
-        actual[i] = perf() - t0
-
-    return sleep
+    return _body(graph, asyncio.sleep)
 
 
 def _anyio_body(graph: Graph) -> Callable[[int], Awaitable[None]]:
     import anyio
 
-    durations = graph.durations
-    if durations is None:
-
-        async def noop(_i: int) -> None:
-            return None
-
-        return noop
-
-    actual = actual_durations(graph)
-
-    async def sleep(i: int) -> None:
-        t0 = perf()
-        await anyio.sleep(durations[i])
-        actual[i] = perf() - t0
-
-    return sleep
+    return _body(graph, anyio.sleep)
 
 
 def _run_trio(body: Callable[[], Awaitable[None]], virtual: bool) -> Measurement:
