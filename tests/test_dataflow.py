@@ -300,3 +300,66 @@ async def test_layers_with_slots_start_highest_priority_first(
     result = await executor.execute_parallel()
     assert result.completed == ["z1", "a", "b", "z2", "z3"]
     assert rec.max_running == 1
+
+
+@pytest.mark.parametrize("mode", CONCURRENT_MODES)
+async def test_failed_tasks_give_back_their_slot(
+    autojump_clock: trio.testing.MockClock, mode: str
+) -> None:
+    """With one slot and CONTINUE_INDEPENDENT, every task after a failure still gets the slot."""
+    rec = Recorder()
+    wf = workflow(
+        rec.task("f1", 0.1, fail=ValueError("one")),
+        rec.task("f2", 0.1, fail=ValueError("two")),
+        rec.task("ok1", 0.1),
+        rec.task("ok2", 0.1),
+        rec.task("after", 0.1, deps=("ok1",)),
+    )
+    executor = tf.WorkflowExecutor(
+        wf, max_concurrency=1, failure_policy=tf.FailurePolicy.CONTINUE_INDEPENDENT
+    )
+    with pytest.raises(tf.TaskFailedError) as info:
+        await run_mode(executor, mode)
+    assert set(info.value.failures) == {"f1", "f2"}
+    assert sorted(info.value.completed) == ["after", "ok1", "ok2"]
+    assert rec.max_running == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("slots", [None, 2])
+async def test_trio_tasks_are_named_after_workflow_tasks(
+    autojump_clock: trio.testing.MockClock, mode: str, slots: int | None
+) -> None:
+    """Each spawned trio task carries its workflow task's id (trio's task tree reads well)."""
+    names: dict[str, str] = {}
+    wf = tf.Workflow()
+
+    async def body(ctx: tf.TaskContext) -> None:
+        names[ctx.task_id] = trio.lowlevel.current_task().name
+        await trio.sleep(0.1)
+
+    for task_id, deps in [("a", ()), ("b", ("a",)), ("c", ("a",))]:
+        wf.add_task(tf.Task(task_id, body, depends_on=deps))
+    await run_mode(tf.WorkflowExecutor(wf, max_concurrency=slots), mode)
+    if mode == "execute":
+        # One task at a time, awaited in the run's own trio task.
+        assert len(set(names.values())) == 1
+    else:
+        assert names == {"a": "a", "b": "b", "c": "c"}
+
+
+async def test_a_run_that_lost_a_task_is_never_reported_as_success(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If a scheduler bug dropped a task, the run raises and rolls back instead of completing."""
+    from trioforge import _ready
+
+    rec = Recorder()
+    wf = workflow(rec.task("a", 0.1), rec.task("b", 0.1))
+    original = _ready.ReadyQueue.roots
+    monkeypatch.setattr(_ready.ReadyQueue, "roots", lambda self: original(self)[:1])
+    executor = tf.WorkflowExecutor(wf)
+    with pytest.raises(RuntimeError, match=r"ended without running \['b'\]"):
+        await executor.execute_dataflow()
+    assert rec.compensated == ["a"]
+    assert executor.audit_log.types()[-1] == "WorkflowFailed"

@@ -606,3 +606,22 @@ def test_parallel_speedup_on_the_real_clock() -> None:
 
     elapsed = trio.run(main)
     assert 0.2 <= elapsed < 0.8
+
+
+def test_audit_log_turns_recorded_fields_into_events_in_order() -> None:
+    """Fields recorded without a sink become AuditEvents, in order, once read; bad ones are refused."""
+    log = tf.AuditLog()
+    log.record_fields(("WorkflowStarted", "w-1", 1.0, 100.0, None, None, None, None, None, "w"))
+    log.record_fields(("WorkflowTaskStarted", "w-1", 2.0, 101.0, "a", None, 1, None, None, None))
+    assert len(log) == 2
+    log.record(tf.AuditEvent(tf.EventType.WORKFLOW_COMPLETED, "w-1", 3.0, 102.0, duration=2.0))
+    assert len(log) == 3
+    assert [(e.type, e.clock, e.task_id) for e in log.events] == [
+        (tf.EventType.WORKFLOW_STARTED, 1.0, None),
+        (tf.EventType.TASK_STARTED, 2.0, "a"),
+        (tf.EventType.WORKFLOW_COMPLETED, 3.0, None),
+    ]
+    assert log.events[1].attempt == 1
+    with pytest.raises(ValueError, match="10 fields, got 3"):
+        log.record_fields(("WorkflowTaskStarted", "w-1", 2.0))
+    assert len(log) == 3

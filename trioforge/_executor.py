@@ -301,6 +301,7 @@ class WorkflowExecutor:
         self._active.append(run)
         try:
             try:
+                run.settle()
                 with run.scope:
                     await driver(run)
             except BaseException as exc:
@@ -356,6 +357,15 @@ class WorkflowExecutor:
                 skipped=run.skipped,
                 compensation_failures=comp_failures,
             ) from first_exc
+        if len(run.completed) != len(run.tasks):
+            # Never report success with a task that did not run (a scheduler bug).
+            await compensate_completed(run, self.compensation_timeout)
+            lost = [task_id for task_id in run.dag.ids if task_id not in run.results]
+            run.emit(EventType.WORKFLOW_FAILED, error=f"tasks never ran: {lost}")
+            raise RuntimeError(
+                f"internal error: run {run.workflow_id!r} ended without running {lost}; "
+                "completed tasks were rolled back"
+            )
         run.emit(EventType.WORKFLOW_COMPLETED, duration=duration)
         return WorkflowResult(
             workflow_id=run.workflow_id,

@@ -1,7 +1,7 @@
 """The one place a task runs: its context, timeout scope, retries, outcome and events.
 
-Every execution mode calls :func:`run_task`. It never lets a task failure
-escape: an ``Exception`` (including the :class:`TaskTimeoutError` recorded when
+Every execution mode calls :meth:`TaskRunner.run_node`. It never lets a task
+failure escape: an ``Exception`` (including the :class:`TaskTimeoutError` recorded when
 the task's own scope caught its deadline) becomes a recorded failure and the
 function returns False. Cancellation and every other ``BaseException`` are
 recorded and re-raised untouched, so the caller's nursery and cancel scopes
@@ -23,9 +23,9 @@ from ._dag import Dag
 from ._errors import TaskTimeoutError
 from ._events import EventType
 from ._retry import Backoff
-from ._task import Task, TaskContext, WorkflowTask
+from ._task import Task, TaskContext, UpstreamSource, WorkflowTask
 
-__all__ = ["Run", "is_cancellation", "run_task"]
+__all__ = ["Run", "TaskRunner", "is_cancellation"]
 
 
 def is_cancellation(exc: BaseException) -> bool:
@@ -85,6 +85,19 @@ class Upstream:
         return index in self._ancestors
 
 
+class RunUpstream(UpstreamSource):
+    """The upstream source shared by every context of a run: one :class:`Upstream` on demand."""
+
+    __slots__ = ("_dag",)
+
+    def __init__(self, dag: Dag) -> None:
+        self._dag = dag
+
+    def for_task(self, task_id: str) -> Container[str]:
+        """The direct and transitive dependencies of ``task_id``."""
+        return Upstream(self._dag, self._dag.index[task_id])
+
+
 class _WithSelf:
     """Upstream plus the node itself (a compensation may read its own result)."""
 
@@ -123,6 +136,26 @@ class Run:
     cancel_reason: str | None = None
     scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
     clock: trio.abc.Clock = attrs.Factory(trio.lowlevel.current_clock)
+    upstream: RunUpstream = attrs.field(init=False)
+    """What every attempt's context may read, built per context only on demand."""
+    plain: bool = False
+    """Whether plain tasks may take :meth:`TaskRunner.run_node`'s single-attempt path.
+
+    Set by :meth:`settle` once the run's store hooks are in place.
+    """
+
+    @upstream.default
+    def _upstream_default(self) -> RunUpstream:
+        return RunUpstream(self.dag)
+
+    def settle(self) -> None:
+        """Fix :attr:`plain`: true when no executor-wide timeout or retries and no store."""
+        self.plain = (
+            self.task_timeout is None
+            and self.default_retries == 0
+            and self.checkpoint is None
+            and not self.attempt_base
+        )
 
     def emit(
         self,
@@ -171,30 +204,106 @@ class Run:
         )
 
 
-# Plain strings, not enum members: a tuple of atomic values is untracked by the
-# garbage collector, which matters with hundreds of thousands of pending events.
+# The hot path records an event as its field values appended to the audit log's
+# flat pending list (see AuditLog): plain strings and numbers, no new object for
+# the garbage collector to track, which matters with hundreds of thousands of events.
 _STARTED = EventType.TASK_STARTED.value
 _COMPLETED = EventType.TASK_COMPLETED.value
 
 
-async def run_task(  # noqa: PLR0915 - the per-task hot path, kept in one frame
+class TaskRunner:
+    """Runs tasks of one run for a scheduler: ``await runner.run_node(node)``.
+
+    Every execution mode runs its tasks through :meth:`run_node`. A scheduler
+    that spawns tasks passes the bound method itself to ``start_soon``, so a
+    task costs trio one small coroutine with one argument.
+
+    Args:
+        run: the run the tasks belong to.
+        layer: the layer index recorded in the events (layer mode only).
+        done: ``done(node, succeeded)``, called synchronously when a task
+            ends (not after a cancellation), so a scheduler can start the
+            next tasks without a coroutine of its own around each task.
+    """
+
+    __slots__ = ("done", "layer", "run")
+
+    def __init__(
+        self,
+        run: Run,
+        *,
+        layer: int | None = None,
+        done: Callable[[int, bool], object] | None = None,
+    ) -> None:
+        self.run = run
+        self.layer = layer
+        self.done = done
+
+    async def run_node(self, node: int) -> bool:
+        """Run one task to success or final failure; return whether it succeeded.
+
+        Retries failed attempts (a timeout is a failed attempt) after the
+        executor's backoff; never retries a cancellation.
+
+        This is the per-task hot path of every mode. A plain :class:`Task`
+        with no timeout and no retries in a run without a store (see
+        :attr:`Run.plain`) takes the single-attempt path inline: no deadline,
+        no retry loop, no checkpoint, and ``fn(ctx)`` awaited directly.
+        Everything else goes through :func:`_run_attempts`.
+        """
+        run = self.run
+        task = run.tasks[node]
+        if not (run.plain and type(task) is Task and task.timeout is None and not task.retries):
+            return await _run_attempts(run, node, self.layer, self.done)
+        task_id = run.dag.ids[node]
+        workflow_id = run.workflow_id
+        layer = self.layer
+        audit = run.audit
+        record = audit.record_fields if audit.sinks else audit.pending.extend
+        now = run.clock.current_time
+        ctx = TaskContext(task_id, workflow_id, 1, run.results, run.upstream, run.states)
+        started = now()
+        record((_STARTED, workflow_id, started, time.time(), task_id, layer, 1, None, None, None))
+        try:
+            result = await task._fn(ctx)  # the fn property would cost a call per task
+        except Exception as exc:
+            _failed_attempt(run, task_id, layer, 1, started, exc, 0)
+            if self.done is not None:
+                self.done(node, False)
+            return False
+        except BaseException as exc:
+            if is_cancellation(exc):
+                _cancelled(run, task_id, layer, 1, started)
+            raise
+        run.results[task_id] = result
+        run.completed.append(task_id)
+        ended = now()
+        record(
+            (
+                _COMPLETED,
+                workflow_id,
+                ended,
+                time.time(),
+                task_id,
+                layer,
+                1,
+                ended - started,
+                None,
+                None,
+            )
+        )
+        if self.done is not None:
+            self.done(node, True)
+        return True
+
+
+async def _run_attempts(  # noqa: PLR0915 - one frame per attempt loop
     run: Run,
     node: int,
-    layer: int | None = None,
-    done: Callable[[int, bool], object] | None = None,
+    layer: int | None,
+    done: Callable[[int, bool], object] | None,
 ) -> bool:
-    """Run one task to success or final failure; return whether it succeeded.
-
-    ``done(node, succeeded)``, when given, is called synchronously at the end
-    (not after a cancellation), so a scheduler can spawn this coroutine
-    directly instead of wrapping it in one of its own.
-
-    Retries failed attempts (a timeout is a failed attempt) after the
-    executor's backoff; never retries a cancellation.
-
-    This is the per-task hot path of every mode, so it reads the clocks once
-    per event and calls a plain :class:`Task`'s function directly.
-    """
+    """:meth:`TaskRunner.run_node` for every task the single-attempt path does not take."""
     task = run.tasks[node]
     task_id = run.dag.ids[node]
     timeout = task.timeout
@@ -207,16 +316,14 @@ async def run_task(  # noqa: PLR0915 - the per-task hot path, kept in one frame
     # A plain Task's run() only awaits fn(ctx): skip that frame.
     call = task.fn if type(task) is Task else task.run
     audit = run.audit
-    record = audit.record_fields if audit.sinks else audit.pending.append
+    record = audit.record_fields if audit.sinks else audit.pending.extend
     workflow_id = run.workflow_id
     now = run.clock.current_time
     # A resumed run keeps counting the attempts the task made before.
     base = run.attempt_base.get(task_id, 0)
     attempt = base + 1
     while True:
-        ctx = TaskContext(
-            task_id, workflow_id, attempt, run.results, Upstream(run.dag, node), run.states
-        )
+        ctx = TaskContext(task_id, workflow_id, attempt, run.results, run.upstream, run.states)
         if attempt != 1:
             run.retried[task_id] = attempt
         started = now()

@@ -1,7 +1,7 @@
 """The three execution modes: sequential, layer by layer, and dataflow.
 
-All three call :func:`run_task` for each task and differ only in *when* they
-start it:
+All three run each task with :meth:`TaskRunner.run_node` and differ only in
+*when* they start it:
 
 * sequential: one task at a time, in topological order;
 * layers (``execute_parallel``): a nursery per topological layer; the next
@@ -24,12 +24,13 @@ the rest of the graph runs on.
 from __future__ import annotations
 
 import enum
+from functools import partial
 
 import trio
 
 from ._events import EventType
 from ._ready import ReadyQueue
-from ._runner import Run, run_task
+from ._runner import Run, TaskRunner
 
 __all__ = ["FailurePolicy", "run_dataflow", "run_layers", "run_sequential"]
 
@@ -61,10 +62,11 @@ async def run_sequential(run: Run, policy: FailurePolicy) -> None:
     """Run every task one after another in topological order."""
     queue = _queue(run)
     restored = run.restored
+    run_node = TaskRunner(run).run_node
     for node in run.dag.topological_order():
         if node in restored or queue.is_skipped(node):
             continue
-        if not await run_task(run, node):
+        if not await run_node(node):
             if policy is FailurePolicy.FAIL_FAST:
                 return
             _skip_dependents(run, queue, node)
@@ -94,10 +96,15 @@ async def run_layers(
         try:
             async with trio.open_nursery() as nursery:
                 if limiter is None:
+                    done = (
+                        partial(_cancel_on_failure, nursery.cancel_scope)
+                        if policy is FailurePolicy.FAIL_FAST
+                        else None
+                    )
+                    run_node = TaskRunner(run, layer=layer_index, done=done).run_node
+                    ids = run.dag.ids
                     for node in nodes:
-                        nursery.start_soon(
-                            _layer_task, run, node, layer_index, policy, nursery.cancel_scope
-                        )
+                        nursery.start_soon(run_node, node, name=ids[node])
                 else:
                     bounded = _Bounded(run, queue, policy, nursery, limiter, layer=layer_index)
                     for node in nodes:
@@ -113,11 +120,9 @@ async def run_layers(
                 _skip_dependents(run, queue, run.dag.index[task_id])
 
 
-async def _layer_task(
-    run: Run, node: int, layer: int, policy: FailurePolicy, layer_scope: trio.CancelScope
-) -> None:
-    if not await run_task(run, node, layer) and policy is FailurePolicy.FAIL_FAST:
-        layer_scope.cancel()
+def _cancel_on_failure(scope: trio.CancelScope, _node: int, succeeded: bool) -> None:
+    if not succeeded:
+        scope.cancel()
 
 
 async def run_dataflow(
@@ -142,7 +147,7 @@ async def run_dataflow(
 class _Unbounded:
     """Dataflow without a slot limit: ready dependents start immediately."""
 
-    __slots__ = ("nursery", "policy", "queue", "run")
+    __slots__ = ("ids", "nursery", "policy", "queue", "run", "run_node", "successors")
 
     def __init__(
         self, run: Run, queue: ReadyQueue, policy: FailurePolicy, nursery: trio.Nursery
@@ -151,19 +156,24 @@ class _Unbounded:
         self.queue = queue
         self.policy = policy
         self.nursery = nursery
+        self.successors = run.dag.successors
+        self.ids = run.dag.ids
+        self.run_node = TaskRunner(run, done=self.done).run_node
 
     def start_all(self, nodes: list[int]) -> None:
         start_soon = self.nursery.start_soon
-        run = self.run
-        done = self.done
+        run_node = self.run_node
+        ids = self.ids
         for node in nodes:
-            start_soon(run_task, run, node, None, done)
+            # Naming the trio task after the workflow task also spares trio
+            # from formatting a name for each one.
+            start_soon(run_node, node, name=ids[node])
 
     def done(self, node: int, succeeded: bool) -> None:
         if succeeded:
-            ready = self.queue.finish(node)
-            if ready:
-                self.start_all(ready)
+            # Most tasks of a wide graph have no dependents: skip the queue for them.
+            if self.successors[node]:
+                self.start_all(self.queue.finish(node))
         elif self.policy is FailurePolicy.FAIL_FAST:
             self.nursery.cancel_scope.cancel()
         else:
@@ -175,9 +185,22 @@ class _Bounded:
 
     In dataflow mode (``layer`` is None) a finished task's newly ready
     dependents join the heap; in layer mode the heap holds one layer only.
+    A task's slot is released in :meth:`done`; a cancelled task keeps its
+    slot, which only happens when the whole run (and its limiter) is being
+    torn down.
     """
 
-    __slots__ = ("layer", "limiter", "nursery", "policy", "queue", "run", "stopped")
+    __slots__ = (
+        "ids",
+        "layer",
+        "limiter",
+        "nursery",
+        "policy",
+        "queue",
+        "run",
+        "run_node",
+        "stopped",
+    )
 
     def __init__(
         self,
@@ -196,6 +219,8 @@ class _Bounded:
         self.limiter = limiter
         self.layer = layer
         self.stopped = False
+        self.ids = run.dag.ids
+        self.run_node = TaskRunner(run, layer=layer, done=self.done).run_node
 
     def fill(self) -> None:
         """Start ready tasks, highest priority first, while slots are free."""
@@ -204,14 +229,11 @@ class _Bounded:
         while queue and not self.stopped and limiter.available_tokens >= 1:
             node = queue.pop()
             limiter.acquire_on_behalf_of_nowait(node)
-            self.nursery.start_soon(self.task, node)
+            self.nursery.start_soon(self.run_node, node, name=self.ids[node])
 
-    async def task(self, node: int) -> None:
-        try:
-            ok = await run_task(self.run, node, self.layer)
-        finally:
-            self.limiter.release_on_behalf_of(node)
-        if ok:
+    def done(self, node: int, succeeded: bool) -> None:
+        self.limiter.release_on_behalf_of(node)
+        if succeeded:
             ready = self.queue.finish(node)
             if self.layer is None:
                 for succ in ready:

@@ -18,6 +18,24 @@ from ._errors import ResultNotAvailableError
 __all__ = ["Task", "TaskContext", "WorkflowTask", "has_compensation"]
 
 
+class UpstreamSource:
+    """Builds a context's upstream container only when the context first needs it.
+
+    The executor passes one source per run as every context's ``upstream``;
+    a context that never calls :meth:`TaskContext.result_of` or
+    :meth:`TaskContext.child` never builds its own container.
+    """
+
+    __slots__ = ()
+
+    def __contains__(self, task_id: object) -> bool:
+        raise TypeError("an UpstreamSource answers through for_task(), not `in`")
+
+    def for_task(self, task_id: str) -> Container[str]:
+        """The ids ``task_id`` may read the results of."""
+        raise NotImplementedError
+
+
 class TaskContext:
     """What a running task knows about its run.
 
@@ -75,7 +93,7 @@ class TaskContext:
             ResultNotAvailableError: ``task_id`` is not upstream of this task
                 (directly or through other tasks), or has no result yet.
         """
-        if task_id not in self._upstream:
+        if task_id not in self._allowed():
             raise ResultNotAvailableError(
                 self.task_id, task_id, "it is not an upstream dependency of this task"
             )
@@ -85,6 +103,12 @@ class TaskContext:
             raise ResultNotAvailableError(
                 self.task_id, task_id, "it has not completed in this run"
             ) from None
+
+    def _allowed(self) -> Container[str]:
+        upstream = self._upstream
+        if isinstance(upstream, UpstreamSource):
+            upstream = self._upstream = upstream.for_task(self.task_id)
+        return upstream
 
     @property
     def state(self) -> dict[str, Any]:
@@ -113,11 +137,11 @@ class TaskContext:
         """
         children: dict[str, dict[str, Any]] = self.state.setdefault("__children__", {})
         merged_results: Mapping[str, Any] = self._results
-        merged_upstream: Container[str] = self._upstream
+        merged_upstream = self._allowed()
         if results is not None:
             merged_results = _ChainResults(results, self._results)
         if upstream is not None:
-            merged_upstream = _UnionContainer(upstream, self._upstream)
+            merged_upstream = _UnionContainer(upstream, merged_upstream)
         return TaskContext(
             task_id,
             self.workflow_id,
