@@ -609,7 +609,7 @@ def test_parallel_speedup_on_the_real_clock() -> None:
 
 
 def test_audit_log_turns_recorded_fields_into_events_in_order() -> None:
-    """Fields recorded without a sink become AuditEvents, in order, once read; bad ones are refused."""
+    """Recorded fields become AuditEvents in order when read; bad ones are refused."""
     log = tf.AuditLog()
     log.record_fields(("WorkflowStarted", "w-1", 1.0, 100.0, None, None, None, None, None, "w"))
     log.record_fields(("WorkflowTaskStarted", "w-1", 2.0, 101.0, "a", None, 1, None, None, None))
