@@ -373,5 +373,5 @@ class WorkflowExecutor:
             results=run.results,
             duration=duration,
             skipped=run.skipped,
-            attempts={task_id: run.attempts(task_id) for task_id in run.completed},
+            attempts=run.attempts_of_completed(),
         )

@@ -188,6 +188,14 @@ class Run:
         """How many attempts ``task_id`` has started in this run (1 unless it was retried)."""
         return self.retried.get(task_id, 1)
 
+    def attempts_of_completed(self) -> dict[str, int]:
+        """How many attempts each completed task took, in completion order."""
+        attempts = dict.fromkeys(self.completed, 1)
+        for task_id, count in self.retried.items():
+            if task_id in attempts:
+                attempts[task_id] = count
+        return attempts
+
     def context(self, node: int, attempt: int, *, compensating: bool = False) -> TaskContext:
         """A fresh context for one attempt (or the compensation) of ``node``."""
         task_id = self.dag.ids[node]
