@@ -91,11 +91,11 @@ async def test_sequential_tasks_order_and_sibling_results(
 
     async def first(ctx: tf.TaskContext) -> int:
         seen.append(ctx.task_id)
-        return ctx.result_of("up") + 1
+        return int(ctx.result_of("up")) + 1
 
     async def second(ctx: tf.TaskContext) -> int:
         seen.append(ctx.task_id)
-        return ctx.result_of("first") * 10
+        return int(ctx.result_of("first")) * 10
 
     async def up(ctx: tf.TaskContext) -> int:
         return 1
@@ -112,7 +112,7 @@ async def test_sequential_child_cannot_read_later_sibling() -> None:
     """A child asking for a sibling that has not run yet gets a clear error."""
 
     async def early(ctx: tf.TaskContext) -> int:
-        return ctx.result_of("late")
+        return int(ctx.result_of("late"))
 
     async def late(ctx: tf.TaskContext) -> int:
         return 1

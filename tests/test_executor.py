@@ -98,11 +98,11 @@ async def test_result_of_reads_upstream_results(
 
     @wf.task(depends_on=["a"])
     async def b(ctx: tf.TaskContext) -> int:
-        return ctx.result_of("a") * 10
+        return int(ctx.result_of("a")) * 10
 
     @wf.task(depends_on=["b"])
     async def c(ctx: tf.TaskContext) -> int:
-        return ctx.result_of("a") + ctx.result_of("b")
+        return int(ctx.result_of("a")) + int(ctx.result_of("b"))
 
     result = await run_mode(tf.WorkflowExecutor(wf), mode)
     assert result.results == {"a": 2, "b": 20, "c": 22}
@@ -121,7 +121,7 @@ async def test_result_of_refuses_tasks_that_are_not_upstream(
     @wf.task()
     async def b(ctx: tf.TaskContext) -> int:
         await trio.sleep(1)
-        return ctx.result_of("a")
+        return int(ctx.result_of("a"))
 
     with pytest.raises(tf.TaskFailedError) as info:
         await tf.WorkflowExecutor(wf).execute_dataflow()

@@ -58,7 +58,7 @@ def test_errors_share_one_root() -> None:
 
 
 def _public_members(obj: object) -> list[tuple[str, object]]:
-    members = []
+    members: list[tuple[str, object]] = []
     for name, member in vars(obj).items():
         if name.startswith("_"):
             continue
