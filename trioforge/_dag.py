@@ -51,23 +51,25 @@ class Dag:
         self.index = index
         self.layers = layers
         self.graph = graph
-        self._predecessors: list[list[int]] | None = None
-        self._successors: list[list[int]] | None = None
+        # Tuples, not lists: a tuple of ints is untracked by the garbage collector
+        # after its first collection, so big graphs do not slow every full collection.
+        self._predecessors: list[tuple[int, ...]] | None = None
+        self._successors: list[tuple[int, ...]] | None = None
 
     @property
-    def predecessors(self) -> list[list[int]]:
+    def predecessors(self) -> list[tuple[int, ...]]:
         """For each node, the nodes it depends on (built on first use)."""
         if self._predecessors is None:
             pred = self.graph.predecessor_indices
-            self._predecessors = [list(pred(i)) for i in range(len(self.ids))]
+            self._predecessors = [tuple(pred(i)) for i in range(len(self.ids))]
         return self._predecessors
 
     @property
-    def successors(self) -> list[list[int]]:
+    def successors(self) -> list[tuple[int, ...]]:
         """For each node, the nodes that depend on it (built on first use)."""
         if self._successors is None:
             succ = self.graph.successor_indices
-            self._successors = [list(succ(i)) for i in range(len(self.ids))]
+            self._successors = [tuple(succ(i)) for i in range(len(self.ids))]
         return self._successors
 
     def __len__(self) -> int:
