@@ -25,6 +25,7 @@ from ._events import EventType as EventType
 from ._executor import WorkflowExecutor as WorkflowExecutor
 from ._executor import WorkflowResult as WorkflowResult
 from ._process_group import ProcessGroups as ProcessGroups
+from ._process_group import process_watchdog as process_watchdog
 from ._report import render_report as render_report
 from ._retry import Backoff as Backoff
 from ._schedulers import FailurePolicy as FailurePolicy
@@ -112,5 +113,6 @@ __all__ = [
     "lease_owner",
     "load_workflow",
     "load_workflow_file",
+    "process_watchdog",
     "render_report",
 ]

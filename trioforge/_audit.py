@@ -79,8 +79,8 @@ class AuditLog:
     Args:
         sinks: consumers that receive each event as it is recorded.
 
-    While no sink is attached, the executor records each event as its
-    :data:`FIELDS` field values appended to one flat list, and
+    While no sink is attached, the executor records each event as its field
+    values (ten of them) appended to one flat list, and
     :attr:`events` turns the new ones into :class:`AuditEvent` objects when
     it is read: the hot path of a run pays for a list extend, not for an
     object nobody may look at, and leaves nothing new for the garbage
@@ -89,7 +89,7 @@ class AuditLog:
 
     def __init__(self, sinks: Iterable[AuditSink] = ()) -> None:
         self._events: list[AuditEvent] = []
-        #: Events not yet turned into AuditEvents: FIELDS values per event, flat.
+        #: Events not yet turned into AuditEvents, as FIELDS values per event in one flat list.
         self.pending: list[Any] = []
         self.sinks: list[AuditSink] = list(sinks)
 

@@ -31,6 +31,7 @@ when ``resume`` is refused (unknown run, changed file, another live driver).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -51,13 +52,14 @@ from ._durable import DefinitionChangedError
 from ._errors import TaskFailedError, WorkflowCancelledError, WorkflowTimeoutError
 from ._events import AuditEvent, EventType
 from ._executor import Schedule, WorkflowExecutor, WorkflowResult
+from ._process_group import process_watchdog
 from ._progress import JsonStreamSink, LiveReporter, PlainReporter, RunTracker
 from ._schedulers import FailurePolicy
 from ._shell import display_path
 from ._store import SQLiteRunStore, default_store_path
 from ._store_records import RunLockedError, RunNotFoundError, RunStoreError, StoredRun
 from ._summary import print_failures, print_summary
-from ._watchdog import Watchdog, kill_leftovers
+from ._watchdog import kill_leftovers
 from ._yaml_loader import WorkflowFile, load_workflow_file
 
 __all__ = ["RunOptions", "UsageError", "run_workflow_file"]
@@ -317,25 +319,22 @@ def run_workflow_file(options: RunOptions) -> int:
     )
     start = _starter(executor, options)
     groups = loaded.process_groups
-    watchdog: Watchdog | None = None
-    try:
-        watchdog = Watchdog.start()
-    except OSError as exc:
-        views.notice(f"could not start the watchdog ({exc}): a SIGKILL may leave task processes")
-    else:
-        groups.on_change = watchdog.group_changed
-    views.start()
-    try:
-        interrupts = Interrupts(
-            executor, groups, views.notice, started=lambda: tracker.run_id is not None
-        )
-        outcome = trio.run(_run, start, interrupts, store)
-    finally:
-        views.stop()
-        executor.audit_log.close()
-        groups.on_change = None
-        if watchdog is not None:
-            watchdog.close()
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(process_watchdog(groups))
+        except OSError as exc:
+            views.notice(
+                f"could not start the watchdog ({exc}): a SIGKILL may leave task processes"
+            )
+        views.start()
+        try:
+            interrupts = Interrupts(
+                executor, groups, views.notice, started=lambda: tracker.run_id is not None
+            )
+            outcome = trio.run(_run, start, interrupts, store)
+        finally:
+            views.stop()
+            executor.audit_log.close()
     return _report(outcome, views, tracker, target, options.schedule, max_parallel)
 
 

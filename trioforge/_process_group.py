@@ -32,19 +32,26 @@ and kill what a dead trioforge left behind.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
 import trio
 
-from ._watchdog import DRIVER_ENV, driver_chain
+from ._watchdog import DRIVER_ENV, Watchdog, driver_chain
 
-__all__ = ["ProcessGroups", "ProcessStartError", "run_in_group", "signal_group"]
+__all__ = [
+    "ProcessGroups",
+    "ProcessStartError",
+    "process_watchdog",
+    "run_in_group",
+    "signal_group",
+]
 
 
 class ProcessStartError(Exception):
@@ -78,6 +85,10 @@ class ProcessGroups:
     def __len__(self) -> int:
         return len(self._groups)
 
+    def __iter__(self) -> Iterator[int]:
+        """The ids of the groups running now (a snapshot)."""
+        return iter(list(self._groups))
+
     def add(self, pgid: int) -> None:
         """Register a running group."""
         self._groups.add(pgid)
@@ -94,6 +105,50 @@ class ProcessGroups:
         """SIGKILL every registered group, refuse new commands; return how many were signalled."""
         self.forced = True
         return sum(signal_group(pgid, signal.SIGKILL) for pgid in list(self._groups))
+
+
+@contextlib.contextmanager
+def process_watchdog(groups: ProcessGroups | None = None) -> Iterator[None]:
+    """Kill the commands this process started if it dies, even by SIGKILL.
+
+    Starts a small watchdog process (about 20 ms) that waits for this process
+    to end. If the block is left normally, the watchdog just exits. If this
+    process dies without cleaning up (SIGKILL, the OOM killer), the watchdog
+    SIGKILLs every process group registered in ``groups`` and, on Linux,
+    every process that carries this process's ``TRIOFORGE_DRIVER`` marker
+    (every command a :class:`~trioforge.ShellTask` starts, and what those
+    commands start, unless they clear their environment). The ``trioforge``
+    command line does this for every run; wrap your own ``trio.run`` (or
+    the part of your program that runs shell tasks) in it to get the same.
+
+    Args:
+        groups: the registry your shell tasks use (their
+            ``process_groups``); its groups running now and every group that
+            starts inside the block are watched. Without it the watchdog
+            relies on the environment marker alone.
+
+    Raises:
+        OSError: the watchdog process could not be started.
+    """
+    dog = Watchdog.start()
+    previous = None
+    try:
+        if groups is not None:
+            previous = groups.on_change
+            for pgid in groups:
+                dog.group_changed(pgid, True)
+
+            def changed(pgid: int, started: bool) -> None:
+                dog.group_changed(pgid, started)
+                if previous is not None:
+                    previous(pgid, started)
+
+            groups.on_change = changed
+        yield
+    finally:
+        if groups is not None:
+            groups.on_change = previous
+        dog.close()
 
 
 async def run_in_group(
