@@ -95,3 +95,13 @@ def test_restore_counts_earlier_completions_as_finished() -> None:
     done = {g.index["a"], g.index["b"]}
     assert [ids[n] for n in q.restore(done)] == ["x", "d"]
     assert [ids[n] for n in q.finish(g.index["x"])] == ["c"]
+
+
+def test_a_restored_node_never_becomes_ready_again() -> None:
+    """A node finished earlier stays finished when a dependency of it runs in this process."""
+    g = dag({"a": [], "b": ["a"], "c": ["b"]})
+    q = ReadyQueue(g.predecessors, g.successors)
+    ids = g.ids
+    # "b" was restored, "a" was not (its result could not be kept): "a" runs again.
+    assert [ids[n] for n in q.restore({g.index["b"]})] == ["a", "c"]
+    assert q.finish(g.index["a"]) == []

@@ -89,20 +89,22 @@ class AuditLog:
 
     def __init__(self, sinks: Iterable[AuditSink] = ()) -> None:
         self._events: list[AuditEvent] = []
-        #: Events not yet turned into AuditEvents, as FIELDS values per event in one flat list.
-        self.pending: list[Any] = []
+        # Events not yet turned into AuditEvents, FIELDS values per event in one flat
+        # list. Private: record_fields() is the way in (the executor's hot path extends
+        # it directly after checking that no sink is attached).
+        self._pending: list[Any] = []
         self.sinks: list[AuditSink] = list(sinks)
 
     def __repr__(self) -> str:
         return f"AuditLog(events={len(self)}, sinks={self.sinks!r})"
 
     def __len__(self) -> int:
-        return len(self._events) + len(self.pending) // FIELDS
+        return len(self._events) + len(self._pending) // FIELDS
 
     @property
     def events(self) -> list[AuditEvent]:
         """The events so far, oldest first."""
-        pending = self.pending
+        pending = self._pending
         if pending:
             types = _TYPES
             chunks = zip(*[iter(pending)] * FIELDS, strict=True)
@@ -112,7 +114,7 @@ class AuditLog:
 
     def record(self, event: AuditEvent) -> None:
         """Append an event and hand it to every sink."""
-        if self.pending:
+        if self._pending:
             self.events  # noqa: B018 - keeps the order of earlier, deferred events
         self._events.append(event)
         for sink in self.sinks:
@@ -128,7 +130,7 @@ class AuditLog:
         else:
             if len(fields) != FIELDS:
                 raise ValueError(f"an event has {FIELDS} fields, got {len(fields)}")
-            self.pending.extend(fields)
+            self._pending.extend(fields)
 
     def of_type(self, *types: EventType | str) -> list[AuditEvent]:
         """The events whose type is one of ``types``."""

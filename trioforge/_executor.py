@@ -357,7 +357,7 @@ class WorkflowExecutor:
                 skipped=run.skipped,
                 compensation_failures=comp_failures,
             ) from first_exc
-        if len(run.completed) != len(run.tasks):
+        if len(run.results) != len(run.tasks):
             # Never report success with a task that did not run (a scheduler bug).
             await compensate_completed(run, self.compensation_timeout)
             lost = [task_id for task_id in run.dag.ids if task_id not in run.results]

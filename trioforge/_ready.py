@@ -60,7 +60,11 @@ class ReadyQueue:
         for node in done:
             for succ in successors[node]:
                 remaining[succ] -= 1
-        return [n for n, count in enumerate(remaining) if count == 0 and n not in done]
+        ready = [n for n, count in enumerate(remaining) if count == 0 and n not in done]
+        for node in done:
+            # Never ready again, even if a dependency of it runs in this process.
+            remaining[node] = -1
+        return ready
 
     def push(self, node: int) -> None:
         """Add a ready node to the heap."""

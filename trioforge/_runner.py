@@ -267,7 +267,7 @@ class TaskRunner:
         workflow_id = run.workflow_id
         layer = self.layer
         audit = run.audit
-        record = audit.record_fields if audit.sinks else audit.pending.extend
+        record = audit.record_fields if audit.sinks else audit._pending.extend
         now = run.clock.current_time
         ctx = TaskContext(task_id, workflow_id, 1, run.results, run.upstream, run.states)
         started = now()
@@ -324,7 +324,7 @@ async def _run_attempts(  # noqa: PLR0915 - one frame per attempt loop
     # A plain Task's run() only awaits fn(ctx): skip that frame.
     call = task.fn if type(task) is Task else task.run
     audit = run.audit
-    record = audit.record_fields if audit.sinks else audit.pending.extend
+    record = audit.record_fields if audit.sinks else audit._pending.extend
     workflow_id = run.workflow_id
     now = run.clock.current_time
     # A resumed run keeps counting the attempts the task made before.
