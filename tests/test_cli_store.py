@@ -234,6 +234,24 @@ def test_resume_refuses_a_changed_workflow_file_unless_forced(tmp_path: Path) ->
     ]
 
 
+def test_after_resume_force_a_plain_resume_of_the_same_file_works(tmp_path: Path) -> None:
+    """`resume --force` makes the edited file the run's, so the next `resume` needs no --force."""
+    fixture("fixable.yaml", tmp_path)
+    (tmp_path / "build.sh").write_text("exit 1\n")
+    failed = cli("run", "fixable.yaml", cwd=tmp_path)
+    assert failed.returncode == 1
+    run_id = run_id_in(failed.stdout)
+    text = (tmp_path / "fixable.yaml").read_text()
+    (tmp_path / "fixable.yaml").write_text(text.replace('"package $', '"package changed $'))
+    forced = cli("resume", run_id, "--force", cwd=tmp_path)
+    assert forced.returncode == 1, forced.stderr  # build is still broken
+    (tmp_path / "build.sh").write_text("exit 0\n")
+    resumed = cli("resume", run_id, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert lines(tmp_path / "ran.txt")[-3:] == ["build 3", "package changed 1", "publish 1"]
+    assert show(run_id, tmp_path)["status"] == "completed"
+
+
 def test_a_second_resumer_is_refused_while_the_first_drives(tmp_path: Path) -> None:
     """Two `resume`s of one run: the second exits 2 naming the driver; the first is unharmed."""
     fixture("gate.yaml", tmp_path)

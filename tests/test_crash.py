@@ -6,6 +6,10 @@ after each kill reads the store through its own connection. Every task
 appends ``start ID ATTEMPT`` and ``end ID ATTEMPT`` to ``marker.txt``; some
 leave a ``sleep 1000 &`` behind, which must die with trioforge.
 
+The saga tests SIGKILL a Python workflow once its first tasks completed and
+resume it in the test's own process: a restored task's compensation sees the
+``ctx.state`` it had (or the resume says it cannot).
+
 Linux only, like the guarantee it checks (it reads ``/proc``).
 """
 
@@ -16,11 +20,17 @@ import random
 import sqlite3
 import subprocess
 import sys
+import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import attrs
+import pytest
+import trio
+
+import trioforge as tf
 
 TASKS = 32
 SEED = 20240611
@@ -321,3 +331,168 @@ def test_resume_kills_what_a_dead_trioforge_left_and_nothing_else(tmp_path: Path
             if proc.poll() is None:
                 proc.kill()
             proc.wait()
+
+
+SAGA = textwrap.dedent(
+    """
+    import os
+    import sys
+
+    import trio
+
+    import trioforge as tf
+    from trioforge._fallback import FallbackTask
+
+    CALLS = []
+    UNDONE = []
+
+
+    class PrimaryDown(Exception):
+        pass
+
+
+    async def primary(ctx):
+        CALLS.append("primary")
+        raise PrimaryDown("primary is down", ctx.attempt)
+
+
+    async def undo_primary(ctx):
+        UNDONE.append(("primary", ctx.attempt, dict(ctx.state)))
+
+
+    async def backup(ctx):
+        CALLS.append("backup")
+        ctx.state["vm"] = f"backup-vm-{ctx.attempt}"
+        return "on backup"
+
+
+    async def undo_backup(ctx):
+        UNDONE.append(("backup", ctx.attempt, ctx.state["vm"]))
+
+
+    async def ledger(ctx):
+        CALLS.append("ledger")
+        ctx.state["entry"] = 42
+        ctx.state["handle"] = object()  # not JSON: this state cannot be stored
+        return "booked"
+
+
+    async def undo_ledger(ctx):
+        UNDONE.append(("ledger", ctx.attempt, dict(ctx.state)))
+
+
+    async def notify(ctx):
+        if os.environ.get("SAGA_PHASE") == "crash":
+            print("ready", flush=True)  # deploy and ledger are durable: kill me now
+            await trio.sleep_forever()
+        raise RuntimeError("notify failed")
+
+
+    def workflow():
+        wf = tf.Workflow("saga")
+        deploy = FallbackTask(
+            "deploy",
+            tf.Task("primary", primary, compensate=undo_primary),
+            tf.Task("backup", backup, compensate=undo_backup),
+            retries=1,
+        )
+        wf.add_task(deploy)
+        wf.add_task(tf.Task("ledger", ledger, compensate=undo_ledger))
+        wf.add_task(tf.Task("notify", notify, depends_on=["deploy", "ledger"]))
+        return wf
+
+
+    async def main(path):
+        async with tf.SQLiteRunStore(path) as store:
+            await tf.WorkflowExecutor(workflow(), store=store).execute_dataflow()
+    """
+)
+
+
+@pytest.fixture
+def saga(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    """The saga workflow's module, written to ``tmp_path`` and imported from there."""
+    (tmp_path / "saga_flow.py").write_text(SAGA)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "saga_flow", raising=False)
+    import saga_flow  # type: ignore[import-not-found]
+
+    yield saga_flow
+    sys.modules.pop("saga_flow", None)
+
+
+#: The child's program: run the saga, recording to the store named by its argument.
+_RUN_SAGA = "import sys, trio, saga_flow; trio.run(saga_flow.main, sys.argv[1])"
+
+
+def crash_saga(folder: Path) -> tuple[Path, str]:
+    """Run the saga in a child process and SIGKILL it once deploy and ledger completed.
+
+    Returns the store and the run id.
+    """
+    db = folder / "runs.db"
+    child = subprocess.Popen(
+        [sys.executable, "-c", _RUN_SAGA, str(db)],
+        cwd=folder,
+        env={**_env(), "SAGA_PHASE": "crash"},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "ready\n"
+    finally:
+        child.kill()
+        child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
+    runs, completed, integrity = read_store(db)
+    assert (len(runs), completed, integrity) == (1, {"deploy", "ledger"}, "ok")
+    return db, runs[0]
+
+
+async def resume_saga(saga: ModuleType, db: Path, run_id: str) -> list[tf.AuditEvent]:
+    """Resume the saga in this process (notify fails now, so it rolls back); return its events."""
+    async with tf.SQLiteRunStore(db) as store:
+        executor = tf.WorkflowExecutor(saga.workflow(), store=store)
+        with pytest.raises(tf.TaskFailedError, match="notify"):
+            await executor.resume(run_id)
+        assert await store.load_events(run_id) != []
+    return executor.audit_log.events
+
+
+def test_sigkill_then_resume_compensates_the_fallback_branch_that_ran(
+    saga: ModuleType, tmp_path: Path
+) -> None:
+    """A FallbackTask restored after a crash is rolled back by compensating its fallback, only."""
+    db, run_id = crash_saga(tmp_path)
+    trio.run(resume_saga, saga, db, run_id)
+    # deploy is not run again: its result and state come from the store.
+    assert saga.CALLS == []
+    # The fallback ran on the last attempt (2), so it is what gets compensated.
+    assert ("backup", 2, "backup-vm-2") in saga.UNDONE
+    assert [u for u in saga.UNDONE if u[0] == "primary"] == []
+
+
+def test_a_state_that_could_not_be_stored_is_named_by_show_and_resume(
+    saga: ModuleType, tmp_path: Path
+) -> None:
+    """A restored task whose ctx.state was not JSON: `show` and the resumed run both say so."""
+    db, run_id = crash_saga(tmp_path)
+    shown = subprocess.run(
+        [sys.executable, "-m", "trioforge", "show", run_id, "--store", str(db)],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "ctx.state not restorable: ledger (" in shown.stdout
+    events = trio.run(resume_saga, saga, db, run_id)
+    started = [e for e in events if e.type == tf.EventType.WORKFLOW_STARTED]
+    assert [e.detail for e in started] == [
+        "saga (resumed; 2 tasks restored; ctx.state not restorable for ledger: "
+        "a rollback compensates them with an empty state)"
+    ]
+    # What the task remembered is gone: its compensation gets an empty state.
+    assert ("ledger", 1, {}) in saga.UNDONE

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import trio
 
 import trioforge as tf
-from trioforge._durable import DefinitionChangedError
+from trioforge._durable import DefinitionChangedError, definition_of
+from trioforge._fallback import FallbackTask
 from trioforge._store import SQLiteRunStore
 from trioforge._store_records import RunLockedError, RunNotFoundError
 
@@ -105,6 +107,76 @@ async def test_resume_refuses_a_changed_definition(tmp_path: Path) -> None:
         assert set(result.results) == {"a", "b", "c", "d", "e"}
 
 
+async def test_after_a_forced_resume_a_plain_resume_of_the_same_workflow_works(
+    tmp_path: Path,
+) -> None:
+    """A forced resume stores the new definition and says so: the next resume needs no force."""
+    async with SQLiteRunStore(tmp_path / "runs.db") as store:
+        calls: list[str] = []
+        broken = {"d"}
+        wf = build(calls, broken=broken, store_for_check=[])
+        with pytest.raises(tf.TaskFailedError):
+            await tf.WorkflowExecutor(wf, store=store).execute_dataflow()
+        run_id = (await store.list_runs())[0].id
+
+        async def new_step(ctx: tf.TaskContext) -> dict[str, object]:
+            return {"id": "e", "inputs": []}
+
+        changed = build(calls, broken=broken, store_for_check=[])
+        changed.add_task(tf.Task("e", new_step))
+        forced = tf.WorkflowExecutor(changed, store=store)
+        with pytest.raises(tf.TaskFailedError):  # d is still broken
+            await forced.resume(run_id, force=True)
+        stored = await store.load(run_id)
+        assert stored.record.definition == definition_of(changed, {})
+        assert list(stored.tasks) == ["a", "b", "c", "d", "e"]
+        (started,) = [e for e in forced.audit_log.events if e.type == "WorkflowStarted"]
+        assert started.detail == (
+            "durable (resumed; 3 tasks restored; definition changed, resumed with force "
+            "(added: e))"
+        )
+        assert started in await store.load_events(run_id)
+        broken.clear()
+        calls.clear()
+        again = tf.WorkflowExecutor(changed, store=store)
+        result = await again.resume(run_id)
+        assert sorted(calls) == ["d#3"]
+        assert set(result.results) == {"a", "b", "c", "d", "e"}
+        (started,) = [e for e in again.audit_log.events if e.type == "WorkflowStarted"]
+        assert started.detail == "durable (resumed; 4 tasks restored)"
+        # The workflow the run started from is now the changed one.
+        with pytest.raises(DefinitionChangedError, match="removed: e"):
+            await tf.WorkflowExecutor(wf, store=store).resume(run_id)
+
+
+async def test_a_task_run_again_by_resume_keeps_its_ctx_state(tmp_path: Path) -> None:
+    """A task's attempts share ctx.state across a resume: attempt 2 sees what attempt 1 noted."""
+    seen: list[dict[str, object]] = []
+    broken = {"provision"}
+
+    async def provision(ctx: tf.TaskContext) -> list[str]:
+        seen.append(json.loads(json.dumps(ctx.state)))
+        created: list[str] = ctx.state.setdefault("created", [])
+        created.append(f"vm-{ctx.attempt}")
+        if "provision" in broken:
+            raise RuntimeError("quota exceeded")
+        return list(created)
+
+    wf = tf.Workflow("provisioning")
+    wf.add_task(tf.Task("provision", provision))
+    async with SQLiteRunStore(tmp_path / "runs.db") as store:
+        with pytest.raises(tf.TaskFailedError):
+            await tf.WorkflowExecutor(wf, store=store).execute()
+        run_id = (await store.list_runs())[0].id
+        assert (await store.load(run_id)).tasks["provision"].ctx_state() == {"created": ["vm-1"]}
+        broken.clear()
+        result = await tf.WorkflowExecutor(wf, store=store).resume(run_id)
+        stored = await store.load(run_id)
+    assert seen == [{}, {"created": ["vm-1"]}]
+    assert result.results["provision"] == ["vm-1", "vm-2"]
+    assert stored.tasks["provision"].ctx_state() == {"created": ["vm-1", "vm-2"]}
+
+
 async def test_a_second_driver_is_refused(tmp_path: Path) -> None:
     """While a live process holds a run's lease, resume is refused and names the holder."""
     async with SQLiteRunStore(tmp_path / "runs.db") as store:
@@ -168,6 +240,147 @@ async def test_compensated_tasks_run_again_on_resume(tmp_path: Path) -> None:
         calls.clear()
         await tf.WorkflowExecutor(wf, store=store).resume(run_id)
         assert calls == ["first", "second"]
+
+
+@pytest.mark.parametrize("schedule", ["dataflow", "layers", "sequential"])
+async def test_a_task_whose_dependency_runs_again_runs_again_too(
+    tmp_path: Path, schedule: str
+) -> None:
+    """A completed task is not restored when something it depends on runs again.
+
+    ``a`` is rolled back (it has a compensation), ``b`` had nothing to undo and
+    stays completed in the store; on resume ``a`` runs again, so ``b`` runs
+    after it (it must see this run's ``a``) and the rollback order stays valid.
+    """
+    calls: list[str] = []
+    undone: list[str] = []
+    broken = {"c"}
+
+    def make(task_id: str, deps: tuple[str, ...], undo: bool = False) -> tf.Task:
+        async def body(ctx: tf.TaskContext) -> str:
+            calls.append(f"{task_id}#{ctx.attempt}")
+            if task_id in broken:
+                raise ValueError(f"{task_id} is broken")
+            return "+".join([task_id, *(str(ctx.result_of(d)) for d in deps)])
+
+        async def compensate(ctx: tf.TaskContext) -> None:
+            undone.append(task_id)
+
+        return tf.Task(task_id, body, depends_on=deps, compensate=compensate if undo else None)
+
+    wf = tf.Workflow("rerun")
+    wf.add_task(make("a", (), undo=True))
+    wf.add_task(make("b", ("a",)))
+    wf.add_task(make("c", ("b",)))
+    async with SQLiteRunStore(tmp_path / "runs.db") as store:
+        with pytest.raises(tf.TaskFailedError):
+            await tf.WorkflowExecutor(wf, store=store).execute()
+        run_id = (await store.list_runs())[0].id
+        stored = await store.load(run_id)
+        assert stored.tasks["a"].compensated
+        assert stored.tasks["b"].state == "completed"
+        assert not stored.tasks["b"].compensated
+        broken.clear()
+        calls.clear()
+        result = await tf.WorkflowExecutor(wf, store=store).resume(run_id, schedule=schedule)
+        assert calls == ["a#2", "b#2", "c#2"]
+        assert result.completed == ["a", "b", "c"]
+        assert result.results["c"] == "c+b+a"
+        assert (await store.load(run_id)).record.status == "completed"
+
+
+async def test_resume_restores_what_the_store_holds_once_the_lease_is_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resume that read the run before another driver finished it runs nothing twice.
+
+    The first ``load`` (before the lease) is made to return a snapshot taken
+    before another resume completed the run; the resume must restore from a
+    load made under the lease.
+    """
+    async with SQLiteRunStore(tmp_path / "runs.db") as store:
+        calls: list[str] = []
+        broken = {"c"}
+        wf = build(calls, broken=broken, store_for_check=[])
+        with pytest.raises(tf.TaskFailedError):
+            await tf.WorkflowExecutor(wf, store=store).execute_dataflow()
+        run_id = (await store.list_runs())[0].id
+        stale = await store.load(run_id)
+        broken.clear()
+        await tf.WorkflowExecutor(wf, store=store).resume(run_id)
+        assert (await store.load(run_id)).record.status == "completed"
+        calls.clear()
+        real_load = store.load
+        loads: list[str] = []
+
+        async def load(wanted: str) -> tf.StoredRun:
+            loads.append(wanted)
+            return stale if len(loads) == 1 else await real_load(wanted)
+
+        monkeypatch.setattr(store, "load", load)
+        result = await tf.WorkflowExecutor(wf, store=store).resume(run_id)
+        assert len(loads) == 2
+        assert calls == []
+        assert sorted(result.completed) == ["a", "b", "c", "d"]
+
+
+async def test_ctx_last_attempt_counts_retries_across_a_resume(tmp_path: Path) -> None:
+    """ctx.last_attempt is true only when no retry follows, also after a resume."""
+    seen: list[tuple[int, bool]] = []
+    fixed: list[bool] = []
+
+    async def flaky(ctx: tf.TaskContext) -> str:
+        seen.append((ctx.attempt, ctx.last_attempt))
+        if not (fixed and ctx.last_attempt):
+            raise ValueError("not yet")
+        return "done"
+
+    wf = tf.Workflow("flaky")
+    wf.add_task(tf.Task("t", flaky, retries=1))
+    async with SQLiteRunStore(tmp_path / "runs.db") as store:
+        executor = tf.WorkflowExecutor(
+            wf, store=store, backoff=tf.Backoff(initial=0.001, jitter=0)
+        )
+        with pytest.raises(tf.TaskFailedError):
+            await executor.execute_dataflow()
+        assert seen == [(1, False), (2, True)]
+        fixed.append(True)
+        run_id = (await store.list_runs())[0].id
+        await executor.resume(run_id)
+        # The resumed run gets its retry again; attempts keep counting.
+        assert seen[2:] == [(3, False), (4, True)]
+
+
+async def test_a_fallback_runs_only_at_the_very_end_after_a_resume(tmp_path: Path) -> None:
+    """A FallbackTask's fallback runs on the last attempt of the resumed run, not the first."""
+    fallback_attempts: list[int] = []
+    fallback_fixed: list[bool] = []
+
+    async def main(ctx: tf.TaskContext) -> str:
+        raise ValueError("the command is broken")
+
+    async def fallback(ctx: tf.TaskContext) -> str:
+        fallback_attempts.append(ctx.attempt)
+        if not fallback_fixed:
+            raise ValueError("the fallback is broken too")
+        return "fallback result"
+
+    wf = tf.Workflow("fallback")
+    wf.add_task(
+        FallbackTask("p", tf.Task("p.main", main), tf.Task("p.fallback", fallback), retries=1)
+    )
+    async with SQLiteRunStore(tmp_path / "runs.db") as store:
+        executor = tf.WorkflowExecutor(
+            wf, store=store, backoff=tf.Backoff(initial=0.001, jitter=0)
+        )
+        with pytest.raises(tf.TaskFailedError):
+            await executor.execute_dataflow()
+        assert fallback_attempts == [2]
+        fallback_fixed.append(True)
+        run_id = (await store.list_runs())[0].id
+        result = await executor.resume(run_id)
+        assert fallback_attempts == [2, 4]
+        assert result.results["p"] == "fallback result"
 
 
 async def test_priorities_use_median_durations_of_earlier_runs(tmp_path: Path) -> None:

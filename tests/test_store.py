@@ -33,8 +33,10 @@ from trioforge._store_records import (
     RunStoreError,
     StoredRun,
     TaskRecord,
+    decode_state,
     definition_hash,
     definition_snapshot,
+    encode_state,
 )
 from trioforge._store_schema import MIGRATIONS, SCHEMA_VERSION, Migration, migrate
 from trioforge._store_sqlite import SQLiteDatabase
@@ -123,20 +125,76 @@ async def test_schema_is_created_on_first_use(tmp_path: Path) -> None:
 
 
 async def test_migration_from_an_older_version_keeps_the_data(tmp_path: Path) -> None:
-    """A file at version 1 opened with a second step is migrated to 2 and its runs still load."""
+    """A file at the current version opened with one more step is migrated, its runs still load."""
     path = tmp_path / "runs.db"
     async with SQLiteRunStore(path) as store:
         await store.create_run(record())
         await store.commit("r1", completed("a", T0, T0 + 1), {"a": 1})
-    step2 = Migration(2, "runs.note", ("ALTER TABLE runs ADD COLUMN note TEXT",))
-    async with SQLiteRunStore(path, migrations=(*MIGRATIONS, step2)) as store:
+    extra = Migration(SCHEMA_VERSION + 1, "runs.note", ("ALTER TABLE runs ADD COLUMN note TEXT",))
+    async with SQLiteRunStore(path, migrations=(*MIGRATIONS, extra)) as store:
         run = await store.load("r1")
     assert run.tasks["a"].state == "completed"
     assert run.tasks["a"].result() == 1
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
     assert "note" in {r[1] for r in conn.execute("PRAGMA table_info(runs)")}
     conn.close()
+
+
+async def test_migration_from_version_1_keeps_rows_and_marks_states_unknown(
+    tmp_path: Path,
+) -> None:
+    """A version 1 file gains the ctx.state columns; its rows stay; started tasks lost their state.
+
+    Version 1 stored no states, so a task that had started is marked "state
+    not restorable" (a resume must not pretend it restored it) and one that
+    never started "no state recorded".
+    """
+    path = tmp_path / "runs.db"
+    async with SQLiteRunStore(path, migrations=MIGRATIONS[:1]) as store:
+        await store.create_run(record())
+        await store.commit(
+            "r1",
+            [*completed("a", T0, T0 + 1), ev(EventType.TASK_STARTED, "b", T0 + 1, attempt=1)],
+            {"a": {"n": 1}},
+        )
+        events = await store.load_events("r1")
+
+    def rows() -> list[tuple[Any, ...]]:
+        conn = sqlite3.connect(path)
+        try:
+            found = conn.execute("SELECT * FROM runs").fetchall()
+            found += conn.execute("SELECT * FROM tasks ORDER BY position").fetchall()
+            found += conn.execute("SELECT * FROM events ORDER BY seq").fetchall()
+            found.append(conn.execute("PRAGMA user_version").fetchone())
+        finally:
+            conn.close()
+        return found
+
+    before = rows()
+    assert before[-1] == (1,)
+    async with SQLiteRunStore(path) as store:
+        run = await store.load("r1")
+        assert await store.load_events("r1") == events
+    after = rows()
+    assert after[-1] == (SCHEMA_VERSION,)
+    # Every row is still there with the same values; task rows have two more columns.
+    kept = [row[: len(old)] for row, old in zip(after, before, strict=True)]
+    assert kept[:-1] == before[:-1]
+    async with SQLiteRunStore(path) as store:
+        await store.commit("r1", [ev(EventType.TASK_STARTED, "c", T0 + 2, attempt=1)], {})
+        later = await store.load("r1")
+    assert run.tasks["a"].result() == {"n": 1}
+    assert run.record.status == "interrupted"
+    assert {t: r.ctx_state_restorable for t, r in run.tasks.items()} == {
+        "a": False,
+        "b": False,
+        "c": None,
+        "d": None,
+    }
+    assert run.unrestorable_states() == ["a"]
+    # A task that starts after the upgrade records no state until it has one.
+    assert later.tasks["c"].ctx_state_restorable is None
 
 
 def test_migrate_returns_the_old_version_and_skips_applied_steps(tmp_path: Path) -> None:
@@ -153,7 +211,9 @@ async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA user_version = 99")
     conn.close()
-    with pytest.raises(RunStoreError, match=r"schema version 99, newer than .* \(1\)"):
+    with pytest.raises(
+        RunStoreError, match=rf"schema version 99, newer than .* \({SCHEMA_VERSION}\)"
+    ):
         await SQLiteRunStore(path).list_runs()
 
 
@@ -359,6 +419,124 @@ async def test_results_restorable_or_not(tmp_path: Path) -> None:
     assert run.unrestorable() == ["b", "c", "d", "e"]
     with pytest.raises(ValueError, match="task 'b' of run 'r1' has no restorable result"):
         run.tasks["b"].result()
+
+
+async def test_states_are_stored_on_their_tasks_rows(tmp_path: Path) -> None:
+    """A commit's states replace what the rows held; restorable ones decode to equal dicts."""
+    store = await new_store(tmp_path)
+    first = {"ids": ["vm-1"], "__children__": {"x": {"n": 1.5}}}
+    await store.commit(
+        "r1",
+        [ev(EventType.TASK_STARTED, "a", attempt=1), ev(EventType.TASK_STARTED, "b", attempt=1)],
+        {},
+        states={"a": encode_state(first), "b": encode_state({"pair": (1, 2)})},
+    )
+    run = await store.load("r1")
+    assert (run.tasks["a"].ctx_state_json, run.tasks["a"].ctx_state_restorable) == (
+        '{"ids":["vm-1"],"__children__":{"x":{"n":1.5}}}',
+        True,
+    )
+    assert run.tasks["a"].ctx_state() == first
+    assert (run.tasks["b"].ctx_state_json, run.tasks["b"].ctx_state_restorable) == (
+        '{"pair":[1,2]}',
+        False,
+    )
+    assert run.tasks["c"].ctx_state_restorable is None
+    with pytest.raises(ValueError, match=r"task 'b' of run 'r1' has no restorable ctx\.state"):
+        run.tasks["b"].ctx_state()
+    await store.commit(
+        "r1",
+        completed("a", T0, T0 + 1),
+        {"a": 1},
+        states={"a": encode_state({"ids": ["vm-1", "vm-2"]})},
+    )
+    run = await store.load("r1")
+    await store.aclose()
+    assert run.tasks["a"].ctx_state() == {"ids": ["vm-1", "vm-2"]}
+    assert run.unrestorable_states() == []
+
+
+class Refused(Exception):
+    """A user exception kept in a task's state."""
+
+
+def test_encode_state_round_trips_or_says_it_cannot(tmp_path: Path) -> None:
+    """JSON, ShellResults, paths and exceptions round-trip; anything else is not restorable."""
+    shell = tf.ShellResult("t", 0, {"k": "v"}, tmp_path / "t.log", 1.5, 2)
+    failure = tf.ShellCommandError("t", "exit 3", returncode=3, log_path=tmp_path / "t.log")
+    failure.add_note("while deploying")
+    state = {
+        "results": {"t": shell},
+        "error": failure,
+        "caught": Refused("no", 7),
+        "where": tmp_path,
+        "plain": [None, True, 2, 2.5, "x", {"nested": []}],
+    }
+    text, restorable = encode_state(state)
+    assert restorable
+    assert text is not None
+    back = decode_state(text)
+    assert back["results"] == {"t": shell}
+    assert back["where"] == tmp_path
+    assert back["plain"] == state["plain"]
+    error = back["error"]
+    assert type(error) is tf.ShellCommandError
+    assert (str(error), error.task_id, error.returncode, error.log_path, error.__notes__) == (
+        str(failure),
+        "t",
+        3,
+        tmp_path / "t.log",
+        ["while deploying"],
+    )
+    assert type(back["caught"]) is Refused
+    assert back["caught"].args == ("no", 7)
+
+    class Local(Exception):
+        pass
+
+    assert encode_state({"pair": (1, 2)}) == ('{"pair":[1,2]}', False)
+    assert encode_state({1: "int key"}) == ('{"1":"int key"}', False)
+    assert encode_state({"s": {1, 2}}) == (None, False)
+    assert encode_state({"nan": math.nan}) == (None, False)
+    assert encode_state({"obj": object()}) == (None, False)
+    # A class that cannot be found again by its name is not restorable.
+    assert encode_state({"e": Local("x")})[1] is False
+    # An exception type whose module this process never imported is not decoded (no import).
+    stored = encode_state({"e": Refused("x")})[0]
+    assert stored is not None
+    with pytest.raises(ValueError, match="it is not loaded"):
+        decode_state(stored.replace(__name__, "never_imported_module"))
+
+
+async def test_commit_replaces_the_definition(tmp_path: Path) -> None:
+    """A commit with a definition makes it the run's: hash, name, new task rows, its order."""
+    store = await new_store(tmp_path)
+    await store.commit("r1", completed("a", T0, T0 + 1), {"a": 1})
+    forced = {
+        "name": "diamond2",
+        "tasks": [
+            {"id": "a", "depends_on": []},
+            {"id": "e", "depends_on": ["a"]},
+            {"id": "b", "depends_on": ["e"]},
+            {"id": "d", "depends_on": ["b"]},
+        ],
+    }
+    await store.commit(
+        "r1", [ev(EventType.WORKFLOW_STARTED, detail="forced")], {}, definition=forced
+    )
+    run = await store.load("r1")
+    with pytest.raises(ValueError, match="definition must be a dict"):
+        await store.commit("r1", [], {}, definition={"tasks": "no"})
+    await store.aclose()
+    assert (run.record.definition, run.record.definition_hash, run.record.workflow) == (
+        forced,
+        definition_hash(forced),
+        "diamond2",
+    )
+    # c is gone from the definition, but its row (its history) is kept, last.
+    assert list(run.tasks) == ["a", "e", "b", "d", "c"]
+    assert run.tasks["e"].state == "pending"
+    assert run.tasks["a"].result() == 1
 
 
 async def test_commit_reads_only_the_results_of_tasks_it_completes(tmp_path: Path) -> None:
@@ -846,16 +1024,27 @@ class SlowStore:
         self.fail = fail
         self.batches: list[list[AuditEvent]] = []
         self.results: list[dict[str | None, Any]] = []
+        self.states: list[dict[str, tuple[str | None, bool]]] = []
+        self.definitions: list[Mapping[str, Any] | None] = []
         self.ended_at: list[float] = []
 
     async def commit(
-        self, run_id: str, events: Sequence[AuditEvent], results: Mapping[str, Any]
+        self,
+        run_id: str,
+        events: Sequence[AuditEvent],
+        results: Mapping[str, Any],
+        *,
+        states: Mapping[str, tuple[str | None, bool]] | None = None,
+        definition: Mapping[str, Any] | None = None,
     ) -> None:
+        taken = dict(states or {})
         await trio.sleep(self.delay)
         if self.fail is not None:
             raise self.fail
         self.batches.append(list(events))
         self.results.append({e.task_id: results.get(e.task_id or "") for e in events})
+        self.states.append(taken)
+        self.definitions.append(definition)
         self.ended_at.append(trio.current_time())
 
 
@@ -949,6 +1138,46 @@ async def test_the_recorder_keeps_only_its_run(autojump_clock: trio.testing.Mock
     assert rec.unflushed == 0
     await rec.flush()
     assert store.batches == []
+
+
+async def test_the_recorder_commits_the_states_of_its_batch_tasks(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Each commit carries the encoded ctx.state of the tasks it has events of, as of taking it."""
+    store = SlowStore()
+    states: dict[str, dict[str, Any]] = {"a": {"ids": [1]}, "c": {"never": "sent"}}
+    rec = RunRecorder(store, "r1", {}, states)  # type: ignore[arg-type]
+    rec.emit(ev(EventType.TASK_STARTED, "a", attempt=1))
+    rec.emit(ev(EventType.TASK_STARTED, "b", attempt=1))  # b has no state: nothing to send
+    states["a"]["ids"].append(2)  # changed after its event, before the batch is taken
+
+    async def change_during_the_commit() -> None:
+        await trio.sleep(0.5)
+        states["a"]["ids"].append(3)
+        states["b"] = {"late": True}
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(change_during_the_commit)
+        await rec.flush()
+    rec.emit(ev(EventType.TASK_COMPENSATED, "a"))
+    await rec.flush()
+    assert store.states == [
+        {"a": ('{"ids":[1,2]}', True)},
+        {"a": ('{"ids":[1,2,3]}', True)},
+    ]
+
+
+async def test_the_recorder_sends_a_definition_with_its_first_commit_only(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A forced resume's definition goes with the first commit, and only with it."""
+    store = SlowStore()
+    rec = RunRecorder(store, "r1", {}, {}, definition=DIAMOND)  # type: ignore[arg-type]
+    rec.emit(ev(EventType.WORKFLOW_STARTED))
+    await rec.flush()
+    rec.emit(ev(EventType.TASK_STARTED, "a", attempt=1))
+    await rec.flush()
+    assert store.definitions == [DIAMOND, None]
 
 
 async def test_recorder_as_an_audit_sink_of_a_real_run(tmp_path: Path) -> None:

@@ -12,6 +12,11 @@ folder, and the error says how to point at the right one.
 
 The JSON forms are exactly :meth:`RunRecord.to_json` (``runs --json``, an
 array, newest first) and :meth:`StoredRun.to_json` (``show --json``).
+
+``show`` ends with a ``ctx.state not restorable:`` line when a run that can
+still be resumed has completed tasks whose ``ctx.state`` could not be stored
+(:meth:`StoredRun.unrestorable_states`): a resume would compensate them
+without it.
 """
 
 from __future__ import annotations
@@ -246,6 +251,17 @@ def show_run(path: Path, run_id: str, *, as_json: bool) -> int:
     console.print(table)
     if running:
         console.print(f"running now: {', '.join(running)}", highlight=False)
+    lost = run.unrestorable_states() if record.status != "completed" else []
+    if lost:
+        console.print(
+            Text.assemble(
+                ("ctx.state not restorable: ", "magenta"),
+                ", ".join(lost),
+                " (a resume restores these tasks with an empty ctx.state, so a rollback "
+                "compensates them without what they recorded there)",
+            ),
+            highlight=False,
+        )
     return 0
 
 

@@ -19,6 +19,22 @@ wraps it. :func:`recording` creates nothing by itself: the caller has created
 starts from: the tasks that completed (and were not rolled back) keep their
 results and are not run again; every other task runs, and a task that had
 started before keeps counting its attempts.
+
+A resumed run is the same run, so it also gets back each task's ``ctx.state``
+(the scratch dict a task's attempts and its compensation share). The recorder
+stores a task's state with every event of the task; restore puts back every
+state that was stored faithfully, for the tasks that will run again (their
+attempts keep sharing it) and for the restored ones (a later failure
+compensates them with what they remembered: which branch a
+``FallbackTask`` ran, the ids of what a task created). A restored task with a
+compensation whose state could not be stored is compensated with an empty
+state; :class:`Resumption` names those tasks, and the resumed run's
+``WorkflowStarted`` event says so, so nobody has to guess.
+
+A resume forced through a changed workflow makes the current definition the
+run's: the recorder stores it with the first commit, the one that holds the
+``WorkflowStarted`` event whose detail records what was forced. A later resume
+of the same workflow then needs no force.
 """
 
 from __future__ import annotations
@@ -29,18 +45,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import attrs
 import trio
 
 from ._errors import WorkflowError
 from ._runner import Run
 from ._store import RunStore
-from ._store_lease import hold_lease
-from ._store_records import RunStoreError, StoredRun, definition_hash, definition_snapshot
+from ._store_records import (
+    RunStoreError,
+    StoredRun,
+    TaskRecord,
+    definition_hash,
+    definition_snapshot,
+)
 from ._store_writer import RunRecorder
-from ._task import Task
+from ._task import Task, has_compensation
 from ._workflow import Workflow
 
-__all__ = ["DefinitionChangedError", "definition_of", "recording", "restore"]
+__all__ = ["DefinitionChangedError", "Resumption", "definition_of", "recording", "restore"]
 
 #: Seconds between background flushes of buffered events (task starts, say).
 FLUSH_INTERVAL = 0.5
@@ -87,8 +109,15 @@ def definition_of(workflow: Workflow, extra: dict[str, Any]) -> dict[str, Any]:
 
 def check_unchanged(stored: StoredRun, definition: dict[str, Any]) -> None:
     """Raise :class:`DefinitionChangedError` unless ``definition`` is the stored one."""
+    change = _change(stored, definition)
+    if change is not None:
+        raise DefinitionChangedError(stored.id, *change)
+
+
+def _change(stored: StoredRun, definition: dict[str, Any]) -> tuple[list[str], str] | None:
+    """``(task ids, description)`` of how ``definition`` differs from the stored one, or None."""
     if definition_hash(definition) == stored.record.definition_hash:
-        return
+        return None
     old = {t["id"]: t for t in stored.record.definition.get("tasks", [])}
     new = {t["id"]: t for t in definition.get("tasks", [])}
     changed = [tid for tid in new if tid in old and old[tid] != new[tid]]
@@ -103,70 +132,184 @@ def check_unchanged(stored: StoredRun, definition: dict[str, Any]) -> None:
         parts.append("removed: " + ", ".join(removed))
     if not parts:
         parts.append("the workflow's settings or source changed, not its tasks")
-    raise DefinitionChangedError(stored.id, changed + added + removed, "; ".join(parts))
+    return changed + added + removed, "; ".join(parts)
 
 
-def restore(run: Run, stored: StoredRun) -> list[str]:
-    """Load what ``stored`` finished into the fresh ``run``; return the tasks that will re-run.
+@attrs.frozen
+class Resumption:
+    """What a resumed run starts from, as :func:`restore` decided it.
+
+    Attributes:
+        run_id: the run.
+        restored: the tasks that completed before and do not run again, in
+            a topological order.
+        rerun: the tasks that will run, in definition order.
+        lost_states: restored tasks with a compensation whose ``ctx.state``
+            could not be restored (it was not stored faithfully, or names an
+            exception type this process has not loaded): if the run is rolled
+            back, their compensation sees an empty ``ctx.state``.
+        forced: how the workflow changed since the run started, when the
+            resume was forced through the change; None when it did not change.
+        definition: the definition to store as the run's from now on (the
+            current one, when ``forced``); None to keep the stored one.
+    """
+
+    run_id: str
+    restored: list[str]
+    rerun: list[str]
+    lost_states: list[str] = attrs.Factory(list)
+    forced: str | None = None
+    definition: dict[str, Any] | None = attrs.field(default=None, hash=False)
+
+    def describe(self) -> str:
+        """The detail of the resumed run's ``WorkflowStarted`` event (without parentheses)."""
+        text = f"resumed; {len(self.restored)} tasks restored"
+        if self.forced is not None:
+            text += f"; definition changed, resumed with force ({self.forced})"
+        if self.lost_states:
+            text += (
+                f"; ctx.state not restorable for {', '.join(self.lost_states)}: "
+                "a rollback compensates them with an empty state"
+            )
+        return text
+
+
+def restore(
+    run: Run,
+    stored: StoredRun,
+    definition: dict[str, Any] | None = None,
+    *,
+    force: bool = False,
+) -> Resumption:
+    """Load what ``stored`` finished into the fresh ``run``; return what the resume starts from.
 
     Completed tasks whose results were stored faithfully (and that were not
-    compensated) are restored; they count as completed in this run too, so
-    a later failure rolls them back like the rest.
+    compensated) are restored, when every task they depend on is restored
+    too; they count as completed in this run too, so a later failure rolls
+    them back like the rest. Every task's stored
+    ``ctx.state`` that decodes faithfully goes back into ``run.states``.
+
+    Args:
+        run: the fresh run (same id as ``stored``), not started yet.
+        stored: the run as loaded from the store.
+        definition: the current workflow's definition (:func:`definition_of`);
+            when given, a change since the run started is refused unless
+            ``force``, and a forced change is returned for the recorder to store.
+        force: resume even though ``definition`` changed.
+
+    Raises:
+        DefinitionChangedError: ``definition`` changed and ``force`` is false.
     """
+    change = None if definition is None else _change(stored, definition)
+    if change is not None and not force:
+        raise DefinitionChangedError(stored.id, *change)
     index = run.dag.index
-    restored: set[int] = set()
+    dag = run.dag
+    done: dict[int, TaskRecord] = {}
     for task_id, record in stored.tasks.items():
         node = index.get(task_id)
         if node is None:
             continue
         if record.attempts:
             run.attempt_base[task_id] = record.attempts
+        state = _state_of(record)
+        if state is not None:
+            run.states[task_id] = state
         if record.state == "completed" and record.result_restorable and not record.compensated:
-            run.results[task_id] = record.result()
-            restored.add(node)
+            done[node] = record
+    # A completed task is kept only if everything it depends on is kept too: one
+    # whose dependency runs again (rolled back, or its result could not be stored)
+    # runs again after it, so every task sees this run's upstream results and the
+    # completion order stays a valid reverse-rollback order.
+    restored: set[int] = set()
+    order: list[str] = []
+    lost: list[str] = []
+    predecessors = dag.predecessors
+    for node in dag.topological_order():
+        kept = done.get(node)
+        if kept is None or not all(p in restored for p in predecessors[node]):
+            continue
+        task_id = dag.ids[node]
+        restored.add(node)
+        order.append(task_id)
+        run.results[task_id] = kept.result()
+        if kept.attempts > 1:
+            # Its compensation sees the attempt that completed it, as in the first process.
+            run.retried[task_id] = kept.attempts
+        if (
+            task_id not in run.states
+            and kept.ctx_state_restorable is not None
+            and has_compensation(run.tasks[node])
+        ):
+            lost.append(task_id)
     run.restored = restored
-    # Completion order must stay a valid reverse-rollback order: use the graph's.
-    run.completed.extend(run.dag.ids[n] for n in run.dag.topological_order() if n in restored)
-    return [tid for tid in run.dag.ids if index[tid] not in restored]
+    run.completed.extend(order)
+    return Resumption(
+        stored.id,
+        order,
+        [tid for tid in run.dag.ids if index[tid] not in restored],
+        lost,
+        None if change is None else change[1],
+        None if change is None else definition,
+    )
+
+
+def _state_of(record: TaskRecord) -> dict[str, Any] | None:
+    """The task's stored ``ctx.state`` if it can be restored faithfully here, else None."""
+    if not record.ctx_state_restorable:
+        return None
+    try:
+        return record.ctx_state()
+    except ValueError:
+        return None
 
 
 @asynccontextmanager
-async def recording(store: RunStore, run: Run) -> AsyncIterator[RunRecorder]:
-    """Hold the run's lease and record every event of ``run`` while the block runs."""
-    recorder = RunRecorder(store, run.workflow_id, run.results)
-    async with hold_lease(store, run.workflow_id):
-        run.audit.sinks.append(recorder)
-        run.checkpoint = recorder.flush
+async def recording(
+    store: RunStore, run: Run, *, resumed: Resumption | None = None
+) -> AsyncIterator[RunRecorder]:
+    """Record every event and task state of ``run`` while the block runs.
+
+    The caller holds the run's lease (:func:`~trioforge.hold_lease`) around
+    this block, and around loading the run it resumes, so that what it
+    restored cannot change under it. ``resumed`` is what :func:`restore`
+    returned for a resumed run; a definition it carries (a forced resume) is
+    stored with the first commit.
+    """
+    definition = None if resumed is None else resumed.definition
+    recorder = RunRecorder(store, run.workflow_id, run.results, run.states, definition=definition)
+    run.audit.sinks.append(recorder)
+    run.checkpoint = recorder.flush
+    try:
         try:
-            try:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(_flush_every, recorder, FLUSH_INTERVAL)
-                    try:
-                        yield recorder
-                    finally:
-                        nursery.cancel_scope.cancel()
-            except BaseExceptionGroup as group:
-                # The block's own exception, not wrapped in the flusher's nursery group.
-                if len(group.exceptions) == 1:
-                    raise group.exceptions[0]  # noqa: B904 - the group stays as __context__
-                raise
-        except BaseException:
-            # Record the end of the run if we can, but never hide why it ended.
-            with trio.move_on_after(FINAL_FLUSH_TIMEOUT, shield=True):
-                with contextlib.suppress(RunStoreError):
-                    await recorder.flush()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_flush_every, recorder, FLUSH_INTERVAL)
+                try:
+                    yield recorder
+                finally:
+                    nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # The block's own exception, not wrapped in the flusher's nursery group.
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0]  # noqa: B904 - the group stays as __context__
             raise
-        else:
-            with trio.move_on_after(FINAL_FLUSH_TIMEOUT, shield=True) as scope:
+    except BaseException:
+        # Record the end of the run if we can, but never hide why it ended.
+        with trio.move_on_after(FINAL_FLUSH_TIMEOUT, shield=True):
+            with contextlib.suppress(RunStoreError):
                 await recorder.flush()
-            if scope.cancelled_caught:
-                raise RunStoreError(
-                    f"could not record the end of run {run.workflow_id!r} "
-                    f"within {FINAL_FLUSH_TIMEOUT:g}s"
-                )
-        finally:
-            run.checkpoint = None
-            run.audit.sinks.remove(recorder)
+        raise
+    else:
+        with trio.move_on_after(FINAL_FLUSH_TIMEOUT, shield=True) as scope:
+            await recorder.flush()
+        if scope.cancelled_caught:
+            raise RunStoreError(
+                f"could not record the end of run {run.workflow_id!r} "
+                f"within {FINAL_FLUSH_TIMEOUT:g}s"
+            )
+    finally:
+        run.checkpoint = None
+        run.audit.sinks.remove(recorder)
 
 
 async def _flush_every(recorder: RunRecorder, interval: float) -> None:

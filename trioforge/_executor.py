@@ -30,7 +30,7 @@ import attrs
 import trio
 
 from ._audit import AuditLog, AuditSink, JsonLinesSink
-from ._durable import check_unchanged, definition_of, recording, restore
+from ._durable import Resumption, definition_of, recording, restore
 from ._errors import TaskFailedError, WorkflowCancelledError, WorkflowTimeoutError
 from ._events import EventType
 from ._retry import Backoff
@@ -38,6 +38,7 @@ from ._rollback import compensate_completed
 from ._runner import Run, describe, is_cancellation, lone_base_exception
 from ._schedulers import FailurePolicy, run_dataflow, run_layers, run_sequential
 from ._store import RunStore
+from ._store_lease import hold_lease
 from ._store_records import RunRecord, StoredRun
 from ._workflow import Workflow
 
@@ -216,11 +217,17 @@ class WorkflowExecutor:
         Tasks that completed in that run are not executed again: their stored
         results are restored for their dependents. Failed, interrupted and
         pending tasks run; a task that had started keeps counting its
-        attempts (``ctx.attempt``).
+        attempts (``ctx.attempt``). Every task gets back the ``ctx.state`` it
+        had, when it could be stored faithfully; the ``WorkflowStarted``
+        event names the restored tasks with a compensation whose state could
+        not be.
 
         Args:
             run_id: the run to resume.
-            force: resume even if the workflow's definition changed.
+            force: resume even if the workflow's definition changed; the
+                current definition then becomes the run's (the resumed run's
+                ``WorkflowStarted`` event says what changed), so a later
+                resume of the same workflow needs no force.
             schedule: ``"dataflow"``, ``"layers"`` or ``"sequential"``.
 
         Raises:
@@ -230,6 +237,7 @@ class WorkflowExecutor:
         """
         if self.store is None:
             raise TypeError("resume() needs an executor created with store=...")
+        # Loaded here for RunNotFoundError; loaded again under the run's lease.
         stored = await self.store.load(run_id)
         return await self._execute(schedule, stored=stored, force=force)
 
@@ -277,26 +285,33 @@ class WorkflowExecutor:
         )
         if self.store is None:
             return await self._lifecycle(run, driver)
+        store = self.store
         definition = definition_of(self.workflow, dict(self.definition_extra))
+        resumed: Resumption | None = None
         if stored is None:
             record = RunRecord.start(run.workflow_id, definition, started_at=time.time())
-            await self.store.create_run(record)
-        else:
-            if not force:
-                check_unchanged(stored, definition)
-            restore(run, stored)
-        async with recording(self.store, run):
-            return await self._lifecycle(run, driver, resumed=stored is not None)
+            await store.create_run(record)
+        async with hold_lease(store, run.workflow_id):
+            if stored is not None:
+                # Load again under the lease: what another driver did before we
+                # held it must count, or a completed task could run twice.
+                resumed = restore(run, await store.load(run.workflow_id), definition, force=force)
+            async with recording(store, run, resumed=resumed):
+                return await self._lifecycle(run, driver, resumed=resumed)
 
     async def _lifecycle(
-        self, run: Run, driver: Callable[[Run], Awaitable[None]], *, resumed: bool = False
+        self,
+        run: Run,
+        driver: Callable[[Run], Awaitable[None]],
+        *,
+        resumed: Resumption | None = None,
     ) -> WorkflowResult:
         start = trio.current_time()
         if self.workflow_timeout is not None:
             run.scope.deadline = start + self.workflow_timeout
         detail = self.workflow.name
-        if resumed:
-            detail += f" (resumed; {len(run.restored)} tasks restored)"
+        if resumed is not None:
+            detail += f" ({resumed.describe()})"
         run.emit(EventType.WORKFLOW_STARTED, detail=detail)
         self._active.append(run)
         try:

@@ -11,11 +11,12 @@ every attempt is an audit event, with the executor's backoff) and runs:
 * the last attempt: a ``TryCatchTask(task, fallback)``, so a failure there
   runs the fallback, and the fallback's result becomes the task's result.
 
-Which attempt is the last depends on the retries the executor applies, so
-``retries`` is always an int here (default 0), never None: with None the
-executor would apply its own default (``WorkflowExecutor(retries=2)``) while
-the task, which cannot see that default, took attempt 1 for the last one and
-ran the fallback after every attempt.
+Which attempt is the last is the executor's to say (``ctx.last_attempt``):
+after a resume a task's attempts keep counting from the earlier process and
+it gets its retries again, so ``ctx.attempt`` alone cannot tell. ``retries``
+is always an int here (default 0), never None, so a workflow file's
+``retries`` and ``fallback`` mean the same whatever the executor's default
+``retries`` is.
 
 Rollback compensates whichever command completed: the task (when an early
 attempt succeeded, or the last attempt did without a fallback), else whatever
@@ -107,7 +108,7 @@ class FallbackTask:
 
     async def run(self, ctx: TaskContext) -> Any:
         """Run the task alone before the last attempt, then with its fallback."""
-        if ctx.attempt <= self.retries:
+        if not ctx.last_attempt:
             ctx.state[_DIRECT] = True
             return await run_child(self.task, ctx.child(self.task.id))
         ctx.state[_DIRECT] = False

@@ -331,7 +331,15 @@ async def _run_attempts(  # noqa: PLR0915 - one frame per attempt loop
     base = run.attempt_base.get(task_id, 0)
     attempt = base + 1
     while True:
-        ctx = TaskContext(task_id, workflow_id, attempt, run.results, run.upstream, run.states)
+        ctx = TaskContext(
+            task_id,
+            workflow_id,
+            attempt,
+            run.results,
+            run.upstream,
+            run.states,
+            last_attempt=attempt > retries + base,
+        )
         if attempt != 1:
             run.retried[task_id] = attempt
         started = now()

@@ -1,16 +1,17 @@
 """The run store: the :class:`RunStore` protocol and its SQLite implementation.
 
 A run store keeps runs durable: the definition each run started from, every
-audit event, and each task's state and result, so a run can be shown from
-another process while it is live, resumed after its process died, and
-reported on afterwards. The protocol is the whole contract between the
+audit event, and each task's state, result and ``ctx.state``, so a run can be
+shown from another process while it is live, resumed after its process died,
+and reported on afterwards. The protocol is the whole contract between the
 executor, the CLI and a backend; it speaks only in :mod:`._store_records`
 values and audit events, so a PostgreSQL store can be added later without
 touching the executor.
 
-The one write, :meth:`RunStore.commit`, is "these events happened, and these
-are the results of the tasks they complete": one transaction that appends the
-events and folds them into the task rows, returning only once it is durable.
+The one write, :meth:`RunStore.commit`, is "these events happened, these are
+the results of the tasks they complete and the states of the tasks they
+concern": one transaction that appends the events and folds them into the
+task rows, returning only once it is durable.
 The executor decides how many events go into one commit (see
 ``docs/store.rst`` for the group-commit recipe), which is what keeps writes
 from slowing the scheduler.
@@ -54,7 +55,7 @@ from typing import Any, Protocol, TypeVar
 import trio
 
 from ._events import AuditEvent, EventType
-from ._store_records import Lease, RunRecord, StoredRun
+from ._store_records import Lease, RunRecord, StoredRun, validate_definition
 from ._store_schema import MIGRATIONS, Migration
 from ._store_sqlite import SQLiteDatabase
 
@@ -115,12 +116,24 @@ class RunStore(Protocol):
         ...
 
     async def commit(
-        self, run_id: str, events: Sequence[AuditEvent], results: Mapping[str, Any]
+        self,
+        run_id: str,
+        events: Sequence[AuditEvent],
+        results: Mapping[str, Any],
+        *,
+        states: Mapping[str, tuple[str | None, bool]] | None = None,
+        definition: Mapping[str, Any] | None = None,
     ) -> None:
         """Append ``events`` and fold them into the run's rows, in one transaction.
 
         ``results`` holds the result of each task that ``events`` complete (by
-        task id); others are ignored. Returns once the transaction is durable.
+        task id); others are ignored. ``states`` maps task ids to their
+        ``ctx.state``, encoded as ``(json_text, restorable)`` by
+        ``trioforge._store_records.encode_state``, and replaces what the
+        task's row held. ``definition``, when given, becomes the run's
+        definition (and hash) from now on: a resume forced through a changed
+        workflow stores it with its first events. Returns once the
+        transaction is durable.
 
         Folding, event by event: ``TaskStarted`` makes the task ``running``,
         counts an attempt and sets ``started_at``; ``TaskCompleted`` makes it
@@ -272,17 +285,29 @@ class SQLiteRunStore:
         await self._call(lambda db: db.create_run(record))
 
     async def commit(
-        self, run_id: str, events: Sequence[AuditEvent], results: Mapping[str, Any]
+        self,
+        run_id: str,
+        events: Sequence[AuditEvent],
+        results: Mapping[str, Any],
+        *,
+        states: Mapping[str, tuple[str | None, bool]] | None = None,
+        definition: Mapping[str, Any] | None = None,
     ) -> None:
         """See :meth:`RunStore.commit`.
 
         The results of the completed tasks are picked out here, on the trio
         thread, so the worker never reads a dict the run is still filling.
+
+        Raises:
+            ValueError: ``definition`` is not a definition snapshot.
         """
         done = {e.task_id for e in events if e.type == EventType.TASK_COMPLETED}
         picked = {tid: results[tid] for tid in done if tid is not None and tid in results}
         batch = list(events)
-        await self._call(lambda db: db.commit(run_id, batch, picked))
+        encoded = dict(states or {})
+        if definition is not None:
+            validate_definition(definition)
+        await self._call(lambda db: db.commit(run_id, batch, picked, encoded, definition))
 
     async def load(self, run_id: str) -> StoredRun:
         """See :meth:`RunStore.load`."""

@@ -31,6 +31,13 @@ Version 1
     :class:`AuditEvent`.
 ``leases``
     at most one row per run: ``owner``, ``acquired_at``, ``expires_at``.
+
+Version 2
+---------
+``tasks`` gains ``ctx_state_json`` (the task's ``ctx.state`` as tagged JSON,
+or NULL) and ``ctx_state_restorable`` (1, 0, or NULL when no state was
+recorded). Rows of tasks that had started are set to 0: their state was
+never stored, so a resume must not pretend it restored it.
 """
 
 from __future__ import annotations
@@ -124,6 +131,16 @@ MIGRATIONS: tuple[Migration, ...] = (
                 expires_at REAL NOT NULL
             )
             """,
+        ),
+    ),
+    Migration(
+        2,
+        "tasks.ctx_state_json and tasks.ctx_state_restorable",
+        (
+            "ALTER TABLE tasks ADD COLUMN ctx_state_json TEXT",
+            "ALTER TABLE tasks ADD COLUMN ctx_state_restorable INTEGER "
+            "CHECK (ctx_state_restorable IN (0, 1))",
+            "UPDATE tasks SET ctx_state_restorable = 0 WHERE attempts > 0",
         ),
     ),
 )

@@ -38,6 +38,7 @@ from ._store_records import (
     RunRecord,
     StoredRun,
     TaskRecord,
+    definition_hash,
     dump_result,
     load_result,
 )
@@ -54,7 +55,7 @@ _RUN_ENDS = {
 }
 _TASK_COLUMNS = (
     "run_id, task_id, state, attempts, started_at, finished_at, error, "
-    "result_json, result_restorable, duration, compensated"
+    "result_json, result_restorable, duration, compensated, ctx_state_json, ctx_state_restorable"
 )
 _RUN_COLUMNS = (
     "r.id, r.workflow, r.definition_hash, r.definition, r.status, r.started_at, "
@@ -179,9 +180,18 @@ class SQLiteDatabase:
             )
 
     def commit(
-        self, run_id: str, events: Sequence[AuditEvent], results: Mapping[str, Any]
+        self,
+        run_id: str,
+        events: Sequence[AuditEvent],
+        results: Mapping[str, Any],
+        states: Mapping[str, tuple[str | None, bool]] | None = None,
+        definition: Mapping[str, Any] | None = None,
     ) -> None:
-        """Append ``events`` and apply them to the run's rows, in one durable transaction."""
+        """Append ``events`` and apply them to the run's rows, in one durable transaction.
+
+        ``states`` are encoded already (:func:`encode_state`); ``definition``,
+        if given, replaces the run's definition first.
+        """
         encoded = {tid: encode_result(value) for tid, value in results.items()}
         rows = [
             (
@@ -201,6 +211,8 @@ class SQLiteDatabase:
         ]
         with self._transaction() as conn:
             self._require_run(conn, run_id)
+            if definition is not None:
+                _replace_definition(conn, run_id, definition)
             conn.executemany(
                 "INSERT INTO events (run_id, type, workflow_id, task_id, clock, wall, layer, "
                 "attempt, duration, error, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -211,13 +223,16 @@ class SQLiteDatabase:
                 task_id = event.task_id
                 if task_id is not None and task_id not in seen:
                     seen.add(task_id)
-                    conn.execute(
-                        "INSERT OR IGNORE INTO tasks (run_id, task_id, position, state) "
-                        "SELECT ?, ?, COALESCE(MAX(position) + 1, 0), 'pending' "
-                        "FROM tasks WHERE run_id = ?",
-                        (run_id, task_id, run_id),
-                    )
+                    _ensure_row(conn, run_id, task_id)
                 _apply(conn, run_id, event, encoded)
+            for task_id, (text, restorable) in (states or {}).items():
+                if task_id not in seen:
+                    _ensure_row(conn, run_id, task_id)
+                conn.execute(
+                    "UPDATE tasks SET ctx_state_json = ?, ctx_state_restorable = ? "
+                    "WHERE run_id = ? AND task_id = ?",
+                    (text, int(restorable), run_id, task_id),
+                )
 
     def load(self, run_id: str, now: float) -> StoredRun:
         """The run and its tasks, read in one snapshot."""
@@ -233,12 +248,7 @@ class SQLiteDatabase:
                 f"SELECT {_TASK_COLUMNS} FROM tasks WHERE run_id = ? ORDER BY position",
                 (run_id,),
             ).fetchall()
-        tasks = {
-            r[1]: TaskRecord(
-                r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8]), r[9], bool(r[10])
-            )
-            for r in task_rows
-        }
+        tasks = {r[1]: _task_record(r) for r in task_rows}
         return StoredRun(_run_record(row, now), tasks)
 
     def load_events(self, run_id: str) -> list[AuditEvent]:
@@ -313,6 +323,76 @@ class SQLiteDatabase:
         """Drop ``owner``'s lease on the run; nothing happens if they do not hold it."""
         with self._transaction() as conn:
             conn.execute("DELETE FROM leases WHERE run_id = ? AND owner = ?", (run_id, owner))
+
+
+def _task_record(row: Sequence[Any]) -> TaskRecord:
+    """A :class:`TaskRecord` of a row of ``_TASK_COLUMNS``."""
+    run_id, task_id, state, attempts, started, finished, error, result, *flags = row
+    result_ok, duration, compensated, state_json, state_ok = flags
+    return TaskRecord(
+        run_id,
+        task_id,
+        state,
+        attempts,
+        started,
+        finished,
+        error,
+        result,
+        bool(result_ok),
+        duration,
+        bool(compensated),
+        state_json,
+        None if state_ok is None else bool(state_ok),
+    )
+
+
+def _ensure_row(conn: sqlite3.Connection, run_id: str, task_id: str) -> None:
+    """Give a task seen only in events (or states) a ``pending`` row after the others."""
+    conn.execute(
+        "INSERT OR IGNORE INTO tasks (run_id, task_id, position, state) "
+        "SELECT ?, ?, COALESCE(MAX(position) + 1, 0), 'pending' FROM tasks WHERE run_id = ?",
+        (run_id, task_id, run_id),
+    )
+
+
+def _replace_definition(
+    conn: sqlite3.Connection, run_id: str, definition: Mapping[str, Any]
+) -> None:
+    """Make ``definition`` the run's: its hash and name, a row for each new task, its order.
+
+    Rows of tasks the definition no longer has are kept (their history
+    stays), after the definition's tasks.
+    """
+    text = json.dumps(definition, ensure_ascii=False, separators=(",", ":"))
+    name = definition.get("name")
+    conn.execute(
+        "UPDATE runs SET definition = ?, definition_hash = ?, workflow = COALESCE(?, workflow) "
+        "WHERE id = ?",
+        (
+            text,
+            definition_hash(definition),
+            name if isinstance(name, str) and name else None,
+            run_id,
+        ),
+    )
+    ids = [task["id"] for task in definition["tasks"]]
+    known = set(ids)
+    old = [
+        row[0]
+        for row in conn.execute(
+            "SELECT task_id FROM tasks WHERE run_id = ? ORDER BY position", (run_id,)
+        )
+    ]
+    order = ids + [tid for tid in old if tid not in known]
+    conn.executemany(
+        "INSERT OR IGNORE INTO tasks (run_id, task_id, position, state) "
+        "VALUES (?, ?, ?, 'pending')",
+        [(run_id, tid, pos) for pos, tid in enumerate(order)],
+    )
+    conn.executemany(
+        "UPDATE tasks SET position = ? WHERE run_id = ? AND task_id = ?",
+        [(pos, run_id, tid) for pos, tid in enumerate(order)],
+    )
 
 
 def _run_record(row: Sequence[Any], now: float) -> RunRecord:

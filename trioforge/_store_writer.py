@@ -25,6 +25,14 @@ if the leader is cancelled (the cancellation is raised when the commit
 returns), so cancelling a run never drops a completion that already happened.
 A commit that fails breaks the recorder: that flush and every later one
 raise :class:`RunStoreError`, because a run that cannot record must stop.
+
+Each commit also carries the ``ctx.state`` of every task it has an event of
+(an attempt's start, completion, failure, retry, cancellation,
+compensation), so a resumed run gets back what a task remembered for its
+compensation. The leader encodes them when it takes the batch, on the trio
+thread: tasks change their states while they run, so no worker thread may
+read them. A state is read when its batch is taken, a little after its
+events were emitted, so the store gets the task's newest state.
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ._events import AuditEvent
-from ._store_records import RunStoreError
+from ._store_records import RunStoreError, encode_state
 
 if TYPE_CHECKING:
     from ._store import RunStore
@@ -52,12 +60,27 @@ class RunRecorder:
         results: the run's results by task id (the live dict is fine: each
             commit reads the results of the tasks it completes, on the trio
             thread).
+        states: the run's ``ctx.state`` dicts by task id (the live dict is
+            fine, likewise: each commit encodes the states of the tasks it has
+            events of, on the trio thread); None to store no states.
+        definition: a definition to make the run's with the first commit
+            (a resume forced through a changed workflow); None to keep it.
     """
 
-    def __init__(self, store: RunStore, run_id: str, results: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        store: RunStore,
+        run_id: str,
+        results: Mapping[str, Any],
+        states: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        definition: Mapping[str, Any] | None = None,
+    ) -> None:
         self.store = store
         self.run_id = run_id
         self._results = results
+        self._states = states
+        self._definition = definition
         self._pending: list[AuditEvent] = []
         self._emitted = 0
         self._durable = 0
@@ -113,17 +136,39 @@ class RunRecorder:
                 # Let the tasks woken in this tick emit their events into this batch.
                 await trio.lowlevel.checkpoint()
                 batch, self._pending = self._pending, []
+                states = self._encode_states(batch)
                 try:
-                    await self.store.commit(self.run_id, batch, self._results)
+                    await self.store.commit(
+                        self.run_id,
+                        batch,
+                        self._results,
+                        states=states,
+                        definition=self._definition,
+                    )
                 except Exception as exc:
                     self._broken = exc  # the loop in flush() raises it as RunStoreError
                     return
                 except BaseException as exc:
                     self._broken = exc
                     raise
+                self._definition = None
                 self._durable += len(batch)
                 self.commits += 1
         finally:
             self._committing = False
             idle, self._idle = self._idle, trio.Event()
             idle.set()
+
+    def _encode_states(self, batch: list[AuditEvent]) -> dict[str, tuple[str | None, bool]]:
+        """The encoded ``ctx.state`` of each task with an event in ``batch`` that has one."""
+        live = self._states
+        encoded: dict[str, tuple[str | None, bool]] = {}
+        if not live:
+            return encoded
+        for event in batch:
+            task_id = event.task_id
+            if task_id is not None and task_id not in encoded:
+                state = live.get(task_id)
+                if state is not None:
+                    encoded[task_id] = encode_state(state)
+        return encoded

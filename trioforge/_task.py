@@ -51,18 +51,32 @@ class TaskContext:
         results: completed tasks' results by id.
         upstream: the ids whose results this task may read.
         states: where :attr:`state` dicts live, by task id.
+        last_attempt: whether no retry follows if this attempt fails.
 
     Attributes:
         task_id: the id of the task this context belongs to.
         workflow_id: the id of the run (unique per execution).
-        attempt: the attempt number, 1 for the first try.
+        attempt: the attempt number, 1 for the first try (a resumed run keeps
+            counting the attempts the task made before).
+        last_attempt: True when a failure of this attempt is final: the task
+            has no retries left (so ``attempt`` alone does not tell, after a
+            resume or with the executor's default ``retries``).
     """
 
-    __slots__ = ("_results", "_states", "_upstream", "attempt", "task_id", "workflow_id")
+    __slots__ = (
+        "_results",
+        "_states",
+        "_upstream",
+        "attempt",
+        "last_attempt",
+        "task_id",
+        "workflow_id",
+    )
 
     task_id: str
     workflow_id: str
     attempt: int
+    last_attempt: bool
 
     def __init__(
         self,
@@ -72,6 +86,8 @@ class TaskContext:
         results: Mapping[str, Any] | None = None,
         upstream: Container[str] = (),
         states: dict[str, dict[str, Any]] | None = None,
+        *,
+        last_attempt: bool = True,
     ) -> None:
         self.task_id = task_id
         self.workflow_id = workflow_id
@@ -79,6 +95,7 @@ class TaskContext:
         self._results: Mapping[str, Any] = {} if results is None else results
         self._upstream = upstream
         self._states = {} if states is None else states
+        self.last_attempt = last_attempt
 
     def __repr__(self) -> str:
         return (
@@ -149,6 +166,7 @@ class TaskContext:
             results=merged_results,
             upstream=merged_upstream,
             states=children,
+            last_attempt=self.last_attempt,
         )
 
 
