@@ -25,6 +25,13 @@ import trio.testing
 import trioforge as tf
 from trioforge._events import AuditEvent, EventType
 from trioforge._store import SQLiteRunStore, default_store_path
+from trioforge._store_codec import (
+    decode_result,
+    decode_state,
+    dump_result,
+    encode_result,
+    encode_state,
+)
 from trioforge._store_lease import hold_lease, holder_is_dead, keep_lease, lease_owner
 from trioforge._store_records import (
     RunLockedError,
@@ -33,10 +40,8 @@ from trioforge._store_records import (
     RunStoreError,
     StoredRun,
     TaskRecord,
-    decode_state,
     definition_hash,
     definition_snapshot,
-    encode_state,
 )
 from trioforge._store_schema import MIGRATIONS, SCHEMA_VERSION, Migration, migrate
 from trioforge._store_sqlite import SQLiteDatabase
@@ -1329,3 +1334,20 @@ def test_default_store_path_precedence(tmp_path: Path, monkeypatch: pytest.Monke
     assert default_store_path(environ={}) == tmp_path / ".trioforge" / "runs.db"
     monkeypatch.setenv("TRIOFORGE_STORE", "/abs/runs.db")
     assert default_store_path(wf_file) == Path("/abs/runs.db")
+
+
+def test_results_round_trip_with_shell_results_nested(tmp_path: Path) -> None:
+    """A combinator's result (ShellResults in dicts and lists) is stored restorably."""
+    one = tf.ShellResult("a", 0, {"k": "v"}, tmp_path / "a.log", 1.5, 2)
+    two = tf.ShellResult("b", 0, {}, tmp_path / "b.log", 0.5, 1, fallback=True)
+    nested = {"a": one, "more": [two, {"n": 1}]}
+    text, restorable = encode_result(nested)
+    assert restorable
+    assert text is not None
+    assert decode_result(text) == nested
+    # The top-level form earlier versions wrote (dump_result) still reads back.
+    assert decode_result(json.dumps(dump_result(one))) == one
+    # What does not survive the round trip is stored for reading, not restored.
+    assert encode_result((1, 2)) == ("[1,2]", False)
+    assert encode_result({"x": {1, 2}}) == (None, False)
+    assert encode_result(math.inf) == (None, False)

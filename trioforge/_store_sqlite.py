@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ._events import AuditEvent, EventType
+from ._store_codec import encode_result
 from ._store_lease import holder_is_dead
 from ._store_records import (
     Lease,
@@ -39,12 +40,10 @@ from ._store_records import (
     StoredRun,
     TaskRecord,
     definition_hash,
-    dump_result,
-    load_result,
 )
 from ._store_schema import MIGRATIONS, Migration, migrate
 
-__all__ = ["SQLiteDatabase", "encode_result"]
+__all__ = ["SQLiteDatabase"]
 
 _FAILURE_ENDS = frozenset({EventType.TASK_FAILED, EventType.TASK_TIMED_OUT})
 _RUN_ENDS = {
@@ -61,27 +60,6 @@ _RUN_COLUMNS = (
     "r.id, r.workflow, r.definition_hash, r.definition, r.status, r.started_at, "
     "r.finished_at, l.owner, l.expires_at"
 )
-
-
-def encode_result(value: Any) -> tuple[str | None, bool]:
-    """``(json_text, restorable)`` for a task result.
-
-    Not JSON-serializable (or NaN/infinity): ``(None, False)``. Serializable
-    but changed by the round trip (a tuple becomes a list, int keys become
-    strings): ``(json_text, False)``. A :class:`~trioforge.ShellResult` is
-    stored through :func:`dump_result` and restorable.
-    """
-    try:
-        text = json.dumps(
-            dump_result(value), allow_nan=False, ensure_ascii=False, separators=(",", ":")
-        )
-    except (TypeError, ValueError, RecursionError):
-        return None, False
-    try:
-        restorable = bool(load_result(json.loads(text)) == value)
-    except Exception:
-        restorable = False
-    return text, restorable
 
 
 def effective_status(status: str, owner: str | None, expires_at: float | None, now: float) -> str:

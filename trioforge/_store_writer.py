@@ -43,7 +43,8 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ._events import AuditEvent
-from ._store_records import RunStoreError, encode_state
+from ._store_codec import encode_state
+from ._store_records import RunStoreError
 
 if TYPE_CHECKING:
     from ._store import RunStore

@@ -1,0 +1,216 @@
+"""How the run store writes task results and ``ctx.state`` as JSON, and reads them back.
+
+Results and each task's ``ctx.state`` are stored as *tagged JSON*
+(:func:`encode_result`, :func:`encode_state`): plain JSON, except that the
+non-JSON values trioforge itself makes are written as ``{"$trioforge": TYPE,
+"value": ...}``: a :class:`~trioforge.ShellResult` (combinators keep their
+children's results in their results and state), a :class:`~pathlib.Path`,
+and an exception (``TryCatchTask`` and ``FallbackTask`` keep the exception
+they caught), as its type, ``args`` and attributes.
+
+A value is *restorable* only if decoding its JSON gives back an equal value
+of the same types all the way down (for exceptions: the same type, ``args``
+and attributes; a traceback, cause or context is never stored). Otherwise
+the store keeps the JSON for people to read, and a resume runs the task
+again (a result) or compensates it with an empty state (a ``ctx.state``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "RESULT_TYPE_KEY",
+    "decode_result",
+    "decode_state",
+    "dump_result",
+    "encode_result",
+    "encode_state",
+    "load_result",
+]
+
+
+#: Marks a stored result of a known non-JSON type: ``{"$trioforge": TYPE, "value": ...}``.
+RESULT_TYPE_KEY = "$trioforge"
+
+
+def _result_types() -> dict[str, Any]:
+    # The non-JSON results trioforge itself makes; imported late (the store is a lower layer).
+    from ._shell import ShellResult
+
+    return {"ShellResult": ShellResult}
+
+
+def dump_result(value: Any) -> Any:
+    """What the store keeps for a task result: the value, or a known type's tagged ``to_json()``.
+
+    A :class:`~trioforge.ShellResult` becomes ``{"$trioforge": "ShellResult",
+    "value": result.to_json()}``, which :func:`load_result` turns back into an
+    equal ``ShellResult``; anything else is stored as it is.
+    """
+    for name, cls in _result_types().items():
+        if type(value) is cls:
+            return {RESULT_TYPE_KEY: name, "value": value.to_json()}
+    return value
+
+
+def load_result(data: Any) -> Any:
+    """The task result that :func:`dump_result` stored as ``data`` (after ``json.loads``)."""
+    if isinstance(data, dict) and len(data) == 2 and "value" in data:
+        cls = _result_types().get(data.get(RESULT_TYPE_KEY))  # type: ignore[arg-type]
+        if cls is not None:
+            return cls.from_json(data["value"])
+    return data
+
+
+def encode_state(state: Mapping[str, Any]) -> tuple[str | None, bool]:
+    """``(json_text, restorable)`` for a task's ``ctx.state``, as tagged JSON (see the module).
+
+    Not JSON even with the tags (a set, an object, NaN): ``(None, False)``.
+    JSON, but :func:`decode_state` of it is not equal to ``state`` (a tuple
+    becomes a list, an int key a string, an exception type cannot be found
+    again): ``(json_text, False)``. Call it where nothing changes ``state``
+    meanwhile (on the trio thread, for a live run).
+    """
+    try:
+        text = json.dumps(
+            _dump_tagged(state), allow_nan=False, ensure_ascii=False, separators=(",", ":")
+        )
+    except Exception:  # TypeError, ValueError, RecursionError, or a user object's own error
+        return None, False
+    try:
+        restorable = _same(decode_state(text), state)
+    except Exception:
+        restorable = False
+    return text, restorable
+
+
+def decode_state(text: str) -> dict[str, Any]:
+    """The ``ctx.state`` that :func:`encode_state` wrote as ``text``.
+
+    Raises:
+        ValueError: ``text`` is not such a state, or names an exception type
+            that is not loaded in this process (its module is never imported
+            here, so decoding runs no code).
+    """
+    try:
+        state = _load_tagged(json.loads(text))
+    except ValueError:
+        raise
+    except Exception as exc:  # a tagged value of the wrong shape
+        raise ValueError(f"not a stored ctx.state: {exc!r}") from exc
+    if type(state) is not dict:
+        raise ValueError(f"not a stored ctx.state: {text[:100]!r}")
+    return state
+
+
+_EXCEPTION = "Exception"
+_PATH = "Path"
+
+
+def _dump_tagged(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        return {key: _dump_tagged(item) for key, item in value.items()}
+    if kind is list:
+        return [_dump_tagged(item) for item in value]
+    if isinstance(value, Exception):
+        spec = {
+            "type": f"{kind.__module__}:{kind.__qualname__}",
+            "args": _dump_tagged(list(value.args)),
+            "attributes": _dump_tagged(dict(vars(value))),
+        }
+        return {RESULT_TYPE_KEY: _EXCEPTION, "value": spec}
+    if isinstance(value, Path):
+        return {RESULT_TYPE_KEY: _PATH, "value": os.fspath(value)}
+    return dump_result(value)
+
+
+def _load_tagged(data: Any) -> Any:
+    kind = type(data)
+    if kind is list:
+        return [_load_tagged(item) for item in data]
+    if kind is not dict:
+        return data
+    if len(data) == 2 and "value" in data and RESULT_TYPE_KEY in data:
+        tag = data[RESULT_TYPE_KEY]
+        if tag == _EXCEPTION:
+            return _load_exception(data["value"])
+        if tag == _PATH:
+            return Path(data["value"])
+        return load_result(data)
+    return {key: _load_tagged(item) for key, item in data.items()}
+
+
+def _load_exception(spec: Mapping[str, Any]) -> Exception:
+    name = spec["type"]
+    module, _, qualname = name.partition(":")
+    found: Any = sys.modules.get(module)
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    if not (isinstance(found, type) and issubclass(found, Exception)):
+        raise ValueError(f"cannot restore an exception of type {name}: it is not loaded")
+    args = _load_tagged(spec["args"])
+    exc = found.__new__(found, *args)  # like pickle, without running __init__
+    if type(exc) is not found:
+        raise ValueError(f"cannot restore an exception of type {name}")
+    exc.args = tuple(args)
+    vars(exc).update(_load_tagged(spec["attributes"]))
+    return exc
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality for the round trip: same types all the way down; exceptions by content."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, BaseException):
+        return _same(list(a.args), list(b.args)) and _same(vars(a), vars(b))
+    if type(a) is dict:
+        return a.keys() == b.keys() and all(_same(item, b[key]) for key, item in a.items())
+    if type(a) is list:
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
+def encode_result(value: Any) -> tuple[str | None, bool]:
+    """``(json_text, restorable)`` for a task result, as tagged JSON.
+
+    Not JSON even with the tags (NaN, a set, an object): ``(None, False)``.
+    JSON, but changed by the round trip (a tuple becomes a list, int keys
+    become strings): ``(json_text, False)``. A :class:`~trioforge.ShellResult`,
+    alone or inside dicts and lists (a combinator's results), is restorable.
+    """
+    try:
+        text = json.dumps(
+            _dump_tagged(value), allow_nan=False, ensure_ascii=False, separators=(",", ":")
+        )
+    except Exception:  # TypeError, ValueError, RecursionError, or a user object's own error
+        return None, False
+    try:
+        restorable = _same(decode_result(text), value)
+    except Exception:
+        restorable = False
+    return text, restorable
+
+
+def decode_result(text: str) -> Any:
+    """The task result that :func:`encode_result` (or, before it, :func:`dump_result`) wrote.
+
+    Raises:
+        ValueError: ``text`` is not JSON, or names an exception type that is
+            not loaded in this process.
+    """
+    try:
+        return _load_tagged(json.loads(text))
+    except ValueError:
+        raise
+    except Exception as exc:  # a tagged value of the wrong shape
+        raise ValueError(f"not a stored result: {exc!r}") from exc
