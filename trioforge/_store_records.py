@@ -240,7 +240,7 @@ class TaskRecord:
         finished_at: when the latest attempt ended (epoch seconds), or None.
         error: ``"Type: message"`` of the latest failure, None once it completed.
         result_json: the task's result as JSON text, or None.
-        result_restorable: whether ``json.loads(result_json)`` equals the
+        result_restorable: whether decoding ``result_json`` gives back the
             result the task returned (False when it was not JSON or changed
             on the way, e.g. a tuple that became a list).
         duration: seconds the latest finished attempt took (``trio`` clock).
