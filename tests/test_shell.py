@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import trio
 
@@ -21,6 +22,7 @@ from trioforge import (
     TaskFailedError,
     Workflow,
     WorkflowExecutor,
+    _shell,
 )
 from trioforge._fallback import FallbackTask
 from trioforge._process_group import ProcessGroups, run_in_group
@@ -386,3 +388,27 @@ def test_shell_task_refuses_templates_in_code_items() -> None:
     with pytest.raises(ValueError, match="could run an output as code"):
         ShellTask("t", ["sh", "-c", "echo ${{ tasks.a.outputs.x }}"])
     assert ShellTask("t", ["echo", "${{ tasks.a.outputs.x }}"]).id == "t"
+
+
+def test_a_command_and_env_taken_from_another_task_are_not_checked_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A task's checked run and env serve other tasks and attrs.evolve as they are."""
+    checked: list[str] = []
+    real = _shell._check_templates
+    monkeypatch.setattr(
+        _shell, "_check_templates", lambda text: checked.append(text) or real(text)
+    )
+    template = "${{ tasks.p.outputs.k }}"
+    task = ShellTask("a", ["echo", template], env={"A": template}, depends_on=["p"])
+    assert len(checked) == 3  # the two argv items and the env value
+    again = attrs.evolve(task, id="b")
+    other = ShellTask("c", task.run_command, env=task.env, depends_on=["p"])
+    assert len(checked) == 3
+    assert again.env is task.env
+    assert other.run_command is task.run_command
+    assert ShellTask("d", "true", env=[("A", "1"), ("A", "2")]).env == (("A", "2"),)
+    with pytest.raises(TypeError, match="a mapping or"):
+        ShellTask("e", "true", env=["AB"])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="not a valid environment variable name"):
+        ShellTask("f", "true", env=[("A-B", "1")])

@@ -16,8 +16,9 @@ SCRIPT]``. So argv is read the way the programs will read it:
 * ``argv[0]`` is the program. When it is a known wrapper (``env``, ``nice``,
   ``nohup``, ``timeout``, ``stdbuf``, ``setsid``, ``xargs``, ``sudo``,
   ``doas``, ``time``), its options and operands are skipped and the item
-  after them is the program, read the same way; ``env -S STRING`` and
-  ``sudo -s``/``-i`` hand their arguments to a shell;
+  after them (and, for ``env`` and ``sudo``, after every ``NAME=VALUE``
+  item: any item holding a ``=``) is the program, read the same way;
+  ``env -S STRING`` and ``sudo -s``/``-i`` hand their arguments to a shell;
 * shells (``sh``, ``bash``, ``zsh``...): ``-c`` anywhere in the option
   clusters (``-c``, ``-ec``, ``-lc``) makes the first operand the script;
   without it the first operand is the script file (``-s``: no script);
@@ -180,12 +181,14 @@ class _Wrapper:
     """A program that runs another: its options, then ``operands`` items, then the program.
 
     ``shell_flags``: flags after which the remaining items go to a shell as
-    one command line (``sudo -s``).
+    one command line (``sudo -s``). ``assignments``: whether ``NAME=VALUE``
+    items may come before the program (``env``, ``sudo``).
     """
 
     options: _Options = _Options()
     operands: int = 0
     shell_flags: str = ""
+    assignments: bool = False
 
 
 _WRAPPERS: dict[str, _Wrapper] = {
@@ -195,7 +198,8 @@ _WRAPPERS: dict[str, _Wrapper] = {
             takes="uCP",
             long_code=frozenset({"--split-string"}),
             long_takes=frozenset({"--unset", "--chdir"}),
-        )
+        ),
+        assignments=True,
     ),
     "nice": _Wrapper(_Options(takes="n", long_takes=frozenset({"--adjustment"}))),
     "nohup": _Wrapper(),
@@ -205,11 +209,10 @@ _WRAPPERS: dict[str, _Wrapper] = {
     ),
     "stdbuf": _Wrapper(_Options(takes="ioe")),
     "xargs": _Wrapper(_Options(takes="aEdILnPs", attached="ei", digits="l")),
-    "sudo": _Wrapper(_Options(takes="CDghprtTUu"), shell_flags="is"),
+    "sudo": _Wrapper(_Options(takes="CDghprtTUu"), shell_flags="is", assignments=True),
     "doas": _Wrapper(_Options(takes="Cu")),
     "time": _Wrapper(_Options(takes="fo")),
 }
-_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 
 
 def code_items(argv: Sequence[str]) -> list[CodeItem]:
@@ -351,6 +354,9 @@ def _wrapped(
         if item == "--":
             at += 1
             break
+        if wrapper.assignments and _assignment(item):
+            at += 1
+            continue
         if not item.startswith("-") or (item == "-" and name != "env"):
             break
         if item.startswith("--"):
@@ -363,15 +369,21 @@ def _wrapped(
             for rest in range(at, len(argv))
         )
         return None
-    if name == "env":
-        while at < len(argv) and _ASSIGNMENT.match(argv[at]) and OPEN not in _name(argv[at]):
-            at += 1
+    while wrapper.assignments and at < len(argv) and _assignment(argv[at]):
+        at += 1
     at += wrapper.operands
     return at if at < len(argv) else None
 
 
-def _name(assignment: str) -> str:
-    return assignment.partition("=")[0]
+def _assignment(item: str) -> bool:
+    """Whether ``env`` or ``sudo`` reads ``item`` as ``NAME=VALUE``.
+
+    Both take any item holding a ``=`` (``[env, A-B=1, sh, -c, SCRIPT]``
+    runs sh), whatever the name. An item with a template in the name is read
+    as the program instead, and so refused: the output decides what it is.
+    """
+    name, equals, _value = item.partition("=")
+    return bool(equals) and not name.startswith("-") and OPEN not in name
 
 
 def _powershell(argv: Sequence[str], index: int, name: str) -> list[CodeItem]:

@@ -155,15 +155,24 @@ def compile_dag(
         raise EmptyWorkflowError(name)
     index = {tid: i for i, tid in enumerate(ids)}
     try:
-        edges = [(index[dep], after) for after, deps in enumerate(dependencies) for dep in deps]
+        edges = [
+            (index[dep], after)
+            for after, deps in enumerate(dependencies)
+            # A repeated dependency is one edge (dropped here, per task, cheaply).
+            for dep in (
+                deps if len(deps) < 2 or len(set(deps)) == len(deps) else dict.fromkeys(deps)
+            )
+        ]
     except KeyError:
         for after, deps in enumerate(dependencies):
             for dep in deps:
                 if dep not in index:
                     raise MissingDependencyError(ids[after], dep, known=ids) from None
         raise  # pragma: no cover - the loop above always finds the culprit
-    # multigraph=False: a repeated dependency is one edge.
-    graph: rx.PyDiGraph[int, None] = rx.PyDiGraph(check_cycle=False, multigraph=False)
+    # Edges are unique already: multigraph=False would look for an existing edge
+    # on every insertion, scanning the source's edges, so 1,500 tasks that each
+    # need the same 1,500 tasks took 75 s instead of 1 s.
+    graph: rx.PyDiGraph[int, None] = rx.PyDiGraph(check_cycle=False, multigraph=True)
     graph.add_nodes_from(range(len(ids)))
     graph.add_edges_from_no_data(edges)
     try:

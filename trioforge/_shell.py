@@ -14,6 +14,16 @@ no shell trioforge starts ever parses. A template in shell text, or in an
 argv item the program reads as code (``sh -c``, ``python -c``, argv[0]; see
 ``_argv_code``), is refused when the task is made.
 
+A command, an env and the text of an argv item or env value are checked once
+per value, not once per task: what :func:`to_command`, :func:`to_env` and
+:func:`checked_text` return is an instance of a private ``str`` or ``tuple``
+subclass, and they take such an instance back as is. A workflow file whose
+1,500 tasks share one 1,500-variable ``env`` through a YAML alias would
+otherwise check 2.25 million variables and hold 2.25 million pairs; the
+loader converts each shared value once, and every task holds the same one.
+The values are immutable, so a value cannot change after it was checked;
+``attrs.evolve`` on a task costs nothing and keeps what was checked.
+
 Processes are run by :func:`run_in_group` (see ``_process_group``): their
 own process group, SIGTERM then SIGKILL on cancellation, and no survivor.
 """
@@ -22,10 +32,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import operator
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,15 +53,20 @@ __all__ = [
     "ShellCommandError",
     "ShellResult",
     "ShellTask",
+    "checked_text",
     "display_path",
+    "layered_env",
     "read_outputs",
     "run_folder",
     "task_file_stem",
     "task_log_path",
+    "to_command",
+    "to_env",
 ]
 
 MAX_OUTPUTS_BYTES = 1024 * 1024
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+"""What an environment variable name may be (the YAML loader checks names with it too)."""
 _OUTPUT_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 RESERVED_ENV = frozenset(
@@ -209,21 +225,61 @@ def display_path(path: Path) -> str:
     return relative if len(relative) < len(str(path)) else str(path)
 
 
-def _to_command(value: str | Sequence[str]) -> str | tuple[str, ...]:
+class _Script(str):
+    """A script that :func:`to_command` checked (see the module notes)."""
+
+    __slots__ = ()
+
+
+class _Argv(tuple[str, ...]):
+    """An argv tuple that :func:`to_command` checked (see the module notes)."""
+
+    __slots__ = ()
+
+
+class _Text(str):
+    """An argv item or env value that :func:`checked_text` checked (see the module notes)."""
+
+    __slots__ = ()
+
+
+class _Env(tuple[tuple[str, str], ...]):
+    """``(name, value)`` pairs that :func:`to_env` checked (see the module notes)."""
+
+    __slots__ = ()
+
+
+_NO_ENV = _Env()
+_first = operator.itemgetter(0)
+
+
+def to_command(value: str | Sequence[str]) -> str | tuple[str, ...]:
+    """The command a :class:`ShellTask` stores for ``value``: a script, or an argv tuple.
+
+    What this returns is taken back as is, unchecked: the tasks of a workflow
+    file that share one command (a YAML alias) share one checked value.
+
+    Raises:
+        ValueError: an empty command, a template in a script, a malformed
+            template, or a template in an argv item the program reads as code.
+    """
+    if type(value) is _Script or type(value) is _Argv:
+        return value
     if isinstance(value, str):
-        if not value.strip():
+        if not value or value.isspace():  # what value.strip() tells, without a copy
             raise ValueError("a shell command must not be empty")
         if contains_template(value):
             raise ValueError(
                 "templates are not expanded in shell text (an output could run as code); "
                 "pass the value through env and use $NAME in the script"
             )
-        return value
+        return _Script(value)
     argv = tuple(value)
     if not argv or not all(isinstance(a, str) for a in argv) or not argv[0]:
         raise ValueError(f"an argv command must be a non-empty list of str, got {value!r}")
     for item in argv:
-        _check_templates(item)
+        if type(item) is not _Text:
+            _check_templates(item)
     for code in code_items(argv):
         if contains_template(argv[code.index]):
             raise ValueError(
@@ -231,11 +287,27 @@ def _to_command(value: str | Sequence[str]) -> str | tuple[str, ...]:
                 "template there could run an output as code; pass the value as a "
                 "separate argument ($1) or through env"
             )
-    return argv
+    return _Argv(argv)
 
 
 def _to_optional_command(value: str | Sequence[str] | None) -> str | tuple[str, ...] | None:
-    return None if value is None else _to_command(value)
+    return None if value is None else to_command(value)
+
+
+def checked_text(text: str) -> str:
+    """``text`` checked as an argv item or an env value is: no NUL, well-formed templates.
+
+    :func:`to_command` and :func:`to_env` take what this returns as is, so an
+    argv item or env value that many tasks share (a YAML alias) is scanned for
+    templates once, not once per task.
+
+    Raises:
+        ValueError: a NUL character or a malformed template.
+    """
+    if type(text) is _Text:
+        return text
+    _check_templates(text)
+    return _Text(text)
 
 
 def _check_templates(text: str) -> None:
@@ -246,19 +318,63 @@ def _check_templates(text: str) -> None:
         raise ValueError(problems[0][1])
 
 
-def _to_env(value: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
-    if not value:
-        return ()
-    pairs = tuple(value.items())
-    for name, text in pairs:
-        if not isinstance(name, str) or not _ENV_NAME.fullmatch(name):
+EnvLike = Mapping[str, str] | Iterable[tuple[str, str]] | None
+"""What ``env`` may be: a mapping, ``(name, value)`` pairs (another task's ``env``), or None."""
+
+
+def to_env(value: EnvLike) -> tuple[tuple[str, str], ...]:
+    """The ``(name, value)`` pairs a :class:`ShellTask` stores for ``env=value``.
+
+    A name given twice as pairs keeps its last value, as in a dict. What this
+    returns is taken back as is, unchecked: the tasks of a workflow file that
+    share one ``env`` (a YAML alias) share one checked tuple, and
+    ``attrs.evolve`` on a task keeps its env.
+
+    Raises:
+        ValueError: a name that is not a valid environment variable name or
+            is reserved (:data:`RESERVED_ENV`), a NUL character or a
+            malformed template in a value.
+        TypeError: a value that is not a str, or an item that is not a pair.
+    """
+    if type(value) is _Env:
+        return value
+    if value is None:
+        return _NO_ENV
+    if isinstance(value, Mapping):
+        env = dict(value)
+    else:
+        items = list(value)
+        for item in items:
+            if not isinstance(item, tuple) or len(item) != 2:
+                raise TypeError(f"env must be a mapping or (name, value) pairs, got {item!r}")
+        env = dict(items)
+    for name, text in env.items():
+        if not isinstance(name, str) or not ENV_NAME.fullmatch(name):
             raise ValueError(f"{name!r} is not a valid environment variable name")
         if name in RESERVED_ENV:
             raise ValueError(f"{name} is set by trioforge and cannot be overridden")
         if not isinstance(text, str):
             raise TypeError(f"env values must be str, got {text!r} for {name}")
-        _check_templates(text)
-    return pairs
+        if type(text) is not _Text:
+            _check_templates(text)
+    return _Env(env.items()) if env else _NO_ENV
+
+
+def layered_env(*layers: EnvLike) -> tuple[tuple[str, str], ...]:
+    """:func:`to_env` of ``layers`` applied in order, a later layer's value winning.
+
+    Layers that :func:`to_env` returned are not checked again, and their
+    ``(name, value)`` pairs are reused, not copied: layering checked envs (a
+    workflow's env under a task's) costs one dictionary update per variable,
+    and tasks layering one big shared env hold references to its pairs.
+    """
+    checked = [layer for layer in map(to_env, layers) if layer]
+    if len(checked) <= 1:
+        return checked[0] if checked else _NO_ENV
+    env: dict[str, tuple[str, str]] = {}
+    for layer in checked:
+        env.update(zip(map(_first, layer), layer, strict=True))  # name -> the layer's own pair
+    return _Env(env.values())
 
 
 def _to_path(value: str | os.PathLike[str] | None) -> Path | None:
@@ -309,7 +425,8 @@ class ShellTask:
         retries: retries after a failure; None uses the executor's default.
         estimate: expected seconds, for critical-path priority.
         cwd: working directory; None for the current one.
-        env: extra environment variables; values may hold templates.
+        env: extra environment variables, as a mapping or as ``(name, value)``
+            pairs (another task's ``env``); values may hold templates.
         compensate: a command (script or argv) run during rollback.
         grace_period: seconds between SIGTERM and SIGKILL when cancelled.
         log_dir: logs go to ``log_dir/RUN_ID/NAME.log`` (a relative folder is
@@ -324,16 +441,18 @@ class ShellTask:
     Raises:
         ValueError: an empty command, a template in a script, a malformed
             template, or a bad or reserved environment variable name.
+        TypeError: an env value that is not a str, or env items that are
+            not ``(name, value)`` pairs.
     """
 
     id: str
-    run_command: str | tuple[str, ...] = attrs.field(alias="run", converter=_to_command)
+    run_command: str | tuple[str, ...] = attrs.field(alias="run", converter=to_command)
     depends_on: tuple[str, ...] = attrs.field(default=(), converter=_to_ids, kw_only=True)
     timeout: float | None = attrs.field(default=None, validator=_positive, kw_only=True)
     retries: int | None = attrs.field(default=None, validator=_non_negative_int, kw_only=True)
     estimate: float | None = attrs.field(default=None, validator=_positive, kw_only=True)
     cwd: Path | None = attrs.field(default=None, converter=_to_path, kw_only=True)
-    env: tuple[tuple[str, str], ...] = attrs.field(default=None, converter=_to_env, kw_only=True)
+    env: tuple[tuple[str, str], ...] = attrs.field(default=None, converter=to_env, kw_only=True)
     compensate_command: str | tuple[str, ...] | None = attrs.field(
         default=None, alias="compensate", converter=_to_optional_command, kw_only=True
     )

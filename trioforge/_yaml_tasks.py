@@ -3,10 +3,13 @@
 :class:`TaskReader` turns the ``tasks`` mapping into :class:`Spec` values
 (command, needs, options, env, templates), recording every problem in the
 loader's :class:`Checker`; the loader then checks the graph and builds the
-tasks. A task body, an ``env`` or an argv list reached through an alias is
-read once (by node id, like every shared node, see ``_yaml_schema``): the
-other tasks using it get the first reading under their own id, so 300 tasks
-written as ``*body`` cost one reading.
+tasks. A task body, an ``env``, an env layer merged with ``<<`` or an argv
+list reached through an alias is read once (by node id, like every shared
+node, see ``_yaml_schema``): the other tasks using it get the first reading,
+the same objects, under their own id. So 300 tasks written as ``*body`` cost
+one reading, and what the loader and the graph checks do with a shared
+reading (convert an env, sort templates by the task they name) they can do
+once per object instead of once per task.
 
 Templates: in a ``run`` script they are refused (an output pasted into shell
 code could run as code). In ``cmd`` items they become one argv item each, and
@@ -19,6 +22,7 @@ the value instead.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -27,9 +31,9 @@ from ._argv_code import CodeItem, code_items
 from ._shell import RESERVED_ENV
 from ._templates import OPEN, Reference
 from ._yaml_nodes import MappingNode, Node, ScalarNode
-from ._yaml_schema import Checker, shown
+from ._yaml_schema import Checker, EnvLayer, shown
 
-__all__ = ["Ref", "Spec", "TaskReader"]
+__all__ = ["Ref", "RefGroup", "Spec", "TaskReader", "UsedGroup"]
 
 _TASK_KEYS = (
     "run",
@@ -72,10 +76,29 @@ _CODE_ITEM_HINTS = {
 Ref = tuple[Reference, ScalarNode, bool]
 """A template, its scalar, and whether it may name its own task (a ``compensate`` argv)."""
 
+RefGroup = Sequence[Ref]
+"""The templates of one reading (an argv, an env layer): one object for all tasks sharing it."""
+
+UsedGroup = tuple[RefGroup, frozenset[int]]
+"""A group as one task uses it, with the ids of the value nodes whose templates the task
+does not use (env variables of a merged mapping that the task's own env sets again)."""
+
+_WHOLE: frozenset[int] = frozenset()
+
 
 @attrs.define
 class Spec:
-    """One task as read from the file, before it is built."""
+    """One task as read from the file, before it is built.
+
+    What the task reads from a shared node (its ``needs``, an argv, its env
+    layers, the groups of templates) is the same object in every task that
+    shares the node, so the loader can convert it once, by identity.
+
+    Attributes:
+        env: the layers of the task's env (see :meth:`Checker.env`), as
+            name -> value, the first layer to set a name winning.
+        refs: the groups of templates the task's argv and env values hold.
+    """
 
     id: str
     node: ScalarNode
@@ -83,10 +106,37 @@ class Spec:
     needs: list[tuple[str, ScalarNode]] = attrs.Factory(list)
     options: dict[str, Any] = attrs.Factory(dict)
     cwd: str | None = None
-    env: list[tuple[str, str]] = attrs.Factory(list)
+    env: list[dict[str, str]] = attrs.Factory(list)
     compensate: str | tuple[str, ...] | None = None
     fallback: str | tuple[str, ...] | None = None
-    refs: list[Ref] = attrs.Factory(list)
+    refs: list[UsedGroup] = attrs.Factory(list)
+
+
+@attrs.define(eq=False)
+class _Layer:
+    """One env layer as tasks use it: its values, and its templates by name."""
+
+    layer: EnvLayer  # kept so that its id, the key of the reading, stays unique
+    values: dict[str, str]
+    templated: dict[str, list[Ref]]
+    _flat: list[Ref] | None = None
+    _names: dict[int, set[str]] | None = None
+
+    def flat(self) -> list[Ref]:
+        """All the layer's templates as one group (made once, on first use)."""
+        if self._flat is None:
+            self._flat = [ref for refs in self.templated.values() for ref in refs]
+        return self._flat
+
+    def unused(self, hidden: set[str]) -> frozenset[int]:
+        """The ids of the templated value nodes that only names in ``hidden`` use."""
+        if self._names is None:
+            self._names = {}
+            for name, refs in self.templated.items():
+                self._names.setdefault(id(refs[0][1]), set()).add(name)
+        names = self._names
+        nodes = {id(self.templated[name][0][1]) for name in hidden}
+        return frozenset(node for node in nodes if names[node] <= hidden)
 
 
 class TaskReader:
@@ -96,8 +146,12 @@ class TaskReader:
         self.check = check
         # Readings of shared task bodies, env mappings and argv lists, by node id.
         self._bodies: dict[int, Spec | None] = {}
-        self._argvs: dict[tuple[int, bool], tuple[tuple[str, ...] | None, list[Ref]]] = {}
-        self._envs: dict[int, tuple[list[tuple[str, str]], list[Ref]]] = {}
+        self._argvs: dict[tuple[int, bool], tuple[tuple[str, ...] | None, list[UsedGroup]]] = {}
+        self._envs: dict[int, tuple[list[dict[str, str]], list[UsedGroup]]] = {}
+        # Readings of env layers, by the layer's id (the layer is kept, so ids stay unique).
+        self._layers: dict[int, _Layer] = {}
+        # The templates of shared scalars, by node id and whether they may name their task.
+        self._scalars: dict[tuple[int, bool], list[Ref]] = {}
 
     def option(self, key: str, value: Node, into: dict[str, Any], where: str) -> None:
         """Read ``timeout``, ``retries``, ``grace_period`` or ``estimate`` into ``into``."""
@@ -185,10 +239,13 @@ class TaskReader:
         if "cwd" in pairs:
             cwd_node = pairs["cwd"][1]
             spec.cwd = check.string(cwd_node, f"'cwd' of {where}")
-            if spec.cwd is not None and isinstance(cwd_node, ScalarNode):
+            # A shared cwd's templates are reported once, not looked at once per task.
+            if (
+                spec.cwd is not None
+                and isinstance(cwd_node, ScalarNode)
+                and check.first(cwd_node, "cwd templates")
+            ):
                 for ref in check.templates(cwd_node, f"'cwd' of {where}"):
-                    if not check.first(cwd_node, "cwd template", ref.offset):
-                        continue
                     check.add_in_scalar(
                         cwd_node,
                         ref.offset,
@@ -208,17 +265,63 @@ class TaskReader:
             check.string(pairs["description"][1], f"'description' of {where}", allow_empty=True)
         return spec
 
-    def _env(self, node: Node, where: str) -> tuple[list[tuple[str, str]], list[Ref]]:
-        """A task's ``env``: ``(name, value)`` pairs, and the templates in the values."""
-        env: list[tuple[str, str]] = []
-        refs: list[Ref] = []
-        for var, text, value_node in self.check.env(node, f"env of {where}", RESERVED_ENV):
-            refs.extend(
-                (ref, value_node, False)
-                for ref in self.check.templates(value_node, f"env {var} of {where}")
-            )
-            env.append((var, text))
-        return env, refs
+    def _env(self, node: Node, where: str) -> tuple[list[dict[str, str]], list[UsedGroup]]:
+        """A task's ``env``: its layers as name -> value, and the groups of templates in them.
+
+        A layer merged from a shared mapping is read once, and its templates
+        are one group for every task using it. A task whose own layer sets a
+        name that has templates below uses that group without the templates
+        of those values (its command never sees them).
+        """
+        values: list[dict[str, str]] = []
+        groups: list[UsedGroup] = []
+        layers = self.check.env(node, f"env of {where}", RESERVED_ENV)
+        for depth, layer in enumerate(layers):
+            if depth == 0 and not node.shared:
+                read = self._read_layer(layer, where)  # this task's own: read once anyway
+            elif id(layer) in self._layers:
+                read = self._layers[id(layer)]
+            else:
+                read = self._layers[id(layer)] = self._read_layer(layer, where)
+            values.append(read.values)
+            if not read.templated:
+                continue
+            hidden: set[str] = set()
+            for above in layers[:depth]:
+                hidden |= above.names & read.templated.keys()  # in C, over the smaller
+            if hidden:
+                groups.append((read.flat(), read.unused(hidden)))
+            elif depth == 0 and not node.shared:
+                # A mapping written in this task only is read for this task
+                # only: one group per value is then cheaper than one flat group
+                # when a value is a shared scalar full of templates.
+                groups.extend((refs, _WHOLE) for refs in read.templated.values())
+            else:
+                groups.append((read.flat(), _WHOLE))
+        return values, groups
+
+    def _read_layer(self, layer: EnvLayer, where: str) -> _Layer:
+        values: dict[str, str] = {}
+        templated: dict[str, list[Ref]] = {}
+        for var, (text, value_node) in layer.values.items():
+            values[var] = text
+            refs = self._scalar_refs(value_node, f"env {var} of {where}", own_outputs=False)
+            if refs:
+                templated[var] = refs
+        return _Layer(layer, values, templated)
+
+    def _scalar_refs(self, node: ScalarNode, what: str, *, own_outputs: bool) -> list[Ref]:
+        """The templates of one scalar: one list for every task that shares the scalar."""
+        found = self.check.templates(node, what)  # read once if shared
+        if not found:
+            return []
+        if not node.shared:
+            return [(ref, node, own_outputs) for ref in found]
+        key = (id(node), own_outputs)
+        refs = self._scalars.get(key)
+        if refs is None:
+            refs = self._scalars[key] = [(ref, node, own_outputs) for ref in found]
+        return refs
 
     def _script(self, node: Node, what: str) -> str | None:
         check = self.check
@@ -226,8 +329,9 @@ class TaskReader:
         if script is None:
             return None
         assert isinstance(node, ScalarNode)
-        for ref in check.templates(node, what):
-            if check.first(node, "script template", ref.offset):
+        # A shared script's templates are reported once, not looked at once per task.
+        if check.first(node, "script templates"):
+            for ref in check.templates(node, what):
                 check.add_in_scalar(
                     node, ref.offset, _SHELL_TEMPLATE_HINT.format(what=what, template=ref.text)
                 )
@@ -240,16 +344,21 @@ class TaskReader:
             key = (id(node), own_outputs)
             if key not in self._argvs:
                 self._argvs[key] = self._read_argv(node, what, own_outputs)
-            argv, refs = self._argvs[key]
+            argv, groups = self._argvs[key]
         else:
-            argv, refs = self._read_argv(node, what, own_outputs)
-        spec.refs.extend(refs)
+            argv, groups = self._read_argv(node, what, own_outputs)
+        spec.refs.extend(groups)
         return argv
 
     def _read_argv(
         self, node: Node, what: str, own_outputs: bool
-    ) -> tuple[tuple[str, ...] | None, list[Ref]]:
-        """The argv of a ``cmd`` (or argv ``compensate``/``fallback``) and its templates."""
+    ) -> tuple[tuple[str, ...] | None, list[UsedGroup]]:
+        """The argv of a ``cmd`` (or argv ``compensate``/``fallback``) and its templates.
+
+        The templates of a shared argv are one group (read once, used by many
+        tasks); those of an argv written for one task are one group per item,
+        so that an aliased item full of templates stays one shared group.
+        """
         check = self.check
         if isinstance(node, ScalarNode) and not node.is_null():
             check.add(node, f"{what} must be a list of arguments, e.g. [python, -m, pytest]")
@@ -259,24 +368,27 @@ class TaskReader:
             check.add(node, f"{what} must be a non-empty list of arguments")
             return None, []
         argv: list[str] = []
-        refs: list[Ref] = []
+        groups: list[list[Ref]] = []
         first_template: dict[int, str] = {}  # by index, for messages
         for index, item in enumerate(items):
             text = check.string(item, f"item {index + 1} of {what}", allow_empty=index > 0)
             if text is None:
                 continue
             assert isinstance(item, ScalarNode)
-            found = check.templates(item, f"item {index + 1} of {what}")
-            if found:
-                first_template[index] = found[0].text
-                refs.extend((ref, item, own_outputs) for ref in found)
+            refs = self._scalar_refs(item, f"item {index + 1} of {what}", own_outputs=own_outputs)
+            if refs:
+                first_template[index] = refs[0][0].text
+                groups.append(refs)
             argv.append(text)
+        if node.shared and len(groups) > 1:
+            groups = [[ref for refs in groups for ref in refs]]
+        used: list[UsedGroup] = [(refs, _WHOLE) for refs in groups]
         if len(argv) != len(items):
-            return None, refs
+            return None, used
         for code in code_items(argv):
             template = first_template.get(code.index, "${{ tasks.ID.outputs.KEY }}")
             self._code_item(items[code.index], code, what, template)
-        return tuple(argv), refs
+        return tuple(argv), used
 
     def _code_item(self, item: Node, code: CodeItem, what: str, template: str) -> None:
         """Refuse a template in an argv item that the program reads as code."""
