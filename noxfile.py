@@ -46,10 +46,10 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package, its tests and the typing test file."""
+    """mypy --strict on the package, its tests (typing_check.py included) and property tests."""
     install_package(session)
     session.install(*nox.project.dependency_groups(PYPROJECT, "typecheck"))
-    session.run("mypy", "--strict", "trioforge", "tests/typing_check.py")
+    session.run("mypy", "--strict", "trioforge", "tests", "property_tests")
 
 
 @nox.session

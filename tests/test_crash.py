@@ -23,6 +23,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 
@@ -182,6 +183,10 @@ def marker(folder: Path) -> list[tuple[str, str, int]]:
     return out
 
 
+def _all_gone(driver: int) -> bool:
+    return not processes_of_driver(driver)
+
+
 def test_sigkill_again_and_again_until_the_run_completes(tmp_path: Path) -> None:
     """Random SIGKILLs, each followed by resume: all ran, nothing recorded ran again, no strays."""
     needs = crash_workflow(tmp_path)
@@ -205,9 +210,7 @@ def test_sigkill_again_and_again_until_the_run_completes(tmp_path: Path) -> None
             assert status == 0, (tmp_path / "trioforge.log").read_text()
             break
         # Whatever it had started dies with it, background children included.
-        wait_until(
-            lambda pid=process.pid: not processes_of_driver(pid), "the killed run's processes"
-        )
+        wait_until(partial(_all_gone, process.pid), "the killed run's processes")
         runs, completed, integrity = read_store(db) if db.exists() else ([], set(), "ok")
         assert integrity == "ok"
         assert len(runs) <= 1

@@ -10,6 +10,7 @@ import trio
 
 import trioforge as tf
 from trioforge._durable import DefinitionChangedError, definition_of
+from trioforge._executor import Schedule
 from trioforge._fallback import FallbackTask
 from trioforge._store import SQLiteRunStore
 from trioforge._store_records import RunLockedError, RunNotFoundError
@@ -62,7 +63,7 @@ async def test_a_run_is_recorded_with_results(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("schedule", ["dataflow", "layers", "sequential"])
-async def test_resume_runs_only_what_did_not_complete(tmp_path: Path, schedule: str) -> None:
+async def test_resume_runs_only_what_did_not_complete(tmp_path: Path, schedule: Schedule) -> None:
     """After a failure is fixed, resume runs the failed task and its dependents only."""
     async with SQLiteRunStore(tmp_path / "runs.db") as store:
         calls: list[str] = []
@@ -244,7 +245,7 @@ async def test_compensated_tasks_run_again_on_resume(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("schedule", ["dataflow", "layers", "sequential"])
 async def test_a_task_whose_dependency_runs_again_runs_again_too(
-    tmp_path: Path, schedule: str
+    tmp_path: Path, schedule: Schedule
 ) -> None:
     """A completed task is not restored when something it depends on runs again.
 

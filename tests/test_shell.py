@@ -396,9 +396,12 @@ def test_a_command_and_env_taken_from_another_task_are_not_checked_again(
     """A task's checked run and env serve other tasks and attrs.evolve as they are."""
     checked: list[str] = []
     real = _shell._check_templates
-    monkeypatch.setattr(
-        _shell, "_check_templates", lambda text: checked.append(text) or real(text)
-    )
+
+    def counting(text: str) -> None:
+        checked.append(text)
+        real(text)
+
+    monkeypatch.setattr(_shell, "_check_templates", counting)
     template = "${{ tasks.p.outputs.k }}"
     task = ShellTask("a", ["echo", template], env={"A": template}, depends_on=["p"])
     assert len(checked) == 3  # the two argv items and the env value

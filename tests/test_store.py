@@ -500,7 +500,8 @@ def test_encode_state_round_trips_or_says_it_cannot(tmp_path: Path) -> None:
         pass
 
     assert encode_state({"pair": (1, 2)}) == ('{"pair":[1,2]}', False)
-    assert encode_state({1: "int key"}) == ('{"1":"int key"}', False)
+    int_keys: dict[Any, Any] = {1: "int key"}
+    assert encode_state(int_keys) == ('{"1":"int key"}', False)
     assert encode_state({"s": {1, 2}}) == (None, False)
     assert encode_state({"nan": math.nan}) == (None, False)
     assert encode_state({"obj": object()}) == (None, False)

@@ -311,7 +311,7 @@ def test_the_error_lists_every_problem_in_file_order() -> None:
 
 def test_bytes_and_odd_text_are_clear_errors() -> None:
     """Binary data, other encodings, lone surrogates and control characters are reported."""
-    cases = {
+    cases: dict[str | bytes, str] = {
         b"\x00\x01\x02": "1:1: this is a binary file",
         b"tasks: caf\xe9": "1:11: the file is not UTF-8 text",
         "tasks: \ud800": "1:8: the file is not UTF-8 text",
@@ -776,7 +776,7 @@ tasks:
 
 def test_the_loader_checks_env_names_with_the_rule_shell_task_uses() -> None:
     """One definition of an environment variable name serves the loader and ShellTask."""
-    assert _yaml_schema.ENV_NAME is _shell.ENV_NAME
+    assert _yaml_schema.ENV_NAME is _shell.ENV_NAME  # type: ignore[attr-defined]
 
     def accepted(name: str) -> tuple[bool, bool]:
         verdicts = []
