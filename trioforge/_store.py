@@ -129,7 +129,7 @@ class RunStore(Protocol):
         ``results`` holds the result of each task that ``events`` complete (by
         task id); others are ignored. ``states`` maps task ids to their
         ``ctx.state``, encoded as ``(json_text, restorable)`` by
-        ``trioforge._store_records.encode_state``, and replaces what the
+        ``trioforge._store_codec.encode_state``, and replaces what the
         task's row held. ``definition``, when given, becomes the run's
         definition (and hash) from now on: a resume forced through a changed
         workflow stores it with its first events. Returns once the

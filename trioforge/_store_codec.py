@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -77,17 +77,7 @@ def encode_state(state: Mapping[str, Any]) -> tuple[str | None, bool]:
     again): ``(json_text, False)``. Call it where nothing changes ``state``
     meanwhile (on the trio thread, for a live run).
     """
-    try:
-        text = json.dumps(
-            _dump_tagged(state), allow_nan=False, ensure_ascii=False, separators=(",", ":")
-        )
-    except Exception:  # TypeError, ValueError, RecursionError, or a user object's own error
-        return None, False
-    try:
-        restorable = _same(decode_state(text), state)
-    except Exception:
-        restorable = False
-    return text, restorable
+    return _encode(state, decode_state)
 
 
 def decode_state(text: str) -> dict[str, Any]:
@@ -98,12 +88,7 @@ def decode_state(text: str) -> dict[str, Any]:
             that is not loaded in this process (its module is never imported
             here, so decoding runs no code).
     """
-    try:
-        state = _load_tagged(json.loads(text))
-    except ValueError:
-        raise
-    except Exception as exc:  # a tagged value of the wrong shape
-        raise ValueError(f"not a stored ctx.state: {exc!r}") from exc
+    state = _decode(text, "ctx.state")
     if type(state) is not dict:
         raise ValueError(f"not a stored ctx.state: {text[:100]!r}")
     return state
@@ -188,17 +173,7 @@ def encode_result(value: Any) -> tuple[str | None, bool]:
     become strings): ``(json_text, False)``. A :class:`~trioforge.ShellResult`,
     alone or inside dicts and lists (a combinator's results), is restorable.
     """
-    try:
-        text = json.dumps(
-            _dump_tagged(value), allow_nan=False, ensure_ascii=False, separators=(",", ":")
-        )
-    except Exception:  # TypeError, ValueError, RecursionError, or a user object's own error
-        return None, False
-    try:
-        restorable = _same(decode_result(text), value)
-    except Exception:
-        restorable = False
-    return text, restorable
+    return _encode(value, decode_result)
 
 
 def decode_result(text: str) -> Any:
@@ -208,9 +183,28 @@ def decode_result(text: str) -> Any:
         ValueError: ``text`` is not JSON, or names an exception type that is
             not loaded in this process.
     """
+    return _decode(text, "result")
+
+
+def _encode(value: Any, decode: Callable[[str], Any]) -> tuple[str | None, bool]:
+    """``(json_text, restorable)``: restorable when ``decode`` gives ``value`` back."""
+    try:
+        text = json.dumps(
+            _dump_tagged(value), allow_nan=False, ensure_ascii=False, separators=(",", ":")
+        )
+    except Exception:  # TypeError, ValueError, RecursionError, or a user object's own error
+        return None, False
+    try:
+        restorable = _same(decode(text), value)
+    except Exception:
+        restorable = False
+    return text, restorable
+
+
+def _decode(text: str, what: str) -> Any:
     try:
         return _load_tagged(json.loads(text))
     except ValueError:
         raise
     except Exception as exc:  # a tagged value of the wrong shape
-        raise ValueError(f"not a stored result: {exc!r}") from exc
+        raise ValueError(f"not a stored {what}: {exc!r}") from exc

@@ -8,6 +8,7 @@ task: ``estimate`` (seconds, for critical-path priority) and ``retries``.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Awaitable, Callable, Container, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -18,7 +19,7 @@ from ._errors import ResultNotAvailableError
 __all__ = ["Task", "TaskContext", "WorkflowTask", "has_compensation"]
 
 
-class UpstreamSource:
+class UpstreamSource(abc.ABC):
     """Builds a context's upstream container only when the context first needs it.
 
     The executor passes one source per run as every context's ``upstream``;
@@ -31,9 +32,9 @@ class UpstreamSource:
     def __contains__(self, task_id: object) -> bool:
         raise TypeError("an UpstreamSource answers through for_task(), not `in`")
 
+    @abc.abstractmethod
     def for_task(self, task_id: str) -> Container[str]:
         """The ids ``task_id`` may read the results of."""
-        raise NotImplementedError
 
 
 class TaskContext:
