@@ -24,7 +24,7 @@ exclude_patterns = ["_build"]
 html_theme = "alabaster"
 
 autodoc_typehints = "signature"
-# Show ``EventType``, not ``trioforge._events.EventType``, wherever a type resolves.
+# Show ``EventType``, not ``trioforge._core._events.EventType``, wherever a type resolves.
 python_use_unqualified_type_names = True
 autodoc_member_order = "bysource"
 napoleon_google_docstring = True

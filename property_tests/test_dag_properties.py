@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from trioforge._dag import compile_dag
-from trioforge._ready import ReadyQueue
+from trioforge._core._dag import compile_dag
+from trioforge._core._ready import ReadyQueue
 from trioforge.testing import DagSpec, dag_specs
 
 

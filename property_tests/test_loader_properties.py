@@ -11,7 +11,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from trioforge import Workflow, WorkflowFileError, load_workflow
-from trioforge._yaml_loader import MAX_PROBLEMS
+from trioforge._workflow_file._loader import MAX_PROBLEMS
 
 
 def check(text: str | bytes) -> WorkflowFileError | None:

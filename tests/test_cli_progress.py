@@ -9,8 +9,8 @@ from pathlib import Path
 from rich.console import Console
 
 from trioforge import AuditEvent, EventType, Workflow, load_workflow
-from trioforge._progress import LiveReporter, PlainReporter, RunTracker
-from trioforge._summary import print_failures, print_summary, tail
+from trioforge._cli._progress import LiveReporter, PlainReporter, RunTracker
+from trioforge._cli._summary import print_failures, print_summary, tail
 
 TEXT = """
 tasks:

@@ -15,8 +15,8 @@ from typing import Any, cast
 import trio
 from test_cli import _env, _reap, _start, dead_soon, fixture, wait_for
 
-from trioforge._cli_signals import Interrupts
-from trioforge._process_group import ProcessGroups
+from trioforge._cli._signals import Interrupts
+from trioforge._shell._process_group import ProcessGroups
 
 AUDIT = ("--audit-log", "audit.jsonl", "--no-store")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import trioforge as tf
-from trioforge._dag import compile_dag
+from trioforge._core._dag import compile_dag
 
 
 async def noop(ctx: tf.TaskContext) -> None:

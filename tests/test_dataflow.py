@@ -352,7 +352,7 @@ async def test_a_run_that_lost_a_task_is_never_reported_as_success(
     autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """If a scheduler bug dropped a task, the run raises and rolls back instead of completing."""
-    from trioforge import _ready
+    from trioforge._core import _ready
 
     rec = Recorder()
     wf = workflow(rec.task("a", 0.1), rec.task("b", 0.1))

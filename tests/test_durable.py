@@ -9,11 +9,11 @@ import pytest
 import trio
 
 import trioforge as tf
-from trioforge._durable import DefinitionChangedError, definition_of
 from trioforge._executor import Schedule
 from trioforge._fallback import FallbackTask
-from trioforge._store import SQLiteRunStore
-from trioforge._store_records import RunLockedError, RunNotFoundError
+from trioforge._store._durable import DefinitionChangedError, definition_of
+from trioforge._store._protocol import SQLiteRunStore
+from trioforge._store._records import RunLockedError, RunNotFoundError
 
 
 def build(

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import trioforge as tf
-from trioforge._watchdog import driver_marker
+from trioforge._shell._watchdog import driver_marker
 
 #: Seconds a process may take to die after its driver was SIGKILLed.
 DEATH_WITHIN = 5.0

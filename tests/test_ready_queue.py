@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import trioforge as tf
-from trioforge._dag import compile_dag
-from trioforge._ready import ReadyQueue
+from trioforge._core._dag import compile_dag
+from trioforge._core._ready import ReadyQueue
 
 
 def dag(edges: dict[str, list[str]]) -> tf._dag.Dag:

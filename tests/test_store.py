@@ -23,17 +23,18 @@ import trio
 import trio.testing
 
 import trioforge as tf
-from trioforge._events import AuditEvent, EventType
-from trioforge._store import SQLiteRunStore, default_store_path
-from trioforge._store_codec import (
+from trioforge._core._events import AuditEvent, EventType
+from trioforge._store._codec import (
     decode_result,
     decode_state,
     dump_result,
     encode_result,
     encode_state,
 )
-from trioforge._store_lease import hold_lease, holder_is_dead, keep_lease, lease_owner
-from trioforge._store_records import (
+from trioforge._store._database import SQLiteDatabase
+from trioforge._store._lease import hold_lease, holder_is_dead, keep_lease, lease_owner
+from trioforge._store._protocol import SQLiteRunStore, default_store_path
+from trioforge._store._records import (
     RunLockedError,
     RunNotFoundError,
     RunRecord,
@@ -43,9 +44,8 @@ from trioforge._store_records import (
     definition_hash,
     definition_snapshot,
 )
-from trioforge._store_schema import MIGRATIONS, SCHEMA_VERSION, Migration, migrate
-from trioforge._store_sqlite import SQLiteDatabase
-from trioforge._store_writer import RunRecorder
+from trioforge._store._schema import MIGRATIONS, SCHEMA_VERSION, Migration, migrate
+from trioforge._store._writer import RunRecorder
 
 T0 = 1_700_000_000.0
 DIAMOND = {
@@ -566,7 +566,7 @@ async def test_commit_reads_only_the_results_of_tasks_it_completes(tmp_path: Pat
 
 async def test_a_commit_is_all_or_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """When applying an event fails, none of the batch's events or row changes remain."""
-    import trioforge._store_sqlite as sqlite_module
+    import trioforge._store._database as sqlite_module
 
     store = await new_store(tmp_path)
     await store.commit("r1", completed("a", T0, T0 + 1), {"a": 1})
@@ -964,7 +964,7 @@ async def test_synchronous_pragma_is_applied(tmp_path: Path) -> None:
 _READER = textwrap.dedent(
     """
     import json, sys, trio
-    from trioforge._store import SQLiteRunStore
+    from trioforge._store._protocol import SQLiteRunStore
 
     async def main():
         async with SQLiteRunStore(sys.argv[1]) as store:
@@ -1229,10 +1229,10 @@ async def test_recorder_as_an_audit_sink_of_a_real_run(tmp_path: Path) -> None:
 _CHILD = textwrap.dedent(
     """
     import sys, time, trio
-    from trioforge._events import AuditEvent, EventType
-    from trioforge._store import SQLiteRunStore
-    from trioforge._store_records import RunRecord
-    from trioforge._store_writer import RunRecorder
+    from trioforge._core._events import AuditEvent, EventType
+    from trioforge._store._protocol import SQLiteRunStore
+    from trioforge._store._records import RunRecord
+    from trioforge._store._writer import RunRecorder
 
     PAD = "x" * 400
 

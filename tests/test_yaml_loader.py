@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from trio.testing import MockClock
 
+import trioforge._shell._shell_task as _shell
+import trioforge._workflow_file._schema as _yaml_schema
 from trioforge import (
     FailurePolicy,
     Problem,
@@ -20,18 +22,16 @@ from trioforge import (
     WorkflowError,
     WorkflowExecutor,
     WorkflowFileError,
-    _shell,
-    _yaml_schema,
     load_workflow,
     load_workflow_file,
 )
-from trioforge._argv_code import code_items
-from trioforge._cli import main as cli_main
-from trioforge._dag import Dag
-from trioforge._durations import DurationError, format_duration, parse_duration
+from trioforge._cli._main import main as cli_main
+from trioforge._core._dag import Dag
+from trioforge._core._durations import DurationError, format_duration, parse_duration
 from trioforge._fallback import FallbackTask
-from trioforge._yaml_loader import MAX_PROBLEMS
-from trioforge._yaml_schema import Checker
+from trioforge._shell._argv_code import code_items
+from trioforge._workflow_file._loader import MAX_PROBLEMS
+from trioforge._workflow_file._schema import Checker
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

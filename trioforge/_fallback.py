@@ -31,8 +31,8 @@ from typing import Any
 
 import attrs
 
-from ._task import TaskContext, WorkflowTask, _to_ids, has_compensation
-from .combinators import TryCatchTask, run_child
+from ._combinators import TryCatchTask, run_child
+from ._core._task import TaskContext, WorkflowTask, _to_ids, has_compensation
 
 __all__ = ["FallbackTask"]
 

@@ -8,10 +8,10 @@ import attrs
 import trio
 import trio.testing
 
-from .._audit import AuditLog
-from .._errors import WorkflowError
+from .._core._audit import AuditLog
+from .._core._errors import WorkflowError
+from .._core._workflow import Workflow
 from .._executor import WorkflowExecutor, WorkflowResult
-from .._workflow import Workflow
 
 __all__ = ["VirtualRun", "run_virtual"]
 

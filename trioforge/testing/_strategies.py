@@ -20,8 +20,8 @@ import attrs
 import trio
 from hypothesis import strategies as st
 
-from .._task import TaskContext
-from .._workflow import Workflow
+from .._core._task import TaskContext
+from .._core._workflow import Workflow
 
 __all__ = [
     "DagSpec",

@@ -27,11 +27,11 @@ from typing import Any
 
 import attrs
 
-from ._argv_code import CodeItem, code_items
-from ._shell import RESERVED_ENV
-from ._templates import OPEN, Reference
-from ._yaml_nodes import MappingNode, Node, ScalarNode
-from ._yaml_schema import Checker, EnvLayer, shown
+from .._shell._argv_code import CodeItem, code_items
+from .._shell._shell_task import RESERVED_ENV
+from .._shell._templates import OPEN, Reference
+from ._nodes import MappingNode, Node, ScalarNode
+from ._schema import Checker, EnvLayer, shown
 
 __all__ = ["Ref", "RefGroup", "Spec", "TaskReader", "UsedGroup"]
 

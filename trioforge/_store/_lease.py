@@ -36,11 +36,11 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from ._store_records import RunLockedError
+from ._records import RunLockedError
 
 if TYPE_CHECKING:
-    from ._store import RunStore
-    from ._store_records import Lease
+    from ._protocol import RunStore
+    from ._records import Lease
 
 __all__ = ["hold_lease", "holder_is_dead", "keep_lease", "lease_owner"]
 

@@ -42,12 +42,12 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ._events import AuditEvent
-from ._store_codec import encode_state
-from ._store_records import RunStoreError
+from .._core._events import AuditEvent
+from ._codec import encode_state
+from ._records import RunStoreError
 
 if TYPE_CHECKING:
-    from ._store import RunStore
+    from ._protocol import RunStore
 
 __all__ = ["RunRecorder"]
 

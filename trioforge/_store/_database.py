@@ -29,10 +29,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ._events import AuditEvent, EventType
-from ._store_codec import encode_result
-from ._store_lease import holder_is_dead
-from ._store_records import (
+from .._core._events import AuditEvent, EventType
+from ._codec import encode_result
+from ._lease import holder_is_dead
+from ._records import (
     Lease,
     RunLockedError,
     RunNotFoundError,
@@ -41,7 +41,7 @@ from ._store_records import (
     TaskRecord,
     definition_hash,
 )
-from ._store_schema import MIGRATIONS, Migration, migrate
+from ._schema import MIGRATIONS, Migration, migrate
 
 __all__ = ["SQLiteDatabase"]
 

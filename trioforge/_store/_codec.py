@@ -41,7 +41,7 @@ RESULT_TYPE_KEY = "$trioforge"
 
 def _result_types() -> dict[str, Any]:
     # The non-JSON results trioforge itself makes; imported late (the store is a lower layer).
-    from ._shell import ShellResult
+    from .._shell._shell_task import ShellResult
 
     return {"ShellResult": ShellResult}
 

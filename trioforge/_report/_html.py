@@ -19,10 +19,10 @@ import re
 from collections.abc import Callable, Sequence
 from html import escape
 
-from ._durations import format_duration
-from ._events import AuditEvent
-from ._report_data import Attempt, Timeline, build_timeline
-from ._store_records import StoredRun, iso_time
+from .._core._durations import format_duration
+from .._core._events import AuditEvent
+from .._store._records import StoredRun, iso_time
+from ._data import Attempt, Timeline, build_timeline
 
 __all__ = ["render_report"]
 

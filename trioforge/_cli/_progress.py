@@ -51,10 +51,10 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ._durations import format_duration
-from ._events import AuditEvent, EventType
-from ._shell import display_path, run_folder, task_log_path
-from ._workflow import Workflow
+from .._core._durations import format_duration
+from .._core._events import AuditEvent, EventType
+from .._core._workflow import Workflow
+from .._shell._shell_task import display_path, run_folder, task_log_path
 
 __all__ = [
     "JsonStreamSink",

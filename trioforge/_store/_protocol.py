@@ -54,10 +54,10 @@ from typing import Any, Protocol, TypeVar
 
 import trio
 
-from ._events import AuditEvent, EventType
-from ._store_records import Lease, RunRecord, StoredRun, validate_definition
-from ._store_schema import MIGRATIONS, Migration
-from ._store_sqlite import SQLiteDatabase
+from .._core._events import AuditEvent, EventType
+from ._database import SQLiteDatabase
+from ._records import Lease, RunRecord, StoredRun, validate_definition
+from ._schema import MIGRATIONS, Migration
 
 __all__ = ["STORE_ENV", "RunStore", "SQLiteRunStore", "default_store_path"]
 
@@ -129,7 +129,7 @@ class RunStore(Protocol):
         ``results`` holds the result of each task that ``events`` complete (by
         task id); others are ignored. ``states`` maps task ids to their
         ``ctx.state``, encoded as ``(json_text, restorable)`` by
-        ``trioforge._store_codec.encode_state``, and replaces what the
+        ``trioforge._store._codec.encode_state``, and replaces what the
         task's row held. ``definition``, when given, becomes the run's
         definition (and hash) from now on: a resume forced through a changed
         workflow stores it with its first events. Returns once the

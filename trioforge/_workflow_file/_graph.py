@@ -33,12 +33,12 @@ from collections.abc import Mapping, Sequence
 
 import rustworkx as rx
 
-from ._dag import Dag, compile_dag
-from ._errors import CycleDetectedError
-from ._templates import Reference
-from ._yaml_nodes import ScalarNode
-from ._yaml_schema import Checker, shown
-from ._yaml_tasks import Ref, RefGroup, UsedGroup
+from .._core._dag import Dag, compile_dag
+from .._core._errors import CycleDetectedError
+from .._shell._templates import Reference
+from ._nodes import ScalarNode
+from ._schema import Checker, shown
+from ._tasks import Ref, RefGroup, UsedGroup
 
 __all__ = ["MAX_CYCLES", "check_graph"]
 

@@ -34,16 +34,23 @@ from typing import Any, TypeVar, cast
 
 import attrs
 
-from ._errors import WorkflowError
-from ._executor import WorkflowExecutor
-from ._fallback import FallbackTask
-from ._process_group import ProcessGroups
-from ._schedulers import FailurePolicy
-from ._shell import RESERVED_ENV, ShellTask, checked_text, layered_env, to_command, to_env
-from ._task import WorkflowTask
-from ._workflow import Workflow
-from ._yaml_graph import check_graph
-from ._yaml_nodes import (
+from .._core._errors import WorkflowError
+from .._core._schedulers import FailurePolicy
+from .._core._task import WorkflowTask
+from .._core._workflow import Workflow
+from .._executor import WorkflowExecutor
+from .._fallback import FallbackTask
+from .._shell._process_group import ProcessGroups
+from .._shell._shell_task import (
+    RESERVED_ENV,
+    ShellTask,
+    checked_text,
+    layered_env,
+    to_command,
+    to_env,
+)
+from ._graph import check_graph
+from ._nodes import (
     Node,
     ScalarNode,
     SourceError,
@@ -52,8 +59,8 @@ from ._yaml_nodes import (
     gc_paused,
     read_bytes,
 )
-from ._yaml_schema import Checker, Problem, effective_env
-from ._yaml_tasks import Spec, TaskReader
+from ._schema import Checker, Problem, effective_env
+from ._tasks import Spec, TaskReader
 
 __all__ = [
     "MAX_PROBLEMS",

@@ -45,22 +45,22 @@ import attrs
 import trio
 from rich.console import Console
 
-from ._audit import AuditSink
-from ._cli_signals import Interrupts
-from ._cli_store import UsageError, existing_store, load_run, resume_command
-from ._durable import DefinitionChangedError
-from ._errors import TaskFailedError, WorkflowCancelledError, WorkflowTimeoutError
-from ._events import AuditEvent, EventType
-from ._executor import Schedule, WorkflowExecutor, WorkflowResult
-from ._process_group import process_watchdog
+from .._core._audit import AuditSink
+from .._core._errors import TaskFailedError, WorkflowCancelledError, WorkflowTimeoutError
+from .._core._events import AuditEvent, EventType
+from .._core._schedulers import FailurePolicy
+from .._executor import Schedule, WorkflowExecutor, WorkflowResult
+from .._shell._process_group import process_watchdog
+from .._shell._shell_task import display_path
+from .._shell._watchdog import kill_leftovers
+from .._store._durable import DefinitionChangedError
+from .._store._protocol import SQLiteRunStore, default_store_path
+from .._store._records import RunLockedError, RunNotFoundError, RunStoreError, StoredRun
+from .._workflow_file._loader import WorkflowFile, load_workflow_file
 from ._progress import JsonStreamSink, LiveReporter, PlainReporter, RunTracker
-from ._schedulers import FailurePolicy
-from ._shell import display_path
-from ._store import SQLiteRunStore, default_store_path
-from ._store_records import RunLockedError, RunNotFoundError, RunStoreError, StoredRun
+from ._signals import Interrupts
+from ._store_commands import UsageError, existing_store, load_run, resume_command
 from ._summary import print_failures, print_summary
-from ._watchdog import kill_leftovers
-from ._yaml_loader import WorkflowFile, load_workflow_file
 
 __all__ = ["RunOptions", "UsageError", "run_workflow_file"]
 

@@ -48,11 +48,11 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import attrs
 
-from ._durations import DurationError, parse_duration
-from ._shell import ENV_NAME
-from ._templates import OPEN, Reference, scan
-from ._yaml_hints import SYNONYMS, suggestion
-from ._yaml_nodes import MappingNode, Node, ScalarNode, SequenceNode
+from .._core._durations import DurationError, parse_duration
+from .._shell._shell_task import ENV_NAME
+from .._shell._templates import OPEN, Reference, scan
+from ._hints import SYNONYMS, suggestion
+from ._nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 __all__ = ["Checker", "EnvLayer", "Problem", "effective_env", "shown"]
 

@@ -23,13 +23,13 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 
-from . import __version__
-from ._cli_run import EXIT_USAGE, REFUSALS, SCHEDULES, RunOptions, run_workflow_file
-from ._cli_store import existing_store, list_runs, show_run, write_report
-from ._durations import DurationError, parse_duration
-from ._errors import WorkflowError
+from .. import __version__
+from .._core._durations import DurationError, parse_duration
+from .._core._errors import WorkflowError
+from .._workflow_file._loader import WorkflowFileError, load_workflow_file
 from ._plan import count, render_dot, render_mermaid, render_plan
-from ._yaml_loader import WorkflowFileError, load_workflow_file
+from ._run import EXIT_USAGE, REFUSALS, SCHEDULES, RunOptions, run_workflow_file
+from ._store_commands import existing_store, list_runs, show_run, write_report
 
 __all__ = ["build_parser", "main"]
 

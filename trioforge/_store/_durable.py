@@ -48,19 +48,19 @@ from typing import Any
 import attrs
 import trio
 
-from ._errors import WorkflowError
-from ._runner import Run
-from ._store import RunStore
-from ._store_records import (
+from .._core._errors import WorkflowError
+from .._core._runner import Run
+from .._core._task import Task, has_compensation
+from .._core._workflow import Workflow
+from ._protocol import RunStore
+from ._records import (
     RunStoreError,
     StoredRun,
     TaskRecord,
     definition_hash,
     definition_snapshot,
 )
-from ._store_writer import RunRecorder
-from ._task import Task, has_compensation
-from ._workflow import Workflow
+from ._writer import RunRecorder
 
 __all__ = ["DefinitionChangedError", "Resumption", "definition_of", "recording", "restore"]
 

@@ -43,10 +43,10 @@ from typing import Any
 import attrs
 import trio
 
+from .._core._errors import WorkflowError
+from .._core._task import TaskContext, _to_ids
 from ._argv_code import code_items
-from ._errors import WorkflowError
 from ._process_group import ProcessGroups, ProcessStartError, run_in_group
-from ._task import TaskContext, _to_ids
 from ._templates import MissingOutputError, contains_template, expand, scan
 
 __all__ = [

@@ -27,10 +27,10 @@ from collections.abc import Sequence
 
 import attrs
 
-from ._dag import Dag, compile_dag
-from ._errors import WorkflowError
-from ._events import AuditEvent, EventType
-from ._store_records import StoredRun
+from .._core._dag import Dag, compile_dag
+from .._core._errors import WorkflowError
+from .._core._events import AuditEvent, EventType
+from .._store._records import StoredRun
 
 __all__ = ["Attempt", "Timeline", "build_timeline"]
 

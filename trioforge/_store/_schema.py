@@ -47,7 +47,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from ._store_records import RunStoreError
+from ._records import RunStoreError
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "migrate", "schema_version"]
 

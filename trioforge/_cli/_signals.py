@@ -15,8 +15,8 @@ from typing import Any
 import attrs
 import trio
 
-from ._executor import WorkflowExecutor
-from ._process_group import ProcessGroups
+from .._executor import WorkflowExecutor
+from .._shell._process_group import ProcessGroups
 
 __all__ = ["Interrupts"]
 

@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._errors import WorkflowError
-from ._store_codec import decode_result, decode_state
+from .._core._errors import WorkflowError
+from ._codec import decode_result, decode_state
 
 if TYPE_CHECKING:
-    from ._workflow import Workflow
+    from .._core._workflow import Workflow
 
 __all__ = [
     "RUN_STATUSES",

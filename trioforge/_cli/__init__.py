@@ -1,0 +1,3 @@
+from ._main import main as main
+
+__all__ = ["main"]
