@@ -12,8 +12,8 @@ import trioforge as tf
 from trioforge._executor import Schedule
 from trioforge._fallback import FallbackTask
 from trioforge._store._durable import DefinitionChangedError, definition_of
-from trioforge._store._protocol import SQLiteRunStore
 from trioforge._store._records import RunLockedError, RunNotFoundError
+from trioforge._store._sqlite import SQLiteRunStore
 
 
 def build(

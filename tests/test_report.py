@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from trioforge._core._events import AuditEvent, EventType
 from trioforge._report._data import Attempt, _assign_lanes, build_timeline
 from trioforge._report._html import SVG_NS, render_report
-from trioforge._store._protocol import SQLiteRunStore
 from trioforge._store._records import RunRecord, StoredRun, TaskRecord
+from trioforge._store._sqlite import SQLiteRunStore
 
 T0 = 1_700_000_000.0
 SVG = f"{{{SVG_NS}}}"

@@ -13,7 +13,7 @@ import attrs
 import pytest
 import trio
 
-import trioforge._shell._shell_task as _shell
+import trioforge._shell._env as _shell
 from trioforge import (
     MissingOutputError,
     ShellCommandError,
@@ -25,8 +25,8 @@ from trioforge import (
     WorkflowExecutor,
 )
 from trioforge._fallback import FallbackTask
+from trioforge._shell._files import read_outputs, task_file_stem
 from trioforge._shell._process_group import ProcessGroups, run_in_group
-from trioforge._shell._shell_task import read_outputs, task_file_stem
 
 
 def ctx(task_id: str = "t", attempt: int = 1) -> TaskContext:

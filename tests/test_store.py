@@ -32,8 +32,8 @@ from trioforge._store._codec import (
     encode_state,
 )
 from trioforge._store._database import SQLiteDatabase
-from trioforge._store._lease import hold_lease, holder_is_dead, keep_lease, lease_owner
-from trioforge._store._protocol import SQLiteRunStore, default_store_path
+from trioforge._store._lease import hold_lease, keep_lease
+from trioforge._store._owner import holder_is_dead, lease_owner
 from trioforge._store._records import (
     RunLockedError,
     RunNotFoundError,
@@ -45,6 +45,7 @@ from trioforge._store._records import (
     definition_snapshot,
 )
 from trioforge._store._schema import MIGRATIONS, SCHEMA_VERSION, Migration, migrate
+from trioforge._store._sqlite import SQLiteRunStore, default_store_path
 from trioforge._store._writer import RunRecorder
 
 T0 = 1_700_000_000.0
@@ -964,7 +965,7 @@ async def test_synchronous_pragma_is_applied(tmp_path: Path) -> None:
 _READER = textwrap.dedent(
     """
     import json, sys, trio
-    from trioforge._store._protocol import SQLiteRunStore
+    from trioforge._store._sqlite import SQLiteRunStore
 
     async def main():
         async with SQLiteRunStore(sys.argv[1]) as store:
@@ -1230,7 +1231,7 @@ _CHILD = textwrap.dedent(
     """
     import sys, time, trio
     from trioforge._core._events import AuditEvent, EventType
-    from trioforge._store._protocol import SQLiteRunStore
+    from trioforge._store._sqlite import SQLiteRunStore
     from trioforge._store._records import RunRecord
     from trioforge._store._writer import RunRecorder
 

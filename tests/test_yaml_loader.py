@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from trio.testing import MockClock
 
-import trioforge._shell._shell_task as _shell
+import trioforge._shell._env as _shell
 import trioforge._workflow_file._schema as _yaml_schema
 from trioforge import (
     FailurePolicy,
@@ -68,9 +68,11 @@ def test_the_documented_example_loads() -> None:
     assert package.task.compensate_command == "rm -rf dist"
     assert dict(package.task.env)["VERSION"] == "${{ tasks.tests.outputs.version }}"
     assert loaded.log_dir == FIXTURES / ".trioforge" / "logs"
-    executor = loaded.executor()
+    options = loaded.executor_options
+    assert options["max_concurrency"] == 4
+    assert options["failure_policy"] is FailurePolicy.FAIL_FAST
+    executor = WorkflowExecutor(loaded.workflow, **options)
     assert executor.max_concurrency == 4
-    assert executor.failure_policy is FailurePolicy.FAIL_FAST
 
 
 def test_cwd_is_relative_to_the_file_and_defaults_apply() -> None:

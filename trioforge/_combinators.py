@@ -24,8 +24,14 @@ from typing import Any
 import attrs
 import trio
 
-from ._core._errors import TaskFailedError, TaskTimeoutError
-from ._core._task import TaskContext, WorkflowTask, _to_ids, has_compensation
+from ._core import (
+    TaskContext,
+    TaskFailedError,
+    TaskTimeoutError,
+    WorkflowTask,
+    _to_ids,
+    has_compensation,
+)
 
 __all__ = ["ConditionalTask", "ParallelTasks", "RaceTasks", "SequentialTasks", "TryCatchTask"]
 

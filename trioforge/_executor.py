@@ -29,18 +29,36 @@ from typing import Any, Literal
 import attrs
 import trio
 
-from ._core._audit import AuditLog, AuditSink, JsonLinesSink
-from ._core._errors import TaskFailedError, WorkflowCancelledError, WorkflowTimeoutError
-from ._core._events import EventType
-from ._core._retry import Backoff
-from ._core._rollback import compensate_completed
-from ._core._runner import Run, describe, is_cancellation, lone_base_exception
-from ._core._schedulers import FailurePolicy, run_dataflow, run_layers, run_sequential
-from ._core._workflow import Workflow
-from ._store._durable import Resumption, definition_of, recording, restore
-from ._store._lease import hold_lease
-from ._store._protocol import RunStore
-from ._store._records import RunRecord, StoredRun
+from ._core import (
+    AuditLog,
+    AuditSink,
+    Backoff,
+    EventType,
+    FailurePolicy,
+    JsonLinesSink,
+    Run,
+    TaskFailedError,
+    Workflow,
+    WorkflowCancelledError,
+    WorkflowTimeoutError,
+    compensate_completed,
+    describe,
+    is_cancellation,
+    lone_base_exception,
+    run_dataflow,
+    run_layers,
+    run_sequential,
+)
+from ._store import (
+    Resumption,
+    RunRecord,
+    RunStore,
+    StoredRun,
+    definition_of,
+    hold_lease,
+    recording,
+    restore,
+)
 
 __all__ = ["Schedule", "WorkflowExecutor", "WorkflowResult"]
 

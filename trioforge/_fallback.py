@@ -32,7 +32,7 @@ from typing import Any
 import attrs
 
 from ._combinators import TryCatchTask, run_child
-from ._core._task import TaskContext, WorkflowTask, _to_ids, has_compensation
+from ._core import TaskContext, WorkflowTask, _to_ids, has_compensation
 
 __all__ = ["FallbackTask"]
 

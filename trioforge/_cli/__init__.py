@@ -1,3 +1,7 @@
+"""TODO design note."""
+
 from ._main import main as main
 
-__all__ = ["main"]
+__all__ = [
+    "main",
+]

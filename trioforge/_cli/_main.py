@@ -24,9 +24,8 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from .._core._durations import DurationError, parse_duration
-from .._core._errors import WorkflowError
-from .._workflow_file._loader import WorkflowFileError, load_workflow_file
+from .._core import DurationError, WorkflowError, parse_duration
+from .._workflow_file import WorkflowFileError, load_workflow_file
 from ._plan import count, render_dot, render_mermaid, render_plan
 from ._run import EXIT_USAGE, REFUSALS, SCHEDULES, RunOptions, run_workflow_file
 from ._store_commands import existing_store, list_runs, show_run, write_report

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import shlex
 
-from .._core._durations import format_duration
-from .._core._workflow import Workflow
+from .._core import Workflow, format_duration
 
 __all__ = ["command_text", "count", "render_dot", "render_mermaid", "render_plan"]
 

@@ -51,10 +51,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from .._core._durations import format_duration
-from .._core._events import AuditEvent, EventType
-from .._core._workflow import Workflow
-from .._shell._shell_task import display_path, run_folder, task_log_path
+from .._core import AuditEvent, EventType, Workflow, format_duration
+from .._shell import display_path, run_folder, task_log_path
 
 __all__ = [
     "JsonStreamSink",

@@ -45,18 +45,27 @@ import attrs
 import trio
 from rich.console import Console
 
-from .._core._audit import AuditSink
-from .._core._errors import TaskFailedError, WorkflowCancelledError, WorkflowTimeoutError
-from .._core._events import AuditEvent, EventType
-from .._core._schedulers import FailurePolicy
+from .._core import (
+    AuditEvent,
+    AuditSink,
+    EventType,
+    FailurePolicy,
+    TaskFailedError,
+    WorkflowCancelledError,
+    WorkflowTimeoutError,
+)
 from .._executor import Schedule, WorkflowExecutor, WorkflowResult
-from .._shell._process_group import process_watchdog
-from .._shell._shell_task import display_path
-from .._shell._watchdog import kill_leftovers
-from .._store._durable import DefinitionChangedError
-from .._store._protocol import SQLiteRunStore, default_store_path
-from .._store._records import RunLockedError, RunNotFoundError, RunStoreError, StoredRun
-from .._workflow_file._loader import WorkflowFile, load_workflow_file
+from .._shell import display_path, kill_leftovers, process_watchdog
+from .._store import (
+    DefinitionChangedError,
+    RunLockedError,
+    RunNotFoundError,
+    RunStoreError,
+    SQLiteRunStore,
+    StoredRun,
+    default_store_path,
+)
+from .._workflow_file import WorkflowFile, load_workflow_file
 from ._progress import JsonStreamSink, LiveReporter, PlainReporter, RunTracker
 from ._signals import Interrupts
 from ._store_commands import UsageError, existing_store, load_run, resume_command
@@ -306,7 +315,9 @@ def run_workflow_file(options: RunOptions) -> int:
             views.notice(f"killed {killed} leftover process(es) of this run from a dead trioforge")
     keep_going = options.keep_going or loaded.keep_going
     store = None if target.store_path is None else SQLiteRunStore(target.store_path)
-    executor = loaded.executor(
+    executor = WorkflowExecutor(
+        loaded.workflow,
+        compensation_timeout=loaded.compensation_timeout,
         max_concurrency=max_parallel,
         workflow_timeout=options.timeout or loaded.timeout,
         failure_policy=(

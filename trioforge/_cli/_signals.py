@@ -16,7 +16,7 @@ import attrs
 import trio
 
 from .._executor import WorkflowExecutor
-from .._shell._process_group import ProcessGroups
+from .._shell import ProcessGroups
 
 __all__ = ["Interrupts"]
 

@@ -38,13 +38,17 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .._core._durations import format_duration
-from .._core._errors import WorkflowError
-from .._core._events import AuditEvent
-from .._report._html import render_report
-from .._shell._shell_task import display_path
-from .._store._protocol import SQLiteRunStore, default_store_path
-from .._store._records import RunRecord, RunStoreError, StoredRun, TaskRecord
+from .._core import AuditEvent, WorkflowError, format_duration
+from .._report import render_report
+from .._shell import display_path
+from .._store import (
+    RunRecord,
+    RunStoreError,
+    SQLiteRunStore,
+    StoredRun,
+    TaskRecord,
+    default_store_path,
+)
 from ._progress import short_error
 
 __all__ = [

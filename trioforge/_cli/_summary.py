@@ -22,8 +22,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .._core._durations import format_duration
-from .._shell._shell_task import display_path
+from .._core import format_duration
+from .._shell import display_path
 from ._progress import STYLES, RunTracker, TaskRecord, short_error
 
 __all__ = ["TAIL_LINES", "print_failures", "print_summary", "tail"]

@@ -1,0 +1,79 @@
+"""TODO design note."""
+
+from ._audit import AuditLog as AuditLog
+from ._audit import AuditSink as AuditSink
+from ._audit import JsonLinesSink as JsonLinesSink
+from ._dag import Dag as Dag
+from ._dag import compile_dag as compile_dag
+from ._durations import DurationError as DurationError
+from ._durations import format_duration as format_duration
+from ._durations import parse_duration as parse_duration
+from ._errors import CycleDetectedError as CycleDetectedError
+from ._errors import DuplicateTaskError as DuplicateTaskError
+from ._errors import EmptyWorkflowError as EmptyWorkflowError
+from ._errors import MissingDependencyError as MissingDependencyError
+from ._errors import ResultNotAvailableError as ResultNotAvailableError
+from ._errors import TaskFailedError as TaskFailedError
+from ._errors import TaskTimeoutError as TaskTimeoutError
+from ._errors import UnknownTaskError as UnknownTaskError
+from ._errors import WorkflowCancelledError as WorkflowCancelledError
+from ._errors import WorkflowError as WorkflowError
+from ._errors import WorkflowTimeoutError as WorkflowTimeoutError
+from ._events import AuditEvent as AuditEvent
+from ._events import EventType as EventType
+from ._retry import Backoff as Backoff
+from ._rollback import compensate_completed as compensate_completed
+from ._runner import Run as Run
+from ._runner import describe as describe
+from ._runner import is_cancellation as is_cancellation
+from ._runner import lone_base_exception as lone_base_exception
+from ._schedulers import FailurePolicy as FailurePolicy
+from ._schedulers import run_dataflow as run_dataflow
+from ._schedulers import run_layers as run_layers
+from ._schedulers import run_sequential as run_sequential
+from ._task import Task as Task
+from ._task import TaskContext as TaskContext
+from ._task import WorkflowTask as WorkflowTask
+from ._task import _to_ids as _to_ids
+from ._task import has_compensation as has_compensation
+from ._workflow import Workflow as Workflow
+
+__all__ = [
+    "AuditEvent",
+    "AuditLog",
+    "AuditSink",
+    "Backoff",
+    "CycleDetectedError",
+    "Dag",
+    "DuplicateTaskError",
+    "DurationError",
+    "EmptyWorkflowError",
+    "EventType",
+    "FailurePolicy",
+    "JsonLinesSink",
+    "MissingDependencyError",
+    "ResultNotAvailableError",
+    "Run",
+    "Task",
+    "TaskContext",
+    "TaskFailedError",
+    "TaskTimeoutError",
+    "UnknownTaskError",
+    "Workflow",
+    "WorkflowCancelledError",
+    "WorkflowError",
+    "WorkflowTask",
+    "WorkflowTimeoutError",
+    "_to_ids",
+    "compensate_completed",
+    "compile_dag",
+    "describe",
+    "format_duration",
+    "has_compensation",
+    "is_cancellation",
+    "lone_base_exception",
+    "parse_duration",
+    "run_dataflow",
+    "run_layers",
+    "run_sequential",
+]

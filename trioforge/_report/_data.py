@@ -27,10 +27,8 @@ from collections.abc import Sequence
 
 import attrs
 
-from .._core._dag import Dag, compile_dag
-from .._core._errors import WorkflowError
-from .._core._events import AuditEvent, EventType
-from .._store._records import StoredRun
+from .._core import AuditEvent, Dag, EventType, WorkflowError, compile_dag
+from .._store import StoredRun
 
 __all__ = ["Attempt", "Timeline", "build_timeline"]
 

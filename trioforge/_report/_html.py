@@ -19,9 +19,8 @@ import re
 from collections.abc import Callable, Sequence
 from html import escape
 
-from .._core._durations import format_duration
-from .._core._events import AuditEvent
-from .._store._records import StoredRun, iso_time
+from .._core import AuditEvent, format_duration
+from .._store import StoredRun, iso_time
 from ._data import Attempt, Timeline, build_timeline
 
 __all__ = ["render_report"]

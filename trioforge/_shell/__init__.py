@@ -1,0 +1,47 @@
+"""TODO design note."""
+
+from ._argv_code import CodeItem as CodeItem
+from ._argv_code import code_items as code_items
+from ._env import ENV_NAME as ENV_NAME
+from ._env import RESERVED_ENV as RESERVED_ENV
+from ._env import checked_text as checked_text
+from ._env import layered_env as layered_env
+from ._env import to_command as to_command
+from ._env import to_env as to_env
+from ._files import display_path as display_path
+from ._files import run_folder as run_folder
+from ._files import task_log_path as task_log_path
+from ._process_group import ProcessGroups as ProcessGroups
+from ._process_group import process_watchdog as process_watchdog
+from ._result import ShellCommandError as ShellCommandError
+from ._result import ShellResult as ShellResult
+from ._shell_task import ShellTask as ShellTask
+from ._templates import OPEN as OPEN
+from ._templates import MissingOutputError as MissingOutputError
+from ._templates import Reference as Reference
+from ._templates import scan as scan
+from ._watchdog import kill_leftovers as kill_leftovers
+
+__all__ = [
+    "ENV_NAME",
+    "OPEN",
+    "RESERVED_ENV",
+    "CodeItem",
+    "MissingOutputError",
+    "ProcessGroups",
+    "Reference",
+    "ShellCommandError",
+    "ShellResult",
+    "ShellTask",
+    "checked_text",
+    "code_items",
+    "display_path",
+    "kill_leftovers",
+    "layered_env",
+    "process_watchdog",
+    "run_folder",
+    "scan",
+    "task_log_path",
+    "to_command",
+    "to_env",
+]

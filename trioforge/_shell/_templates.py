@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from .._core._errors import WorkflowError
+from .._core import WorkflowError
 
 __all__ = ["MissingOutputError", "Reference", "contains_template", "expand", "scan"]
 

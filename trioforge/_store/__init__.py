@@ -1,0 +1,51 @@
+"""TODO design note."""
+
+from ._codec import register_result_type as register_result_type
+from ._durable import DefinitionChangedError as DefinitionChangedError
+from ._durable import Resumption as Resumption
+from ._durable import definition_of as definition_of
+from ._durable import recording as recording
+from ._durable import restore as restore
+from ._lease import hold_lease as hold_lease
+from ._lease import keep_lease as keep_lease
+from ._owner import lease_owner as lease_owner
+from ._protocol import RunStore as RunStore
+from ._records import Lease as Lease
+from ._records import RunLockedError as RunLockedError
+from ._records import RunNotFoundError as RunNotFoundError
+from ._records import RunRecord as RunRecord
+from ._records import RunStoreError as RunStoreError
+from ._records import StoredRun as StoredRun
+from ._records import TaskRecord as TaskRecord
+from ._records import definition_hash as definition_hash
+from ._records import definition_snapshot as definition_snapshot
+from ._records import iso_time as iso_time
+from ._sqlite import SQLiteRunStore as SQLiteRunStore
+from ._sqlite import default_store_path as default_store_path
+from ._writer import RunRecorder as RunRecorder
+
+__all__ = [
+    "DefinitionChangedError",
+    "Lease",
+    "Resumption",
+    "RunLockedError",
+    "RunNotFoundError",
+    "RunRecord",
+    "RunRecorder",
+    "RunStore",
+    "RunStoreError",
+    "SQLiteRunStore",
+    "StoredRun",
+    "TaskRecord",
+    "default_store_path",
+    "definition_hash",
+    "definition_of",
+    "definition_snapshot",
+    "hold_lease",
+    "iso_time",
+    "keep_lease",
+    "lease_owner",
+    "recording",
+    "register_result_type",
+    "restore",
+]

@@ -22,7 +22,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = [
     "RESULT_TYPE_KEY",
@@ -32,6 +32,7 @@ __all__ = [
     "encode_result",
     "encode_state",
     "load_result",
+    "register_result_type",
 ]
 
 
@@ -39,11 +40,36 @@ __all__ = [
 RESULT_TYPE_KEY = "$trioforge"
 
 
-def _result_types() -> dict[str, Any]:
-    # The non-JSON results trioforge itself makes; imported late (the store is a lower layer).
-    from .._shell._shell_task import ShellResult
+class JsonCodable(Protocol):
+    """A result type the store can keep: ``to_json()`` and ``from_json()`` round-trip it."""
 
-    return {"ShellResult": ShellResult}
+    def to_json(self) -> Any:
+        """The value as JSON data."""
+        ...
+
+
+# Known non-JSON result types by tag. The store is a lower layer than the
+# packages whose types it keeps, so they register here (the shell package
+# registers ShellResult when it is imported); the store imports none of them.
+_RESULT_TYPES: dict[str, type[Any]] = {}
+
+
+def register_result_type(tag: str, cls: type[JsonCodable]) -> None:
+    """Let the store keep results of type ``cls`` under ``tag``.
+
+    ``cls`` needs ``to_json()`` and a ``from_json(data)`` classmethod that
+    gives back an equal value. Registering the same class again is a no-op;
+    another class under a taken tag is a ``ValueError``.
+    """
+    if not callable(getattr(cls, "from_json", None)):
+        raise TypeError(f"{cls.__qualname__} needs a from_json() classmethod to be stored")
+    known = _RESULT_TYPES.setdefault(tag, cls)
+    if known is not cls:
+        raise ValueError(f"result tag {tag!r} is taken by {known.__qualname__}")
+
+
+def _result_types() -> dict[str, type[Any]]:
+    return _RESULT_TYPES
 
 
 def dump_result(value: Any) -> Any:

@@ -29,9 +29,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .._core._events import AuditEvent, EventType
+from .._core import AuditEvent, EventType
 from ._codec import encode_result
-from ._lease import holder_is_dead
+from ._owner import holder_is_dead
 from ._records import (
     Lease,
     RunLockedError,

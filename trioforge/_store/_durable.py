@@ -48,10 +48,7 @@ from typing import Any
 import attrs
 import trio
 
-from .._core._errors import WorkflowError
-from .._core._runner import Run
-from .._core._task import Task, has_compensation
-from .._core._workflow import Workflow
+from .._core import Run, Task, Workflow, WorkflowError, has_compensation
 from ._protocol import RunStore
 from ._records import (
     RunStoreError,

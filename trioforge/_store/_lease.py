@@ -26,9 +26,6 @@ drivers must never write the same run.
 from __future__ import annotations
 
 import contextlib
-import os
-import secrets
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -42,41 +39,12 @@ if TYPE_CHECKING:
     from ._protocol import RunStore
     from ._records import Lease
 
-__all__ = ["hold_lease", "holder_is_dead", "keep_lease", "lease_owner"]
+from ._owner import lease_owner
+
+__all__ = ["hold_lease", "keep_lease"]
 
 #: Longest wait for the lease to be released when ``hold_lease`` exits.
 RELEASE_TIMEOUT = 10.0
-
-
-def lease_owner() -> str:
-    """A fresh owner name for this process: ``host:pid:token``."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
-def holder_is_dead(owner: str) -> bool:
-    """Whether ``owner`` (from :func:`lease_owner`) is a process of this host that has exited.
-
-    False whenever that cannot be known for sure (another host, an owner in
-    another format, a live or reused pid, a non-POSIX system).
-    """
-    if os.name != "posix":
-        return False  # os.kill(pid, 0) would terminate the process on Windows
-    host, sep, rest = owner.rpartition(":")[0].rpartition(":")
-    if not sep or host != socket.gethostname():
-        return False
-    try:
-        pid = int(rest)
-    except ValueError:
-        return False
-    if pid <= 0 or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # PermissionError: it exists, under another user
-        return False
-    return False
 
 
 async def keep_lease(

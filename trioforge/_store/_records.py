@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .._core._errors import WorkflowError
+from .._core import WorkflowError
 from ._codec import decode_result, decode_state
 
 if TYPE_CHECKING:

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .._core._events import AuditEvent
+from .._core import AuditEvent
 from ._codec import encode_state
 from ._records import RunStoreError
 

@@ -33,9 +33,8 @@ from collections.abc import Mapping, Sequence
 
 import rustworkx as rx
 
-from .._core._dag import Dag, compile_dag
-from .._core._errors import CycleDetectedError
-from .._shell._templates import Reference
+from .._core import CycleDetectedError, Dag, compile_dag
+from .._shell import Reference
 from ._nodes import ScalarNode
 from ._schema import Checker, shown
 from ._tasks import Ref, RefGroup, UsedGroup

@@ -34,15 +34,11 @@ from typing import Any, TypeVar, cast
 
 import attrs
 
-from .._core._errors import WorkflowError
-from .._core._schedulers import FailurePolicy
-from .._core._task import WorkflowTask
-from .._core._workflow import Workflow
-from .._executor import WorkflowExecutor
+from .._core import FailurePolicy, Workflow, WorkflowError, WorkflowTask
 from .._fallback import FallbackTask
-from .._shell._process_group import ProcessGroups
-from .._shell._shell_task import (
+from .._shell import (
     RESERVED_ENV,
+    ProcessGroups,
     ShellTask,
     checked_text,
     layered_env,
@@ -139,9 +135,16 @@ class WorkflowFile:
     log_dir: Path
     process_groups: ProcessGroups
 
-    def executor(self, **overrides: Any) -> WorkflowExecutor:
-        """A :class:`WorkflowExecutor` set up as the file says; keyword arguments override."""
-        options: dict[str, Any] = {
+    @property
+    def executor_options(self) -> dict[str, Any]:
+        """The file's run settings as :class:`~trioforge.WorkflowExecutor` keyword arguments.
+
+        ``WorkflowExecutor(loaded.workflow, **loaded.executor_options)`` runs
+        the file as it says: ``max_parallel`` (the number of CPUs if unset),
+        ``timeout``, ``compensation_timeout`` and ``keep_going``. Plain data,
+        so a caller can change any of them first.
+        """
+        return {
             "max_concurrency": self.max_parallel or os.cpu_count() or 1,
             "workflow_timeout": self.timeout,
             "compensation_timeout": self.compensation_timeout,
@@ -149,8 +152,6 @@ class WorkflowFile:
                 FailurePolicy.CONTINUE_INDEPENDENT if self.keep_going else FailurePolicy.FAIL_FAST
             ),
         }
-        options.update(overrides)
-        return WorkflowExecutor(self.workflow, **options)
 
 
 def load_workflow(path: str | os.PathLike[str], *, text: str | bytes | None = None) -> Workflow:

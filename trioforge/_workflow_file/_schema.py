@@ -48,9 +48,8 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import attrs
 
-from .._core._durations import DurationError, parse_duration
-from .._shell._shell_task import ENV_NAME
-from .._shell._templates import OPEN, Reference, scan
+from .._core import DurationError, parse_duration
+from .._shell import ENV_NAME, OPEN, Reference, scan
 from ._hints import SYNONYMS, suggestion
 from ._nodes import MappingNode, Node, ScalarNode, SequenceNode
 

@@ -27,9 +27,7 @@ from typing import Any
 
 import attrs
 
-from .._shell._argv_code import CodeItem, code_items
-from .._shell._shell_task import RESERVED_ENV
-from .._shell._templates import OPEN, Reference
+from .._shell import OPEN, RESERVED_ENV, CodeItem, Reference, code_items
 from ._nodes import MappingNode, Node, ScalarNode
 from ._schema import Checker, EnvLayer, shown
 

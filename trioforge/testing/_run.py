@@ -8,9 +8,7 @@ import attrs
 import trio
 import trio.testing
 
-from .._core._audit import AuditLog
-from .._core._errors import WorkflowError
-from .._core._workflow import Workflow
+from .._core import AuditLog, Workflow, WorkflowError
 from .._executor import WorkflowExecutor, WorkflowResult
 
 __all__ = ["VirtualRun", "run_virtual"]

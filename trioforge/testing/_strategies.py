@@ -20,8 +20,7 @@ import attrs
 import trio
 from hypothesis import strategies as st
 
-from .._core._task import TaskContext
-from .._core._workflow import Workflow
+from .._core import TaskContext, Workflow
 
 __all__ = [
     "DagSpec",

@@ -1,0 +1,268 @@
+"""The run store: the :class:`RunStore` protocol and its SQLite implementation.
+
+A run store keeps runs durable: the definition each run started from, every
+audit event, and each task's state, result and ``ctx.state``, so a run can be
+shown from another process while it is live, resumed after its process died,
+and reported on afterwards. The protocol is the whole contract between the
+executor, the CLI and a backend; it speaks only in :mod:`._store_records`
+values and audit events, so a PostgreSQL store can be added later without
+touching the executor.
+
+The one write, :meth:`RunStore.commit`, is "these events happened, these are
+the results of the tasks they complete and the states of the tasks they
+concern": one transaction that appends the events and folds them into the
+task rows, returning only once it is durable.
+The executor decides how many events go into one commit (see
+``docs/store.rst`` for the group-commit recipe), which is what keeps writes
+from slowing the scheduler.
+
+Threading, and why this way
+---------------------------
+sqlite3 calls block, and a commit with ``synchronous=FULL`` waits for an
+fsync, so no call may run on the trio thread. The naive fix, a new thread per
+call, would also let two calls use one connection at once. A long-lived
+thread fed by a queue would work, but it needs its own start/stop protocol and
+a way back into trio for every answer, and leaks a thread when ``aclose`` is
+forgotten. Instead every call goes through ``trio.to_thread.run_sync`` with a
+``CapacityLimiter(1)`` that belongs to the store: trio reuses idle worker
+threads (so a call costs tens of microseconds, not a thread start), the
+limiter makes calls run one at a time in the order they were made (trio's
+limiters are fair, FIFO), and the single connection is opened with
+``check_same_thread=False`` because consecutive calls may land on different
+worker threads, never on two at once.
+
+Cancellation: waiting for the limiter is a normal trio checkpoint, so a call
+cancelled before it starts raises ``trio.Cancelled`` and did nothing. Once a
+call runs in its thread it always finishes (``abandon_on_cancel=False``, the
+default): a commit is never left half-acknowledged, and a cancellation that
+arrived meanwhile is raised at the next checkpoint, never swallowed. A caller
+that must get its commit through even when its scope is cancelled (the final
+flush of a failing run) awaits it under ``trio.CancelScope(shield=True)`` or
+``trio.move_on_after(limit, shield=True)``; a call's duration is bounded by
+the busy timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import trio
+
+from .._core import AuditEvent, EventType
+from ._database import SQLiteDatabase
+from ._records import Lease, RunRecord, StoredRun, validate_definition
+from ._schema import MIGRATIONS, Migration
+
+__all__ = ["STORE_ENV", "SQLiteRunStore", "default_store_path"]
+
+T = TypeVar("T")
+
+#: The environment variable that names the store file.
+STORE_ENV = "TRIOFORGE_STORE"
+
+
+def default_store_path(
+    workflow_file: str | os.PathLike[str] | None = None,
+    *,
+    store: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Path:
+    """Where the run store lives, by precedence.
+
+    1. ``store`` (the ``--store PATH`` option), if given;
+    2. else ``$TRIOFORGE_STORE``, if set and not empty;
+    3. else ``.trioforge/runs.db`` beside ``workflow_file``;
+    4. else ``.trioforge/runs.db`` in the current directory.
+
+    Relative paths are resolved against the current directory.
+
+    Args:
+        workflow_file: the workflow file being run, if any.
+        store: an explicit path, which wins over everything.
+        environ: the environment to read (``os.environ`` by default).
+    """
+    env = os.environ if environ is None else environ
+    if store is not None:
+        chosen = Path(store)
+    elif env.get(STORE_ENV):
+        chosen = Path(env[STORE_ENV])
+    elif workflow_file is not None:
+        chosen = Path(workflow_file).absolute().parent / ".trioforge" / "runs.db"
+    else:
+        chosen = Path(".trioforge") / "runs.db"
+    return chosen.expanduser().absolute()
+
+
+class SQLiteRunStore:
+    """A :class:`RunStore` in one SQLite file, in WAL mode.
+
+    Nothing is opened until the first call (or ``async with``), which creates
+    the file and its folder if needed and migrates the schema. Use it as an
+    async context manager, or call :meth:`aclose`.
+
+    Args:
+        path: the database file (see :func:`default_store_path`).
+        synchronous: ``"full"`` (default): a commit is fsynced before it
+            returns, so it survives a power cut; ``"normal"``: faster, and
+            still survives the process being killed, but the last commits can
+            be lost if the machine goes down.
+        busy_timeout: seconds to wait for another process's write lock.
+        clock: the time source for leases and for telling an ``interrupted``
+            run (default ``time.time``); called on the trio thread.
+        migrations: the schema steps; only tests pass anything else.
+
+    Attributes:
+        path: the database file, absolute.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: str = "full",
+        busy_timeout: float = 10.0,
+        clock: Callable[[], float] = time.time,
+        migrations: Sequence[Migration] = MIGRATIONS,
+    ) -> None:
+        if synchronous not in ("full", "normal"):
+            raise ValueError(f'synchronous must be "full" or "normal", got {synchronous!r}')
+        self.path = Path(path).absolute()
+        self._synchronous = synchronous
+        self._busy_timeout = busy_timeout
+        self._clock = clock
+        self._migrations = tuple(migrations)
+        self._limiter = trio.CapacityLimiter(1)
+        self._db: SQLiteDatabase | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"SQLiteRunStore({str(self.path)!r})"
+
+    async def __aenter__(self) -> SQLiteRunStore:
+        await self._call(lambda db: None)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _database(self) -> SQLiteDatabase:
+        # Runs on the worker thread, under the limiter.
+        if self._db is None:
+            self._db = SQLiteDatabase(
+                self.path,
+                synchronous=self._synchronous,
+                busy_timeout=self._busy_timeout,
+                migrations=self._migrations,
+            )
+        return self._db
+
+    async def _call(self, fn: Callable[[SQLiteDatabase], T]) -> T:
+        if self._closed:
+            raise trio.ClosedResourceError(f"{self!r} is closed")
+        return await trio.to_thread.run_sync(
+            lambda: fn(self._database()), limiter=self._limiter, thread_name="trioforge store"
+        )
+
+    async def create_run(self, record: RunRecord) -> None:
+        """See :meth:`RunStore.create_run`."""
+        await self._call(lambda db: db.create_run(record))
+
+    async def commit(
+        self,
+        run_id: str,
+        events: Sequence[AuditEvent],
+        results: Mapping[str, Any],
+        *,
+        states: Mapping[str, tuple[str | None, bool]] | None = None,
+        definition: Mapping[str, Any] | None = None,
+    ) -> None:
+        """See :meth:`RunStore.commit`.
+
+        The results of the completed tasks are picked out here, on the trio
+        thread, so the worker never reads a dict the run is still filling.
+
+        Raises:
+            ValueError: ``definition`` is not a definition snapshot.
+        """
+        done = {e.task_id for e in events if e.type == EventType.TASK_COMPLETED}
+        picked = {tid: results[tid] for tid in done if tid is not None and tid in results}
+        batch = list(events)
+        encoded = dict(states or {})
+        if definition is not None:
+            validate_definition(definition)
+        await self._call(lambda db: db.commit(run_id, batch, picked, encoded, definition))
+
+    async def load(self, run_id: str) -> StoredRun:
+        """See :meth:`RunStore.load`."""
+        now = self._clock()
+        return await self._call(lambda db: db.load(run_id, now))
+
+    async def load_events(self, run_id: str) -> list[AuditEvent]:
+        """See :meth:`RunStore.load_events`."""
+        return await self._call(lambda db: db.load_events(run_id))
+
+    async def list_runs(self, limit: int = 20, *, workflow: str | None = None) -> list[RunRecord]:
+        """See :meth:`RunStore.list_runs`."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit must be an int >= 1, got {limit!r}")
+        now = self._clock()
+        return await self._call(lambda db: db.list_runs(limit, workflow, now))
+
+    async def task_durations(self, workflow: str, *, runs: int = 20) -> dict[str, float]:
+        """See :meth:`RunStore.task_durations`."""
+        rows = await self._call(lambda db: db.completed_durations(workflow, runs))
+        by_task: dict[str, list[float]] = {}
+        for task_id, duration in rows:
+            by_task.setdefault(task_id, []).append(duration)
+        return {tid: statistics.median(values) for tid, values in by_task.items()}
+
+    async def acquire_lease(self, run_id: str, owner: str, ttl: float) -> Lease:
+        """See :meth:`RunStore.acquire_lease`."""
+        _check_ttl(ttl)
+        now = self._clock()
+        return await self._call(lambda db: db.acquire_lease(run_id, owner, ttl, now))
+
+    async def renew_lease(self, run_id: str, owner: str, ttl: float) -> Lease:
+        """See :meth:`RunStore.renew_lease`."""
+        _check_ttl(ttl)
+        now = self._clock()
+        return await self._call(lambda db: db.renew_lease(run_id, owner, ttl, now))
+
+    async def release_lease(self, run_id: str, owner: str) -> None:
+        """See :meth:`RunStore.release_lease`."""
+        await self._call(lambda db: db.release_lease(run_id, owner))
+
+    async def aclose(self) -> None:
+        """Close the connection once calls already made have finished.
+
+        Closing happens even if the caller is cancelled (it is shielded);
+        the cancellation is raised afterwards. Closing twice is fine.
+        """
+        if self._closed:
+            await trio.lowlevel.checkpoint()
+            return
+        self._closed = True
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(self._close, limiter=self._limiter)
+        await trio.lowlevel.checkpoint_if_cancelled()
+
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def _check_ttl(ttl: float) -> None:
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not ttl > 0:
+        raise ValueError(f"ttl must be a number of seconds > 0, got {ttl!r}")
