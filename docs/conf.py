@@ -54,6 +54,8 @@ nitpick_ignore_regex = [
     # hypothesis.strategies as imported in trioforge.testing (``st.SearchStrategy``);
     # hypothesis' @st.composite wrapper keeps the annotation as an unevaluated string.
     (r"py:.*", r"st\..+"),
+    # ShellTask's env type alias (a mapping or (name, value) pairs), private to the shell room.
+    (r"py:class", r"EnvLike"),
 ]
 
 

@@ -32,6 +32,7 @@ import pytest
 import trio
 
 import trioforge as tf
+import trioforge.store
 
 TASKS = 32
 SEED = 20240611
@@ -344,7 +345,8 @@ SAGA = textwrap.dedent(
     import trio
 
     import trioforge as tf
-    from trioforge._fallback import FallbackTask
+    import trioforge.store
+    from trioforge.combinators import FallbackTask
 
     CALLS = []
     UNDONE = []
@@ -406,7 +408,7 @@ SAGA = textwrap.dedent(
 
 
     async def main(path):
-        async with tf.SQLiteRunStore(path) as store:
+        async with tf.store.SQLiteRunStore(path) as store:
             await tf.WorkflowExecutor(workflow(), store=store).execute_dataflow()
     """
 )
@@ -456,7 +458,7 @@ def crash_saga(folder: Path) -> tuple[Path, str]:
 
 async def resume_saga(saga: ModuleType, db: Path, run_id: str) -> list[tf.AuditEvent]:
     """Resume the saga in this process (notify fails now, so it rolls back); return its events."""
-    async with tf.SQLiteRunStore(db) as store:
+    async with tf.store.SQLiteRunStore(db) as store:
         executor = tf.WorkflowExecutor(saga.workflow(), store=store)
         with pytest.raises(tf.TaskFailedError, match="notify"):
             await executor.resume(run_id)

@@ -9,11 +9,12 @@ import pytest
 import trio
 
 import trioforge as tf
-from trioforge._executor import Schedule
-from trioforge._fallback import FallbackTask
+import trioforge.store
+from trioforge import Schedule
 from trioforge._store._durable import DefinitionChangedError, definition_of
 from trioforge._store._records import RunLockedError, RunNotFoundError
 from trioforge._store._sqlite import SQLiteRunStore
+from trioforge.combinators import FallbackTask
 
 
 def build(
@@ -314,7 +315,7 @@ async def test_resume_restores_what_the_store_holds_once_the_lease_is_taken(
         real_load = store.load
         loads: list[str] = []
 
-        async def load(wanted: str) -> tf.StoredRun:
+        async def load(wanted: str) -> tf.store.StoredRun:
             loads.append(wanted)
             return stale if len(loads) == 1 else await real_load(wanted)
 

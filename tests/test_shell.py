@@ -24,9 +24,9 @@ from trioforge import (
     Workflow,
     WorkflowExecutor,
 )
-from trioforge._fallback import FallbackTask
 from trioforge._shell._files import read_outputs, task_file_stem
 from trioforge._shell._process_group import ProcessGroups, run_in_group
+from trioforge.combinators import FallbackTask
 
 
 def ctx(task_id: str = "t", attempt: int = 1) -> TaskContext:

@@ -28,10 +28,10 @@ from trioforge import (
 from trioforge._cli._main import main as cli_main
 from trioforge._core._dag import Dag
 from trioforge._core._durations import DurationError, format_duration, parse_duration
-from trioforge._fallback import FallbackTask
 from trioforge._shell._argv_code import code_items
 from trioforge._workflow_file._loader import MAX_PROBLEMS
 from trioforge._workflow_file._schema import Checker
+from trioforge.combinators import FallbackTask
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

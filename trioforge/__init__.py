@@ -5,6 +5,8 @@ tasks concurrently under trio's structured concurrency, records every event,
 and rolls back completed work by compensation when a run fails.
 """
 
+from typing import Any as _Any
+
 from ._core import AuditEvent as AuditEvent
 from ._core import AuditLog as AuditLog
 from ._core import AuditSink as AuditSink
@@ -17,6 +19,7 @@ from ._core import FailurePolicy as FailurePolicy
 from ._core import JsonLinesSink as JsonLinesSink
 from ._core import MissingDependencyError as MissingDependencyError
 from ._core import ResultNotAvailableError as ResultNotAvailableError
+from ._core import Schedule as Schedule
 from ._core import Task as Task
 from ._core import TaskContext as TaskContext
 from ._core import TaskFailedError as TaskFailedError
@@ -37,22 +40,6 @@ from ._shell import ShellResult as ShellResult
 from ._shell import ShellTask as ShellTask
 from ._shell import process_watchdog as process_watchdog
 from ._store import DefinitionChangedError as DefinitionChangedError
-from ._store import Lease as Lease
-from ._store import RunLockedError as RunLockedError
-from ._store import RunNotFoundError as RunNotFoundError
-from ._store import RunRecord as RunRecord
-from ._store import RunRecorder as RunRecorder
-from ._store import RunStore as RunStore
-from ._store import RunStoreError as RunStoreError
-from ._store import SQLiteRunStore as SQLiteRunStore
-from ._store import StoredRun as StoredRun
-from ._store import TaskRecord as TaskRecord
-from ._store import default_store_path as default_store_path
-from ._store import definition_hash as definition_hash
-from ._store import definition_snapshot as definition_snapshot
-from ._store import hold_lease as hold_lease
-from ._store import keep_lease as keep_lease
-from ._store import lease_owner as lease_owner
 from ._workflow_file import Problem as Problem
 from ._workflow_file import WorkflowFile as WorkflowFile
 from ._workflow_file import WorkflowFileError as WorkflowFileError
@@ -73,27 +60,18 @@ __all__ = [
     "EventType",
     "FailurePolicy",
     "JsonLinesSink",
-    "Lease",
     "MissingDependencyError",
     "MissingOutputError",
     "Problem",
     "ProcessGroups",
     "ResultNotAvailableError",
-    "RunLockedError",
-    "RunNotFoundError",
-    "RunRecord",
-    "RunRecorder",
-    "RunStore",
-    "RunStoreError",
-    "SQLiteRunStore",
+    "Schedule",
     "ShellCommandError",
     "ShellResult",
     "ShellTask",
-    "StoredRun",
     "Task",
     "TaskContext",
     "TaskFailedError",
-    "TaskRecord",
     "TaskTimeoutError",
     "UnknownTaskError",
     "Workflow",
@@ -105,14 +83,62 @@ __all__ = [
     "WorkflowResult",
     "WorkflowTask",
     "WorkflowTimeoutError",
-    "default_store_path",
-    "definition_hash",
-    "definition_snapshot",
-    "hold_lease",
-    "keep_lease",
-    "lease_owner",
     "load_workflow",
     "load_workflow_file",
     "process_watchdog",
     "render_report",
 ]
+
+# Names that moved to ``trioforge.store`` in 0.2 and that earlier docs showed
+# here: they still import from the top level, with a DeprecationWarning.
+_MOVED_TO_STORE = frozenset(
+    {
+        "Lease",
+        "RunLockedError",
+        "RunNotFoundError",
+        "RunRecord",
+        "RunStore",
+        "RunStoreError",
+        "SQLiteRunStore",
+        "StoredRun",
+        "TaskRecord",
+        "default_store_path",
+    }
+)
+
+
+# Plumbing that earlier docs showed here and that is private now: still
+# importable from the top level, with a DeprecationWarning, until 0.3.
+_NO_LONGER_PUBLIC = {
+    "RunRecorder": "._store",
+    "definition_hash": "._store",
+    "definition_snapshot": "._store",
+    "hold_lease": "._store",
+    "keep_lease": "._store",
+    "lease_owner": "._store",
+}
+
+
+def __getattr__(name: str) -> _Any:
+    if name in _NO_LONGER_PUBLIC:
+        import importlib
+        import warnings
+
+        warnings.warn(
+            f"trioforge.{name} is no longer public and will be removed in 0.3",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(_NO_LONGER_PUBLIC[name], __name__), name)
+    if name in _MOVED_TO_STORE:
+        import warnings
+
+        from . import store
+
+        warnings.warn(
+            f"trioforge.{name} moved to trioforge.store.{name}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(store, name)
+    raise AttributeError(f"module 'trioforge' has no attribute {name!r}")

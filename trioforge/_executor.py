@@ -24,12 +24,13 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 import attrs
 import trio
 
 from ._core import (
+    SCHEDULES,
     AuditLog,
     AuditSink,
     Backoff,
@@ -37,6 +38,7 @@ from ._core import (
     FailurePolicy,
     JsonLinesSink,
     Run,
+    Schedule,
     TaskFailedError,
     Workflow,
     WorkflowCancelledError,
@@ -60,11 +62,7 @@ from ._store import (
     restore,
 )
 
-__all__ = ["Schedule", "WorkflowExecutor", "WorkflowResult"]
-
-#: How :meth:`WorkflowExecutor.resume` schedules: like ``execute_dataflow``,
-#: ``execute_parallel`` or ``execute``.
-Schedule = Literal["dataflow", "layers", "sequential"]
+__all__ = ["WorkflowExecutor", "WorkflowResult"]
 
 
 @attrs.frozen
@@ -113,7 +111,7 @@ class WorkflowExecutor:
         seed: seed of the executor's own random generator (retry jitter).
         audit_path: also stream every event to this JSON Lines file.
         audit_sinks: more consumers of every event.
-        store: record every run in this :class:`RunStore` (durable runs: a
+        store: record every run in this :class:`~trioforge.store.RunStore` (durable runs: a
             completion is committed before its dependents start; see
             :meth:`resume`).
         definition_extra: more JSON-able data for the stored definition
@@ -276,8 +274,8 @@ class WorkflowExecutor:
     async def _execute(
         self, schedule: Schedule, *, stored: StoredRun | None = None, force: bool = False
     ) -> WorkflowResult:
-        if schedule not in ("sequential", "layers", "dataflow"):
-            raise ValueError(f"schedule must be dataflow, layers or sequential, got {schedule!r}")
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
         dag = self.workflow._compile()
         priorities = await self._priorities()
         limiter = (

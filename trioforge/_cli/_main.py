@@ -24,10 +24,10 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from .._core import DurationError, WorkflowError, parse_duration
+from .._core import SCHEDULES, DurationError, WorkflowError, parse_duration
 from .._workflow_file import WorkflowFileError, load_workflow_file
 from ._plan import count, render_dot, render_mermaid, render_plan
-from ._run import EXIT_USAGE, REFUSALS, SCHEDULES, RunOptions, run_workflow_file
+from ._run import EXIT_USAGE, REFUSALS, RunOptions, run_workflow_file
 from ._store_commands import existing_store, list_runs, show_run, write_report
 
 __all__ = ["build_parser", "main"]

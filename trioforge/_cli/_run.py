@@ -50,11 +50,12 @@ from .._core import (
     AuditSink,
     EventType,
     FailurePolicy,
+    Schedule,
     TaskFailedError,
     WorkflowCancelledError,
     WorkflowTimeoutError,
 )
-from .._executor import Schedule, WorkflowExecutor, WorkflowResult
+from .._executor import WorkflowExecutor, WorkflowResult
 from .._shell import display_path, kill_leftovers, process_watchdog
 from .._store import (
     DefinitionChangedError,
@@ -73,7 +74,6 @@ from ._summary import print_failures, print_summary
 
 __all__ = ["RunOptions", "UsageError", "run_workflow_file"]
 
-SCHEDULES = ("dataflow", "layers", "sequential")
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2

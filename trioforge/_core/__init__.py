@@ -1,4 +1,15 @@
-"""TODO design note."""
+"""The core: what a workflow is and how one run of it is driven.
+
+What it holds: errors, events and the audit log, tasks and their contexts,
+the workflow and its compiled DAG (rustworkx), the ready queue, retry
+backoff, the task runner, the three schedulers (sequential, layers,
+dataflow) and rollback by compensation. The scheduling core (DAG layers,
+ready queue, rollback order) is plain data, testable without trio.
+
+May import: the standard library, trio, attrs, rustworkx; nothing else of
+trioforge. Imported by: every other room (store, shell, combinators,
+executor, workflow file, report, command line) and the public top level.
+"""
 
 from ._audit import AuditLog as AuditLog
 from ._audit import AuditSink as AuditSink
@@ -27,7 +38,9 @@ from ._runner import Run as Run
 from ._runner import describe as describe
 from ._runner import is_cancellation as is_cancellation
 from ._runner import lone_base_exception as lone_base_exception
+from ._schedulers import SCHEDULES as SCHEDULES
 from ._schedulers import FailurePolicy as FailurePolicy
+from ._schedulers import Schedule as Schedule
 from ._schedulers import run_dataflow as run_dataflow
 from ._schedulers import run_layers as run_layers
 from ._schedulers import run_sequential as run_sequential
@@ -39,6 +52,7 @@ from ._task import has_compensation as has_compensation
 from ._workflow import Workflow as Workflow
 
 __all__ = [
+    "SCHEDULES",
     "AuditEvent",
     "AuditLog",
     "AuditSink",
@@ -54,6 +68,7 @@ __all__ = [
     "MissingDependencyError",
     "ResultNotAvailableError",
     "Run",
+    "Schedule",
     "Task",
     "TaskContext",
     "TaskFailedError",

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import enum
 from functools import partial
+from typing import Literal
 
 import trio
 
@@ -32,7 +33,25 @@ from ._events import EventType
 from ._ready import ReadyQueue
 from ._runner import Run, TaskRunner
 
-__all__ = ["FailurePolicy", "run_dataflow", "run_layers", "run_sequential"]
+__all__ = [
+    "SCHEDULES",
+    "FailurePolicy",
+    "Schedule",
+    "run_dataflow",
+    "run_layers",
+    "run_sequential",
+]
+
+#: The one vocabulary for how a run is scheduled, used everywhere: ``"sequential"``
+#: (:meth:`~trioforge.WorkflowExecutor.execute`), ``"layers"``
+#: (:meth:`~trioforge.WorkflowExecutor.execute_parallel`) and ``"dataflow"``
+#: (:meth:`~trioforge.WorkflowExecutor.execute_dataflow`); also
+#: ``resume(schedule=...)``, ``trioforge.testing.run_virtual(mode=...)`` and the
+#: command line's ``--schedule``.
+Schedule = Literal["sequential", "layers", "dataflow"]
+
+#: Every :data:`Schedule`, in the order above.
+SCHEDULES: tuple[Schedule, ...] = ("sequential", "layers", "dataflow")
 
 
 class FailurePolicy(enum.Enum):

@@ -105,8 +105,8 @@ def render_report(
     """The report of one run as a self-contained HTML page.
 
     Args:
-        run: the run, from :meth:`RunStore.load`.
-        events: its events, from :meth:`RunStore.load_events`.
+        run: the run, from :meth:`~trioforge.store.RunStore.load`.
+        events: its events, from :meth:`~trioforge.store.RunStore.load_events`.
         now: for a live run, the time (epoch seconds) its running attempts
             are drawn up to; defaults to the last event's time.
 

@@ -1,4 +1,17 @@
-"""TODO design note."""
+"""Shell tasks: commands run as workflow tasks, in their own process groups.
+
+What it holds: :class:`ShellTask` (``_shell_task``) and what it returns or
+raises (``_result``); command and environment checks with the one
+environment-name rule (``_env``); log and output files (``_files``);
+``${{ tasks.ID.outputs.KEY }}`` templates (``_templates``); the check that
+refuses templates where a program reads code (``_argv_code``); process
+groups (``_process_group``) and the watchdog that kills them when the
+driving process dies (``_watchdog``).
+
+May import: ``_core``, and ``_store``'s codec registry (``ShellResult``
+registers itself there). Imported by: the workflow-file front end, the
+report, the command line and the public top level.
+"""
 
 from ._argv_code import CodeItem as CodeItem
 from ._argv_code import code_items as code_items

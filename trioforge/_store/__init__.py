@@ -1,4 +1,17 @@
-"""TODO design note."""
+"""The run store: durable runs.
+
+What it holds: the :class:`RunStore` protocol (``_protocol``), apart from its
+SQLite adapter (``_sqlite`` over ``_database``, ``_schema``); the records
+it speaks in (``_records``); the tagged-JSON codec for results and
+``ctx.state`` with a registry of result types (``_codec``); leases
+(``_lease``, over the pure owner helpers in ``_owner``); group commit
+(``_writer``); and the durable-run logic the executor calls: the definition
+snapshot, restoring a stored run, recording a live one (``_durable``).
+
+May import: ``_core`` only. Imported by: the executor, the shell (to register
+``ShellResult`` with the codec), the report, the command line and the public
+``trioforge.store``.
+"""
 
 from ._codec import register_result_type as register_result_type
 from ._durable import DefinitionChangedError as DefinitionChangedError

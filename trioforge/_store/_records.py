@@ -372,7 +372,7 @@ class Lease:
 
     Attributes:
         run_id: the run.
-        owner: who holds it (see :func:`lease_owner`).
+        owner: who holds it (``host:pid:token``).
         expires_at: when it lapses, in seconds since the epoch.
         taken_over_from: the previous holder when this lease replaced an
             expired or dead one's; None otherwise.

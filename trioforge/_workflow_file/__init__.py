@@ -1,4 +1,16 @@
-"""TODO design note."""
+"""The YAML front end: a workflow file in, a :class:`Workflow` out.
+
+What it holds: YAML nodes with positions (``_nodes``), "did you mean" hints
+(``_hints``), the schema checks (``_schema``), task specs (``_tasks``), the
+graph checks (``_graph``) and the loader (``_loader``) that returns a
+:class:`WorkflowFile`: the workflow plus the file's run settings as plain
+data (``executor_options``) that the caller hands to the executor. Every
+problem names FILE:LINE:COL.
+
+May import: ``_core``, ``_shell`` and the combinators (``FallbackTask``);
+never the executor or the command line. Imported by: the command line and
+the public top level.
+"""
 
 from ._loader import WorkflowFile as WorkflowFile
 from ._loader import WorkflowFileError as WorkflowFileError
