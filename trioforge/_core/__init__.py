@@ -32,12 +32,13 @@ from ._errors import WorkflowError as WorkflowError
 from ._errors import WorkflowTimeoutError as WorkflowTimeoutError
 from ._events import AuditEvent as AuditEvent
 from ._events import EventType as EventType
+from ._groups import is_cancellation as is_cancellation
+from ._groups import lone_base_exception as lone_base_exception
+from ._groups import single_error as single_error
 from ._retry import Backoff as Backoff
 from ._rollback import compensate_completed as compensate_completed
 from ._runner import Run as Run
 from ._runner import describe as describe
-from ._runner import is_cancellation as is_cancellation
-from ._runner import lone_base_exception as lone_base_exception
 from ._schedulers import SCHEDULES as SCHEDULES
 from ._schedulers import FailurePolicy as FailurePolicy
 from ._schedulers import Schedule as Schedule
@@ -91,4 +92,5 @@ __all__ = [
     "run_dataflow",
     "run_layers",
     "run_sequential",
+    "single_error",
 ]

@@ -22,40 +22,11 @@ from ._audit import AuditLog
 from ._dag import Dag
 from ._errors import TaskTimeoutError
 from ._events import EventType
+from ._groups import is_cancellation
 from ._retry import Backoff
 from ._task import Task, TaskContext, UpstreamSource, WorkflowTask
 
-__all__ = ["Run", "TaskRunner", "is_cancellation"]
-
-
-def is_cancellation(exc: BaseException) -> bool:
-    """Whether ``exc`` is ``trio.Cancelled`` or a group made only of them."""
-    if isinstance(exc, trio.Cancelled):
-        return True
-    if isinstance(exc, BaseExceptionGroup):
-        return all(is_cancellation(e) for e in exc.exceptions)
-    return False
-
-
-def lone_base_exception(exc: BaseException) -> BaseException | None:
-    """The single KeyboardInterrupt-like leaf of a nursery's group, if that is all it holds.
-
-    Leaves that are ``Cancelled`` are ignored. Returns None when ``exc`` is
-    not a group, holds an ``Exception``, or holds more than one leaf.
-    """
-    if not isinstance(exc, BaseExceptionGroup):
-        return None
-    leaves: list[BaseException] = []
-    stack: list[BaseException] = [exc]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, BaseExceptionGroup):
-            stack.extend(item.exceptions)
-        elif not isinstance(item, trio.Cancelled):
-            leaves.append(item)
-    if len(leaves) == 1 and not isinstance(leaves[0], Exception):
-        return leaves[0]
-    return None
+__all__ = ["Run", "TaskRunner"]
 
 
 def describe(exc: BaseException) -> str:

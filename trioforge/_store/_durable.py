@@ -48,7 +48,7 @@ from typing import Any
 import attrs
 import trio
 
-from .._core import Run, Task, Workflow, WorkflowError, has_compensation
+from .._core import Run, Task, Workflow, WorkflowError, has_compensation, single_error
 from ._protocol import RunStore
 from ._records import (
     RunStoreError,
@@ -278,18 +278,13 @@ async def recording(
     run.audit.sinks.append(recorder)
     run.checkpoint = recorder.flush
     try:
-        try:
+        with single_error():
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_flush_every, recorder, FLUSH_INTERVAL)
                 try:
                     yield recorder
                 finally:
                     nursery.cancel_scope.cancel()
-        except BaseExceptionGroup as group:
-            # The block's own exception, not wrapped in the flusher's nursery group.
-            if len(group.exceptions) == 1:
-                raise group.exceptions[0]  # noqa: B904 - the group stays as __context__
-            raise
     except BaseException:
         # Record the end of the run if we can, but never hide why it ended.
         with trio.move_on_after(FINAL_FLUSH_TIMEOUT, shield=True):

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from .._core import single_error
 from ._records import RunLockedError
 
 if TYPE_CHECKING:
@@ -109,19 +110,13 @@ async def hold_lease(
     who = lease_owner() if owner is None else owner
     lease = await store.acquire_lease(run_id, who, ttl)
     try:
-        try:
+        with single_error():
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(partial(keep_lease, interval=interval), store, run_id, who, ttl)
                 try:
                     yield lease
                 finally:
                     nursery.cancel_scope.cancel(reason="the lease is no longer needed")
-        except BaseExceptionGroup as group:
-            # The heartbeat's RunLockedError, or the block's own exception: raise
-            # it as itself, not wrapped in the nursery's group.
-            if len(group.exceptions) == 1:
-                raise group.exceptions[0]  # noqa: B904 - the group stays as __context__
-            raise
     except BaseException:
         with trio.move_on_after(RELEASE_TIMEOUT, shield=True):
             # Never hide the original failure behind a cleanup error: the lease expires.
