@@ -30,7 +30,9 @@ from ._core import (
     TaskTimeoutError,
     WorkflowTask,
     _to_ids,
+    count,
     has_compensation,
+    seconds,
 )
 
 __all__ = ["ConditionalTask", "ParallelTasks", "RaceTasks", "SequentialTasks", "TryCatchTask"]
@@ -150,10 +152,14 @@ class ParallelTasks:
     id: str
     tasks: tuple[WorkflowTask, ...] = attrs.field(converter=_children, validator=_at_least_one)
     depends_on: tuple[str, ...] = attrs.field(default=(), converter=_to_ids, kw_only=True)
-    timeout: float | None = attrs.field(default=None, kw_only=True)
-    estimate: float | None = attrs.field(default=None, kw_only=True)
-    retries: int | None = attrs.field(default=None, kw_only=True)
-    compensation_timeout: float = attrs.field(default=30.0, kw_only=True)
+    timeout: float | None = attrs.field(default=None, validator=seconds(), kw_only=True)
+    estimate: float | None = attrs.field(
+        default=None, validator=seconds(positive=False), kw_only=True
+    )
+    retries: int | None = attrs.field(default=None, validator=count(), kw_only=True)
+    compensation_timeout: float = attrs.field(
+        default=30.0, validator=seconds(optional=False), kw_only=True
+    )
 
     @property
     def has_compensation(self) -> bool:
@@ -218,10 +224,14 @@ class SequentialTasks:
     id: str
     tasks: tuple[WorkflowTask, ...] = attrs.field(converter=_children, validator=_at_least_one)
     depends_on: tuple[str, ...] = attrs.field(default=(), converter=_to_ids, kw_only=True)
-    timeout: float | None = attrs.field(default=None, kw_only=True)
-    estimate: float | None = attrs.field(default=None, kw_only=True)
-    retries: int | None = attrs.field(default=None, kw_only=True)
-    compensation_timeout: float = attrs.field(default=30.0, kw_only=True)
+    timeout: float | None = attrs.field(default=None, validator=seconds(), kw_only=True)
+    estimate: float | None = attrs.field(
+        default=None, validator=seconds(positive=False), kw_only=True
+    )
+    retries: int | None = attrs.field(default=None, validator=count(), kw_only=True)
+    compensation_timeout: float = attrs.field(
+        default=30.0, validator=seconds(optional=False), kw_only=True
+    )
 
     @property
     def has_compensation(self) -> bool:
@@ -275,10 +285,14 @@ class ConditionalTask:
     if_true: WorkflowTask = attrs.field(converter=_one_task)
     if_false: WorkflowTask | None = attrs.field(default=None, converter=_optional_task)
     depends_on: tuple[str, ...] = attrs.field(default=(), converter=_to_ids, kw_only=True)
-    timeout: float | None = attrs.field(default=None, kw_only=True)
-    estimate: float | None = attrs.field(default=None, kw_only=True)
-    retries: int | None = attrs.field(default=None, kw_only=True)
-    compensation_timeout: float = attrs.field(default=30.0, kw_only=True)
+    timeout: float | None = attrs.field(default=None, validator=seconds(), kw_only=True)
+    estimate: float | None = attrs.field(
+        default=None, validator=seconds(positive=False), kw_only=True
+    )
+    retries: int | None = attrs.field(default=None, validator=count(), kw_only=True)
+    compensation_timeout: float = attrs.field(
+        default=30.0, validator=seconds(optional=False), kw_only=True
+    )
 
     @property
     def branches(self) -> tuple[WorkflowTask, ...]:
@@ -337,10 +351,14 @@ class TryCatchTask:
     fallback: WorkflowTask = attrs.field(converter=_one_task)
     catch: tuple[type[Exception], ...] = attrs.field(default=(Exception,), kw_only=True)
     depends_on: tuple[str, ...] = attrs.field(default=(), converter=_to_ids, kw_only=True)
-    timeout: float | None = attrs.field(default=None, kw_only=True)
-    estimate: float | None = attrs.field(default=None, kw_only=True)
-    retries: int | None = attrs.field(default=None, kw_only=True)
-    compensation_timeout: float = attrs.field(default=30.0, kw_only=True)
+    timeout: float | None = attrs.field(default=None, validator=seconds(), kw_only=True)
+    estimate: float | None = attrs.field(
+        default=None, validator=seconds(positive=False), kw_only=True
+    )
+    retries: int | None = attrs.field(default=None, validator=count(), kw_only=True)
+    compensation_timeout: float = attrs.field(
+        default=30.0, validator=seconds(optional=False), kw_only=True
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.task.id == self.fallback.id:
@@ -400,10 +418,14 @@ class RaceTasks:
     id: str
     tasks: tuple[WorkflowTask, ...] = attrs.field(converter=_children, validator=_at_least_one)
     depends_on: tuple[str, ...] = attrs.field(default=(), converter=_to_ids, kw_only=True)
-    timeout: float | None = attrs.field(default=None, kw_only=True)
-    estimate: float | None = attrs.field(default=None, kw_only=True)
-    retries: int | None = attrs.field(default=None, kw_only=True)
-    compensation_timeout: float = attrs.field(default=30.0, kw_only=True)
+    timeout: float | None = attrs.field(default=None, validator=seconds(), kw_only=True)
+    estimate: float | None = attrs.field(
+        default=None, validator=seconds(positive=False), kw_only=True
+    )
+    retries: int | None = attrs.field(default=None, validator=count(), kw_only=True)
+    compensation_timeout: float = attrs.field(
+        default=30.0, validator=seconds(optional=False), kw_only=True
+    )
 
     @property
     def has_compensation(self) -> bool:

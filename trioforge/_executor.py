@@ -43,13 +43,16 @@ from ._core import (
     Workflow,
     WorkflowCancelledError,
     WorkflowTimeoutError,
+    check,
     compensate_completed,
+    count,
     describe,
     is_cancellation,
     lone_base_exception,
     run_dataflow,
     run_layers,
     run_sequential,
+    seconds,
 )
 from ._store import (
     Resumption,
@@ -86,13 +89,6 @@ class WorkflowResult:
     duration: float
     skipped: list[str] = attrs.Factory(list)
     attempts: dict[str, int] = attrs.Factory(dict)
-
-
-def _check_timeout(name: str, value: float | None) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"{name} must be a number of seconds > 0 or None, got {value!r}")
 
 
 class WorkflowExecutor:
@@ -146,21 +142,13 @@ class WorkflowExecutor:
     ) -> None:
         if not isinstance(workflow, Workflow):
             raise TypeError(f"workflow must be a Workflow, got {workflow!r}")
-        _check_timeout("task_timeout", task_timeout)
-        _check_timeout("workflow_timeout", workflow_timeout)
-        _check_timeout("compensation_timeout", compensation_timeout)
-        if max_concurrency is not None and (
-            isinstance(max_concurrency, bool)
-            or not isinstance(max_concurrency, int)
-            or max_concurrency < 1
-        ):
-            raise ValueError(
-                f"max_concurrency must be an int >= 1 or None, got {max_concurrency!r}"
-            )
+        check("task_timeout", task_timeout, seconds())
+        check("workflow_timeout", workflow_timeout, seconds())
+        check("compensation_timeout", compensation_timeout, seconds(optional=False))
+        check("max_concurrency", max_concurrency, count(minimum=1))
         if not isinstance(failure_policy, FailurePolicy):
             raise TypeError(f"failure_policy must be a FailurePolicy, got {failure_policy!r}")
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise ValueError(f"retries must be an int >= 0, got {retries!r}")
+        check("retries", retries, count(optional=False))
         self.workflow = workflow
         self.task_timeout = task_timeout
         self.workflow_timeout = workflow_timeout

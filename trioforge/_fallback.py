@@ -25,35 +25,17 @@ the ``TryCatchTask`` ran.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import attrs
 
 from ._combinators import TryCatchTask, run_child
-from ._core import TaskContext, WorkflowTask, _to_ids, has_compensation
+from ._core import TaskContext, WorkflowTask, _to_ids, count, has_compensation, seconds
 
 __all__ = ["FallbackTask"]
 
 _DIRECT = "trioforge.fallback.direct"
-
-
-def _count(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{attribute.alias} must be an int, got {value!r}")
-    if value < 0:
-        raise ValueError(f"{attribute.alias} must be >= 0, got {value!r}")
-
-
-def _seconds(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None and attribute.alias == "estimate":
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{attribute.alias} must be a number of seconds, got {value!r}")
-    if not math.isfinite(value) or value < 0 or (value == 0 and attribute.alias != "estimate"):
-        bound = ">= 0" if attribute.alias == "estimate" else "> 0"
-        raise ValueError(f"{attribute.alias} must be a finite number {bound}, got {value!r}")
 
 
 def _try_catch(instance: FallbackTask) -> TryCatchTask:
@@ -88,9 +70,13 @@ class FallbackTask:
     task: WorkflowTask
     fallback: WorkflowTask
     depends_on: tuple[str, ...] = attrs.field(default=(), converter=_to_ids, kw_only=True)
-    retries: int = attrs.field(default=0, validator=_count, kw_only=True)
-    estimate: float | None = attrs.field(default=None, validator=_seconds, kw_only=True)
-    compensation_timeout: float = attrs.field(default=30.0, validator=_seconds, kw_only=True)
+    retries: int = attrs.field(default=0, validator=count(optional=False), kw_only=True)
+    estimate: float | None = attrs.field(
+        default=None, validator=seconds(positive=False), kw_only=True
+    )
+    compensation_timeout: float = attrs.field(
+        default=30.0, validator=seconds(optional=False), kw_only=True
+    )
     timeout: float | None = attrs.field(default=None, init=False)
     _try_catch: TryCatchTask = attrs.field(
         init=False, default=attrs.Factory(_try_catch, takes_self=True), repr=False

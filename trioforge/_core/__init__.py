@@ -50,6 +50,10 @@ from ._task import TaskContext as TaskContext
 from ._task import WorkflowTask as WorkflowTask
 from ._task import _to_ids as _to_ids
 from ._task import has_compensation as has_compensation
+from ._validate import check as check
+from ._validate import count as count
+from ._validate import one_of as one_of
+from ._validate import seconds as seconds
 from ._workflow import Workflow as Workflow
 
 __all__ = [
@@ -81,16 +85,20 @@ __all__ = [
     "WorkflowTask",
     "WorkflowTimeoutError",
     "_to_ids",
+    "check",
     "compensate_completed",
     "compile_dag",
+    "count",
     "describe",
     "format_duration",
     "has_compensation",
     "is_cancellation",
     "lone_base_exception",
+    "one_of",
     "parse_duration",
     "run_dataflow",
     "run_layers",
     "run_sequential",
+    "seconds",
     "single_error",
 ]

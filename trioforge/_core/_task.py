@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from ._errors import ResultNotAvailableError
+from ._validate import count, seconds
 
 __all__ = ["Task", "TaskContext", "WorkflowTask", "has_compensation"]
 
@@ -254,26 +255,6 @@ def _check_callable(_instance: object, attribute: attrs.Attribute[Any], value: o
         raise TypeError(f"{attribute.alias} must be an async callable, got {value!r}")
 
 
-def _check_non_negative(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{attribute.alias} must be a number of seconds, got {value!r}")
-    if not value > 0 and attribute.alias == "timeout":
-        raise ValueError(f"timeout must be > 0 seconds, got {value!r}")
-    if not value >= 0:
-        raise ValueError(f"{attribute.alias} must be >= 0, got {value!r}")
-
-
-def _check_retries(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"retries must be an int, got {value!r}")
-    if value < 0:
-        raise ValueError(f"retries must be >= 0, got {value!r}")
-
-
 def _to_ids(value: Sequence[str] | str) -> tuple[str, ...]:
     if isinstance(value, str):
         # A lone string is almost always a forgotten comma: ("a") instead of ("a",).
@@ -307,12 +288,14 @@ class Task:
         alias="fn", validator=_check_callable
     )
     depends_on: tuple[str, ...] = attrs.field(default=(), converter=_to_ids, kw_only=True)
-    timeout: float | None = attrs.field(default=None, validator=_check_non_negative, kw_only=True)
+    timeout: float | None = attrs.field(default=None, validator=seconds(), kw_only=True)
     _compensate: Callable[[TaskContext], Awaitable[None]] | None = attrs.field(
         default=None, alias="compensate", validator=_check_callable, kw_only=True
     )
-    estimate: float | None = attrs.field(default=None, validator=_check_non_negative, kw_only=True)
-    retries: int | None = attrs.field(default=None, validator=_check_retries, kw_only=True)
+    estimate: float | None = attrs.field(
+        default=None, validator=seconds(positive=False), kw_only=True
+    )
+    retries: int | None = attrs.field(default=None, validator=count(), kw_only=True)
 
     def __repr__(self) -> str:
         name = getattr(self._fn, "__qualname__", repr(self._fn))

@@ -27,12 +27,11 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import attrs
 import trio
 
-from .._core import TaskContext, WorkflowError, _to_ids
+from .._core import TaskContext, WorkflowError, _to_ids, count, seconds
 from ._env import (
     _to_optional_command,
     to_command,
@@ -63,20 +62,6 @@ def _to_path(value: str | os.PathLike[str] | None) -> Path | None:
 def _to_dir(value: str | os.PathLike[str]) -> Path:
     path = value if isinstance(value, Path) else Path(value)
     return path if path.is_absolute() else path.absolute()
-
-
-def _positive(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None and attribute.name != "grace_period":
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"{attribute.alias} must be a number of seconds > 0, got {value!r}")
-
-
-def _non_negative_int(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{attribute.alias} must be an int >= 0, got {value!r}")
 
 
 @attrs.frozen(repr=False)
@@ -125,15 +110,17 @@ class ShellTask:
     id: str
     run_command: str | tuple[str, ...] = attrs.field(alias="run", converter=to_command)
     depends_on: tuple[str, ...] = attrs.field(default=(), converter=_to_ids, kw_only=True)
-    timeout: float | None = attrs.field(default=None, validator=_positive, kw_only=True)
-    retries: int | None = attrs.field(default=None, validator=_non_negative_int, kw_only=True)
-    estimate: float | None = attrs.field(default=None, validator=_positive, kw_only=True)
+    timeout: float | None = attrs.field(default=None, validator=seconds(), kw_only=True)
+    retries: int | None = attrs.field(default=None, validator=count(), kw_only=True)
+    estimate: float | None = attrs.field(
+        default=None, validator=seconds(positive=False), kw_only=True
+    )
     cwd: Path | None = attrs.field(default=None, converter=_to_path, kw_only=True)
     env: tuple[tuple[str, str], ...] = attrs.field(default=None, converter=to_env, kw_only=True)
     compensate_command: str | tuple[str, ...] | None = attrs.field(
         default=None, alias="compensate", converter=_to_optional_command, kw_only=True
     )
-    grace_period: float = attrs.field(default=5.0, validator=_positive, kw_only=True)
+    grace_period: float = attrs.field(default=5.0, validator=seconds(optional=False), kw_only=True)
     log_dir: Path = attrs.field(default=Path(".trioforge/logs"), converter=_to_dir, kw_only=True)
     name: str | None = attrs.field(default=None, kw_only=True)
     role: str = attrs.field(

@@ -54,7 +54,7 @@ from typing import Any, TypeVar
 
 import trio
 
-from .._core import AuditEvent, EventType
+from .._core import AuditEvent, EventType, check, count, one_of, seconds
 from ._database import SQLiteDatabase
 from ._records import Lease, RunRecord, StoredRun, validate_definition
 from ._schema import MIGRATIONS, Migration
@@ -130,8 +130,8 @@ class SQLiteRunStore:
         clock: Callable[[], float] = time.time,
         migrations: Sequence[Migration] = MIGRATIONS,
     ) -> None:
-        if synchronous not in ("full", "normal"):
-            raise ValueError(f'synchronous must be "full" or "normal", got {synchronous!r}')
+        check("synchronous", synchronous, one_of(("full", "normal")))
+        check("busy_timeout", busy_timeout, seconds(optional=False))
         self.path = Path(path).absolute()
         self._synchronous = synchronous
         self._busy_timeout = busy_timeout
@@ -214,8 +214,7 @@ class SQLiteRunStore:
 
     async def list_runs(self, limit: int = 20, *, workflow: str | None = None) -> list[RunRecord]:
         """See :meth:`RunStore.list_runs`."""
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ValueError(f"limit must be an int >= 1, got {limit!r}")
+        check("limit", limit, count(minimum=1, optional=False))
         now = self._clock()
         return await self._call(lambda db: db.list_runs(limit, workflow, now))
 
@@ -264,5 +263,4 @@ class SQLiteRunStore:
 
 
 def _check_ttl(ttl: float) -> None:
-    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not ttl > 0:
-        raise ValueError(f"ttl must be a number of seconds > 0, got {ttl!r}")
+    check("ttl", ttl, seconds(optional=False))

@@ -33,7 +33,7 @@ from trioforge._workflow_file._loader import MAX_PROBLEMS
 from trioforge._workflow_file._schema import Checker
 from trioforge.combinators import FallbackTask
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 
 def problems(text: str) -> list[str]:

@@ -941,10 +941,10 @@ async def test_closed_store_refuses_calls(tmp_path: Path) -> None:
 
 async def test_invalid_options_are_refused(tmp_path: Path) -> None:
     """Unknown synchronous modes and non-positive ttls are rejected up front."""
-    with pytest.raises(ValueError, match='synchronous must be "full" or "normal"'):
+    with pytest.raises(ValueError, match="synchronous must be one of 'full', 'normal'"):
         SQLiteRunStore(tmp_path / "x.db", synchronous="off")
     store = await new_store(tmp_path)
-    with pytest.raises(ValueError, match="ttl must be a number of seconds > 0, got 0"):
+    with pytest.raises(ValueError, match="ttl must be a finite number of seconds > 0, got 0"):
         await store.acquire_lease("r1", "A", 0)
     await store.aclose()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import trio
-from test_cli import _env, _reap, _start, dead_soon, fixture, wait_for
+from cli_helpers import _env, _reap, _start, dead_soon, fixture, wait_for
 
 from trioforge._cli._signals import Interrupts
 from trioforge._shell._process_group import ProcessGroups

@@ -21,7 +21,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 SVG = "{http://www.w3.org/2000/svg}"
 RESUME_HINT = re.compile(r"^trioforge: to resume this run: (.+)$", re.MULTILINE)
 

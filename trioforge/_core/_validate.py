@@ -1,0 +1,82 @@
+"""Option checks shared by every place that takes them: one rule, one message.
+
+Tasks, combinators, shell tasks, the executor and the store take the same
+kinds of options: seconds (a timeout, an estimate), counts (retries), a
+choice among a few values. Each kind is checked here, as an attrs validator,
+and every message names the option, what it must be and what was received,
+plus the task when the option belongs to one::
+
+    task 'build': timeout must be a finite number of seconds > 0, got -1
+
+A wrong type is a ``TypeError``, a value out of range a ``ValueError`` (as
+in attrs). :func:`check` applies the same rules to plain arguments (the
+executor's, the store's), so their messages read the same.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+__all__ = ["Rule", "check", "count", "one_of", "seconds"]
+
+
+@attrs.frozen
+class Rule:
+    """One kind of option check; call it as an attrs validator, or through :func:`check`."""
+
+    kind: str
+    optional: bool = True
+    positive: bool = True
+    minimum: int = 0
+    choices: tuple[object, ...] = ()
+
+    def __call__(self, instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        task_id = getattr(instance, "id", None)
+        where = f"task {task_id!r}: " if isinstance(task_id, str) else ""
+        self.validate(where + (attribute.alias or attribute.name), value)
+
+    def validate(self, name: str, value: object) -> None:
+        """Raise TypeError/ValueError naming ``name`` unless ``value`` follows the rule."""
+        if value is None and self.optional:
+            return
+        none = " or None" if self.optional else ""
+        if self.kind == "seconds":
+            bound = "> 0" if self.positive else ">= 0"
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"{name} must be a number of seconds {bound}{none}, got {value!r}")
+            if not math.isfinite(value) or value < 0 or (self.positive and value == 0):
+                raise ValueError(
+                    f"{name} must be a finite number of seconds {bound}, got {value!r}"
+                )
+        elif self.kind == "count":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an int >= {self.minimum}{none}, got {value!r}")
+            if value < self.minimum:
+                raise ValueError(f"{name} must be an int >= {self.minimum}, got {value!r}")
+        elif value not in self.choices:
+            shown = ", ".join(repr(choice) for choice in self.choices)
+            raise ValueError(f"{name} must be one of {shown}, got {value!r}")
+
+
+def seconds(*, positive: bool = True, optional: bool = True) -> Rule:
+    """A finite number of seconds, ``> 0`` (``positive``) or ``>= 0``; None if ``optional``."""
+    return Rule("seconds", optional=optional, positive=positive)
+
+
+def count(*, minimum: int = 0, optional: bool = True) -> Rule:
+    """An ``int >= minimum``, never a bool; None if ``optional``."""
+    return Rule("count", optional=optional, minimum=minimum)
+
+
+def one_of(choices: Iterable[object]) -> Rule:
+    """One of ``choices``."""
+    return Rule("one_of", optional=False, choices=tuple(choices))
+
+
+def check(name: str, value: object, rule: Rule) -> None:
+    """Apply ``rule`` to a plain argument called ``name`` (not an attrs field)."""
+    rule.validate(name, value)
