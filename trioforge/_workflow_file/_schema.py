@@ -1,104 +1,21 @@
-"""Typed reads of YAML nodes that collect every problem instead of stopping at the first.
+"""The workflow file's reader: :class:`Checker`, the typed node reads plus environments.
 
-The loader asks a :class:`Checker` for "the string at this node", "the
-duration at this node" and so on. Each read either returns a value or records
-a :class:`Problem` at the node's line and column and returns None, so one pass
-over the file reports everything that is wrong with it.
-
-Scalars are read from the text as written (``1.10`` stays ``"1.10"``, ``on``
-stays ``"on"``); only numbers and booleans are interpreted, and only where
-the schema wants one. Numbers are checked for length before they are
-converted (Python refuses to convert more than 4300 digits). Mappings are read
-with :meth:`Checker.mapping`, which reports duplicate keys (YAML parsers
-silently keep the last one), unknown keys with a "did you mean" hint (within
-a budget per file, see :meth:`Checker.hint`), non-string keys, and applies
-``<<`` merge keys as YAML 1.1 does: explicit keys win, then the merged
-mappings in order, each bringing its own merges with it. Each merged mapping
-is resolved once, with an explicit stack, so a long chain of merges costs one
-dictionary union per link; and it is checked once, so a mapping that merges
-it costs a union made in C (:func:`_under`), not a Python loop over its keys.
 An ``env`` is read as layers (what it says, then each mapping it merges) that
 callers combine the same way, so 1,500 tasks with ``env: {<<: *common, A:
 b}`` check the variables of ``common`` once.
-
-Aliases: a node reachable through an alias (``Node.shared``) can be reached
-from many places; a mapping of 300 unknown keys used as ``*m`` by 300 tasks
-would otherwise be checked 300 times and give 90,000 problems (and a 64 KB
-file would take minutes). So every read of a shared node is remembered by
-(read, node, settings): the second task that reads it gets the same answer at
-the cost of a dictionary look-up, and its problems are reported once, where
-the anchored node is written, naming the first place that used it. Checks made
-outside this class ask :meth:`Checker.first` before reporting. Nodes that are
-not shared are read directly: most nodes are not, and remembering them would
-only cost memory.
-
-Locating a template inside a scalar maps the template's offset in the value
-to its offset in the file through the list of ``${{`` positions of both,
-built once per scalar, and offsets to lines through a sorted list of line
-starts: one problem costs a binary search, not a scan of the file.
 """
 
 from __future__ import annotations
 
-import functools
-import re
-from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Hashable, KeysView, Sequence
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from collections.abc import KeysView, Sequence
 
 import attrs
 
-from .._core import DurationError, parse_duration
-from .._shell import ENV_NAME, OPEN, Reference, scan
-from ._hints import SYNONYMS, suggestion
+from .._shell import ENV_NAME, scan
 from ._nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ._reads import NodeReader, Problem, once_per_shared_node, shown, usual_tag
 
 __all__ = ["Checker", "EnvLayer", "Problem", "effective_env", "shown"]
-
-_STANDARD_TAGS = frozenset(
-    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq")
-)
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-_WHOLE = re.compile(r"[+]?[0-9][0-9_]*")
-_OPENS = re.compile(re.escape(OPEN))
-_NEWLINE = re.compile("\n")
-_SHOWN = 40
-_HINT_BUDGET = 200_000
-"""Candidates all "did you mean" hints of one file may compare (see :meth:`Checker.hint`)."""
-
-
-@attrs.frozen
-class Problem:
-    """One thing wrong with a workflow file.
-
-    Attributes:
-        path: the file, as it was named when loading.
-        line: 1-based line.
-        column: 1-based column.
-        message: what is wrong, and how to fix it where we can tell.
-    """
-
-    path: str
-    line: int
-    column: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.column}: {self.message}"
-
-
-def shown(text: str) -> str:
-    """``repr(text)``, cut to about 40 characters: a value quoted in a message stays readable."""
-    if len(text) <= _SHOWN:
-        return repr(text)
-    return f"{text[: _SHOWN - 5]!r}... ({len(text)} characters)"
-
-
-def _is_merge_key(key: Node) -> bool:
-    """Whether ``key`` is YAML's merge key: a plain ``<<`` or one tagged ``!!merge``."""
-    if not isinstance(key, ScalarNode) or key.value != "<<":
-        return False
-    return key.tag == _MERGE_TAG or (key.tag is None and key.plain)
 
 
 @attrs.frozen(eq=False)
@@ -115,22 +32,6 @@ class EnvLayer:
     names: KeysView[str]
 
 
-_V = TypeVar("_V")
-
-
-def _under(top: dict[str, _V], below: dict[str, _V]) -> dict[str, _V]:
-    """``top``, then the pairs of ``below`` whose keys ``top`` lacks (``top`` if none).
-
-    Three dictionary operations that run in C: a mapping that merges a
-    3,000-key mapping costs microseconds, not a Python loop over 3,000 keys.
-    """
-    if not below:
-        return top
-    combined = top | below
-    combined.update(top)
-    return combined
-
-
 def effective_env(layers: Sequence[EnvLayer]) -> dict[str, tuple[str, ScalarNode]]:
     """The usable variables that ``layers`` give, the first layer to name one winning."""
     env: dict[str, tuple[str, ScalarNode]] = {}
@@ -141,380 +42,23 @@ def effective_env(layers: Sequence[EnvLayer]) -> dict[str, tuple[str, ScalarNode
     return env
 
 
-def _usual_tag(tag: str | None) -> bool:
-    return tag is None or tag == "!" or tag in _STANDARD_TAGS
-
-
 def _usable_env(name: str, value: Node, reserved: frozenset[str]) -> bool:
     """Whether a variable passes every check :meth:`Checker.env` and the templates make."""
     return (
         ENV_NAME.fullmatch(name) is not None
         and name not in reserved
         and isinstance(value, ScalarNode)
-        and _usual_tag(value.tag)
+        and usual_tag(value.tag)
         and not value.is_null()
         and "\0" not in value.value
         and not scan(value.value)[1]
     )
 
 
-@functools.cache
-def _known(allowed: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(allowed)
+class Checker(NodeReader):
+    """Reads a workflow file's nodes, collecting every problem (see :class:`NodeReader`)."""
 
-
-_UNREAD: Any = object()
-_N = TypeVar("_N", bound=Node)
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
-
-
-def _once_per_shared_node(
-    read: Callable[Concatenate[Checker, _N, str, _P], _R],
-) -> Callable[Concatenate[Checker, _N, str, _P], _R]:
-    """Make ``read(node, what, ...)`` run once per shared node and settings.
-
-    ``what`` (the place, for messages) is not part of the key: a shared node is
-    read once, and its problems name the first place that read it. The other
-    arguments are; they must be hashable, and keyword arguments must be given
-    in the same order at every call (they are, the calls are few).
-    """
-    name = read.__name__
-
-    @functools.wraps(read)
-    def once(self: Checker, node: _N, what: str, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        if not node.shared:
-            return read(self, node, what, *args, **kwargs)
-        key = (name, id(node), args, tuple(kwargs.items())) if kwargs else (name, id(node), args)
-        memo = self._memo
-        value = memo.get(key, _UNREAD)
-        if value is _UNREAD:
-            value = memo[key] = read(self, node, what, *args, **kwargs)
-        return value  # type: ignore[no-any-return]
-
-    return once
-
-
-class Checker:
-    """Reads nodes of one file and collects the problems found.
-
-    Reads of nodes reachable through aliases are remembered (see the module
-    notes); their values are shared, so callers must not modify what a read
-    returns.
-    """
-
-    def __init__(self, path: str, text: str) -> None:
-        self.path = path
-        self.text = text
-        self.problems: list[Problem] = []
-        self._memo: dict[Hashable, Any] = {}
-        self._asked: set[Hashable] = set()
-        self._line_starts: list[int] | None = None
-        self._opens: dict[int, tuple[list[int], list[int]]] = {}
-        self._hint_budget = _HINT_BUDGET
-        self._resolved_by_id: dict[int, dict[str, tuple[ScalarNode, Node]]] = {}
-
-    def first(self, node: Node, *about: Hashable) -> bool:
-        """Whether ``about`` is asked of ``node`` for the first time (always true if not shared).
-
-        A check outside this class that reports on a node it may reach
-        through several aliases asks this first, so it reports only once.
-        """
-        if not node.shared:
-            return True
-        key = (id(node), *about)
-        if key in self._asked:
-            return False
-        self._asked.add(key)
-        return True
-
-    def hint(self, word: str, choices: Sequence[str]) -> str:
-        """:func:`suggestion` for ``word``, while this file's budget for hints lasts.
-
-        A hint compares the word with every choice; 1,500 unknown ``needs``
-        among 1,500 task ids would take seconds, for hints nobody reads past
-        the first screen. So hints stop once :data:`_HINT_BUDGET` candidates
-        have been compared, except the synonyms' (``depends_on`` -> ``needs``).
-        """
-        self._hint_budget -= len(choices)
-        if self._hint_budget < 0:
-            synonym = SYNONYMS.get(word.lower())
-            choices = [synonym] if synonym is not None and synonym in choices else []
-        return suggestion(word, choices)
-
-    def add(self, node: Node, message: str) -> None:
-        """Record a problem at ``node``."""
-        self.problems.append(Problem(self.path, node.line, node.column, message))
-
-    def add_in_scalar(self, node: ScalarNode, offset: int, message: str) -> None:
-        """Record a problem at the template starting at ``offset`` of the scalar's value."""
-        line, column = node.line, node.column
-        found = self._source_offset(node, offset)
-        if found is not None:
-            line, column = self.position(found)
-        self.problems.append(Problem(self.path, line, column, message))
-
-    def position(self, offset: int) -> tuple[int, int]:
-        """1-based line and column of character ``offset`` of the file."""
-        starts = self._line_starts
-        if starts is None:
-            starts = [0]
-            starts.extend(match.end() for match in _NEWLINE.finditer(self.text))
-            self._line_starts = starts
-        offset = max(0, min(offset, len(self.text)))
-        line = bisect_right(starts, offset)
-        return line, offset - starts[line - 1] + 1
-
-    def _source_offset(self, node: ScalarNode, offset: int) -> int | None:
-        """Where the ``${{`` at ``offset`` of the scalar's value is written in the file.
-
-        The n-th ``${{`` of the value is the n-th one of the scalar's source
-        text (escapes aside); both lists are built once per scalar.
-        """
-        opens = self._opens.get(id(node))
-        if opens is None:
-            in_value = [found.start() for found in _OPENS.finditer(node.value)]
-            written = _OPENS.finditer(self.text, node.start, node.end)
-            in_source = [found.start() for found in written]
-            opens = self._opens[id(node)] = (in_value, in_source)
-        in_value, in_source = opens
-        nth = bisect_left(in_value, offset)
-        return in_source[nth] if nth < len(in_source) else None
-
-    # -- scalars -----------------------------------------------------------
-
-    def scalar(self, node: Node, what: str) -> ScalarNode | None:
-        """``node`` if it is a scalar with no unusual tag, else a problem."""
-        if not isinstance(node, ScalarNode):
-            self.add(node, f"{what} must be a single value, not {node.kind}")
-            return None
-        if not _usual_tag(node.tag):
-            self.add(node, f"YAML tag {shown(str(node.tag))} is not supported here")
-            return None
-        return node
-
-    @_once_per_shared_node
-    def string(self, node: Node, what: str, *, allow_empty: bool = False) -> str | None:
-        """The text of a scalar, as written; null is a problem."""
-        scalar = self.scalar(node, what)
-        if scalar is None:
-            return None
-        if scalar.is_null() or (not allow_empty and not scalar.value.strip()):
-            self.add(node, f"{what} must not be empty")
-            return None
-        if "\0" in scalar.value:
-            self.add(node, f"{what} must not hold a NUL character")
-            return None
-        return scalar.value
-
-    @_once_per_shared_node
-    def whole(self, node: Node, what: str, *, minimum: int, maximum: int) -> int | None:
-        """A whole number between ``minimum`` and ``maximum`` (both >= 0).
-
-        The digits are counted before anything is converted: Python refuses to
-        convert more than 4300 digits, and a number that long is out of range
-        anyway.
-        """
-        scalar = self.scalar(node, what)
-        if scalar is None:
-            return None
-        text = scalar.value.strip()
-        if not _WHOLE.fullmatch(text):
-            self.add(node, f"{what} must be a whole number, got {shown(scalar.value)}")
-            return None
-        digits = text.removeprefix("+").replace("_", "").lstrip("0") or "0"
-        if len(digits) > len(str(maximum)) or not minimum <= int(digits) <= maximum:
-            got = digits if len(digits) <= _SHOWN else f"a number of {len(digits)} digits"
-            self.add(node, f"{what} must be between {minimum} and {maximum}, got {got}")
-            return None
-        return int(digits)
-
-    @_once_per_shared_node
-    def boolean(self, node: Node, what: str) -> bool | None:
-        """``true`` or ``false`` (YAML 1.1 spellings: yes/no, on/off too)."""
-        scalar = self.scalar(node, what)
-        if scalar is None:
-            return None
-        if scalar.resolved_tag() != "tag:yaml.org,2002:bool":
-            self.add(node, f"{what} must be true or false, got {shown(scalar.value)}")
-            return None
-        return scalar.value.lower() in ("true", "yes", "on")
-
-    @_once_per_shared_node
-    def duration(self, node: Node, what: str, *, allow_none: bool = False) -> float | None:
-        """A duration (``90s``, ``10m``, ``1h30m``, seconds); null when ``allow_none``."""
-        scalar = self.scalar(node, what)
-        if scalar is None:
-            return None
-        if scalar.is_null() or scalar.value.strip().lower() == "none":
-            if not allow_none:
-                self.add(node, f"{what} must be a duration such as 90s, 10m or 1h30m")
-            return None
-        try:
-            return parse_duration(scalar.value)
-        except DurationError as exc:
-            self.add(node, f"{what}: {exc}")
-            return None
-
-    @_once_per_shared_node
-    def templates(self, node: ScalarNode, what: str) -> list[Reference]:
-        """The well-formed templates in a scalar; malformed ones are problems."""
-        refs, problems = scan(node.value)
-        for offset, message in problems:
-            self.add_in_scalar(node, offset, f"{what}: {message}")
-        return refs
-
-    # -- collections -------------------------------------------------------
-
-    @_once_per_shared_node
-    def mapping(
-        self,
-        node: Node,
-        what: str,
-        allowed: tuple[str, ...] | None,
-        *,
-        item: str = "key",
-        extensions: bool = False,
-    ) -> dict[str, tuple[ScalarNode, Node]] | None:
-        """Key -> (key node, value node) of a mapping; ``allowed`` None accepts any key.
-
-        ``item`` names a key in messages ("duplicate task id 'x'"). With
-        ``extensions``, keys starting with ``x-`` are skipped: a place to put
-        YAML anchors, as in Compose files.
-        """
-        if not isinstance(node, MappingNode):
-            self.add(node, f"{what} must be a mapping of keys to values, not {node.kind}")
-            return None
-        result, merges = self._written(node, what, allowed, item=item, extensions=extensions)
-        for merge in merges:
-            result = _under(
-                result, self._merged_known(merge, what, allowed, extensions=extensions)
-            )
-        return result
-
-    def _written(
-        self,
-        node: MappingNode,
-        what: str,
-        allowed: tuple[str, ...] | None,
-        *,
-        item: str = "key",
-        extensions: bool = False,
-    ) -> tuple[dict[str, tuple[ScalarNode, Node]], list[Node]]:
-        """The pairs written in a mapping (see :meth:`mapping`), and the values of its ``<<``."""
-        known = None if allowed is None else _known(allowed)
-        result: dict[str, tuple[ScalarNode, Node]] = {}
-        merges: list[Node] = []
-        for key, value in node.pairs:
-            if _is_merge_key(key):
-                merges.append(value)
-                continue
-            if not isinstance(key, ScalarNode) or key.is_null():
-                self.add(key, f"keys in {what} must be strings")
-                continue
-            name = key.value
-            if name in result:
-                first = result[name][0]
-                self.add(
-                    key,
-                    f"duplicate {item} {shown(name)} in {what} (first at line {first.line})",
-                )
-                continue
-            if extensions and name.startswith("x-"):
-                result[name] = (key, value)
-                continue
-            if known is not None and name not in known:
-                assert allowed is not None
-                if self.first(key, "unknown key", allowed):
-                    self.add(key, f"unknown key {shown(name)} in {what}{self.hint(name, allowed)}")
-                continue
-            result[name] = (key, value)
-        return result, merges
-
-    @_once_per_shared_node
-    def _merged_known(
-        self, node: Node, what: str, allowed: tuple[str, ...] | None, *, extensions: bool
-    ) -> dict[str, tuple[ScalarNode, Node]]:
-        """The pairs a ``<<`` value (a mapping or a list of them) brings; earlier ones win."""
-        kept: dict[str, tuple[ScalarNode, Node]] = {}
-        for source in node.items if isinstance(node, SequenceNode) else [node]:
-            kept = _under(kept, self._known_pairs(source, what, allowed, extensions=extensions))
-        return kept
-
-    @_once_per_shared_node
-    def _known_pairs(
-        self, node: Node, what: str, allowed: tuple[str, ...] | None, *, extensions: bool
-    ) -> dict[str, tuple[ScalarNode, Node]]:
-        """The pairs of one merged mapping that ``allowed`` accepts; the others are problems."""
-        pairs = self._resolved(node, what)
-        if allowed is None and not extensions:
-            return pairs
-        known = None if allowed is None else _known(allowed)
-        kept: dict[str, tuple[ScalarNode, Node]] = {}
-        for name, pair in pairs.items():
-            if extensions and name.startswith("x-"):
-                continue
-            if known is None or name in known:
-                kept[name] = pair
-            elif self.first(pair[0], "unknown key", allowed):
-                assert allowed is not None
-                self.add(pair[0], f"unknown key {shown(name)} in {what}{self.hint(name, allowed)}")
-        return kept
-
-    def _resolved(self, root: Node, what: str) -> dict[str, tuple[ScalarNode, Node]]:
-        """The pairs of a merged mapping: its own keys, then those of its own ``<<``.
-
-        Each mapping is resolved once, after the mappings it merges (an
-        explicit stack, not recursion: a chain of merges can be long), so a
-        chain of merges costs one dictionary union per link.
-        """
-        resolved = self._resolved_by_id
-        stack: list[tuple[Node, bool]] = [(root, False)]
-        while stack:
-            node, ready = stack.pop()
-            if id(node) in resolved:
-                continue
-            if not isinstance(node, MappingNode):
-                self.add(node, f"'<<' in {what} must name a mapping or a list of mappings")
-                resolved[id(node)] = {}
-                continue
-            sources = [
-                source
-                for key, value in node.pairs
-                if _is_merge_key(key)
-                for source in (value.items if isinstance(value, SequenceNode) else [value])
-            ]
-            if not ready:
-                stack.append((node, True))
-                stack.extend((source, False) for source in sources)
-                continue
-            pairs: dict[str, tuple[ScalarNode, Node]] = {}
-            for source in sources:
-                pairs = resolved[id(source)] | pairs
-            own: dict[str, tuple[ScalarNode, Node]] = {}
-            for key, value in node.pairs:
-                if _is_merge_key(key):
-                    continue
-                if isinstance(key, ScalarNode) and not key.is_null():
-                    own.setdefault(key.value, (key, value))
-                else:
-                    self.add(key, f"keys in {what} must be strings")
-            resolved[id(node)] = pairs | own
-        return resolved[id(root)]
-
-    @_once_per_shared_node
-    def string_list(self, node: Node, what: str) -> list[tuple[str, ScalarNode]]:
-        """A list of strings (a single string counts as a list of one)."""
-        items = node.items if isinstance(node, SequenceNode) else [node]
-        result: list[tuple[str, ScalarNode]] = []
-        for item in items:
-            text = self.string(item, f"each item of {what}")
-            if text is not None:
-                assert isinstance(item, ScalarNode)
-                result.append((text, item))
-        return result
-
-    @_once_per_shared_node
+    @once_per_shared_node
     def env(self, node: Node, what: str, reserved: frozenset[str]) -> list[EnvLayer]:
         """Environment variables, as layers where the first layer to name a variable wins.
 
@@ -555,7 +99,7 @@ class Checker:
             layers.append(merged)
         return layers
 
-    @_once_per_shared_node
+    @once_per_shared_node
     def _merged_env(
         self, node: Node, what: str, reserved: frozenset[str]
     ) -> tuple[EnvLayer, dict[str, tuple[ScalarNode, Node]]]:
@@ -597,7 +141,7 @@ class Checker:
                 values[name] = (scalar.value, scalar)
         return values
 
-    @_once_per_shared_node
+    @once_per_shared_node
     def _env_value(self, node: Node, what: str) -> ScalarNode | None:
         """The scalar of one environment value, if it is a usable one."""
         scalar = self.scalar(node, what)
