@@ -29,11 +29,6 @@ when the run ends: a progress line is worth less than a timeout that fires.
 
 from __future__ import annotations
 
-import json
-import queue
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -53,10 +48,9 @@ from rich.text import Text
 
 from .._core import AuditEvent, EventType, Workflow, format_duration
 from .._shell import display_path, run_folder, task_log_path
+from ._output import FLUSH_LIMIT, LineWriter
 
 __all__ = [
-    "JsonStreamSink",
-    "LineWriter",
     "LiveReporter",
     "PlainReporter",
     "RunTracker",
@@ -64,10 +58,6 @@ __all__ = [
 ]
 
 LIVE_LINE_LIMIT = 500
-#: Lines (or drawing actions) waiting for the writer thread before new ones are dropped.
-QUEUE_LIMIT = 10_000
-#: Seconds :meth:`LineWriter.close` waits for the queue to drain.
-FLUSH_LIMIT = 5.0
 FINAL_STATUSES = frozenset({"ok", "failed", "timed out", "cancelled", "skipped"})
 
 
@@ -262,82 +252,6 @@ STYLES = {
 }
 
 
-class LineWriter:
-    """Runs output actions on a writer thread, so that the caller never blocks.
-
-    :meth:`put` (any thread, typically the trio thread) queues a line or a
-    callable and returns at once; when :data:`QUEUE_LIMIT` items are waiting
-    it drops the item and counts it in :attr:`dropped`. The first ``OSError``
-    or ``ValueError`` from the stream (a closed pipe) disables the writer.
-
-    Args:
-        stream: where lines go (each is flushed at once).
-        limit: how many items may wait.
-    """
-
-    def __init__(self, stream: IO[str] | None, *, limit: int = QUEUE_LIMIT) -> None:
-        self.stream = stream
-        self.dropped = 0
-        self.broken = False
-        self._queue: queue.Queue[str | Callable[[], object] | None] = queue.Queue(limit)
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        """Start the writer thread (once)."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._drain, name="trioforge-output", daemon=True
-            )
-            self._thread.start()
-
-    def put(self, item: str | Callable[[], object]) -> None:
-        """Queue a line to write, or an action to run, on the writer thread; never blocks."""
-        if self.broken:
-            return
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            self.dropped += 1
-
-    def close(self, timeout: float = FLUSH_LIMIT) -> bool:
-        """Write what is queued, waiting at most ``timeout`` seconds; True if all was written.
-
-        What is still queued after ``timeout`` is counted in :attr:`dropped`.
-        """
-        if self._thread is None:
-            return True
-        deadline = time.monotonic() + timeout
-        try:
-            self._queue.put(None, timeout=timeout)
-        except queue.Full:
-            pass
-        else:
-            self._thread.join(max(0.0, deadline - time.monotonic()))
-            if not self._thread.is_alive():
-                return True
-        # What is still queued will not be written: count it with the dropped lines.
-        self.broken = True
-        self.dropped += self._queue.qsize()
-        return False
-
-    def _drain(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            if self.broken:
-                continue
-            try:
-                if isinstance(item, str):
-                    if self.stream is not None:
-                        self.stream.write(item)
-                        self.stream.flush()
-                else:
-                    item()
-            except (OSError, ValueError):
-                self.broken = True
-
-
 class PlainReporter:
     """One plain line per event, ``[task] message``, for logs and pipes.
 
@@ -497,22 +411,3 @@ class LiveReporter:
             action()
         except (OSError, ValueError):
             self.broken = True
-
-
-class JsonStreamSink:
-    """Writes each event as one JSON line to a stream (``--json``), from a writer thread."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.writer = LineWriter(stream)
-
-    def start(self) -> None:
-        """Start the writer thread."""
-        self.writer.start()
-
-    def stop(self, timeout: float = FLUSH_LIMIT) -> None:
-        """Write what is queued (waiting at most ``timeout`` seconds)."""
-        self.writer.close(timeout)
-
-    def emit(self, event: AuditEvent) -> None:
-        """Queue the event as a JSON line."""
-        self.writer.put(json.dumps(event.to_dict(), separators=(",", ":")) + "\n")

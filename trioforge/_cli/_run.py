@@ -67,7 +67,8 @@ from .._store import (
     default_store_path,
 )
 from .._workflow_file import WorkflowFile, load_workflow_file
-from ._progress import JsonStreamSink, LiveReporter, PlainReporter, RunTracker
+from ._output import JsonStreamSink
+from ._progress import LiveReporter, PlainReporter, RunTracker
 from ._signals import Interrupts
 from ._store_commands import UsageError, existing_store, load_run, resume_command
 from ._summary import print_failures, print_summary
