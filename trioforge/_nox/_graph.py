@@ -171,6 +171,9 @@ def build_workflow(
     retries = PerSession() if retries is None else retries
     report_dir = Path(report_dir).absolute()
     workdir = Path(cwd) if cwd is not None else graph.noxfile.parent
+    for text in [*nox_args, str(report_dir), str(log_dir)]:
+        if "${{" in text:  # a ShellTask would expand it as a template: refuse, fail closed
+            raise NoxError("options", f"nox argument or folder {text!r} holds '${{{{'")
     gate = SessionGate()
     workflow = trioforge.Workflow(name)
     for session in graph.sessions:
