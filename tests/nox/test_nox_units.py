@@ -17,6 +17,7 @@ from trioforge._nox import (
     NoxGraph,
     NoxSession,
     NoxSessionError,
+    NoxSessionTask,
     SessionGate,
     build_workflow,
     find_nox_python,
@@ -52,7 +53,13 @@ def graph(*sessions: NoxSession) -> NoxGraph:
 
 
 def report(result: str, reason: str | None = None) -> bytes:
-    entry = {"name": "s", "result": result, "reason": reason, "duration": 1.5, "signatures": []}
+    entry: dict[str, object] = {
+        "name": "s",
+        "result": result,
+        "reason": reason,
+        "duration": 1.5,
+        "signatures": [],
+    }
     return json.dumps({"result": 1, "sessions": [entry]}).encode()
 
 
@@ -165,14 +172,14 @@ def test_build_workflow_dependencies_and_limits(tmp_path: Path) -> None:
         timeouts=parse_timeouts(["c=9"]),
         retries=parse_retries(["2"]),
     )
-    tasks = wf.tasks
+    tasks = {tid: task for tid, task in wf.tasks.items() if isinstance(task, NoxSessionTask)}
     assert wf.execution_layers() == [["a"], ["b"], ["c"]]
     assert (
         tasks["a"].session_timeout,
         tasks["c"].session_timeout,
         tasks["c"].retries,
-    ) == (None, 9.0, 2)  # type: ignore[attr-defined]
-    assert all(task.timeout is None for task in tasks.values())
+    ) == (None, 9.0, 2)
+    assert [task.timeout for task in tasks.values()] == [None, None, None]
 
 
 def test_build_workflow_refuses_templates_in_args(tmp_path: Path) -> None:
@@ -206,7 +213,9 @@ def test_graph_json_round_trip_and_schema() -> None:
 
 def test_fallback_graph_keeps_only_direct_prerequisites() -> None:
     """From closures, a prerequisite that another prerequisite needs is not a direct one."""
-    listed = [{"session": name, "name": name, "tags": []} for name in ("a", "b", "c")]
+    listed: list[dict[str, object]] = [
+        {"session": name, "name": name, "tags": []} for name in ("a", "b", "c")
+    ]
     closures = {"a": ["a"], "b": ["a", "b"], "c": ["a", "b", "c"]}
     g = graph_from_lists(
         listed, closures, noxfile=Path("/nonexistent/noxfile.py"), version="v", python="p"
@@ -270,7 +279,7 @@ async def _hold(
 
 async def test_gate_keeps_a_shared_envdir_apart(autojump_clock: trio.testing.MockClock) -> None:
     """Two sessions with one envdir run one after the other; a third runs beside them."""
-    gate, log = SessionGate(), []
+    gate, log = SessionGate(), list[tuple[str, float]]()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_hold, gate, "e1", False, log, "a")
         nursery.start_soon(_hold, gate, "e1", False, log, "b")
@@ -285,7 +294,7 @@ async def test_gate_runs_an_exclusive_session_alone(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """An exclusive session waits for the running ones, and nothing starts beside it."""
-    gate, log = SessionGate(), []
+    gate, log = SessionGate(), list[tuple[str, float]]()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_hold, gate, "e1", False, log, "a")
         await trio.sleep(0.5)
@@ -299,7 +308,7 @@ async def test_gate_cancelled_waiter_lets_others_go(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """An exclusive session cancelled while waiting stops holding back the others."""
-    gate, log = SessionGate(), []
+    gate, log = SessionGate(), list[tuple[str, float]]()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_hold, gate, "e1", False, log, "a")
         await trio.sleep(0.1)
