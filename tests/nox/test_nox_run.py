@@ -221,3 +221,36 @@ async def test_respect_allow_parallel_marks_exclusive_sessions(
     }
     expected = {"lint": respect, "build(x=2)": respect, "docs": False}
     assert alone == expected
+
+
+async def _wait_for_lines(path: trio.Path, count: int) -> None:
+    """Return once the file ``path`` has ``count`` lines (the session writes it)."""
+    while not await path.exists() or len((await path.read_text()).split()) < count:  # noqa: ASYNC110
+        await trio.sleep(0.02)
+
+
+async def test_cancelled_run_leaves_no_process(
+    project: Project, interpreter: NoxInterpreter, tmp_path: Path
+) -> None:
+    """Cancelling the run from outside (what Ctrl-C does) kills the session's whole group."""
+    out = tmp_path / "out"
+    await trio.Path(out).mkdir()
+    graph = await probe_graph(sessions=["hang"], cwd=project("diamond"), interpreter=interpreter)
+    workflow = build_workflow(
+        graph,
+        report_dir=out / "reports",
+        log_dir=out / "logs",
+        env={"NOX_TEST_OUT": str(out)},
+        grace_period=0.5,
+    )
+    pids_file = trio.Path(out / "pids")
+    with trio.move_on_after(10) as scope:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(tf.WorkflowExecutor(workflow).execute_dataflow)
+            await _wait_for_lines(pids_file, 3)
+            nursery.cancel_scope.cancel(reason="like Ctrl-C")
+    pids = [int(line) for line in (await pids_file.read_text()).split()]
+    with trio.move_on_after(2):
+        while any(map(_alive, pids)):  # noqa: ASYNC110 - nothing to wait on but /proc
+            await trio.sleep(0.02)
+    assert (scope.cancelled_caught, [pid for pid in pids if _alive(pid)]) == (False, [])
