@@ -90,7 +90,8 @@ class NoxSessionResult:
         signature: the session.
         status: ``"success"`` or ``"skipped"``.
         reason: why nox skipped it (a missing interpreter, say), if it did.
-        nox_duration: seconds the session took by nox's own report.
+        nox_duration: seconds the session took by nox's own report (None if
+            it gave none; never NaN, which a run store cannot keep as JSON).
         log_path: the session's log.
         report_path: the ``--report`` file of the attempt.
         attempt: which attempt this was.
@@ -99,7 +100,7 @@ class NoxSessionResult:
     signature: str
     status: str
     reason: str | None
-    nox_duration: float
+    nox_duration: float | None
     log_path: Path
     report_path: Path
     attempt: int
@@ -171,15 +172,16 @@ def judge(
         )
     status = entry["result"]
     reason = entry.get("reason") if isinstance(entry.get("reason"), str) else None
-    duration = entry.get("duration")
-    if isinstance(duration, bool) or not isinstance(duration, int | float):
-        duration = math.nan
+    raw = entry.get("duration")
+    duration: float | None = None
+    if isinstance(raw, int | float) and not isinstance(raw, bool) and math.isfinite(raw):
+        duration = float(raw)
     if status in ("success", "skipped") and returncode == 0:
         return NoxSessionResult(
             signature=signature,
             status=status,
             reason=reason,
-            nox_duration=float(duration),
+            nox_duration=duration,
             log_path=log_path,
             report_path=report_path,
             attempt=attempt,
