@@ -217,7 +217,7 @@ def test_fallback_graph_keeps_only_direct_prerequisites() -> None:
     ]
     closures = {"a": ["a"], "b": ["a", "b"], "c": ["a", "b", "c"]}
     g = graph_from_lists(
-        listed, closures, noxfile=Path("/nonexistent/noxfile.py"), version="v", python="p"
+        listed, closures, noxfile=Path("/p/noxfile.py"), noxfile_sha256="", version="v", python="p"
     )
     assert [s.requires for s in g.sessions] == [(), ("a",), ("b",)]
     assert (g.source, g.sessions[0].envdir) == ("list-json", None)

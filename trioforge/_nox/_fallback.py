@@ -8,6 +8,7 @@ for the selection, one per selected session (run a few at a time), one for
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -102,7 +103,16 @@ async def list_graph(
     if errors:
         raise errors[0]
     base = Path(cwd) if cwd is not None else Path.cwd()
-    path = (base / (noxfile if noxfile is not None else "noxfile.py")).resolve()
+    path = await trio.Path(base / (noxfile if noxfile is not None else "noxfile.py")).resolve()
+    try:
+        digest = hashlib.sha256(await path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise NoxError("noxfile", f"cannot read {path}: {exc.strerror}", noxfile=path) from exc
     return graph_from_lists(
-        listed, closures, noxfile=path, version=version, python=interpreter.python
+        listed,
+        closures,
+        noxfile=Path(path),
+        noxfile_sha256=digest,
+        version=version,
+        python=interpreter.python,
     )

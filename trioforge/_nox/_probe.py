@@ -24,7 +24,6 @@ name instead) and no ``allow_parallel``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shlex
@@ -203,10 +202,11 @@ async def probe_graph(
             arguments, nox missing or older than 2026.8.10, or nox not answering.
     """
     check_nox_args(nox_args)
-    interpreter = find_nox_python() if interpreter is None else interpreter
+    if interpreter is None:
+        interpreter = await trio.to_thread.run_sync(find_nox_python)  # reads a script file
     options, posargs = split_posargs(nox_args)
     argv = [*options, *selection_args(sessions, tags, noxfile), *posargs]
-    source = _PROBE_SOURCE.read_text(encoding="utf-8")
+    source = await trio.Path(_PROBE_SOURCE).read_text(encoding="utf-8")
     code, out, err = await _run([interpreter.python, "-c", source, *argv], cwd, time_limit)
     try:
         data = json.loads(out.strip().splitlines()[-1]) if out.strip() else None
@@ -281,6 +281,7 @@ def graph_from_lists(
     closures: dict[str, list[str]],
     *,
     noxfile: Path,
+    noxfile_sha256: str,
     version: str,
     python: str,
 ) -> NoxGraph:
@@ -308,11 +309,10 @@ def graph_from_lists(
                 tags=[str(tag) for tag in tags],
             )
         )
-    digest = hashlib.sha256(noxfile.read_bytes()).hexdigest() if noxfile.is_file() else ""
     return NoxGraph(
         sessions=sessions,
         noxfile=noxfile,
-        noxfile_sha256=digest,
+        noxfile_sha256=noxfile_sha256,
         nox_version=version,
         python=python,
         source="list-json",
