@@ -200,19 +200,29 @@ async def test_fallback_reports_selection_errors(
     assert info.value.kind == "selection"
 
 
+GRAPH_WITHOUT_FEATURE = {
+    "schema": 1,
+    "nox_version": "2025.5.1",
+    "python": "p",
+    "noxfile": "/n/noxfile.py",
+    "noxfile_sha256": "x",
+    "features": {"no_dependencies": False, "report": True},
+    "sessions": [],
+}
+
+
+@pytest.mark.parametrize(
+    "fake",
+    [GRAPH_WITHOUT_FEATURE, {"schema": 1, "error": "version", "message": "2025.5.1"}],
+)
 async def test_nox_without_no_dependencies_is_too_old(
-    project: Project, interpreter: NoxInterpreter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    project: Project,
+    interpreter: NoxInterpreter,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fake: dict[str, object],
 ) -> None:
     """A nox whose options lack --no-dependencies (found by the probe) is a version error."""
-    fake = {
-        "schema": 1,
-        "nox_version": "2025.5.1",
-        "python": "p",
-        "noxfile": "/n/noxfile.py",
-        "noxfile_sha256": "x",
-        "features": {"no_dependencies": False, "report": True},
-        "sessions": [],
-    }
     script = tmp_path / "probe.py"
     script.write_text(f"print({json.dumps(json.dumps(fake))})\n")
     monkeypatch.setattr(probe_module, "_PROBE_SOURCE", script)

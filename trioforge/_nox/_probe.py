@@ -212,6 +212,8 @@ async def probe_graph(
         data = json.loads(out.strip().splitlines()[-1]) if out.strip() else None
     except ValueError:
         data = None
+    if isinstance(data, dict) and data.get("error") == "version":
+        raise _too_old(str(data.get("message")), noxfile)
     if isinstance(data, dict) and data.get("error") not in (None, "internal"):
         raise NoxError(
             str(data["error"]), str(data.get("message")), noxfile=data.get("noxfile") or noxfile

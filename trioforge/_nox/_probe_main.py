@@ -135,6 +135,9 @@ def probe(argv: List[str]) -> Dict[str, Any]:
         "no_dependencies": hasattr(config, "no_dependencies"),
         "report": hasattr(config, "report"),
     }
+    if not all(features.values()):
+        # Before the noxfile loads: a noxfile written for a newer nox may not load here.
+        return _error("version", version)
     try:
         module = load(config)
     except Exception as exc:
