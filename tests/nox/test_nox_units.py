@@ -1,0 +1,334 @@
+"""The nox engine's pure parts: reports, limits, argv, the graph values and the gate (no nox)."""
+
+from __future__ import annotations
+
+import json
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+import trio
+
+import trioforge as tf
+from trioforge._nox import (
+    NoxError,
+    NoxGraph,
+    NoxSession,
+    NoxSessionError,
+    NoxSessionTask,
+    SessionGate,
+    build_workflow,
+    find_nox_python,
+    parse_retries,
+    parse_timeouts,
+)
+from trioforge._nox._graph import session_argv
+from trioforge._nox._graph_data import envdir_name
+from trioforge._nox._probe import check_nox_args, check_version, graph_from_lists
+from trioforge._nox._session import NoxSessionResult, judge
+
+
+def session(signature: str, *requires: str, envdir: str | None = None, **kw: object) -> NoxSession:
+    return NoxSession(
+        signature=signature,
+        signatures=[signature],
+        name=signature.split("(", maxsplit=1)[0],
+        requires=list(requires),
+        envdir=envdir if envdir is not None else f"/p/.nox/{signature}",
+        allow_parallel=kw.get("allow_parallel", False),  # type: ignore[arg-type]
+        tags=[],
+    )
+
+
+def graph(*sessions: NoxSession) -> NoxGraph:
+    return NoxGraph(
+        sessions=sessions,
+        noxfile=Path("/p/noxfile.py"),
+        noxfile_sha256="ab",
+        nox_version="2026.10.20",
+        python="/venv/bin/python",
+    )
+
+
+def report(result: str, reason: str | None = None) -> bytes:
+    entry: dict[str, object] = {
+        "name": "s",
+        "result": result,
+        "reason": reason,
+        "duration": 1.5,
+        "signatures": [],
+    }
+    return json.dumps({"result": 1, "sessions": [entry]}).encode()
+
+
+def judged(data: bytes | None, returncode: int | None) -> NoxSessionResult:
+    return judge("s", data, returncode, log_path=Path("s.log"), report_path=Path("r"), attempt=1)
+
+
+def test_report_success_is_a_result() -> None:
+    """A report saying success with exit status 0 is a success result with nox's duration."""
+    result = judged(report("success"), 0)
+    assert (result.status, result.nox_duration, result.reason) == ("success", 1.5, None)
+
+
+def test_report_skipped_is_a_result_with_its_reason() -> None:
+    """A skipped session (exit status 0 too) is a result, not a failure, and keeps the reason."""
+    result = judged(report("skipped", "no python"), 0)
+    assert (result.status, result.reason) == ("skipped", "no python")
+
+
+@pytest.mark.parametrize(
+    ("data", "code", "status"),
+    [
+        (report("failed", "boom"), 1, "failed"),
+        (report("aborted"), 1, "aborted"),
+        (report("success"), 1, "failed"),
+        (None, 0, "error"),
+        (b"not json", 1, "error"),
+        (json.dumps({"sessions": []}).encode(), 0, "error"),
+    ],
+)
+def test_report_failures(data: bytes | None, code: int, status: str) -> None:
+    """Failed, aborted, success with a non-zero exit, or no usable report: a session error."""
+    with pytest.raises(NoxSessionError) as info:
+        judged(data, code)
+    assert (status, code) == (info.value.status, info.value.returncode)
+
+
+def test_result_json_round_trip() -> None:
+    """A session result survives to_json/from_json unchanged."""
+    result = judged(report("skipped", "why"), 0)
+    assert result == NoxSessionResult.from_json(json.loads(json.dumps(result.to_json())))
+
+
+def test_timeouts_default_and_patterns_last_match_wins() -> None:
+    """A bare value is the default; the last matching PATTERN=SECONDS wins; '=' may be in it."""
+    limits = parse_timeouts(["30", "test*=60", "test(x=1)=5"])
+    assert [limits.for_session(session(sig)) for sig in ("lint", "test(x=2)", "test(x=1)")] == [
+        30.0,
+        60.0,
+        5.0,
+    ]
+
+
+def test_retries_patterns() -> None:
+    """Retries patterns apply like timeouts; no value means None (the executor's default)."""
+    retries = parse_retries(["flaky*=3"])
+    assert (retries.for_session(session("flaky")), retries.for_session(session("x"))) == (3, None)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "x=", "=5", "nan", "inf"])
+def test_bad_timeouts_are_option_errors(value: str) -> None:
+    """A timeout that is not a positive finite number of seconds is a clear option error."""
+    with pytest.raises(NoxError, match="--timeout") as info:
+        parse_timeouts([value])
+    assert info.value.kind == "options"
+
+
+@pytest.mark.parametrize("value", ["-1", "1.5", "x=y"])
+def test_bad_retries_are_option_errors(value: str) -> None:
+    """Retries must be ints >= 0."""
+    with pytest.raises(NoxError, match="--retries"):
+        parse_retries([value])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["-s", "x"], ["-sx"], ["--session=x"], ["-t", "a"], ["--report", "f"], ["-j", "2"], ["-l"]],
+)
+def test_nox_args_that_trioforge_sets_are_refused(args: list[str]) -> None:
+    """Selection, listing, parallel and report options in NOX_ARGS are refused, clearly."""
+    with pytest.raises(NoxError, match="not allowed") as info:
+        check_nox_args(args)
+    assert info.value.kind == "options"
+
+
+def test_nox_args_allowed() -> None:
+    """Other nox options, nox's two-letter ones, and anything after -- pass."""
+    check_nox_args(["-db", "venv", "-fb", "none", "-ts", "-r", "--envdir", "e", "--", "-s", "x"])
+
+
+def test_session_argv_puts_posargs_after_the_report() -> None:
+    """The session command selects one signature without dependencies; posargs stay last."""
+    g = graph(session("a"))
+    before, after = session_argv(g, g["a"], ["-r", "--", "-k", "x"])
+    expected = (
+        ("/venv/bin/python", "-m", "nox", "-r", "-f", "/p/noxfile.py", "-s", "a"),
+        ("--no-dependencies",),
+        ("--", "-k", "x"),
+    )
+    assert expected == (before[:-1], before[-1:], after)
+
+
+def test_build_workflow_dependencies_and_limits(tmp_path: Path) -> None:
+    """Each session is a task depending on what it requires, with its own timeout and retries."""
+    g = graph(session("a"), session("b", "a"), session("c", "a", "b"))
+    wf = build_workflow(
+        g,
+        report_dir=tmp_path,
+        log_dir=tmp_path,
+        timeouts=parse_timeouts(["c=9"]),
+        retries=parse_retries(["2"]),
+    )
+    tasks = {tid: task for tid, task in wf.tasks.items() if isinstance(task, NoxSessionTask)}
+    assert wf.execution_layers() == [["a"], ["b"], ["c"]]
+    assert (
+        tasks["a"].session_timeout,
+        tasks["c"].session_timeout,
+        tasks["c"].retries,
+    ) == (None, 9.0, 2)
+    assert [task.timeout for task in tasks.values()] == [None, None, None]
+
+
+def test_build_workflow_refuses_templates_in_args(tmp_path: Path) -> None:
+    """A ${{ }} template in a nox argument is refused (the shell task would expand it)."""
+    with pytest.raises(NoxError, match="holds"):
+        build_workflow(
+            graph(session("a")),
+            nox_args=["--", "${{ tasks.a.outputs.x }}"],
+            report_dir=tmp_path,
+            log_dir=tmp_path,
+        )
+
+
+def test_graph_checks_its_own_consistency() -> None:
+    """A graph whose session requires an unselected session, or selects twice, is a probe error."""
+    with pytest.raises(NoxError, match="requires 'zzz'"):
+        graph(session("a", "zzz"))
+    with pytest.raises(NoxError, match="two sessions"):
+        graph(session("a"), session("a"))
+
+
+def test_graph_json_round_trip_and_schema() -> None:
+    """to_json/from_json keep the graph; another schema is refused."""
+    g = graph(session("a"), session("b", "a", allow_parallel=True))
+    assert g == NoxGraph.from_json(json.loads(json.dumps(g.to_json())))
+    with pytest.raises(NoxError, match="schema"):
+        NoxGraph.from_json({**g.to_json(), "schema": 99})
+    with pytest.raises(NoxError, match="malformed"):
+        NoxGraph.from_json({**g.to_json(), "sessions": [{"signature": 3}]})
+
+
+def test_fallback_graph_keeps_only_direct_prerequisites() -> None:
+    """From closures, a prerequisite that another prerequisite needs is not a direct one."""
+    listed: list[dict[str, object]] = [
+        {"session": name, "name": name, "tags": []} for name in ("a", "b", "c")
+    ]
+    closures = {"a": ["a"], "b": ["a", "b"], "c": ["a", "b", "c"]}
+    g = graph_from_lists(
+        listed, closures, noxfile=Path("/p/noxfile.py"), noxfile_sha256="", version="v", python="p"
+    )
+    assert [s.requires for s in g.sessions] == [(), ("a",), ("b",)]
+    assert (g.source, g.sessions[0].envdir) == ("list-json", None)
+
+
+def test_envdir_name_like_nox() -> None:
+    """Names nox puts in one folder get one key; others stay apart."""
+    assert envdir_name("Shared") == envdir_name("shared")
+    assert envdir_name("test(x=1)") != envdir_name("test(x=2)")
+    assert envdir_name("test(x=1)") == "test-x-1"
+
+
+@pytest.mark.parametrize("version", ["2026.8.9", "2025.10.1", "nightly"])
+def test_old_nox_is_a_version_error(version: str) -> None:
+    """A nox older than 2026.8.10 (or one whose version cannot be read) is a version error."""
+    with pytest.raises(NoxError, match="too old") as info:
+        check_version(version, "noxfile.py")
+    assert info.value.kind == "version"
+
+
+def test_new_enough_nox() -> None:
+    """2026.8.10 and later pass."""
+    check_version("2026.8.10", None)
+    check_version("2026.10.20", None)
+
+
+def _script(folder: Path, text: str) -> None:
+    path = folder / "nox"
+    path.write_text(text)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+
+
+def test_find_nox_python_reads_the_shebang(tmp_path: Path) -> None:
+    """The interpreter of the nox script on PATH is the one named by its shebang."""
+    _script(tmp_path, f"#!{sys.executable}\nimport nox\n")
+    assert sys.executable == find_nox_python(path=str(tmp_path)).python
+
+
+def test_find_nox_python_reads_pips_trampoline(tmp_path: Path) -> None:
+    """The /bin/sh trampoline for long interpreter paths is understood."""
+    _script(tmp_path, f"#!/bin/sh\n'''exec' \"{sys.executable}\" \"$0\" \"$@\"\n' '''\n")
+    assert sys.executable == find_nox_python(path=str(tmp_path)).python
+
+
+def test_find_nox_python_falls_back_to_sys_executable(tmp_path: Path) -> None:
+    """Without a nox script on PATH, the interpreter running trioforge is used."""
+    found = find_nox_python(path=str(tmp_path))
+    assert (sys.executable, True) == (found.python, "sys.executable" in found.how)
+
+
+async def _hold(
+    gate: SessionGate, key: str, alone: bool, log: list[tuple[str, float]], name: str
+) -> None:
+    async with gate.admit(key, alone=alone):
+        log.append((name, trio.current_time()))
+        await trio.sleep(1)
+
+
+async def test_gate_keeps_a_shared_envdir_apart(autojump_clock: trio.testing.MockClock) -> None:
+    """Two sessions with one envdir run one after the other; a third runs beside them."""
+    gate, log = SessionGate(), list[tuple[str, float]]()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_hold, gate, "e1", False, log, "a")
+        nursery.start_soon(_hold, gate, "e1", False, log, "b")
+        nursery.start_soon(_hold, gate, "e2", False, log, "c")
+    starts = sorted(time for _name, time in log)
+    assert starts == [0.0, 0.0, 1.0]
+    assert dict(log)["c"] == 0.0
+    assert gate.running == 0
+
+
+async def test_gate_runs_an_exclusive_session_alone(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """An exclusive session waits for the running ones, and nothing starts beside it."""
+    gate, log = SessionGate(), list[tuple[str, float]]()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_hold, gate, "e1", False, log, "a")
+        await trio.sleep(0.5)
+        nursery.start_soon(_hold, gate, "e2", True, log, "alone")
+        await trio.sleep(0.1)
+        nursery.start_soon(_hold, gate, "e3", False, log, "late")
+    assert dict(log) == {"a": 0.0, "alone": 1.0, "late": 2.0}
+
+
+async def test_gate_cancelled_waiter_lets_others_go(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """An exclusive session cancelled while waiting stops holding back the others."""
+    gate, log = SessionGate(), list[tuple[str, float]]()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_hold, gate, "e1", False, log, "a")
+        await trio.sleep(0.1)
+        with trio.move_on_after(0.2):
+            async with trio.open_nursery() as inner:
+                inner.start_soon(_hold, gate, "e2", True, log, "alone")
+                await trio.sleep(0.1)
+                nursery.start_soon(_hold, gate, "e3", False, log, "b")
+    assert {k: round(v, 6) for k, v in log} == {"a": 0.0, "b": 0.3}
+
+
+def test_errors_are_workflow_errors() -> None:
+    """Session failures and nox errors are trioforge WorkflowErrors (the CLI's exit codes)."""
+    assert (
+        issubclass(NoxSessionError, tf.WorkflowError),
+        issubclass(NoxError, tf.WorkflowError),
+    ) == (True, True)
+
+
+def test_report_without_duration() -> None:
+    """A report entry without a finite duration still gives a result, with no duration."""
+    missing = json.dumps({"sessions": [{"result": "success"}]}).encode()
+    infinite = b'{"sessions": [{"result": "success", "duration": Infinity}]}'
+    assert [judged(missing, 0).nox_duration, judged(infinite, 0).nox_duration] == [None, None]
