@@ -1,4 +1,4 @@
-"""Deadlock detection: stuck runs are reported at once; thread, process and socket waits are not."""
+"""Deadlock detection: stuck runs reported at once; thread, process and socket waits are not."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_a_task_waiting_forever_is_named_within_a_second(mode: str) -> None:
         run_virtual(stuck_workflow(undone), mode=mode)  # type: ignore[arg-type]
     elapsed = time.perf_counter() - started
     assert elapsed < 1.0
-    assert ["stuck"] == list(info.value.blocked)
+    assert list(info.value.blocked) == ["stuck"]
     assert info.value.blocked["stuck"].startswith("trio.Event.wait, awaited at ")
     assert "test_deadlock.py" in info.value.blocked["stuck"]
     assert "'stuck' waits on trio.Event.wait" in str(info.value)
@@ -59,7 +59,7 @@ def test_the_run_is_rolled_back_before_deadlock_is_raised() -> None:
     undone: list[str] = []
     with pytest.raises(Deadlock) as info:
         run_virtual(stuck_workflow(undone))
-    assert ["first"] == undone
+    assert undone == ["first"]
     assert type(info.value) is Deadlock
     assert isinstance(info.value.__cause__, tf.WorkflowCancelledError)
     assert info.value.__cause__.reason.startswith("deadlock: no task can run")
@@ -79,7 +79,7 @@ def test_a_hang_fault_with_a_cancel_at_is_no_deadlock() -> None:
     """A pending cancel_at is a deadline: the run ends cancelled, not deadlocked."""
     run = run_virtual(stuck_workflow([]), faults=FaultPlan(hang={"first"}, cancel_at=5.0))
     assert isinstance(run.error, tf.WorkflowCancelledError)
-    assert 5.0 == run.duration
+    assert run.duration == 5.0
 
 
 def test_every_stuck_task_is_named() -> None:
@@ -116,7 +116,7 @@ def test_stuck_children_count_as_their_combinator() -> None:
     wf.add_task(ParallelTasks("both", [tf.Task("x", wait), tf.Task("y", wait)]))
     with pytest.raises(Deadlock) as info:
         run_virtual(wf)
-    assert ["both"] == list(info.value.blocked)
+    assert list(info.value.blocked) == ["both"]
 
 
 def test_deadlock_pickles() -> None:
@@ -137,10 +137,14 @@ async def test_fail_on_deadlock_around_plain_trio_code(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """Without an executor the block itself is cancelled; the stuck trio task is named."""
-    with pytest.raises(Deadlock) as info, fail_on_deadlock():
+
+    async def sleep_then_wait_forever() -> None:
         await trio.sleep(3)
         await trio.Event().wait()
-    assert 3.0 == trio.current_time()
+
+    with pytest.raises(Deadlock) as info, fail_on_deadlock():
+        await sleep_then_wait_forever()
+    assert trio.current_time() == 3.0
     [(name, what)] = info.value.blocked.items()
     assert name.startswith("trio task ")
     assert what.startswith("trio.Event.wait, awaited at ")
@@ -152,13 +156,13 @@ async def test_fail_on_deadlock_with_an_executor(autojump_clock: trio.testing.Mo
     executor = tf.WorkflowExecutor(stuck_workflow(undone))
     with pytest.raises(Deadlock) as info, fail_on_deadlock(executor):
         await executor.execute_dataflow()
-    assert ["stuck"] == list(info.value.blocked)
-    assert ["first"] == undone
+    assert list(info.value.blocked) == ["stuck"]
+    assert undone == ["first"]
     [event] = executor.audit_log.of_type(tf.EventType.WORKFLOW_CANCELLED)
     assert event.detail is not None
     assert event.detail.startswith("deadlock: ")
     # first ran 1 s, its undo 1 s; detection itself took no virtual time.
-    assert 2.0 == trio.current_time()
+    assert trio.current_time() == 2.0
 
 
 async def test_fail_on_deadlock_under_the_real_clock() -> None:
@@ -172,14 +176,14 @@ async def test_fail_on_deadlock_under_the_real_clock() -> None:
     with pytest.raises(Deadlock) as info:
         await run_in_trio(one_task(body))
     assert time.perf_counter() - started < 1.0
-    assert ["wait"] == list(info.value.blocked)
+    assert list(info.value.blocked) == ["wait"]
 
 
 async def test_a_block_that_finishes_is_left_alone(autojump_clock: trio.testing.MockClock) -> None:
     """No deadlock, no exception: the block's result stands."""
     with fail_on_deadlock():
         await trio.sleep(1)
-    assert 1.0 == trio.current_time()
+    assert trio.current_time() == 1.0
 
 
 # No false positives: waits that something outside trio's tasks will end.
@@ -202,7 +206,7 @@ def test_a_thread_without_timeout_is_no_deadlock() -> None:
     run = run_virtual(one_task(body))
     assert run.error is None
     assert run.result is not None
-    assert "slept" == run.result.results["wait"]
+    assert run.result.results["wait"] == "slept"
 
 
 def test_a_task_waiting_on_a_thread_task_is_no_deadlock() -> None:
@@ -263,4 +267,4 @@ def test_a_socket_wait_is_no_deadlock() -> None:
         ours.close()
         theirs.close()
     assert run.result is not None
-    assert b"hi" == run.result.results["wait"]
+    assert run.result.results["wait"] == b"hi"

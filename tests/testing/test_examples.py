@@ -34,7 +34,7 @@ def test_the_trip_books_everything_without_faults() -> None:
     run = run_virtual(trip.trip_workflow(bookings))
     assert run.error is None
     assert set(trip.ITEMS) == bookings.held
-    assert 4.5 == run.duration
+    assert run.duration == 4.5
 
 
 def test_hypothesis_finds_the_smallest_leak() -> None:
@@ -47,7 +47,7 @@ def test_the_missing_timeout_is_reported_at_once() -> None:
     started = time.perf_counter()
     found = deadlock.find_missing_timeout()
     elapsed = time.perf_counter() - started
-    assert ["confirm"] == list(found.blocked)
+    assert list(found.blocked) == ["confirm"]
     assert found.blocked["confirm"].startswith("trio.MemoryReceiveChannel.receive, awaited at ")
     assert elapsed < 1.0
     assert isinstance(found.__cause__, tf.WorkflowCancelledError)

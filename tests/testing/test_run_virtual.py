@@ -32,7 +32,7 @@ def make_task(
 
 
 def line(undone: list[str], *, undo_seconds: float = 0.0) -> tf.Workflow:
-    """a (1 s) -> b (2 s) -> c (4 s)."""
+    """A (1 s) -> b (2 s) -> c (4 s)."""
     wf = tf.Workflow("line")
     wf.add_task(make_task("a", 1, undone, undo_seconds=undo_seconds))
     wf.add_task(make_task("b", 2, undone, deps=("a",), undo_seconds=undo_seconds))
@@ -45,21 +45,21 @@ def test_every_schedule_name_runs(mode: str) -> None:
     """The three names of resume(schedule=...) all run the workflow, in exact virtual time."""
     run = run_virtual(line([]), mode=mode)  # type: ignore[arg-type]
     assert run.error is None
-    assert ["a", "b", "c"] == run.completed
-    assert 7.0 == run.duration
+    assert run.completed == ["a", "b", "c"]
+    assert run.duration == 7.0
 
 
 def test_layers_runs_layer_by_layer() -> None:
     """mode='layers' is execute_parallel: its events carry layer numbers."""
     run = run_virtual(line([]), mode="layers")
-    assert [0, 1, 2] == [e.layer for e in run.audit_log.of_type(tf.EventType.LAYER_STARTED)]
+    assert [e.layer for e in run.audit_log.of_type(tf.EventType.LAYER_STARTED)] == [0, 1, 2]
 
 
 @pytest.mark.parametrize("mode", ["parallel", "layer", "Dataflow", ""])
 def test_unknown_mode_lists_the_accepted_names(mode: str) -> None:
     """An unknown mode is a ValueError naming the three accepted names and the value."""
     with pytest.raises(
-        ValueError, match="^mode must be one of 'sequential', 'layers', 'dataflow', got "
+        ValueError, match=r"^mode must be one of 'sequential', 'layers', 'dataflow', got "
     ) as info:
         run_virtual(line([]), mode=mode)  # type: ignore[arg-type]
     assert repr(mode) in str(info.value)
@@ -91,10 +91,10 @@ def test_a_fault_fails_the_run_and_rolls_back() -> None:
     run = run_virtual(line(undone), faults=FaultPlan(fail_after={"c"}))
     assert isinstance(run.error, tf.TaskFailedError)
     assert isinstance(run.error.__cause__, InjectedFault)
-    assert ["a", "b"] == run.completed
-    assert ["b", "a"] == run.compensated
-    assert ["b", "a"] == undone
-    assert 7.0 == run.duration
+    assert run.completed == ["a", "b"]
+    assert run.compensated == ["b", "a"]
+    assert undone == ["b", "a"]
+    assert run.duration == 7.0
 
 
 @pytest.mark.parametrize("mode", ["sequential", "layers", "dataflow"])
@@ -103,27 +103,27 @@ def test_cancel_at_cancels_the_run_at_that_virtual_time(mode: str) -> None:
     undone: list[str] = []
     run = run_virtual(line(undone), mode=mode, faults=FaultPlan(cancel_at=2.5))  # type: ignore[arg-type]
     assert isinstance(run.error, tf.WorkflowCancelledError)
-    assert "FaultPlan.cancel_at: cancelled 2.5s after the run started" == run.error.reason
-    assert ["a"] == run.completed
-    assert ["a"] == run.compensated
-    assert 2.5 == run.duration
+    assert run.error.reason == "FaultPlan.cancel_at: cancelled 2.5s after the run started"
+    assert run.completed == ["a"]
+    assert run.compensated == ["a"]
+    assert run.duration == 2.5
     cancelled = run.audit_log.of_type(tf.EventType.TASK_CANCELLED)
-    assert [("b", 2.5)] == [(e.task_id, e.clock) for e in cancelled]
+    assert [(e.task_id, e.clock) for e in cancelled] == [("b", 2.5)]
 
 
 def test_cancel_at_after_the_end_does_nothing() -> None:
     """A cancel planned after the run ended never fires."""
     run = run_virtual(line([]), faults=FaultPlan(cancel_at=60.0))
     assert run.error is None
-    assert 7.0 == run.duration
+    assert run.duration == 7.0
 
 
 def test_cancel_at_zero_cancels_before_anything_completes() -> None:
     """cancel_at=0 cancels at the start: nothing completes, nothing to undo."""
     run = run_virtual(line([]), faults=FaultPlan(cancel_at=0.0))
     assert isinstance(run.error, tf.WorkflowCancelledError)
-    assert [] == run.completed
-    assert 0.0 == run.duration
+    assert run.completed == []
+    assert run.duration == 0.0
 
 
 def test_cancel_at_keeps_the_callers_audit_sinks() -> None:
@@ -145,11 +145,11 @@ def test_compensated_leaves_out_undos_the_timeout_never_started() -> None:
     wf.add_task(make_task("d", 1, undone, deps=("c",)))
     run = run_virtual(wf, faults=FaultPlan(fail_before={"d"}), compensation_timeout=15.0)
     assert isinstance(run.error, tf.TaskFailedError)
-    assert ["a", "b", "c"] == run.completed
-    assert ["c", "b"] == run.compensated
-    assert ["c"] == undone
+    assert run.completed == ["a", "b", "c"]
+    assert run.compensated == ["c", "b"]
+    assert undone == ["c"]
     assert {"a", "b"} == set(run.error.compensation_failures)
-    assert 7.0 + 15.0 == run.duration
+    assert run.duration == 7.0 + 15.0
 
 
 def test_compensated_lists_failed_undos_too() -> None:
@@ -166,7 +166,7 @@ def test_compensated_lists_failed_undos_too() -> None:
     wf.add_task(tf.Task("b", fine, depends_on=("a",), compensate=broken))
     wf.add_task(tf.Task("c", fine, depends_on=("b",)))
     run = run_virtual(wf, faults=FaultPlan(fail_before={"c"}))
-    assert ["b", "a"] == run.compensated
+    assert run.compensated == ["b", "a"]
 
 
 async def test_run_in_trio_works_in_a_pytest_trio_test(
@@ -177,8 +177,8 @@ async def test_run_in_trio_works_in_a_pytest_trio_test(
     start = trio.current_time()
     run = await run_in_trio(line(undone), mode="layers", faults=FaultPlan(cancel_at=2.5))
     assert isinstance(run.error, tf.WorkflowCancelledError)
-    assert ["a"] == run.compensated
-    assert 2.5 == trio.current_time() - start
+    assert run.compensated == ["a"]
+    assert trio.current_time() - start == 2.5
 
 
 async def test_run_in_trio_leaves_no_task_behind(autojump_clock: trio.testing.MockClock) -> None:

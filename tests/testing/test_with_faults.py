@@ -37,7 +37,7 @@ class Calls:
 
 
 def diamond(calls: Calls) -> tf.Workflow:
-    """a -> (b, c) -> d, plus an edge c -> b added with add_dependency."""
+    """A -> (b, c) -> d, plus an edge c -> b added with add_dependency."""
     wf = tf.Workflow("diamond")
     wf.add_task(calls.task("a", timeout=5.0, estimate=1.0))
     wf.add_task(calls.task("b", depends_on=("a",), retries=2))
@@ -88,21 +88,24 @@ def test_the_original_is_not_changed() -> None:
         tf.WorkflowExecutor(wf).execute_dataflow,
         clock=trio.testing.MockClock(autojump_threshold=0),
     )
-    assert ["a", "c", "b", "d"] == result.completed
+    assert result.completed == ["a", "c", "b", "d"]
 
 
 def test_unknown_task_ids_are_refused() -> None:
     """A plan naming a task the workflow lacks is a ValueError naming the field and a guess."""
     with pytest.raises(
         ValueError,
-        match=r"^FaultPlan.hang names 'dd', which is not a task of workflow 'diamond' \(did you mean 'd'\?\)$",
+        match=(
+            r"^FaultPlan\.hang names 'dd', which is not a task of workflow 'diamond' "
+            r"\(did you mean 'd'\?\)$"
+        ),
     ):
         with_faults(diamond(Calls()), FaultPlan(hang={"dd"}))
 
 
 def test_arguments_are_checked() -> None:
     """A non-workflow or a non-plan is a TypeError."""
-    with pytest.raises(TypeError, match="workflow must be a trioforge.Workflow"):
+    with pytest.raises(TypeError, match=r"workflow must be a trioforge\.Workflow"):
         with_faults("wf", FaultPlan())  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="plan must be a FaultPlan"):
         with_faults(diamond(Calls()), {"hang": {"a"}})  # type: ignore[arg-type]
@@ -118,10 +121,10 @@ async def test_fail_before_never_runs_the_body_on_any_attempt(
     executor = tf.WorkflowExecutor(with_faults(wf, FaultPlan(fail_before={"x"})))
     with pytest.raises(tf.TaskFailedError) as info:
         await executor.execute()
-    assert [] == calls.bodies
+    assert calls.bodies == []
     assert isinstance(info.value.__cause__, InjectedFault)
-    assert ("x", "fail_before") == (info.value.__cause__.task_id, info.value.__cause__.kind)
-    assert 3 == len(executor.audit_log.of_type(tf.EventType.TASK_FAILED))
+    assert (info.value.__cause__.task_id, info.value.__cause__.kind) == ("x", "fail_before")
+    assert len(executor.audit_log.of_type(tf.EventType.TASK_FAILED)) == 3
 
 
 async def test_fail_after_runs_the_body_on_every_attempt(
@@ -136,25 +139,25 @@ async def test_fail_after_runs_the_body_on_every_attempt(
     )
     with pytest.raises(tf.TaskFailedError, match="after its body returned"):
         await executor.execute()
-    assert ["x", "x", "x"] == calls.bodies
-    assert [] == calls.undone
-    assert 3.0 == trio.current_time()
+    assert calls.bodies == ["x", "x", "x"]
+    assert calls.undone == []
+    assert trio.current_time() == 3.0
 
 
 async def test_hang_blocks_after_the_body_until_the_timeout(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """hang runs the body (1 s), then blocks until the task's 3 s timeout fires."""
+    """Hang runs the body (1 s), then blocks until the task's 3 s timeout fires."""
     calls = Calls()
     wf = diamond(calls)
     executor = tf.WorkflowExecutor(with_faults(wf, FaultPlan(hang={"d"})))
     with pytest.raises(tf.TaskFailedError) as info:
         await executor.execute_dataflow()
     assert isinstance(info.value.__cause__, tf.TaskTimeoutError)
-    assert ["a", "c", "b", "d"] == calls.bodies
-    assert ["b", "c", "a"] == calls.undone
+    assert calls.bodies == ["a", "c", "b", "d"]
+    assert calls.undone == ["b", "c", "a"]
     # d starts at 3 and times out at 6; three compensations take no time.
-    assert 6.0 == trio.current_time()
+    assert trio.current_time() == 6.0
 
 
 async def test_faults_work_under_the_real_clock() -> None:
@@ -183,10 +186,10 @@ async def test_a_combinator_is_wrapped_whole(autojump_clock: trio.testing.MockCl
     assert repr(wf["both"]) == repr(wrapped)
     with pytest.raises(tf.TaskFailedError) as info:
         await tf.WorkflowExecutor(copy).execute_dataflow()
-    assert "both" == info.value.task_id
-    assert ["first", "c1", "c2"] == calls.bodies
+    assert info.value.task_id == "both"
+    assert calls.bodies == ["first", "c1", "c2"]
     # The combinator did not complete, so only "first" is undone.
-    assert ["first"] == calls.undone
+    assert calls.undone == ["first"]
 
 
 def attrs_evolve_deps(combo: SequentialTasks, deps: tuple[str, ...]) -> SequentialTasks:

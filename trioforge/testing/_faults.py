@@ -90,10 +90,6 @@ def _check_cancel_at(_instance: object, _attribute: attrs.Attribute[Any], value:
         raise ValueError(f"FaultPlan.cancel_at must be a finite number >= 0, got {value!r}")
 
 
-def _ids_field() -> Any:
-    return attrs.field(default=frozenset(), converter=_to_ids, validator=_check_ids)
-
-
 @attrs.frozen
 class FaultPlan:
     """Which tasks of a workflow misbehave, and when the run is cancelled.
@@ -121,9 +117,15 @@ class FaultPlan:
             ``cancel_at`` is negative or not finite.
     """
 
-    fail_before: frozenset[str] = _ids_field()
-    fail_after: frozenset[str] = _ids_field()
-    hang: frozenset[str] = _ids_field()
+    fail_before: frozenset[str] = attrs.field(
+        default=frozenset(), converter=_to_ids, validator=_check_ids
+    )
+    fail_after: frozenset[str] = attrs.field(
+        default=frozenset(), converter=_to_ids, validator=_check_ids
+    )
+    hang: frozenset[str] = attrs.field(
+        default=frozenset(), converter=_to_ids, validator=_check_ids
+    )
     cancel_at: float | None = attrs.field(default=None, validator=_check_cancel_at)
 
     def __attrs_post_init__(self) -> None:
