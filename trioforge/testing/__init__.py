@@ -39,12 +39,10 @@ guide is ``docs/testing.rst``.
 
 from ._deadlock import Deadlock as Deadlock
 from ._deadlock import fail_on_deadlock as fail_on_deadlock
-from ._faults import FaultKind as FaultKind
 from ._faults import FaultPlan as FaultPlan
 from ._faults import FaultyTask as FaultyTask
 from ._faults import InjectedFault as InjectedFault
 from ._faults import with_faults as with_faults
-from ._run import Mode as Mode
 from ._run import VirtualRun as VirtualRun
 from ._run import run_in_trio as run_in_trio
 from ._run import run_virtual as run_virtual
@@ -61,11 +59,9 @@ from ._strategies import workflows as workflows
 __all__ = [
     "DagSpec",
     "Deadlock",
-    "FaultKind",
     "FaultPlan",
     "FaultyTask",
     "InjectedFault",
-    "Mode",
     "SimulatedFailure",
     "SimulatedTask",
     "SimulatedWorkflow",
