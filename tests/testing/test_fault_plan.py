@@ -6,12 +6,13 @@ import math
 from typing import Any
 
 import pytest
-from hypothesis import find, given, settings
+from hypothesis import Phase, find, given, settings
 
 import trioforge as tf
 from trioforge.testing import FaultPlan, faults
 
 NO_DB = settings(database=None, max_examples=2000, deadline=None)
+NO_SHRINK = settings(NO_DB, phases=[Phase.generate])
 
 
 async def _noop(ctx: tf.TaskContext) -> None:
@@ -158,9 +159,9 @@ def test_every_kind_and_a_cancel_can_be_drawn() -> None:
         def has_kind(plan: FaultPlan, kind: str = kind) -> bool:
             return bool(getattr(plan, kind))
 
-        find(faults(WF), has_kind, settings=NO_DB)
-    find(faults(WF), lambda p: len(p.faulty) == 3, settings=NO_DB)
-    find(faults(WF), lambda p: p.cancel_at is not None, settings=NO_DB)
+        find(faults(WF), has_kind, settings=NO_SHRINK)
+    find(faults(WF), lambda p: len(p.faulty) == 3, settings=NO_SHRINK)
+    find(faults(WF), lambda p: p.cancel_at is not None, settings=NO_SHRINK)
 
 
 def test_shrinks_to_no_fault_and_no_cancel() -> None:
