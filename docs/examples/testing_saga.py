@@ -8,11 +8,12 @@ property is simply "after a failed run, nothing is held".
 from __future__ import annotations
 
 import trio
-from hypothesis import given, settings
+import trio.testing
+from hypothesis import HealthCheck, given, settings
 from testing_trip import ITEMS, Bookings
 
 import trioforge as tf
-from trioforge.testing import FaultPlan, faults, run_virtual
+from trioforge.testing import FaultPlan, fail_on_deadlock, faults, run_virtual, with_faults
 
 #: Each task: its dependencies and how long it waits for a confirmation after booking.
 STEPS = {
@@ -48,3 +49,20 @@ def test_nothing_is_left_booked(plan: FaultPlan) -> None:
         assert set(ITEMS) == bookings.held
     else:
         assert set() == bookings.held
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plan=faults(saga_trip_workflow(Bookings()), cancel=False))
+async def test_nothing_is_left_booked_async(
+    autojump_clock: trio.testing.MockClock, plan: FaultPlan
+) -> None:
+    """The same in a pytest-trio test, with with_faults and your own executor."""
+    bookings = Bookings()
+    executor = tf.WorkflowExecutor(with_faults(saga_trip_workflow(bookings), plan))
+    try:
+        with fail_on_deadlock(executor):
+            await executor.execute_dataflow()
+    except tf.WorkflowError:
+        assert set() == bookings.held
+    else:
+        assert set(ITEMS) == bookings.held
