@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,8 +9,8 @@ from hypothesis import strategies as st
 import trioforge as tf
 from trioforge.testing import SimulatedWorkflow, run_virtual, workflows
 
-Mode = Literal["sequential", "parallel", "dataflow"]
-MODES: list[Mode] = ["sequential", "parallel", "dataflow"]
+Mode = tf.Schedule
+MODES: list[Mode] = ["sequential", "layers", "dataflow"]
 
 
 def check_dependency_order(wf: SimulatedWorkflow) -> None:
@@ -61,7 +59,7 @@ def test_dependencies_finish_first_and_rollback_is_exact(
 @given(wf=workflows(max_tasks=60, max_deps=3, failures=True))
 def test_nothing_after_a_failed_layer_starts(wf: SimulatedWorkflow) -> None:
     """execute_parallel: once a layer has a failure, no later layer starts."""
-    run_virtual(wf, mode="parallel")
+    run_virtual(wf, mode="layers")
     layers = wf.execution_layers()
     layer_of = {task_id: i for i, layer in enumerate(layers) for task_id in layer}
     failed_layers = [layer_of[t] for t in wf.trace.failures]
@@ -82,7 +80,7 @@ def test_dataflow_starts_nothing_after_the_first_failure(wf: SimulatedWorkflow) 
 @given(wf=workflows(max_tasks=80, max_deps=4))
 def test_parallel_makespan_is_sum_of_slowest_per_layer(wf: SimulatedWorkflow) -> None:
     """execute_parallel's virtual makespan is the sum over layers of the longest task."""
-    run = run_virtual(wf, mode="parallel")
+    run = run_virtual(wf, mode="layers")
     assert run.result is not None
     durations = wf.spec.durations
     expected = 0.0

@@ -9,6 +9,13 @@ tasks, fewer edges, shorter durations and no failures.
 Durations are multiples of 1/64 s: such numbers add up exactly in binary
 floating point, so virtual-time equalities (makespan == critical path) hold
 to the last bit.
+
+:func:`faults` draws a :class:`FaultPlan` for a given workflow as a list of
+``(task, kind)`` pairs, unique by task, so no task is ever drawn into two
+fault sets and no draw is rejected; then ``cancel_at`` as "none, or a time".
+A list shrinks toward fewer and earlier items and a ``one_of`` toward its
+first branch, so plans shrink toward fewer faults, toward the workflow's
+first tasks and ``fail_before``, and toward no cancel (then an earlier one).
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ import attrs
 import trio
 from hypothesis import strategies as st
 
-from .._core import TaskContext, Workflow
+from trioforge import TaskContext, Workflow
+
+from ._faults import FaultKind, FaultPlan
 
 __all__ = [
     "DagSpec",
@@ -30,6 +39,7 @@ __all__ = [
     "TaskSpec",
     "Trace",
     "dag_specs",
+    "faults",
     "workflows",
 ]
 
@@ -241,3 +251,81 @@ def workflows(
         durations=durations,
         failures=failures,
     ).map(lambda spec: spec.build())
+
+
+@st.composite
+def _fault_plans(
+    draw: st.DrawFn,
+    ids: tuple[str, ...],
+    kinds: tuple[FaultKind, ...],
+    max_faults: int,
+    cancel_times: st.SearchStrategy[float] | None,
+) -> FaultPlan:
+    chosen: list[tuple[str, FaultKind]] = []
+    if ids and max_faults:
+        chosen = draw(
+            st.lists(
+                st.tuples(st.sampled_from(ids), st.sampled_from(kinds)),
+                max_size=min(max_faults, len(ids)),
+                unique_by=lambda pair: pair[0],
+            )
+        )
+    sets: dict[str, set[str]] = {kind: set() for kind in kinds}
+    for task_id, kind in chosen:
+        sets[kind].add(task_id)
+    cancel_at = None if cancel_times is None else draw(st.none() | cancel_times)
+    return FaultPlan(
+        cancel_at=cancel_at, **{kind: frozenset(members) for kind, members in sets.items()}
+    )
+
+
+def faults(
+    workflow: Workflow,
+    *,
+    max_faults: int = 3,
+    hangs: bool = True,
+    cancel: bool = True,
+    max_cancel_at: float = 60.0,
+) -> st.SearchStrategy[FaultPlan]:
+    """Draw :class:`FaultPlan` objects over ``workflow``'s task ids.
+
+    Args:
+        workflow: the workflow whose tasks may get faults (only its ids are read).
+        max_faults: at most this many tasks get a fault (``cancel_at`` does
+            not count).
+        hangs: whether ``hang`` faults may be drawn (``fail_before`` and
+            ``fail_after`` always may).
+        cancel: whether a ``cancel_at`` may be drawn.
+        max_cancel_at: the latest ``cancel_at``, in virtual seconds from the
+            start of the run.
+
+    Shrinks toward fewer faults, toward the workflow's first tasks and
+    ``fail_before`` over ``fail_after`` over ``hang``, and toward no cancel
+    (then toward cancelling at 0): a failing property is reported with the
+    smallest plan that still breaks it.
+
+    Raises:
+        TypeError: ``workflow`` is not a Workflow.
+        ValueError: a bound is out of range (checked here, not when drawing).
+    """
+    if not isinstance(workflow, Workflow):
+        raise TypeError(f"workflow must be a trioforge.Workflow, got {workflow!r}")
+    _check_bounds(max_faults=max_faults)
+    for name, flag in (("hangs", hangs), ("cancel", cancel)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be a bool, got {flag!r}")
+    if (
+        isinstance(max_cancel_at, bool)
+        or not isinstance(max_cancel_at, int | float)
+        or not 0 <= max_cancel_at < float("inf")
+    ):
+        raise ValueError(f"max_cancel_at must be a finite number >= 0, got {max_cancel_at!r}")
+    kinds: tuple[FaultKind, ...] = ("fail_before", "fail_after")
+    if hangs:
+        kinds += ("hang",)
+    cancel_times = (
+        st.floats(min_value=0.0, max_value=float(max_cancel_at), allow_nan=False)
+        if cancel
+        else None
+    )
+    return _fault_plans(tuple(workflow), kinds, max_faults, cancel_times)
