@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 
 import nox
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
-nox.options.sessions = ["lint", "typecheck", "tests", "property", "docs", "bench"]
+nox.options.sessions = ["lint", "typecheck", "tests", "property", "lowest", "docs", "bench"]
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 
@@ -37,11 +38,43 @@ def property(session: nox.Session) -> None:
 
 
 @nox.session
+def lowest(session: nox.Session) -> None:
+    """The tests against the lowest versions of the dependencies that pyproject.toml declares."""
+    floors = [
+        re.sub(r">=([^,;\s]+).*", r"==\1", dep) for dep in PYPROJECT["project"]["dependencies"]
+    ]
+    constraints = os.path.join(session.create_tmp(), "floors.txt")
+    with open(constraints, "w", encoding="utf-8") as file:
+        file.write("\n".join(floors) + "\n")
+    session.install("-c", constraints, *floors)
+    session.install("--no-deps", ".")
+    # nox itself needs a newer attrs, so the nox tests (tests/nox) run in `tests` only.
+    tools = [
+        t for t in nox.project.dependency_groups(PYPROJECT, "tests") if not t.startswith("nox")
+    ]
+    session.install("-c", constraints, *tools)
+    # Fail if installing the test tools moved any dependency off its floor.
+    check = "; ".join(
+        [
+            "import importlib.metadata as m, sys",
+            "from packaging.version import Version",
+            f"pins = [f.split('==') for f in {floors!r}]",
+            "now = {n: m.version(n) for n, _ in pins}",
+            "wrong = [(n, v, now[n]) for n, v in pins if Version(now[n]) != Version(v)]",
+            "sys.exit(f'not at the floor: {wrong}' if wrong else 0)",
+        ]
+    )
+    session.run("python", "-c", check)
+    session.run("pytest", "tests", "property_tests", "-q", "--ignore=tests/nox", *session.posargs)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
-    """ruff check and ruff format --check."""
+    """ruff check, ruff format --check, and flake8-async's trio rules on the package."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("flake8", "--select", "ASYNC", "trioforge")
 
 
 @nox.session
