@@ -35,9 +35,15 @@ class Rule:
     choices: tuple[object, ...] = ()
 
     def __call__(self, instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        task_id = getattr(instance, "id", None)
-        where = f"task {task_id!r}: " if isinstance(task_id, str) else ""
-        self.validate(where + (attribute.alias or attribute.name), value)
+        if value is None and self.optional:
+            return  # the common case costs one comparison: tasks are made by the thousand
+        try:
+            self.validate(attribute.alias or attribute.name, value)
+        except (TypeError, ValueError) as exc:
+            task_id = getattr(instance, "id", None)
+            if isinstance(task_id, str):
+                raise type(exc)(f"task {task_id!r}: {exc}") from None
+            raise
 
     def validate(self, name: str, value: object) -> None:
         """Raise TypeError/ValueError naming ``name`` unless ``value`` follows the rule."""
