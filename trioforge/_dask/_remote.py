@@ -1,0 +1,254 @@
+"""Await a Dask future from trio without a thread per call, and cancel it.
+
+A ``distributed.Client`` runs its own event loop in a thread of its own. The
+naive way to await a future from trio is ``trio.to_thread.run_sync(future.result)``:
+one OS thread blocked per pending call, so a workflow with 1,000 pending
+remote tasks holds 1,000 threads. Here nothing blocks: the completion is
+pushed to trio. A coroutine on the client's loop (or Dask's done-callback)
+learns that the future settled and hands the outcome to the trio thread with
+:meth:`trio.lowlevel.TrioToken.run_sync_soon`, which sets a :class:`trio.Event`
+the awaiting task waits on. Every hand-over between the threads is a
+non-blocking "run this soon" (``IOLoop.add_callback`` one way,
+``run_sync_soon`` the other), so the trio thread never waits on the client's
+loop, even to cancel.
+
+Cancellation: when the awaiting scope is cancelled, the call's cancel flag
+(a Dask :class:`~distributed.Event` named after the call's key, see
+:func:`cancel_event_name`) is set and the future is cancelled, both from the
+client's loop, and ``trio.Cancelled`` propagates at once. Dask cannot
+interrupt a Python call that is already running on a worker: the worker may
+still finish it, unless the function checks :func:`cancelled` between steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import attrs
+import trio
+from dask.utils import funcname
+from distributed import Client, Event, Future, get_worker
+from distributed.client import FutureCancelledError
+
+__all__ = [
+    "RemoteCancelledError",
+    "await_future",
+    "call_key",
+    "cancel_event_name",
+    "cancel_remote",
+    "cancelled",
+    "flag",
+    "run",
+]
+
+T = TypeVar("T")
+
+_CANCEL_PREFIX = "trioforge-cancel-"
+
+
+class RemoteCancelledError(RuntimeError):
+    """Raised when a remote call was cancelled or lost by Dask, not by the awaiting trio scope.
+
+    For instance when another client cancelled the key, or the client closed
+    while the call was pending.
+    """
+
+
+def cancel_event_name(key: str) -> str:
+    """The name of the Dask ``Event`` that flags the call ``key`` as cancelled."""
+    return _CANCEL_PREFIX + key
+
+
+def call_key(fn: Callable[..., Any]) -> str:
+    """A fresh Dask key for one call of ``fn``: its name and a random suffix."""
+    return f"{funcname(fn)}-{uuid.uuid4().hex}"
+
+
+def _loop(client: Client) -> Any:
+    """The client's event loop (an ``IOLoop``, whose methods are thread-safe to schedule on)."""
+    loop = client.loop
+    if loop is None:
+        raise RuntimeError(f"the Dask client {client!r} has no event loop (is it closed?)")
+    return loop
+
+
+def flag(key: str) -> Any:
+    """The cancel flag of the call ``key``, for a worker (``distributed.Event`` is untyped)."""
+    event: Any = Event
+    return event(cancel_event_name(key))
+
+
+@attrs.define(eq=False)
+class _Outcome:
+    """Where the client's loop leaves a call's outcome for the trio thread."""
+
+    token: trio.lowlevel.TrioToken
+    done: trio.Event = attrs.Factory(trio.Event)
+    value: Any = None
+    error: BaseException | None = None
+
+    def report(self, value: Any, error: BaseException | None) -> None:
+        """Hand the outcome to the trio thread (called from any thread, never blocks)."""
+
+        def settle() -> None:
+            self.value = value
+            self.error = error
+            self.done.set()
+
+        with contextlib.suppress(trio.RunFinishedError):  # nobody is waiting any more
+            self.token.run_sync_soon(settle)
+
+
+async def _gather_into(client: Client, future: Future[Any], outcome: _Outcome) -> None:
+    """On the client's loop: wait for ``future``, fetch its value (or error), report it."""
+    try:
+        untyped: Any = client
+        value = await untyped.gather(future, asynchronous=True)
+    except FutureCancelledError as exc:
+        outcome.report(None, RemoteCancelledError(f"remote call {future.key!r}: {exc}"))
+    except asyncio.CancelledError:
+        # The loop itself is stopping (the client is closing): tell trio, then stop too.
+        outcome.report(None, RemoteCancelledError(f"remote call {future.key!r}: client closed"))
+        raise
+    except Exception as exc:  # the remote function's own exception, or a Dask error
+        outcome.report(None, exc)
+    else:
+        outcome.report(value, None)
+
+
+def _on_done(client: Client, outcome: _Outcome, future: Future[Any]) -> None:
+    """Dask's done-callback (its callback thread): report success, or fetch the error."""
+    if future.status == "finished":
+        outcome.report(future, None)
+    else:
+        # Errors are already on the client: this fetch does no network transfer.
+        _loop(client).add_callback(_gather_into, client, future, outcome)
+
+
+def cancel_remote(client: Client, future: Future[Any], reason: str) -> None:
+    """Flag the call as cancelled and cancel its future, from the client's loop; never blocks."""
+    with contextlib.suppress(RuntimeError):  # the client's loop is closed: nothing to cancel
+        _loop(client).add_callback(_cancel_on_loop, client, future, reason)
+
+
+async def _cancel_on_loop(client: Client, future: Future[Any], reason: str) -> None:
+    # Flag first, so a cooperative function sees it even if the cancel races its end.
+    # Best effort both: the cluster may be gone.
+    untyped: Any = client
+    with contextlib.suppress(Exception):
+        await untyped.scheduler.event_set(name=cancel_event_name(str(future.key)))
+    with contextlib.suppress(Exception):
+        await untyped.cancel([future], asynchronous=True, reason=reason)
+
+
+async def await_future(
+    client: Client,
+    future: Future[Any],
+    *,
+    fetch: bool,
+    cancel: bool = True,
+    reason: str = "the awaiting trio scope was cancelled",
+) -> Any:
+    """Wait for ``future`` from trio; return its value (``fetch``) or the future itself.
+
+    A remote exception is raised as itself (same type and message). When the
+    caller is cancelled, ``trio.Cancelled`` propagates at once and, with
+    ``cancel``, the call is flagged and its future cancelled
+    (:func:`cancel_remote`).
+
+    Raises:
+        RemoteCancelledError: Dask cancelled or lost the call on its own.
+    """
+    outcome = _Outcome(trio.lowlevel.current_trio_token())
+    if fetch:
+        _loop(client).add_callback(_gather_into, client, future, outcome)
+    else:
+        untyped_future: Any = future
+        untyped_future.add_done_callback(lambda done: _on_done(client, outcome, done))
+    try:
+        await outcome.done.wait()
+    except BaseException:
+        if cancel:
+            cancel_remote(client, future, reason)
+        raise
+    if outcome.error is not None:
+        error = outcome.error
+        outcome.error = None  # no reference cycle through the frame
+        raise error
+    return outcome.value
+
+
+async def run(
+    client: Client,
+    fn: Callable[..., T],
+    /,
+    *args: Any,
+    resources: Mapping[str, float] | None = None,
+    **kwargs: Any,
+) -> T:
+    """Run ``fn(*args, **kwargs)`` on the cluster and return its result.
+
+    Futures among the arguments (also inside lists, tuples and dicts) are
+    resolved on the worker, so their data never passes through this process.
+    No thread waits for the call: the result reaches trio through a callback
+    on the client's own event loop.
+
+    When the calling scope is cancelled (a timeout, a failing sibling,
+    Ctrl-C), the call is flagged as cancelled (see :func:`cancelled`), its
+    future is cancelled, and ``trio.Cancelled`` propagates at once. Dask
+    cannot interrupt a call that already runs: **the worker may still finish
+    it**, unless ``fn`` checks :func:`cancelled` between steps and returns.
+
+    Args:
+        client: a connected ``distributed.Client``.
+        fn: the function; it must be importable or picklable on the workers.
+        *args: its positional arguments.
+        resources: Dask worker resources the call needs, e.g. ``{"GPU": 1}``.
+        **kwargs: its keyword arguments.
+
+    Returns:
+        What ``fn`` returned, fetched from the worker.
+
+    Raises:
+        Exception: whatever ``fn`` raised on the worker, with its original type
+            and message.
+        RemoteCancelledError: Dask cancelled or lost the call by itself.
+    """
+    key = call_key(fn)
+    future = client.submit(
+        _call, fn, args, kwargs, key=key, resources=dict(resources or {}), pure=False
+    )
+    return await await_future(client, future, fetch=True)  # type: ignore[no-any-return]
+
+
+def _call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """On the worker: ``fn(*args, **kwargs)``, so ``kwargs`` never clash with ``submit``'s own."""
+    return fn(*args, **kwargs)
+
+
+def cancelled() -> bool:
+    """Whether the remote call running this function was cancelled by its orchestrator.
+
+    Call it on a worker, inside a function run by :func:`run` or a
+    :class:`DaskTask`, between steps of long work: once it returns True, stop
+    and return (or raise), so the worker is free for other calls. Each call
+    asks the scheduler (one round trip, about a millisecond), so check every
+    few hundred milliseconds of work, not in a tight loop.
+
+    Raises:
+        RuntimeError: not called inside a task running on a Dask worker.
+    """
+    try:
+        worker = get_worker()
+    except ValueError:
+        raise RuntimeError(
+            "trioforge.dask.cancelled() must be called inside a task running on a Dask worker"
+        ) from None
+    key = worker.get_current_task()
+    if key is None:
+        raise RuntimeError("trioforge.dask.cancelled() found no current task on this worker")
+    return bool(flag(str(key)).is_set())
