@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 
-import cloudpickle
+import cloudpickle  # type: ignore[import-untyped]
 import pytest
 from distributed import Client, LocalCluster, Worker
 
@@ -28,15 +28,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Let the workers unpickle the functions and classes of the Dask test modules."""
     for item in items:
         module = getattr(item, "module", None)
-        if module is not None and "dask" in item.nodeid.split("::")[0]:
-            if module.__name__ in sys.modules:
-                cloudpickle.register_pickle_by_value(module)
+        in_here = "dask" in item.nodeid.split("::")[0]
+        if module is not None and in_here and module.__name__ in sys.modules:
+            cloudpickle.register_pickle_by_value(module)
 
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[LocalCluster]:
     """Two worker processes with two threads and one ``slot`` resource each."""
-    with LocalCluster(
+    with LocalCluster(  # type: ignore[no-untyped-call]
         n_workers=WORKERS,
         threads_per_worker=THREADS_PER_WORKER,
         processes=True,
@@ -49,7 +49,7 @@ def cluster() -> Iterator[LocalCluster]:
 @pytest.fixture(scope="session")
 def client(cluster: LocalCluster) -> Iterator[Client]:
     """A synchronous client of the shared cluster (its own event loop thread)."""
-    with Client(cluster) as connected:
+    with Client(cluster) as connected:  # type: ignore[no-untyped-call]
         yield connected
 
 

@@ -52,10 +52,10 @@ def wait_for_cancel(marker: str, limit: float = 30.0) -> str:
     return "never cancelled"
 
 
-async def wait_for_file(path: Path, limit: float = 10.0) -> bool:
-    """Whether ``path`` appears within ``limit`` seconds (polls every 50 ms)."""
+async def file_appears(path: Path, limit: float = 10.0) -> bool:
+    """Whether ``path`` appears within ``limit`` seconds (a file written on a worker)."""
     with trio.move_on_after(limit):
-        while not path.exists():
+        while not await trio.Path(path).exists():  # noqa: ASYNC110 - another process writes it
             await trio.sleep(0.05)
         return True
     return False
@@ -63,12 +63,12 @@ async def wait_for_file(path: Path, limit: float = 10.0) -> bool:
 
 async def test_run_returns_the_remote_result(client: Client) -> None:
     """run() returns what the function returned, keyword arguments named like submit's included."""
-    assert 3 + 10 + 100 == await trioforge.dask.run(client, add, 1, 2, key=10, workers=100)
+    assert await trioforge.dask.run(client, add, 1, 2, key=10, workers=100) == 3 + 10 + 100
 
 
 async def test_run_runs_on_a_worker_process(client: Client) -> None:
     """The function runs in a worker process, not in the orchestrator."""
-    assert ORCHESTRATOR_PID != await trioforge.dask.run(client, worker_pid)
+    assert await trioforge.dask.run(client, worker_pid) != ORCHESTRATOR_PID
 
 
 async def test_run_reraises_the_remote_exception_as_itself(client: Client) -> None:
@@ -76,16 +76,16 @@ async def test_run_reraises_the_remote_exception_as_itself(client: Client) -> No
     with pytest.raises(BadInputError) as caught:
         await trioforge.dask.run(client, fail, "row 7 is empty")
     assert BadInputError is type(caught.value)
-    assert "row 7 is empty" == str(caught.value)
+    assert str(caught.value) == "row 7 is empty"
 
 
 async def test_run_resolves_futures_in_arguments_on_the_worker(client: Client) -> None:
     """A future among the arguments (inside a list) is replaced by its value on the worker."""
     future = client.submit(add, 20, 22, pure=False)
     try:
-        assert 42 == await trioforge.dask.run(client, sum, [future])
+        assert await trioforge.dask.run(client, sum, [future]) == 42
     finally:
-        future.release()
+        future.release()  # type: ignore[no-untyped-call]
 
 
 async def test_cancelling_run_returns_at_once_and_flags_the_call(
@@ -99,12 +99,10 @@ async def test_cancelling_run_returns_at_once_and_flags_the_call(
     elapsed = trio.current_time() - started
     assert scope.cancelled_caught
     assert elapsed < 1.0 + 0.5
-    assert await wait_for_file(marker)
+    assert await file_appears(marker)
 
 
-async def test_cooperative_cancellation_frees_the_workers(
-    client: Client, tmp_path: Path
-) -> None:
+async def test_cooperative_cancellation_frees_the_workers(client: Client, tmp_path: Path) -> None:
     """After cancelling calls that fill every worker thread, a new call runs within seconds."""
     slots = len(client.scheduler_info()["workers"]) * 2
     markers = [tmp_path / f"seen-{i}" for i in range(slots)]
@@ -114,9 +112,9 @@ async def test_cooperative_cancellation_frees_the_workers(
                 nursery.start_soon(trioforge.dask.run, client, wait_for_cancel, str(marker))
     started = trio.current_time()
     with trio.fail_after(10):
-        assert 2 == await trioforge.dask.run(client, add, 1, 1)
+        assert await trioforge.dask.run(client, add, 1, 1) == 2
     assert trio.current_time() - started < 5.0
-    assert all([await wait_for_file(marker) for marker in markers])
+    assert all([await file_appears(marker) for marker in markers])
 
 
 def test_cancelled_outside_a_worker_is_an_error() -> None:
@@ -148,5 +146,5 @@ async def test_no_thread_per_pending_call(client: Client) -> None:
             for _ in range(200):
                 nursery.start_soon(one)
         done.set()
-    assert 200 == len(results)
+    assert len(results) == 200
     assert peak - baseline <= 2

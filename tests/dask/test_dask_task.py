@@ -42,7 +42,7 @@ class QuotaError(RuntimeError):
 
 def make_tattle(upstream: dict[str, Any]) -> Tattle:
     """On a worker: a Tattle of 21."""
-    assert {} == upstream
+    assert upstream == {}
     return Tattle(21)
 
 
@@ -110,21 +110,21 @@ def fail_first_time(counter: Path) -> Any:
     return body
 
 
-async def wait_for_file(path: Path, limit: float = 10.0) -> bool:
-    """Whether ``path`` appears within ``limit`` seconds (polls every 50 ms)."""
-    with trio.move_on_after(limit):
-        while not path.exists():
-            await trio.sleep(0.05)
-        return True
-    return False
-
-
 def workflow(*tasks: Any) -> trioforge.Workflow:
     """A workflow of ``tasks``."""
     wf = trioforge.Workflow("dask")
     for task in tasks:
         wf.add_task(task)
     return wf
+
+
+async def file_appears(path: Path, limit: float = 10.0) -> bool:
+    """Whether ``path`` appears within ``limit`` seconds (a file written on a worker)."""
+    with trio.move_on_after(limit):
+        while not await trio.Path(path).exists():  # noqa: ASYNC110 - another process writes it
+            await trio.sleep(0.05)
+        return True
+    return False
 
 
 async def test_results_flow_to_dependents(client: Client) -> None:
@@ -141,7 +141,7 @@ async def test_results_flow_to_dependents(client: Client) -> None:
         ),
     )
     result = await trioforge.WorkflowExecutor(wf).execute_dataflow()
-    assert {"local": 5, "remote": 7, "total": 12} == result.results
+    assert result.results == {"local": 5, "remote": 7, "total": 12}
 
 
 async def test_data_moves_worker_to_worker_not_through_the_orchestrator(client: Client) -> None:
@@ -152,16 +152,17 @@ async def test_data_moves_worker_to_worker_not_through_the_orchestrator(client: 
         trioforge.dask.DaskTask("b", double_tattle, client=client, depends_on=("a",)),
     )
     result = await trioforge.WorkflowExecutor(wf).execute_dataflow()
-    assert {"type": "Tattle", "value": 42} == {
-        k: v for k, v in result.results["b"].items() if k != "pid"
+    assert {k: v for k, v in result.results["b"].items() if k != "pid"} == {
+        "type": "Tattle",
+        "value": 42,
     }
-    assert ORCHESTRATOR_PID != result.results["b"]["pid"]
-    assert [] == UNPICKLED_HERE
+    assert result.results["b"]["pid"] != ORCHESTRATOR_PID
+    assert UNPICKLED_HERE == []
     remote = result.results["a"]
     assert isinstance(remote, trioforge.dask.RemoteResult)
     # The detector works: fetching the value unpickles it here.
-    assert 21 == (await remote.fetch()).value
-    assert [21] == UNPICKLED_HERE
+    assert (await remote.fetch()).value == 21
+    assert UNPICKLED_HERE == [21]
 
 
 async def test_independent_remote_tasks_overlap(client: Client) -> None:
@@ -181,15 +182,13 @@ async def test_remote_timeout_returns_promptly_and_frees_the_worker(
 ) -> None:
     """A remote task times out on the orchestrator at its limit; the cooperative call stops."""
     marker = tmp_path / "seen"
-    wf = workflow(
-        trioforge.dask.DaskTask("slow", cooperative(marker), client=client, timeout=0.5)
-    )
+    wf = workflow(trioforge.dask.DaskTask("slow", cooperative(marker), client=client, timeout=0.5))
     started = trio.current_time()
     with pytest.raises(trioforge.TaskFailedError) as caught:
         await trioforge.WorkflowExecutor(wf).execute_dataflow()
     assert trio.current_time() - started < 0.5 + 1.0
     assert trioforge.TaskTimeoutError is type(caught.value.__cause__)
-    assert await wait_for_file(marker)
+    assert await file_appears(marker)
 
 
 async def test_remote_exception_is_the_cause_of_the_failure(client: Client) -> None:
@@ -199,7 +198,7 @@ async def test_remote_exception_is_the_cause_of_the_failure(client: Client) -> N
         await trioforge.WorkflowExecutor(wf).execute_dataflow()
     cause = caught.value.__cause__
     assert QuotaError is type(cause)
-    assert "quota of 3 exceeded" == str(cause)
+    assert str(cause) == "quota of 3 exceeded"
     assert cause is caught.value.failures["quota"]
 
 
@@ -220,9 +219,10 @@ async def test_cancelling_the_run_stops_remote_tasks(client: Client, tmp_path: P
     with pytest.raises(trioforge.WorkflowCancelledError, match="stopped by the test"):
         await executor.execute_dataflow()
     assert trio.current_time() - started < 0.5 + 1.0
-    assert await wait_for_file(marker)
-    cancelled = [e.task_id for e in executor.audit_log.events if e.type == trioforge.EventType.TASK_CANCELLED]
-    assert ["slow"] == cancelled
+    assert await file_appears(marker)
+    events = executor.audit_log.events
+    cancelled = [e.task_id for e in events if e.type == trioforge.EventType.TASK_CANCELLED]
+    assert cancelled == ["slow"]
 
 
 async def test_fail_fast_cancels_a_running_remote_sibling(client: Client, tmp_path: Path) -> None:
@@ -235,7 +235,7 @@ async def test_fail_fast_cancels_a_running_remote_sibling(client: Client, tmp_pa
     with pytest.raises(trioforge.TaskFailedError) as caught:
         await trioforge.WorkflowExecutor(wf).execute_dataflow()
     assert QuotaError is type(caught.value.__cause__)
-    assert await wait_for_file(marker)
+    assert await file_appears(marker)
 
 
 async def test_rollback_runs_local_compensations_of_remote_tasks(client: Client) -> None:
@@ -249,7 +249,9 @@ async def test_rollback_runs_local_compensations_of_remote_tasks(client: Client)
         return compensate
 
     wf = workflow(
-        trioforge.dask.DaskTask("create", constant("bucket-1"), client=client, compensate=undo("create")),
+        trioforge.dask.DaskTask(
+            "create", constant("bucket-1"), client=client, compensate=undo("create")
+        ),
         trioforge.dask.DaskTask(
             "fill", constant(3), client=client, depends_on=("create",), compensate=undo("fill")
         ),
@@ -257,7 +259,7 @@ async def test_rollback_runs_local_compensations_of_remote_tasks(client: Client)
     )
     with pytest.raises(trioforge.TaskFailedError):
         await trioforge.WorkflowExecutor(wf).execute_dataflow()
-    assert [("fill", 3), ("create", "bucket-1")] == undone
+    assert undone == [("fill", 3), ("create", "bucket-1")]
 
 
 async def test_retries_make_a_new_remote_call(client: Client, tmp_path: Path) -> None:
@@ -269,8 +271,8 @@ async def test_retries_make_a_new_remote_call(client: Client, tmp_path: Path) ->
     )
     executor = trioforge.WorkflowExecutor(wf, backoff=trioforge.Backoff(initial=0.01))
     result = await executor.execute_dataflow()
-    assert {"flaky": 2} == result.results
-    assert {"flaky": 2} == result.attempts
+    assert result.results == {"flaky": 2}
+    assert result.attempts == {"flaky": 2}
 
 
 async def test_resources_limit_where_remote_tasks_run(client: Client) -> None:
@@ -284,12 +286,10 @@ async def test_resources_limit_where_remote_tasks_run(client: Client) -> None:
     result = await trioforge.WorkflowExecutor(wf).execute_dataflow()
     intervals = list(result.results.values())
     most = max(sum(1 for s, e in intervals if s <= start < e) for start, _ in intervals)
-    assert 2 == most
+    assert most == 2
 
 
-async def test_store_records_encodable_remote_results_only(
-    client: Client, tmp_path: Path
-) -> None:
+async def test_store_records_encodable_remote_results_only(client: Client, tmp_path: Path) -> None:
     """A fetched JSON result is stored restorable; a result left on the cluster is not."""
     store = trioforge.SQLiteRunStore(tmp_path / "runs.db")
     try:
@@ -301,8 +301,8 @@ async def test_store_records_encodable_remote_results_only(
         stored = await store.load(result.workflow_id)
     finally:
         await store.aclose()
-    assert {"rows": 3} == stored.tasks["fetched"].result()
-    assert ["kept"] == stored.unrestorable()
+    assert stored.tasks["fetched"].result() == {"rows": 3}
+    assert stored.unrestorable() == ["kept"]
 
 
 async def test_no_thread_per_pending_task(client: Client) -> None:
@@ -355,5 +355,5 @@ def test_bad_arguments_are_named(client: Client, kwargs: dict[str, Any], error: 
 
 def test_client_must_be_a_client() -> None:
     """A client that is not a distributed.Client is refused by name."""
-    with pytest.raises(TypeError, match="client must be a distributed.Client"):
+    with pytest.raises(TypeError, match=r"client must be a distributed\.Client"):
         trioforge.dask.DaskTask("x", sum_upstream, client="tcp://127.0.0.1:8786")  # type: ignore[arg-type]
