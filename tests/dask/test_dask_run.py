@@ -148,3 +148,25 @@ async def test_no_thread_per_pending_call(client: Client) -> None:
         done.set()
     assert len(results) == 200
     assert peak - baseline <= 2
+
+
+
+async def test_calls_cancelled_in_the_tick_they_start_leave_nothing_running(
+    client: Client, tmp_path: Path
+) -> None:
+    """Calls cancelled before their batch is sent are never sent, or are flagged and stop."""
+    markers = [tmp_path / f"seen-{i}" for i in range(4)]
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+            for marker in markers:
+                nursery.start_soon(trioforge.dask.run, client, wait_for_cancel, str(marker))
+            scope.cancel()
+    with trio.fail_after(10):
+        while await trio.to_thread.run_sync(busy_keys, client):  # noqa: ASYNC110 - workers
+            await trio.sleep(0.05)
+
+
+def busy_keys(client: Client) -> list[str]:
+    """The keys the workers' threads are running, cancelled ones included."""
+    running = client.run(lambda dask_worker: [str(t.key) for t in dask_worker.state.executing])
+    return [key for keys in running.values() for key in keys]

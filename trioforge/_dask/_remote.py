@@ -22,7 +22,6 @@ still finish it, unless the function checks :func:`cancelled` between steps.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
 from collections.abc import Callable, Mapping
@@ -32,7 +31,8 @@ import attrs
 import trio
 from dask.utils import funcname
 from distributed import Client, Event, Future, get_worker
-from distributed.client import FutureCancelledError
+
+from ._batch import Fetcher, RemoteCancelledError, fetch_one, fetcher, submit
 
 __all__ = [
     "RemoteCancelledError",
@@ -43,19 +43,12 @@ __all__ = [
     "cancelled",
     "flag",
     "run",
+    "submit_call",
 ]
 
 T = TypeVar("T")
 
 _CANCEL_PREFIX = "trioforge-cancel-"
-
-
-class RemoteCancelledError(RuntimeError):
-    """Raised when a remote call was cancelled or lost by Dask, not by the awaiting trio scope.
-
-    For instance when another client cancelled the key, or the client closed
-    while the call was pending.
-    """
 
 
 def cancel_event_name(key: str) -> str:
@@ -103,30 +96,18 @@ class _Outcome:
             self.token.run_sync_soon(settle)
 
 
-async def _gather_into(client: Client, future: Future[Any], outcome: _Outcome) -> None:
-    """On the client's loop: wait for ``future``, fetch its value (or error), report it."""
-    try:
-        untyped: Any = client
-        value = await untyped.gather(future, asynchronous=True)
-    except FutureCancelledError as exc:
-        outcome.report(None, RemoteCancelledError(f"remote call {future.key!r}: {exc}"))
-    except asyncio.CancelledError:
-        # The loop itself is stopping (the client is closing): tell trio, then stop too.
-        outcome.report(None, RemoteCancelledError(f"remote call {future.key!r}: client closed"))
-        raise
-    except Exception as exc:  # the remote function's own exception, or a Dask error
-        outcome.report(None, exc)
-    else:
-        outcome.report(value, None)
-
-
-def _on_done(client: Client, outcome: _Outcome, future: Future[Any]) -> None:
-    """Dask's done-callback (its callback thread): report success, or fetch the error."""
+def _on_done(
+    client: Client, fetch: Fetcher | None, outcome: _Outcome, future: Future[Any]
+) -> None:
+    """Dask's done-callback (its callback thread): report, or hand over to the loop to fetch."""
     if future.status == "finished":
-        outcome.report(future, None)
+        if fetch is None:
+            outcome.report(future, None)
+        else:
+            _loop(client).add_callback(fetch.add, future, outcome.report)
     else:
-        # Errors are already on the client: this fetch does no network transfer.
-        _loop(client).add_callback(_gather_into, client, future, outcome)
+        # Errors are already on the client: fetching one does no network transfer.
+        _loop(client).add_callback(fetch_one, client, future, outcome.report)
 
 
 def cancel_remote(client: Client, future: Future[Any], reason: str) -> None:
@@ -164,11 +145,9 @@ async def await_future(
         RemoteCancelledError: Dask cancelled or lost the call on its own.
     """
     outcome = _Outcome(trio.lowlevel.current_trio_token())
-    if fetch:
-        _loop(client).add_callback(_gather_into, client, future, outcome)
-    else:
-        untyped_future: Any = future
-        untyped_future.add_done_callback(lambda done: _on_done(client, outcome, done))
+    batch = fetcher(client) if fetch else None
+    untyped_future: Any = future
+    untyped_future.add_done_callback(lambda done: _on_done(client, batch, outcome, done))
     try:
         await outcome.done.wait()
     except BaseException:
@@ -218,16 +197,30 @@ async def run(
             and message.
         RemoteCancelledError: Dask cancelled or lost the call by itself.
     """
-    key = call_key(fn)
-    future = client.submit(
-        _call, fn, args, kwargs, key=key, resources=dict(resources or {}), pure=False
-    )
+    future = await submit_call(client, fn, args, kwargs, resources=resources)
     return await await_future(client, future, fetch=True)  # type: ignore[no-any-return]
 
 
-def _call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """On the worker: ``fn(*args, **kwargs)``, so ``kwargs`` never clash with ``submit``'s own."""
-    return fn(*args, **kwargs)
+async def submit_call(
+    client: Client,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    *,
+    resources: Mapping[str, float] | None,
+    key: str | None = None,
+    reason: str = "the awaiting trio scope was cancelled",
+) -> Future[Any]:
+    """Submit ``fn(*args, **kwargs)`` (batched with the other calls of this trio tick)."""
+    return await submit(
+        client,
+        fn,
+        args,
+        kwargs,
+        key=call_key(fn) if key is None else key,
+        resources=resources,
+        on_abandon=lambda future: cancel_remote(client, future, reason),
+    )
 
 
 def cancelled() -> bool:

@@ -27,7 +27,7 @@ from typing import Any
 
 from distributed import Client, get_worker
 
-from ._remote import await_future, flag
+from ._remote import await_future, flag, submit_call
 
 __all__ = ["run_shell", "run_shell_on_worker"]
 
@@ -157,11 +157,12 @@ async def run_shell(
         os.fspath(log_path),
         None,
     ]
-    future = client.submit(
+    future = await submit_call(
+        client,
         run_shell_on_worker,
-        *args,
+        tuple(args),
+        {},
+        resources=resources,
         key=f"trioforge-shell-{uuid.uuid4().hex}",
-        resources=dict(resources or {}),
-        pure=False,
     )
     return int(await await_future(client, future, fetch=True))

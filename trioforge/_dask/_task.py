@@ -27,7 +27,7 @@ from distributed import Client, Future
 
 import trioforge
 
-from ._remote import await_future, call_key
+from ._remote import await_future, submit_call
 
 __all__ = ["DaskTask", "RemoteResult"]
 
@@ -193,19 +193,11 @@ class DaskTask:
     async def run(self, ctx: trioforge.TaskContext) -> Any:
         """Submit ``fn(upstream)`` to the cluster; return its result or :class:`RemoteResult`."""
         upstream = {dep: _on_cluster(ctx.result_of(dep)) for dep in self.depends_on}
-        future = self.client.submit(
-            self._fn,
-            upstream,
-            key=call_key(self._fn),
-            resources=self.resources or {},
-            pure=False,
+        reason = f"trioforge task {self.id!r} (run {ctx.workflow_id}) stopped"
+        future = await submit_call(
+            self.client, self._fn, (upstream,), {}, resources=self.resources, reason=reason
         )
-        result = await await_future(
-            self.client,
-            future,
-            fetch=self.fetch,
-            reason=f"trioforge task {self.id!r} (run {ctx.workflow_id}) stopped",
-        )
+        result = await await_future(self.client, future, fetch=self.fetch, reason=reason)
         return result if self.fetch else RemoteResult(result)
 
     async def compensate(self, ctx: trioforge.TaskContext) -> None:
