@@ -150,7 +150,6 @@ async def test_no_thread_per_pending_call(client: Client) -> None:
     assert peak - baseline <= 2
 
 
-
 async def test_calls_cancelled_in_the_tick_they_start_leave_nothing_running(
     client: Client, tmp_path: Path
 ) -> None:

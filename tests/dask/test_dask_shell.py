@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -44,6 +45,13 @@ async def all_gone(pids: list[int], limit: float) -> bool:
             await trio.sleep(0.05)
         return True
     return False
+
+
+def flag_and_wait(client: Client, key: str, future: Any) -> Any:
+    """Set the cancel flag of call ``key`` (as the orchestrator would) and wait for its result."""
+    event: Any = Event
+    event(trioforge.dask.cancel_event_name(key), client=client).set()
+    return future.result(timeout=10)
 
 
 async def test_run_shell_returns_the_status_and_logs_the_output(
@@ -113,12 +121,7 @@ async def test_worker_side_kills_the_group_when_its_flag_is_set(
         pure=False,
     )
     pids = await pids_written(pid_file, 2)
-    flag = Event(trioforge.dask.cancel_event_name(key), client=client)
-    await trio.to_thread.run_sync(flag.set)
-    with trio.fail_after(10):
-        while not future.done():  # noqa: ASYNC110 - a Dask future, not a trio one
-            await trio.sleep(0.05)
-    assert await trio.to_thread.run_sync(future.result) == -15
+    assert await trio.to_thread.run_sync(flag_and_wait, client, key, future) == -15
     assert await all_gone(pids, limit=2.0)
 
 
@@ -140,10 +143,5 @@ async def test_worker_side_kills_a_command_ignoring_sigterm(
         pure=False,
     )
     pids = await pids_written(pid_file, 1)
-    flag = Event(trioforge.dask.cancel_event_name(key), client=client)
-    await trio.to_thread.run_sync(flag.set)
-    with trio.fail_after(10):
-        while not future.done():  # noqa: ASYNC110 - a Dask future, not a trio one
-            await trio.sleep(0.05)
-    assert await trio.to_thread.run_sync(future.result) == -9
+    assert await trio.to_thread.run_sync(flag_and_wait, client, key, future) == -9
     assert await all_gone(pids, limit=2.0)
