@@ -25,6 +25,7 @@ value is fetched on its own so each call gets its own outcome.
 from __future__ import annotations
 
 import asyncio
+import functools
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -33,6 +34,7 @@ import attrs
 import trio
 from distributed import Client, Future
 from distributed.client import FutureCancelledError
+from distributed.protocol import pickle as dask_pickle
 
 __all__ = ["Fetcher", "RemoteCancelledError", "fetch_one", "fetcher", "submit"]
 
@@ -45,10 +47,27 @@ class RemoteCancelledError(RuntimeError):
     """
 
 
-def _apply(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """On the worker: ``fn(*args, **kwargs)`` (futures inside the arguments are resolved)."""
-    return fn(*args, **kwargs)
+def _apply(fn: bytes, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """On the worker: ``fn(*args, **kwargs)`` (futures inside the arguments are resolved).
 
+    ``fn`` comes pickled by Dask's own ``dumps``, which pickles a function by
+    value when its module is registered with ``cloudpickle.register_pickle_by_value``
+    or is ``__main__``; Dask only applies that rule to a task's top-level
+    function, which ``_apply`` is, so the user's function would otherwise be
+    pickled by reference and fail to load on a worker that cannot import it.
+    """
+    return _load_function(fn)(*args, **kwargs)
+
+
+@functools.lru_cache(maxsize=256)
+def _load_function(payload: bytes) -> Callable[..., Any]:
+    """The function pickled in ``payload`` (cached, as Dask caches its task functions)."""
+    fn: Callable[..., Any] = _PICKLE.loads(payload)
+    return fn
+
+
+#: Dask's own pickling (cloudpickle where needed); untyped.
+_PICKLE: Any = dask_pickle
 
 #: ``report(value, error)``: where a fetched outcome goes.
 Report = Callable[[Any, BaseException | None], None]
@@ -85,7 +104,7 @@ def _send(client: Client, batch: _Batch) -> None:
         for resources, calls in groups.items():
             futures = client.map(
                 _apply,
-                [call.fn for call in calls],
+                [_PICKLE.dumps(call.fn) for call in calls],
                 [call.args for call in calls],
                 [call.kwargs for call in calls],
                 key=[call.key for call in calls],
