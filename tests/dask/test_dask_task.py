@@ -17,8 +17,8 @@ import trioforge.dask
 
 ORCHESTRATOR_PID = os.getpid()
 
-#: Tattle objects unpickled in the orchestrator process (see Tattle.__setstate__).
-UNPICKLED_HERE: list[int] = []
+#: The environment variable naming the file where Tattle notes unpickling in the orchestrator.
+TATTLE_FILE = "TRIOFORGE_TEST_TATTLE_FILE"
 
 
 class Tattle:
@@ -33,7 +33,9 @@ class Tattle:
     def __setstate__(self, state: dict[str, int]) -> None:
         self.value = state["value"]
         if os.getpid() == ORCHESTRATOR_PID:
-            UNPICKLED_HERE.append(self.value)
+            # A file, not a global: the class may come back here as a copy with its own globals.
+            with Path(os.environ[TATTLE_FILE]).open("a") as out:
+                out.write(f"{self.value}\n")
 
 
 class QuotaError(RuntimeError):
@@ -144,9 +146,13 @@ async def test_results_flow_to_dependents(client: Client) -> None:
     assert result.results == {"local": 5, "remote": 7, "total": 12}
 
 
-async def test_data_moves_worker_to_worker_not_through_the_orchestrator(client: Client) -> None:
+async def test_data_moves_worker_to_worker_not_through_the_orchestrator(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A fetch=False result reaches its DaskTask dependent as the value, never unpickled here."""
-    UNPICKLED_HERE.clear()
+    tattles = tmp_path / "unpickled-here"
+    tattles.touch()
+    monkeypatch.setenv(TATTLE_FILE, str(tattles))
     wf = workflow(
         trioforge.dask.DaskTask("a", make_tattle, client=client, fetch=False),
         trioforge.dask.DaskTask("b", double_tattle, client=client, depends_on=("a",)),
@@ -157,12 +163,12 @@ async def test_data_moves_worker_to_worker_not_through_the_orchestrator(client: 
         "value": 42,
     }
     assert result.results["b"]["pid"] != ORCHESTRATOR_PID
-    assert UNPICKLED_HERE == []
+    assert tattles.read_text() == ""
     remote = result.results["a"]
     assert isinstance(remote, trioforge.dask.RemoteResult)
     # The detector works: fetching the value unpickles it here.
     assert (await remote.fetch()).value == 21
-    assert UNPICKLED_HERE == [21]
+    assert tattles.read_text() == "21\n"
 
 
 async def test_independent_remote_tasks_overlap(client: Client) -> None:
