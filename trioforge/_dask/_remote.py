@@ -4,8 +4,10 @@ A ``distributed.Client`` runs its own event loop in a thread of its own. The
 naive way to await a future from trio is ``trio.to_thread.run_sync(future.result)``:
 one OS thread blocked per pending call, so a workflow with 1,000 pending
 remote tasks holds 1,000 threads. Here nothing blocks: the completion is
-pushed to trio. A coroutine on the client's loop (or Dask's done-callback)
-learns that the future settled and hands the outcome to the trio thread with
+pushed to trio. Dask's done-callback (``Future.add_done_callback``, run on
+one callback thread that Dask shares between all futures) learns that the
+future settled; when the value must be fetched, a coroutine on the client's
+loop fetches it (``_batch``). The outcome goes to the trio thread with
 :meth:`trio.lowlevel.TrioToken.run_sync_soon`, which sets a :class:`trio.Event`
 the awaiting task waits on. Every hand-over between the threads is a
 non-blocking "run this soon" (``IOLoop.add_callback`` one way,
