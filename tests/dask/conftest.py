@@ -1,7 +1,7 @@
 """A real two-worker ``LocalCluster`` (worker processes) shared by the Dask tests.
 
-The cluster is session-scoped (starting one takes seconds) and closed at the
-end. Every test must leave it idle: the autouse ``idle_cluster`` fixture
+Each test module gets its own cluster (starting one takes a few seconds),
+closed when the module's tests are done, so no worker process outlives them. Every test must leave it idle: the autouse ``idle_cluster`` fixture
 fails a test that leaves a remote call running (a later test would find
 the workers busy and its timings would lie).
 
@@ -33,7 +33,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             cloudpickle.register_pickle_by_value(module)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
     """Two worker processes with two threads and one ``slot`` resource each."""
     with LocalCluster(  # type: ignore[no-untyped-call]
@@ -46,7 +46,7 @@ def cluster() -> Iterator[LocalCluster]:
         yield local
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def client(cluster: LocalCluster) -> Iterator[Client]:
     """A synchronous client of the shared cluster (its own event loop thread)."""
     with Client(cluster) as connected:  # type: ignore[no-untyped-call]
