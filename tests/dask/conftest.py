@@ -1,9 +1,11 @@
 """A real two-worker ``LocalCluster`` (worker processes) shared by the Dask tests.
 
 Each test module gets its own cluster (starting one takes a few seconds),
-closed when the module's tests are done, so no worker process outlives them. Every test must leave it idle: the autouse ``idle_cluster`` fixture
-fails a test that leaves a remote call running (a later test would find
-the workers busy and its timings would lie).
+closed when the module's tests are done, so no worker process outlives
+them; its scratch files go to a pytest temporary folder. Every test must
+leave it idle: the autouse ``idle_cluster`` fixture fails a test that leaves
+a remote call running (a later test would find the workers busy and its
+timings would lie).
 
 Test modules are pickled *by value* for the workers (``cloudpickle``), since
 the worker processes cannot import them under pytest's importlib mode.
@@ -16,6 +18,7 @@ import time
 from collections.abc import Iterator
 
 import cloudpickle  # type: ignore[import-untyped]
+import dask
 import pytest
 from distributed import Client, LocalCluster, Worker
 
@@ -34,15 +37,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalCluster]:
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """Two worker processes with two threads and one ``slot`` resource each."""
-    with LocalCluster(  # type: ignore[no-untyped-call]
-        n_workers=WORKERS,
-        threads_per_worker=THREADS_PER_WORKER,
-        processes=True,
-        dashboard_address=":0",
-        resources={"slot": 1},
-    ) as local:
+    scratch = str(tmp_path_factory.mktemp("dask-scratch"))
+    with (
+        dask.config.set({"temporary-directory": scratch}),
+        LocalCluster(  # type: ignore[no-untyped-call]
+            local_directory=scratch,
+            n_workers=WORKERS,
+            threads_per_worker=THREADS_PER_WORKER,
+            processes=True,
+            dashboard_address=":0",
+            resources={"slot": 1},
+        ) as local,
+    ):
         yield local
 
 
