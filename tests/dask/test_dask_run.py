@@ -6,6 +6,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -100,6 +101,29 @@ async def test_cancelling_run_returns_at_once_and_flags_the_call(
     assert scope.cancelled_caught
     assert elapsed < 1.0 + 0.5
     assert await file_appears(marker)
+
+
+def cancel_flags(client: Client) -> set[str]:
+    """The names of the cancel flags the scheduler holds."""
+    untyped: Any = client
+    names = untyped.run_on_scheduler(
+        lambda dask_scheduler: [str(name) for name in dask_scheduler.extensions["events"]._events]
+    )
+    return {name for name in names if name.startswith("trioforge-cancel-")}
+
+
+async def test_a_cooperative_call_leaves_no_cancel_flag_behind(
+    client: Client, tmp_path: Path
+) -> None:
+    """The flag a cancelled call saw is deleted from the scheduler when the call ends."""
+    before = await trio.to_thread.run_sync(cancel_flags, client)
+    marker = tmp_path / "seen"
+    with trio.move_on_after(1.0):
+        await trioforge.dask.run(client, wait_for_cancel, str(marker))
+    assert await file_appears(marker)
+    with trio.fail_after(5):
+        while await trio.to_thread.run_sync(cancel_flags, client) - before:  # noqa: ASYNC110
+            await trio.sleep(0.05)
 
 
 async def test_cooperative_cancellation_frees_the_workers(client: Client, tmp_path: Path) -> None:

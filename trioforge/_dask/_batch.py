@@ -25,6 +25,7 @@ value is fetched on its own so each call gets its own outcome.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import weakref
 from collections.abc import Callable, Mapping
@@ -32,11 +33,20 @@ from typing import Any
 
 import attrs
 import trio
-from distributed import Client, Future
+from distributed import Client, Event, Future, get_worker
 from distributed.client import FutureCancelledError
 from distributed.protocol import pickle as dask_pickle
 
-__all__ = ["Fetcher", "RemoteCancelledError", "fetch_one", "fetcher", "submit"]
+__all__ = [
+    "Fetcher",
+    "RemoteCancelledError",
+    "cancel_event_name",
+    "fetch_one",
+    "fetcher",
+    "flag",
+    "seen_cancelled",
+    "submit",
+]
 
 
 class RemoteCancelledError(RuntimeError):
@@ -45,6 +55,25 @@ class RemoteCancelledError(RuntimeError):
     For instance when another client cancelled the key, or the client closed
     while the call was pending.
     """
+
+
+_CANCEL_PREFIX = "trioforge-cancel-"
+
+
+def cancel_event_name(key: str) -> str:
+    """The name of the Dask ``Event`` that flags the call ``key`` as cancelled."""
+    return _CANCEL_PREFIX + key
+
+
+def flag(key: str) -> Any:
+    """The cancel flag of the call ``key``, for a worker (``distributed.Event`` is untyped)."""
+    event: Any = Event
+    return event(cancel_event_name(key))
+
+
+#: On a worker: the calls whose cancel flag ``cancelled()`` saw set. When such a
+#: call ends, ``_apply`` clears its flag, which deletes it from the scheduler.
+seen_cancelled: set[str] = set()
 
 
 def _apply(fn: bytes, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -56,7 +85,19 @@ def _apply(fn: bytes, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     function, which ``_apply`` is, so the user's function would otherwise be
     pickled by reference and fail to load on a worker that cannot import it.
     """
-    return _load_function(fn)(*args, **kwargs)
+    try:
+        return _load_function(fn)(*args, **kwargs)
+    finally:
+        if seen_cancelled:
+            _forget_flag()
+
+
+def _forget_flag() -> None:
+    key = str(get_worker().get_current_task())
+    if key in seen_cancelled:
+        seen_cancelled.discard(key)
+        with contextlib.suppress(Exception):  # best effort: the scheduler may be gone
+            flag(key).clear()
 
 
 @functools.lru_cache(maxsize=256)

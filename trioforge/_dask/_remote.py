@@ -32,9 +32,18 @@ from typing import Any, TypeVar
 import attrs
 import trio
 from dask.utils import funcname
-from distributed import Client, Event, Future, get_worker
+from distributed import Client, Future, get_worker
 
-from ._batch import Fetcher, RemoteCancelledError, fetch_one, fetcher, submit
+from ._batch import (
+    Fetcher,
+    RemoteCancelledError,
+    cancel_event_name,
+    fetch_one,
+    fetcher,
+    flag,
+    seen_cancelled,
+    submit,
+)
 
 __all__ = [
     "RemoteCancelledError",
@@ -50,13 +59,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-_CANCEL_PREFIX = "trioforge-cancel-"
-
-
-def cancel_event_name(key: str) -> str:
-    """The name of the Dask ``Event`` that flags the call ``key`` as cancelled."""
-    return _CANCEL_PREFIX + key
-
 
 def call_key(fn: Callable[..., Any]) -> str:
     """A fresh Dask key for one call of ``fn``: its name and a random suffix."""
@@ -69,12 +71,6 @@ def _loop(client: Client) -> Any:
     if loop is None:
         raise RuntimeError(f"the Dask client {client!r} has no event loop (is it closed?)")
     return loop
-
-
-def flag(key: str) -> Any:
-    """The cancel flag of the call ``key``, for a worker (``distributed.Event`` is untyped)."""
-    event: Any = Event
-    return event(cancel_event_name(key))
 
 
 @attrs.define(eq=False)
@@ -246,4 +242,7 @@ def cancelled() -> bool:
     key = worker.get_current_task()
     if key is None:
         raise RuntimeError("trioforge.dask.cancelled() found no current task on this worker")
-    return bool(flag(str(key)).is_set())
+    if flag(str(key)).is_set():
+        seen_cancelled.add(str(key))  # the flag is deleted when the call ends
+        return True
+    return False
