@@ -1,0 +1,195 @@
+"""``trioforge.dask.run`` and ``cancelled()`` on a real LocalCluster with worker processes."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from distributed import Client
+
+import trioforge.dask
+
+ORCHESTRATOR_PID = os.getpid()
+
+
+class BadInputError(ValueError):
+    """A user exception type raised on a worker."""
+
+
+def add(a: int, b: int, *, key: int = 0, workers: int = 0) -> int:
+    """On a worker: a + b (+ keyword arguments named like ``submit``'s own)."""
+    return a + b + key + workers
+
+
+def worker_pid() -> int:
+    """On a worker: its process id."""
+    return os.getpid()
+
+
+def fail(message: str) -> None:
+    """On a worker: raise BadInputError(message)."""
+    raise BadInputError(message)
+
+
+def nap(seconds: float) -> float:
+    """On a worker: sleep, then return the seconds slept."""
+    time.sleep(seconds)
+    return seconds
+
+
+def wait_for_cancel(marker: str, limit: float = 30.0) -> str:
+    """On a worker: wait in 50 ms steps until the call is cancelled, then write ``marker``."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if trioforge.dask.cancelled():
+            Path(marker).write_text("cancelled")
+            return "cancelled"
+        time.sleep(0.05)
+    return "never cancelled"
+
+
+async def file_appears(path: Path, limit: float = 10.0) -> bool:
+    """Whether ``path`` appears within ``limit`` seconds (a file written on a worker)."""
+    with trio.move_on_after(limit):
+        while not await trio.Path(path).exists():  # noqa: ASYNC110 - another process writes it
+            await trio.sleep(0.05)
+        return True
+    return False
+
+
+async def test_run_returns_the_remote_result(client: Client) -> None:
+    """run() returns what the function returned, keyword arguments named like submit's included."""
+    assert await trioforge.dask.run(client, add, 1, 2, key=10, workers=100) == 3 + 10 + 100
+
+
+async def test_run_runs_on_a_worker_process(client: Client) -> None:
+    """The function runs in a worker process, not in the orchestrator."""
+    assert await trioforge.dask.run(client, worker_pid) != ORCHESTRATOR_PID
+
+
+async def test_run_reraises_the_remote_exception_as_itself(client: Client) -> None:
+    """A remote exception is raised with its original type and message."""
+    with pytest.raises(BadInputError) as caught:
+        await trioforge.dask.run(client, fail, "row 7 is empty")
+    assert BadInputError is type(caught.value)
+    assert str(caught.value) == "row 7 is empty"
+
+
+async def test_run_resolves_futures_in_arguments_on_the_worker(client: Client) -> None:
+    """A future among the arguments (inside a list) is replaced by its value on the worker."""
+    future = client.submit(add, 20, 22, pure=False)
+    try:
+        assert await trioforge.dask.run(client, sum, [future]) == 42
+    finally:
+        future.release()  # type: ignore[no-untyped-call]
+
+
+async def test_cancelling_run_returns_at_once_and_flags_the_call(
+    client: Client, tmp_path: Path
+) -> None:
+    """A cancelled await returns within a second; the cooperative function sees cancelled()."""
+    marker = tmp_path / "seen"
+    started = trio.current_time()
+    with trio.move_on_after(1.0) as scope:
+        await trioforge.dask.run(client, wait_for_cancel, str(marker))
+    elapsed = trio.current_time() - started
+    assert scope.cancelled_caught
+    assert elapsed < 1.0 + 0.5
+    assert await file_appears(marker)
+
+
+def cancel_flags(client: Client) -> set[str]:
+    """The names of the cancel flags the scheduler holds."""
+    untyped: Any = client
+    names = untyped.run_on_scheduler(
+        lambda dask_scheduler: [str(name) for name in dask_scheduler.extensions["events"]._events]
+    )
+    return {name for name in names if name.startswith("trioforge-cancel-")}
+
+
+async def test_a_cooperative_call_leaves_no_cancel_flag_behind(
+    client: Client, tmp_path: Path
+) -> None:
+    """The flag a cancelled call saw is deleted from the scheduler when the call ends."""
+    before = await trio.to_thread.run_sync(cancel_flags, client)
+    marker = tmp_path / "seen"
+    with trio.move_on_after(1.0):
+        await trioforge.dask.run(client, wait_for_cancel, str(marker))
+    assert await file_appears(marker)
+    with trio.fail_after(5):
+        while await trio.to_thread.run_sync(cancel_flags, client) - before:  # noqa: ASYNC110
+            await trio.sleep(0.05)
+
+
+async def test_cooperative_cancellation_frees_the_workers(client: Client, tmp_path: Path) -> None:
+    """After cancelling calls that fill every worker thread, a new call runs within seconds."""
+    slots = len(client.scheduler_info()["workers"]) * 2
+    markers = [tmp_path / f"seen-{i}" for i in range(slots)]
+    with trio.move_on_after(1.5):
+        async with trio.open_nursery() as nursery:
+            for marker in markers:
+                nursery.start_soon(trioforge.dask.run, client, wait_for_cancel, str(marker))
+    started = trio.current_time()
+    with trio.fail_after(10):
+        assert await trioforge.dask.run(client, add, 1, 1) == 2
+    assert trio.current_time() - started < 5.0
+    assert all([await file_appears(marker) for marker in markers])
+
+
+def test_cancelled_outside_a_worker_is_an_error() -> None:
+    """cancelled() called outside a Dask task says where it must be called."""
+    with pytest.raises(RuntimeError, match="inside a task running on a Dask worker"):
+        trioforge.dask.cancelled()
+
+
+async def test_no_thread_per_pending_call(client: Client) -> None:
+    """200 pending calls add no thread per call to the orchestrator (sampled every 10 ms)."""
+    await trioforge.dask.run(client, nap, 0.0)  # Dask's own threads exist from here on
+    baseline = threading.active_count()
+    peak = baseline
+    results: list[float] = []
+
+    async def one() -> None:
+        results.append(await trioforge.dask.run(client, nap, 0.01))
+
+    async def sample(done: trio.Event) -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, threading.active_count())
+            await trio.sleep(0.01)
+
+    done = trio.Event()
+    async with trio.open_nursery() as outer:
+        outer.start_soon(sample, done)
+        async with trio.open_nursery() as nursery:
+            for _ in range(200):
+                nursery.start_soon(one)
+        done.set()
+    assert len(results) == 200
+    assert peak - baseline <= 2
+
+
+async def test_calls_cancelled_in_the_tick_they_start_leave_nothing_running(
+    client: Client, tmp_path: Path
+) -> None:
+    """Calls cancelled before their batch is sent are never sent, or are flagged and stop."""
+    markers = [tmp_path / f"seen-{i}" for i in range(4)]
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+            for marker in markers:
+                nursery.start_soon(trioforge.dask.run, client, wait_for_cancel, str(marker))
+            scope.cancel()
+    with trio.fail_after(10):
+        while await trio.to_thread.run_sync(busy_keys, client):  # noqa: ASYNC110 - workers
+            await trio.sleep(0.05)
+
+
+def busy_keys(client: Client) -> list[str]:
+    """The keys the workers' threads are running, cancelled ones included."""
+    running = client.run(lambda dask_worker: [str(t.key) for t in dask_worker.state.executing])
+    return [key for keys in running.values() for key in keys]
