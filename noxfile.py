@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import nox
 
@@ -48,7 +49,8 @@ def lowest(session: nox.Session) -> None:
         file.write("\n".join(floors) + "\n")
     session.install("-c", constraints, *floors)
     session.install("--no-deps", ".")
-    # nox itself needs a newer attrs, so the nox tests (tests/nox) run in `tests` only.
+    # nox itself needs a newer attrs, and Dask is an extra: tests/nox and tests/dask run in
+    # `tests` only.
     tools = [
         t for t in nox.project.dependency_groups(PYPROJECT, "tests") if not t.startswith("nox")
     ]
@@ -65,7 +67,15 @@ def lowest(session: nox.Session) -> None:
         ]
     )
     session.run("python", "-c", check)
-    session.run("pytest", "tests", "property_tests", "-q", "--ignore=tests/nox", *session.posargs)
+    session.run(
+        "pytest",
+        "tests",
+        "property_tests",
+        "-q",
+        "--ignore=tests/nox",
+        "--ignore=tests/dask",
+        *session.posargs,
+    )
 
 
 @nox.session
@@ -82,7 +92,13 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package, its tests (typing_check.py included) and property tests."""
     install_package(session)
     session.install(*nox.project.dependency_groups(PYPROJECT, "typecheck"))
-    session.run("mypy", "--strict", "trioforge", "tests", "property_tests")
+    # Each conftest.py alone: mypy cannot hold two modules named "conftest" at once.
+    conftests = sorted(str(path) for path in Path().glob("*tests/**/conftest.py"))
+    session.run(
+        "mypy", "--strict", "trioforge", "tests", "property_tests", "--exclude", r"conftest\.py$"
+    )
+    for conftest in conftests:
+        session.run("mypy", "--strict", conftest)
 
 
 @nox.session
@@ -99,8 +115,11 @@ def docs(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks against the alternatives (quick mode unless --full is passed)."""
     install_package(session)
-    session.install("anyio", "dask")
+    session.install("anyio", "dask", "distributed")
     # Quick mode (CI) writes its tables to a scratch folder so that the committed
     # full results in benchmarks/results.md stay as measured.
     args = session.posargs or ["--quick", "--output-dir", session.create_tmp()]
     session.run("python", "benchmarks/run.py", *args)
+    session.run(
+        "python", "benchmarks/dask_bench.py", *(["--quick"] if "--full" not in args else [])
+    )

@@ -48,6 +48,9 @@ _EXTERNAL = (
     "os",
     "builtins",
     "pathlib",
+    "distributed",
+    "dask",
+    "tornado",
 )
 nitpick_ignore_regex = [
     (r"py:.*", rf"(?:{'|'.join(_EXTERNAL)})\..+"),

@@ -23,6 +23,7 @@ import pytest
 from distributed import Client, LocalCluster
 
 import trioforge
+import trioforge.store
 
 FLOW = textwrap.dedent(
     """
@@ -33,6 +34,7 @@ FLOW = textwrap.dedent(
 
     import trioforge
     import trioforge.dask
+    import trioforge.store
 
     FOLDER = Path(__file__).parent
 
@@ -64,7 +66,7 @@ FLOW = textwrap.dedent(
 
     async def main(address, db):
         with Client(address) as client:
-            async with trioforge.SQLiteRunStore(db) as store:
+            async with trioforge.store.SQLiteRunStore(db) as store:
                 executor = trioforge.WorkflowExecutor(workflow(client), store=store)
                 await executor.execute_dataflow()
     """
@@ -136,7 +138,7 @@ async def test_resume_after_sigkill_does_not_redo_completed_remote_tasks(
     """After a SIGKILL, a resume restores the completed remote task and runs the other again."""
     db, run_id = crash(tmp_path, cluster.scheduler_address)
     (tmp_path / "go").touch()  # lets the orphaned remote load call end
-    async with trioforge.SQLiteRunStore(db) as store:
+    async with trioforge.store.SQLiteRunStore(db) as store:
         executor = trioforge.WorkflowExecutor(flow.workflow(client), store=store)
         result = await executor.resume(run_id)
     assert result.results == {"extract": {"rows": 3}, "load": 6}

@@ -14,6 +14,7 @@ from distributed import Client
 
 import trioforge
 import trioforge.dask
+import trioforge.store
 
 ORCHESTRATOR_PID = os.getpid()
 
@@ -297,7 +298,7 @@ async def test_resources_limit_where_remote_tasks_run(client: Client) -> None:
 
 async def test_store_records_encodable_remote_results_only(client: Client, tmp_path: Path) -> None:
     """A fetched JSON result is stored restorable; a result left on the cluster is not."""
-    store = trioforge.SQLiteRunStore(tmp_path / "runs.db")
+    store = trioforge.store.SQLiteRunStore(tmp_path / "runs.db")
     try:
         wf = workflow(
             trioforge.dask.DaskTask("fetched", constant({"rows": 3}), client=client),
