@@ -34,9 +34,18 @@ SCRIPT]``. So argv is read the way the programs will read it:
 
 Reading stops at the first operand, so ``[python, tool.py, -c, VALUE]``
 (an option of ``tool.py``) is not refused, and only program positions are
-read, so ``[apt-get, install, python3, VALUE]`` is not either. Options that
-take an argument are known only where it matters (``bash -o pipefail``,
-``python -W ignore``); an unknown one ends the reading early.
+read, so ``[apt-get, install, python3, VALUE]`` is not either.
+
+Whether an option takes an argument decides which item is the program:
+``[stdbuf, --output, L, sh, -c, SCRIPT]`` runs sh, and a reader that took
+``--output`` for a flag would take ``L`` for the program and miss SCRIPT. So
+the reading fails closed: each wrapper and interpreter has a table of its
+options (long ones abbreviated as GNU ``getopt_long`` allows: ``env --split``
+is ``--split-string``), and an option not in it makes its item and every item
+after it a code item, refused with the option named. Shells are the
+exception where it is safe: their letters are flags but for ``-o``/``-O``
+(and ``-R``/``-T``, which take an argument in some shells), and their long
+options take no argument but ``--rcfile``/``--init-file``.
 
 This is a lint for the forms people write, not a sandbox: a program can read
 an argument as code in ways no table knows (``find -exec``, ``awk``,
@@ -48,6 +57,7 @@ does.
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Sequence
 from typing import Literal
 
@@ -97,6 +107,11 @@ class _Options:
             ``-x`` is an argument of the code).
         inline: whether code can be in the option's own item (``-cCODE``);
             when not, a code option with more letters is a flag (``node -pe``).
+        flags: short options without an argument; None takes any other
+            letter for one (shells: their letters are flags, but for ``-o``).
+        long_flags: long options without an argument (or with one only after
+            ``=``); None takes any other long option for one.
+        shell_long: long options that hand the rest to a shell (``sudo --shell``).
     """
 
     code: str = ""
@@ -110,52 +125,115 @@ class _Options:
     no_script: str = ""
     code_ends: bool = False
     inline: bool = True
+    flags: str | None = ""
+    long_flags: frozenset[str] | None = frozenset({"--help", "--version"})
+    shell_long: frozenset[str] = frozenset()
+
+
+def _words(text: str, prefix: str = "--") -> frozenset[str]:
+    """The words of ``text`` (long options written without their ``--``), each after ``prefix``."""
+    return frozenset(f"{prefix}{word}" for word in text.split())
 
 
 _SHELL = _Options(
     shell_flag="c",
     no_script="s",
     takes="oO",
-    long_takes=frozenset({"--rcfile", "--init-file"}),
+    long_takes=_words("rcfile init-file"),
     code_ends=True,
+    # Any other letter is a flag, except two that take an argument in some
+    # shells and are flags in others (ksh93 -R FILE, mksh -T TTY, bash -T).
+    flags="".join(sorted(set(string.ascii_letters) - set("oORT"))),
+    long_flags=None,  # bash's are exact and take no argument; zsh's set options
 )
-_PYTHON = _Options(code="c", names="m", takes="WX", code_ends=True)
+_PYTHON = _Options(
+    code="c",
+    names="m",
+    takes="WX",
+    code_ends=True,
+    flags="bBdEhiIOPqRsSuvVx?",
+    long_takes=_words("check-hash-based-pycs jit"),
+    long_flags=_words("help version help-env help-xoptions help-all info"),
+)
 _NODE = _Options(
     code="ep",
     names="r",
     takes="C",
-    long_code=frozenset({"--eval", "--print", "--require", "--import", "--loader"}),
-    long_takes=frozenset({"--conditions", "--title", "--env-file", "--input-type"}),
+    long_code=_words("eval print require import loader experimental-loader"),
+    long_takes=_words(
+        "conditions title env-file input-type inspect-port debug-port redirect-warnings "
+        "unhandled-rejections dns-result-order icu-data-dir openssl-config report-dir "
+        "report-directory report-filename report-signal stack-trace-limit watch-path "
+        "test-reporter test-reporter-destination test-name-pattern diagnostic-dir "
+        "max-http-header-size experimental-default-type max-old-space-size "
+        "max-semi-space-size stack-size"
+    ),
+    long_flags=_words(
+        "help version check interactive inspect inspect-brk inspect-wait no-warnings "
+        "enable-source-maps trace-warnings trace-deprecation trace-uncaught no-deprecation "
+        "throw-deprecation pending-deprecation preserve-symlinks preserve-symlinks-main "
+        "abort-on-uncaught-exception expose-gc watch test experimental-vm-modules "
+        "experimental-strip-types experimental-transform-types no-experimental-strip-types "
+        "frozen-intrinsics zero-fill-buffers jitless no-addons trace-exit trace-sync-io "
+        "cpu-prof heap-prof prof insecure-http-parser v8-options harmony"
+    ),
+    flags="chiv",
     inline=False,
 )
-_PERL = _Options(code="eE", names="Mm", attached="CdDFix", digits="0l", takes="I")
-_RUBY = _Options(code="e", names="r", takes="CEI", attached="FKx", digits="0TW")
-_PHP = _Options(code="rBRE", names="F", takes="cdtz")
-_LUA = _Options(code="e", names="l")
-_EVAL = _Options(code="e", takes="ls")
+_PERL = _Options(
+    code="eE",
+    names="Mm",
+    attached="CdDFix",
+    digits="0l",
+    takes="I",
+    flags="acfgnpsStTuUvVwWXh",
+)
+_RUBY = _Options(
+    code="e",
+    names="r",
+    takes="CEI",
+    attached="FKxi",
+    digits="0TW",
+    flags="acdhlnpsSUvwy",
+    long_takes=_words("encoding external-encoding internal-encoding enable disable dump"),
+    long_flags=_words("help version verbose copyright yydebug jit yjit backtrace-limit"),
+)
+_PHP = _Options(
+    code="rBRE",
+    names="Ff",
+    takes="cdtzS",
+    flags="ahHilmnqsvwe",
+    long_code=_words("process-begin process-code process-end"),
+    long_takes=_words("php-ini define docroot zend-extension rf rc re rz ri"),
+    long_flags=_words(
+        "help version interactive no-php-ini info hide-args no-header php-modules "
+        "syntax-check no-chdir strip ini"
+    ),
+)
+_LUA = _Options(code="e", names="l", flags="ivEW")
+_EVAL = _Options(
+    code="e",
+    takes="ls",
+    flags="i",
+    long_flags=_words(
+        "help version verbose vanilla no-environ no-site-file no-init-file no-restore "
+        "no-save save restore default-packages"
+    ),
+)
 _FISH = _Options(
-    code="cC", takes="do", long_code=frozenset({"--command", "--init-command"}), code_ends=True
+    code="cC",
+    takes="dofp",
+    long_code=_words("command init-command"),
+    long_takes=_words("debug debug-output features profile profile-startup"),
+    long_flags=_words(
+        "help version interactive login no-execute private no-config print-rusage-self "
+        "print-debug-categories"
+    ),
+    flags="hilnNPv",
+    code_ends=True,
 )
 
-_SHELLS = frozenset(
-    (
-        "sh",
-        "bash",
-        "rbash",
-        "dash",
-        "zsh",
-        "ksh",
-        "ksh93",
-        "mksh",
-        "pdksh",
-        "oksh",
-        "ash",
-        "yash",
-        "posh",
-        "csh",
-        "tcsh",
-    )
-)
+_SHELLS = _words("sh bash rbash dash zsh ksh ksh93 mksh pdksh oksh ash yash posh csh tcsh", "")
 _INTERPRETERS: dict[str, _Options] = {
     "node": _NODE,
     "nodejs": _NODE,
@@ -195,24 +273,80 @@ _WRAPPERS: dict[str, _Wrapper] = {
     "env": _Wrapper(
         _Options(
             code="S",
-            takes="uCP",
-            long_code=frozenset({"--split-string"}),
-            long_takes=frozenset({"--unset", "--chdir"}),
+            takes="uCPLUa",
+            flags="i0v",
+            long_code=_words("split-string"),
+            long_takes=_words("unset chdir argv0"),
+            long_flags=_words(
+                "help version ignore-environment null debug default-signal ignore-signal "
+                "block-signal list-signal-handling"
+            ),
         ),
         assignments=True,
     ),
-    "nice": _Wrapper(_Options(takes="n", long_takes=frozenset({"--adjustment"}))),
+    "nice": _Wrapper(_Options(takes="n", digits="0123456789", long_takes=_words("adjustment"))),
     "nohup": _Wrapper(),
-    "setsid": _Wrapper(),
+    "setsid": _Wrapper(_Options(flags="cfwhV", long_flags=_words("help version ctty fork wait"))),
     "timeout": _Wrapper(
-        _Options(takes="sk", long_takes=frozenset({"--signal", "--kill-after"})), operands=1
+        _Options(
+            takes="sk",
+            flags="fpv",
+            long_takes=_words("signal kill-after"),
+            long_flags=_words("help version foreground preserve-status verbose"),
+        ),
+        operands=1,
     ),
-    "stdbuf": _Wrapper(_Options(takes="ioe")),
-    "xargs": _Wrapper(_Options(takes="aEdILnPs", attached="ei", digits="l")),
-    "sudo": _Wrapper(_Options(takes="CDghprtTUu"), shell_flags="is", assignments=True),
-    "doas": _Wrapper(_Options(takes="Cu")),
-    "time": _Wrapper(_Options(takes="fo")),
+    "stdbuf": _Wrapper(_Options(takes="ioe", long_takes=_words("input output error"))),
+    "xargs": _Wrapper(
+        _Options(
+            takes="aEdILnPsJRS",
+            attached="ei",
+            digits="l",
+            flags="0oprtx",
+            long_takes=_words("arg-file delimiter max-args max-procs max-chars process-slot-var"),
+            long_flags=_words(
+                "help version null open-tty interactive no-run-if-empty show-limits verbose "
+                "exit eof replace max-lines"
+            ),
+        )
+    ),
+    "sudo": _Wrapper(
+        _Options(
+            takes="CDghprRtTUu",
+            flags="AbBEHiKklnNPsSvV",
+            long_takes=_words(
+                "close-from chdir group host prompt chroot role type command-timeout "
+                "other-user user"
+            ),
+            long_flags=_words(
+                "help version askpass background bell preserve-env set-home remove-timestamp "
+                "reset-timestamp list non-interactive preserve-groups stdin validate no-update"
+            ),
+            shell_long=_words("shell login"),
+        ),
+        shell_flags="is",
+        assignments=True,
+    ),
+    "doas": _Wrapper(_Options(takes="Cua", flags="nLs"), shell_flags="s"),
+    "time": _Wrapper(
+        _Options(
+            takes="fo",
+            flags="apvqVhl",
+            long_takes=_words("format output"),
+            long_flags=_words("help version append portability verbose quiet"),
+        )
+    ),
 }
+
+
+class _Unverifiable(Exception):
+    """An option we do not know: from ``at`` on, we cannot tell what the program reads."""
+
+    def __init__(self, at: int, name: str, option: str) -> None:
+        super().__init__(option)
+        self.at = at
+        self.name = name
+        self.option = option
 
 
 def code_items(argv: Sequence[str]) -> list[CodeItem]:
@@ -220,23 +354,33 @@ def code_items(argv: Sequence[str]) -> list[CodeItem]:
 
     Every program position is one (``argv[0]``, and the program after a
     wrapper such as ``env``), with the code arguments of a shell or an
-    interpreter there (see the module notes).
+    interpreter there (see the module notes). An option of a known program
+    that is not in its table makes its item and every item after it a code
+    item: whether it takes an argument decides which item is the program, and
+    a check against code injection fails closed.
     """
     found: list[CodeItem] = []
     index = 0
     runner = ""
-    while index < len(argv):
-        reads = "the program to run" if not runner else f"the program {runner} runs"
-        found.append(CodeItem(index, reads, "program"))
-        name = program_name(argv[index])
-        wrapper = _WRAPPERS.get(name)
-        if wrapper is None:
-            found.extend(_program(argv, index, name))
-            break
-        next_index = _wrapped(argv, index, name, wrapper, found)
-        if next_index is None:
-            break
-        index, runner = next_index, name
+    try:
+        while index < len(argv):
+            reads = "the program to run" if not runner else f"the program {runner} runs"
+            found.append(CodeItem(index, reads, "program"))
+            name = program_name(argv[index])
+            wrapper = _WRAPPERS.get(name)
+            if wrapper is None:
+                found.extend(_program(argv, index, name))
+                break
+            next_index = _wrapped(argv, index, name, wrapper, found)
+            if next_index is None:
+                break
+            index, runner = next_index, name
+    except _Unverifiable as unknown:
+        reads = (
+            f"past an option trioforge does not know ({unknown.option!r} of {unknown.name}), "
+            f"so it cannot tell which item {unknown.name} runs or reads as code"
+        )
+        found.extend(CodeItem(at, reads) for at in range(unknown.at, len(argv)))
     # An option whose argument is missing (``[python, -c]``) names no item.
     by_index = {item.index: item for item in reversed(found) if item.index < len(argv)}
     return sorted(by_index.values(), key=lambda item: item.index)
@@ -279,7 +423,7 @@ def _read(argv: Sequence[str], index: int, name: str, options: _Options) -> list
         ):
             break
         if item.startswith("--"):
-            at = _long(argv, at, name, options, found)
+            at = _long(argv, at, name, options, flags, found)
         else:
             at = _cluster(argv, at, name, options, flags, found)
         if found and options.code_ends:
@@ -292,15 +436,47 @@ def _read(argv: Sequence[str], index: int, name: str, options: _Options) -> list
     return found
 
 
+def _long_name(option: str, known: frozenset[str]) -> str | None:
+    """The long option ``option`` stands for: itself, or the one it abbreviates.
+
+    GNU ``getopt_long`` (coreutils, sudo, xargs, time) takes any unambiguous
+    prefix: ``env --split`` is ``--split-string``. A prefix of several is
+    not known (the program refuses it, but we cannot tell what it reads).
+    """
+    if option in known:
+        return option
+    matches = [name for name in known if name.startswith(option)]
+    return matches[0] if len(matches) == 1 else None
+
+
 def _long(
-    argv: Sequence[str], at: int, name: str, options: _Options, found: list[CodeItem]
+    argv: Sequence[str],
+    at: int,
+    name: str,
+    options: _Options,
+    flags: set[str],
+    found: list[CodeItem],
 ) -> int:
-    """Read one long option (``--eval CODE``, ``--eval=CODE``); return the next item's index."""
-    option, equals, _value = argv[at].partition("=")
+    """Read one long option (``--eval CODE``, ``--eval=CODE``); return the next item's index.
+
+    Raises:
+        _Unverifiable: the program has a table of long options and this one
+            is not in it.
+    """
+    written, equals, _value = argv[at].partition("=")
+    flagged = options.long_flags or frozenset()
+    known = options.long_code | options.long_takes | flagged | options.shell_long
+    option = _long_name(written, known)
+    if option is None:
+        if options.long_flags is None:
+            return at + 1
+        raise _Unverifiable(at, name, written)
     if option in options.long_code:
         target = at if equals else at + 1
-        found.append(CodeItem(target, f"the code {name} runs (after {option})"))
+        found.append(CodeItem(target, f"the code {name} runs (after {written})"))
         return target + 1
+    if option in options.shell_long:
+        flags.add("s")
     if option in options.long_takes and not equals:
         return at + 2
     return at + 1
@@ -314,7 +490,11 @@ def _cluster(
     flags: set[str],
     found: list[CodeItem],
 ) -> int:
-    """Read one cluster of short options (``-ec``); return the next item's index."""
+    """Read one cluster of short options (``-ec``); return the next item's index.
+
+    Raises:
+        _Unverifiable: a letter that is in none of the program's tables.
+    """
     item = argv[at]
     position = 1
     while position < len(item):
@@ -337,9 +517,22 @@ def _cluster(
         if letter in options.digits:
             while position < len(item) and item[position].isdigit():
                 position += 1
-        elif item[0] == "-":
+            continue
+        if not _is_flag(letter, options):
+            raise _Unverifiable(at, name, f"{item[0]}{letter}")
+        if item[0] == "-":
             flags.add(letter)
     return at + 1
+
+
+def _is_flag(letter: str, options: _Options) -> bool:
+    """Whether ``letter`` is a short option without an argument."""
+    known = options.flags
+    if known is None:
+        return True
+    if letter in options.shell_flag or letter in options.no_script:
+        return True
+    return letter in known or (letter in options.code or letter in options.names)
 
 
 def _wrapped(
@@ -360,7 +553,7 @@ def _wrapped(
         if not item.startswith("-") or (item == "-" and name != "env"):
             break
         if item.startswith("--"):
-            at = _long(argv, at, name, options, found)
+            at = _long(argv, at, name, options, flags, found)
         else:
             at = _cluster(argv, at, name, options, flags, found)
     if flags & set(wrapper.shell_flags):
