@@ -445,6 +445,8 @@ def _long_name(option: str, known: frozenset[str]) -> str | None:
     """
     if option in known:
         return option
+    if len(option) < 3:
+        return None
     matches = [name for name in known if name.startswith(option)]
     return matches[0] if len(matches) == 1 else None
 
