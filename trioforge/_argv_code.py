@@ -42,10 +42,10 @@ Whether an option takes an argument decides which item is the program:
 the reading fails closed: each wrapper and interpreter has a table of its
 options (long ones abbreviated as GNU ``getopt_long`` allows: ``env --split``
 is ``--split-string``), and an option not in it makes its item and every item
-after it a code item, refused with the option named. Shells are the
-exception where it is safe: their letters are flags but for ``-o``/``-O``
-(and ``-R``/``-T``, which take an argument in some shells), and their long
-options take no argument but ``--rcfile``/``--init-file``.
+after it a code item, refused with the option named. Shells differ:
+their letters are flags but ``-o``/``-O`` (``-R`` and ``-T``, which take an
+argument in some shells only, are unknown), and their long options take no
+argument but ``--rcfile``/``--init-file``.
 
 This is a lint for the forms people write, not a sandbox: a program can read
 an argument as code in ways no table knows (``find -exec``, ``awk``,
@@ -89,6 +89,23 @@ class CodeItem:
 
 
 @attrs.frozen
+class _Long:
+    """A program's long options (each with its ``--``); see :data:`_LONG_OPTIONS`.
+
+    Attributes:
+        code: options whose argument is code (``--eval CODE``, ``--eval=CODE``).
+        takes: other options with an argument, after ``=`` or in the next item.
+        flags: options without one (or with one only after ``=``).
+        shell: options that hand the remaining items to a shell (``sudo --shell``).
+    """
+
+    code: frozenset[str] = frozenset()
+    takes: frozenset[str] = frozenset()
+    flags: frozenset[str] = frozenset(("--help", "--version"))
+    shell: frozenset[str] = frozenset()
+
+
+@attrs.frozen
 class _Options:
     """How a program reads its options; letters are short options.
 
@@ -99,19 +116,15 @@ class _Options:
         attached: options whose optional argument is the rest of the item.
         digits: options followed by optional digits, then maybe more options
             (``perl -l0e``).
-        long_code: long options whose argument is code.
-        long_takes: long options with an argument (``--rcfile FILE``).
+        flags: options without an argument; any other letter is unknown.
+        long: the long options; None takes any long option for a flag
+            (shells), :class:`_Long` knows only its own.
         shell_flag: a flag that makes the first operand the script (``sh -c``).
         no_script: a flag after which operands are arguments (``sh -s``).
         code_ends: whether the options end at the code (``python -c CODE -x``:
             ``-x`` is an argument of the code).
         inline: whether code can be in the option's own item (``-cCODE``);
             when not, a code option with more letters is a flag (``node -pe``).
-        flags: short options without an argument; None takes any other
-            letter for one (shells: their letters are flags, but for ``-o``).
-        long_flags: long options without an argument (or with one only after
-            ``=``); None takes any other long option for one.
-        shell_long: long options that hand the rest to a shell (``sudo --shell``).
     """
 
     code: str = ""
@@ -119,121 +132,101 @@ class _Options:
     takes: str = ""
     attached: str = ""
     digits: str = ""
-    long_code: frozenset[str] = frozenset()
-    long_takes: frozenset[str] = frozenset()
+    flags: str = ""
+    long: _Long | None = _Long()
     shell_flag: str = ""
     no_script: str = ""
     code_ends: bool = False
     inline: bool = True
-    flags: str | None = ""
-    long_flags: frozenset[str] | None = frozenset({"--help", "--version"})
-    shell_long: frozenset[str] = frozenset()
 
 
-def _words(text: str, prefix: str = "--") -> frozenset[str]:
-    """The words of ``text`` (long options written without their ``--``), each after ``prefix``."""
-    return frozenset(f"{prefix}{word}" for word in text.split())
+# The long options of each program, from its manual: "program kind names...".
+# GNU getopt_long takes unique abbreviations, so the lists are complete.
+_LONG_OPTIONS = """python  takes check-hash-based-pycs jit
+python  flags help version help-env help-xoptions help-all info
+node    code  eval print require import loader experimental-loader
+node    takes conditions title env-file input-type inspect-port debug-port redirect-warnings
+node    takes unhandled-rejections dns-result-order icu-data-dir openssl-config report-dir
+node    takes report-directory report-filename report-signal stack-trace-limit watch-path
+node    takes test-reporter test-reporter-destination test-name-pattern diagnostic-dir
+node    takes max-http-header-size experimental-default-type max-old-space-size stack-size
+node    takes max-semi-space-size
+node    flags help version check interactive inspect inspect-brk inspect-wait no-warnings
+node    flags enable-source-maps trace-warnings trace-deprecation trace-uncaught no-deprecation
+node    flags throw-deprecation pending-deprecation preserve-symlinks preserve-symlinks-main
+node    flags abort-on-uncaught-exception expose-gc watch test experimental-vm-modules
+node    flags experimental-strip-types experimental-transform-types no-experimental-strip-types
+node    flags frozen-intrinsics zero-fill-buffers jitless no-addons trace-exit trace-sync-io
+node    flags cpu-prof heap-prof prof insecure-http-parser v8-options harmony
+ruby    takes encoding external-encoding internal-encoding enable disable dump
+ruby    flags help version verbose copyright yydebug jit yjit backtrace-limit
+php     code  process-begin process-code process-end
+php     takes php-ini define docroot zend-extension rf rc re rz ri
+php     flags help version interactive no-php-ini info hide-args no-header php-modules
+php     flags syntax-check no-chdir strip ini
+eval    flags help version verbose vanilla no-environ no-site-file no-init-file no-restore
+eval    flags no-save save restore default-packages
+fish    code  command init-command
+fish    takes debug debug-output features profile profile-startup
+fish    flags help version interactive login no-execute private no-config print-rusage-self
+fish    flags print-debug-categories
+env     code  split-string
+env     takes unset chdir argv0
+env     flags help version ignore-environment null debug default-signal ignore-signal
+env     flags block-signal list-signal-handling
+nice    takes adjustment
+setsid  flags help version ctty fork wait
+timeout takes signal kill-after
+timeout flags help version foreground preserve-status verbose
+stdbuf  takes input output error
+xargs   takes arg-file delimiter max-args max-procs max-chars process-slot-var
+xargs   flags help version null open-tty interactive no-run-if-empty show-limits verbose exit
+xargs   flags eof replace max-lines
+sudo    takes close-from chdir group host prompt chroot role type command-timeout other-user
+sudo    takes user
+sudo    flags help version askpass background bell preserve-env set-home remove-timestamp
+sudo    flags reset-timestamp list non-interactive preserve-groups stdin validate no-update
+sudo    shell shell login
+time    takes format output
+time    flags help version append portability verbose quiet
+"""
 
 
+def _long_options(table: str) -> dict[str, _Long]:
+    """:data:`_LONG_OPTIONS` read into one :class:`_Long` per program."""
+    kinds: dict[str, dict[str, set[str]]] = {}
+    for line in table.splitlines():
+        program, kind, *names = line.split()
+        kinds.setdefault(program, {}).setdefault(kind, set()).update(f"--{n}" for n in names)
+    return {
+        program: _Long(**{kind: frozenset(names) for kind, names in by_kind.items()})
+        for program, by_kind in kinds.items()
+    }
+
+
+_LONG = _long_options(_LONG_OPTIONS)
+# Shells: any letter but -o/-O is a flag, except -R and -T, which take an
+# argument in some shells (ksh93, mksh) and not in others (bash -T).
+_SHELL_FLAGS = "".join(sorted(set(string.ascii_letters) - set("oORT")))
+# Their long options are flags (bash's are exact, zsh's set options) but two.
+_SHELL_TAKES = frozenset(("--rcfile", "--init-file"))
 _SHELL = _Options(
-    shell_flag="c",
-    no_script="s",
-    takes="oO",
-    long_takes=_words("rcfile init-file"),
-    code_ends=True,
-    # Any other letter is a flag, except two that take an argument in some
-    # shells and are flags in others (ksh93 -R FILE, mksh -T TTY, bash -T).
-    flags="".join(sorted(set(string.ascii_letters) - set("oORT"))),
-    long_flags=None,  # bash's are exact and take no argument; zsh's set options
+    takes="oO", flags=_SHELL_FLAGS, long=None, shell_flag="c", no_script="s", code_ends=True
 )
 _PYTHON = _Options(
-    code="c",
-    names="m",
-    takes="WX",
-    code_ends=True,
-    flags="bBdEhiIOPqRsSuvVx?",
-    long_takes=_words("check-hash-based-pycs jit"),
-    long_flags=_words("help version help-env help-xoptions help-all info"),
+    "c", "m", "WX", flags="bBdEhiIOPqRsSuvVx?", long=_LONG["python"], code_ends=True
 )
-_NODE = _Options(
-    code="ep",
-    names="r",
-    takes="C",
-    long_code=_words("eval print require import loader experimental-loader"),
-    long_takes=_words(
-        "conditions title env-file input-type inspect-port debug-port redirect-warnings "
-        "unhandled-rejections dns-result-order icu-data-dir openssl-config report-dir "
-        "report-directory report-filename report-signal stack-trace-limit watch-path "
-        "test-reporter test-reporter-destination test-name-pattern diagnostic-dir "
-        "max-http-header-size experimental-default-type max-old-space-size "
-        "max-semi-space-size stack-size"
-    ),
-    long_flags=_words(
-        "help version check interactive inspect inspect-brk inspect-wait no-warnings "
-        "enable-source-maps trace-warnings trace-deprecation trace-uncaught no-deprecation "
-        "throw-deprecation pending-deprecation preserve-symlinks preserve-symlinks-main "
-        "abort-on-uncaught-exception expose-gc watch test experimental-vm-modules "
-        "experimental-strip-types experimental-transform-types no-experimental-strip-types "
-        "frozen-intrinsics zero-fill-buffers jitless no-addons trace-exit trace-sync-io "
-        "cpu-prof heap-prof prof insecure-http-parser v8-options harmony"
-    ),
-    flags="chiv",
-    inline=False,
-)
-_PERL = _Options(
-    code="eE",
-    names="Mm",
-    attached="CdDFix",
-    digits="0l",
-    takes="I",
-    flags="acfgnpsStTuUvVwWXh",
-)
-_RUBY = _Options(
-    code="e",
-    names="r",
-    takes="CEI",
-    attached="FKxi",
-    digits="0TW",
-    flags="acdhlnpsSUvwy",
-    long_takes=_words("encoding external-encoding internal-encoding enable disable dump"),
-    long_flags=_words("help version verbose copyright yydebug jit yjit backtrace-limit"),
-)
-_PHP = _Options(
-    code="rBRE",
-    names="Ff",
-    takes="cdtzS",
-    flags="ahHilmnqsvwe",
-    long_code=_words("process-begin process-code process-end"),
-    long_takes=_words("php-ini define docroot zend-extension rf rc re rz ri"),
-    long_flags=_words(
-        "help version interactive no-php-ini info hide-args no-header php-modules "
-        "syntax-check no-chdir strip ini"
-    ),
-)
-_LUA = _Options(code="e", names="l", flags="ivEW")
-_EVAL = _Options(
-    code="e",
-    takes="ls",
-    flags="i",
-    long_flags=_words(
-        "help version verbose vanilla no-environ no-site-file no-init-file no-restore "
-        "no-save save restore default-packages"
-    ),
-)
-_FISH = _Options(
-    code="cC",
-    takes="dofp",
-    long_code=_words("command init-command"),
-    long_takes=_words("debug debug-output features profile profile-startup"),
-    long_flags=_words(
-        "help version interactive login no-execute private no-config print-rusage-self "
-        "print-debug-categories"
-    ),
-    flags="hilnNPv",
-    code_ends=True,
-)
+_NODE = _Options("ep", "r", "C", flags="chiv", long=_LONG["node"], inline=False)
+_PERL = _Options("eE", "Mm", "I", "CdDFix", "0l", flags="acfgnpsStTuUvVwWXh")
+_RUBY = _Options("e", "r", "CEI", "FKxi", "0TW", flags="acdhlnpsSUvwy", long=_LONG["ruby"])
+_PHP = _Options("rBRE", "Ff", "cdtzS", flags="ahHilmnqsvwe", long=_LONG["php"])
+_LUA = _Options("e", "l", flags="ivEW")
+_EVAL = _Options("e", takes="ls", flags="i", long=_LONG["eval"])
+_FISH = _Options("cC", takes="dofp", flags="hilnNPv", long=_LONG["fish"], code_ends=True)
 
-_SHELLS = _words("sh bash rbash dash zsh ksh ksh93 mksh pdksh oksh ash yash posh csh tcsh", "")
+_SHELLS = frozenset(
+    ("sh", "bash", "rbash", "dash", "zsh", "ksh", "ksh93", "mksh", "pdksh", "oksh", "ash", "yash")
+) | frozenset(("posh", "csh", "tcsh"))
 _INTERPRETERS: dict[str, _Options] = {
     "node": _NODE,
     "nodejs": _NODE,
@@ -271,71 +264,25 @@ class _Wrapper:
 
 _WRAPPERS: dict[str, _Wrapper] = {
     "env": _Wrapper(
-        _Options(
-            code="S",
-            takes="uCPLUa",
-            flags="i0v",
-            long_code=_words("split-string"),
-            long_takes=_words("unset chdir argv0"),
-            long_flags=_words(
-                "help version ignore-environment null debug default-signal ignore-signal "
-                "block-signal list-signal-handling"
-            ),
-        ),
-        assignments=True,
+        _Options("S", takes="uCPLUa", flags="i0v", long=_LONG["env"]), assignments=True
     ),
-    "nice": _Wrapper(_Options(takes="n", digits="0123456789", long_takes=_words("adjustment"))),
+    "nice": _Wrapper(_Options(takes="n", digits="0123456789", long=_LONG["nice"])),
     "nohup": _Wrapper(),
-    "setsid": _Wrapper(_Options(flags="cfwhV", long_flags=_words("help version ctty fork wait"))),
-    "timeout": _Wrapper(
-        _Options(
-            takes="sk",
-            flags="fpv",
-            long_takes=_words("signal kill-after"),
-            long_flags=_words("help version foreground preserve-status verbose"),
-        ),
-        operands=1,
-    ),
-    "stdbuf": _Wrapper(_Options(takes="ioe", long_takes=_words("input output error"))),
+    "setsid": _Wrapper(_Options(flags="cfwhV", long=_LONG["setsid"])),
+    "timeout": _Wrapper(_Options(takes="sk", flags="fpv", long=_LONG["timeout"]), operands=1),
+    "stdbuf": _Wrapper(_Options(takes="ioe", long=_LONG["stdbuf"])),
     "xargs": _Wrapper(
         _Options(
-            takes="aEdILnPsJRS",
-            attached="ei",
-            digits="l",
-            flags="0oprtx",
-            long_takes=_words("arg-file delimiter max-args max-procs max-chars process-slot-var"),
-            long_flags=_words(
-                "help version null open-tty interactive no-run-if-empty show-limits verbose "
-                "exit eof replace max-lines"
-            ),
+            takes="aEdILnPsJRS", attached="ei", digits="l", flags="0oprtx", long=_LONG["xargs"]
         )
     ),
     "sudo": _Wrapper(
-        _Options(
-            takes="CDghprRtTUu",
-            flags="AbBEHiKklnNPsSvV",
-            long_takes=_words(
-                "close-from chdir group host prompt chroot role type command-timeout "
-                "other-user user"
-            ),
-            long_flags=_words(
-                "help version askpass background bell preserve-env set-home remove-timestamp "
-                "reset-timestamp list non-interactive preserve-groups stdin validate no-update"
-            ),
-            shell_long=_words("shell login"),
-        ),
+        _Options(takes="CDghprRtTUu", flags="AbBEHiKklnNPsSvV", long=_LONG["sudo"]),
         shell_flags="is",
         assignments=True,
     ),
     "doas": _Wrapper(_Options(takes="Cua", flags="nLs"), shell_flags="s"),
-    "time": _Wrapper(
-        _Options(
-            takes="fo",
-            flags="apvqVhl",
-            long_takes=_words("format output"),
-            long_flags=_words("help version append portability verbose quiet"),
-        )
-    ),
+    "time": _Wrapper(_Options(takes="fo", flags="apvqVhl", long=_LONG["time"])),
 }
 
 
@@ -466,20 +413,19 @@ def _long(
             is not in it.
     """
     written, equals, _value = argv[at].partition("=")
-    flagged = options.long_flags or frozenset()
-    known = options.long_code | options.long_takes | flagged | options.shell_long
-    option = _long_name(written, known)
+    known = options.long
+    if known is None:
+        return at + 2 if written in _SHELL_TAKES and not equals else at + 1
+    option = _long_name(written, known.code | known.takes | known.flags | known.shell)
     if option is None:
-        if options.long_flags is None:
-            return at + 1
         raise _Unverifiable(at, name, written)
-    if option in options.long_code:
+    if option in known.code:
         target = at if equals else at + 1
         found.append(CodeItem(target, f"the code {name} runs (after {written})"))
         return target + 1
-    if option in options.shell_long:
+    if option in known.shell:
         flags.add("s")
-    if option in options.long_takes and not equals:
+    if option in known.takes and not equals:
         return at + 2
     return at + 1
 
@@ -529,12 +475,8 @@ def _cluster(
 
 def _is_flag(letter: str, options: _Options) -> bool:
     """Whether ``letter`` is a short option without an argument."""
-    known = options.flags
-    if known is None:
-        return True
-    if letter in options.shell_flag or letter in options.no_script:
-        return True
-    return letter in known or (letter in options.code or letter in options.names)
+    flags = (options.flags, options.shell_flag, options.no_script, options.code, options.names)
+    return any(letter in known for known in flags)
 
 
 def _wrapped(
