@@ -156,7 +156,7 @@ def _close(word: str, options: list[str], budget: HintBudget) -> str:
         total = len(word) + len(option)
         if not total or 2 * min(len(word), len(option)) < 0.6 * total or option == word:
             continue
-        if not budget.spend(2 + total // 8):
+        if not budget.spend(4 + 2 * total // 3):
             break
         matcher.set_seq1(option)
         bound = matcher.quick_ratio()
@@ -164,7 +164,7 @@ def _close(word: str, options: list[str], budget: HintBudget) -> str:
             bounds.append((bound, option))
     found, best = "", 0.6
     for bound, option in heapq.nlargest(_RATIOS, bounds):
-        if bound < best or not budget.spend(1 + len(word) * len(option) // 8):
+        if bound < best or not budget.spend(1 + len(word) * len(option) // 4):
             break
         matcher.set_seq1(option)
         ratio = matcher.ratio()
@@ -183,7 +183,7 @@ def _edits(a: str, b: str, limit: int, budget: HintBudget) -> int:
     steps, each a comparison of strings that runs in C.
     """
     far = limit + 1
-    if abs(len(a) - len(b)) > limit or not budget.spend(4):
+    if abs(len(a) - len(b)) > limit or not budget.spend(14):
         return far
     if a == b:
         return 0
