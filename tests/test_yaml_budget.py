@@ -9,6 +9,7 @@ gigabytes.
 
 from __future__ import annotations
 
+import difflib
 import os
 import random
 import resource
@@ -19,7 +20,7 @@ import time
 from pathlib import Path
 
 import attrs
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import trioforge
@@ -149,6 +150,41 @@ def test_a_spent_budget_gives_no_hint_but_synonyms() -> None:
     assert suggestion("deps", ["needs"], budget) == " (did you mean 'needs'?)"
 
 
+def _full_table_hint(word: str, choices: list[str]) -> str:
+    """The hint as the unbounded code gave it: a full edit-distance table, then difflib."""
+
+    def edits(a: str, b: str) -> int:
+        before: list[int] = []
+        previous = list(range(len(b) + 1))
+        for i, char in enumerate(a, 1):
+            current = [i] + [0] * len(b)
+            for j, other in enumerate(b, 1):
+                cost = 0 if char == other else 1
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+                if i > 1 and j > 1 and char == b[j - 2] and a[i - 2] == other:
+                    current[j] = min(current[j], before[j - 2] + 1)
+            before, previous = previous, current
+        return previous[-1]
+
+    limit = 0 if len(word) <= 2 else 1 if len(word) <= 3 else 2
+    best = min(((edits(word, choice), choice) for choice in choices), default=(limit + 1, ""))
+    if 0 < best[0] <= limit:
+        return f" (did you mean {best[1]!r}?)"
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+@given(
+    st.text("abcdez_", min_size=1, max_size=12),
+    st.lists(st.text("abcdez_", min_size=1, max_size=12), max_size=12),
+)
+@settings(deadline=None)
+def test_the_bounded_hint_is_the_full_tables_hint(word: str, choices: list[str]) -> None:
+    """Within its budget, the bounded hint names what the full table and difflib named."""
+    choices = [choice for choice in choices if choice != word]
+    assert suggestion(word, choices) == _full_table_hint(word, choices)
+
+
 def _reference(node: Node) -> dict[str, tuple[ScalarNode, Node]]:
     """YAML's merge as the old loader computed it, recursively: ``S2 | S1 | own``."""
     assert isinstance(node, MappingNode)
@@ -188,6 +224,7 @@ def merge_dags(draw: st.DrawFn) -> str:
 
 
 @given(merge_dags())
+@settings(deadline=None)
 def test_merges_resolve_as_yaml_does(text: str) -> None:
     """Every mapping's pairs, their order and winners, and the kept ones, are YAML's merge."""
     root = compose(text)
