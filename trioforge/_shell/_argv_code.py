@@ -34,9 +34,18 @@ SCRIPT]``. So argv is read the way the programs will read it:
 
 Reading stops at the first operand, so ``[python, tool.py, -c, VALUE]``
 (an option of ``tool.py``) is not refused, and only program positions are
-read, so ``[apt-get, install, python3, VALUE]`` is not either. Options that
-take an argument are known only where it matters (``bash -o pipefail``,
-``python -W ignore``); an unknown one ends the reading early.
+read, so ``[apt-get, install, python3, VALUE]`` is not either.
+
+Whether an option takes an argument decides which item is the program:
+``[stdbuf, --output, L, sh, -c, SCRIPT]`` runs sh, and a reader that took
+``--output`` for a flag would take ``L`` for the program and miss SCRIPT. So
+the reading fails closed: each wrapper and interpreter has a table of its
+options (long ones abbreviated as GNU ``getopt_long`` allows: ``env --split``
+is ``--split-string``), and an option not in it makes its item and every item
+after it a code item, refused with the option named. Shells differ:
+their letters are flags but ``-o``/``-O`` (``-R`` and ``-T``, which take an
+argument in some shells only, are unknown), and their long options take no
+argument but ``--rcfile``/``--init-file``.
 
 This is a lint for the forms people write, not a sandbox: a program can read
 an argument as code in ways no table knows (``find -exec``, ``awk``,
@@ -48,6 +57,7 @@ does.
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Sequence
 from typing import Literal
 
@@ -79,6 +89,23 @@ class CodeItem:
 
 
 @attrs.frozen
+class _Long:
+    """A program's long options (each with its ``--``); see :data:`_LONG_OPTIONS`.
+
+    Attributes:
+        code: options whose argument is code (``--eval CODE``, ``--eval=CODE``).
+        takes: other options with an argument, after ``=`` or in the next item.
+        flags: options without one (or with one only after ``=``).
+        shell: options that hand the remaining items to a shell (``sudo --shell``).
+    """
+
+    code: frozenset[str] = frozenset()
+    takes: frozenset[str] = frozenset()
+    flags: frozenset[str] = frozenset(("--help", "--version"))
+    shell: frozenset[str] = frozenset()
+
+
+@attrs.frozen
 class _Options:
     """How a program reads its options; letters are short options.
 
@@ -89,8 +116,9 @@ class _Options:
         attached: options whose optional argument is the rest of the item.
         digits: options followed by optional digits, then maybe more options
             (``perl -l0e``).
-        long_code: long options whose argument is code.
-        long_takes: long options with an argument (``--rcfile FILE``).
+        flags: options without an argument; any other letter is unknown.
+        long: the long options; None takes any long option for a flag
+            (shells), :class:`_Long` knows only its own.
         shell_flag: a flag that makes the first operand the script (``sh -c``).
         no_script: a flag after which operands are arguments (``sh -s``).
         code_ends: whether the options end at the code (``python -c CODE -x``:
@@ -104,58 +132,101 @@ class _Options:
     takes: str = ""
     attached: str = ""
     digits: str = ""
-    long_code: frozenset[str] = frozenset()
-    long_takes: frozenset[str] = frozenset()
+    flags: str = ""
+    long: _Long | None = _Long()
     shell_flag: str = ""
     no_script: str = ""
     code_ends: bool = False
     inline: bool = True
 
 
+# The long options of each program, from its manual: "program kind names...".
+# GNU getopt_long takes unique abbreviations, so the lists are complete.
+_LONG_OPTIONS = """python  takes check-hash-based-pycs jit
+python  flags help version help-env help-xoptions help-all info
+node    code  eval print require import loader experimental-loader
+node    takes conditions title env-file input-type inspect-port debug-port redirect-warnings
+node    takes unhandled-rejections dns-result-order icu-data-dir openssl-config report-dir
+node    takes report-directory report-filename report-signal stack-trace-limit watch-path
+node    takes test-reporter test-reporter-destination test-name-pattern diagnostic-dir
+node    takes max-http-header-size experimental-default-type max-old-space-size stack-size
+node    takes max-semi-space-size
+node    flags help version check interactive inspect inspect-brk inspect-wait no-warnings
+node    flags enable-source-maps trace-warnings trace-deprecation trace-uncaught no-deprecation
+node    flags throw-deprecation pending-deprecation preserve-symlinks preserve-symlinks-main
+node    flags abort-on-uncaught-exception expose-gc watch test experimental-vm-modules
+node    flags experimental-strip-types experimental-transform-types no-experimental-strip-types
+node    flags frozen-intrinsics zero-fill-buffers jitless no-addons trace-exit trace-sync-io
+node    flags cpu-prof heap-prof prof insecure-http-parser v8-options harmony
+ruby    takes encoding external-encoding internal-encoding enable disable dump
+ruby    flags help version verbose copyright yydebug jit yjit backtrace-limit
+php     code  process-begin process-code process-end
+php     takes php-ini define docroot zend-extension rf rc re rz ri
+php     flags help version interactive no-php-ini info hide-args no-header php-modules
+php     flags syntax-check no-chdir strip ini
+eval    flags help version verbose vanilla no-environ no-site-file no-init-file no-restore
+eval    flags no-save save restore default-packages
+fish    code  command init-command
+fish    takes debug debug-output features profile profile-startup
+fish    flags help version interactive login no-execute private no-config print-rusage-self
+fish    flags print-debug-categories
+env     code  split-string
+env     takes unset chdir argv0
+env     flags help version ignore-environment null debug default-signal ignore-signal
+env     flags block-signal list-signal-handling
+nice    takes adjustment
+setsid  flags help version ctty fork wait
+timeout takes signal kill-after
+timeout flags help version foreground preserve-status verbose
+stdbuf  takes input output error
+xargs   takes arg-file delimiter max-args max-procs max-chars process-slot-var
+xargs   flags help version null open-tty interactive no-run-if-empty show-limits verbose exit
+xargs   flags eof replace max-lines
+sudo    takes close-from chdir group host prompt chroot role type command-timeout other-user
+sudo    takes user
+sudo    flags help version askpass background bell preserve-env set-home remove-timestamp
+sudo    flags reset-timestamp list non-interactive preserve-groups stdin validate no-update
+sudo    shell shell login
+time    takes format output
+time    flags help version append portability verbose quiet
+"""
+
+
+def _long_options(table: str) -> dict[str, _Long]:
+    """:data:`_LONG_OPTIONS` read into one :class:`_Long` per program."""
+    kinds: dict[str, dict[str, set[str]]] = {}
+    for line in table.splitlines():
+        program, kind, *names = line.split()
+        kinds.setdefault(program, {}).setdefault(kind, set()).update(f"--{n}" for n in names)
+    return {
+        program: _Long(**{kind: frozenset(names) for kind, names in by_kind.items()})
+        for program, by_kind in kinds.items()
+    }
+
+
+_LONG = _long_options(_LONG_OPTIONS)
+# Shells: any letter but -o/-O is a flag, except -R and -T, which take an
+# argument in some shells (ksh93, mksh) and not in others (bash -T).
+_SHELL_FLAGS = "".join(sorted(set(string.ascii_letters) - set("oORT")))
+# Their long options are flags (bash's are exact, zsh's set options) but two.
+_SHELL_TAKES = frozenset(("--rcfile", "--init-file"))
 _SHELL = _Options(
-    shell_flag="c",
-    no_script="s",
-    takes="oO",
-    long_takes=frozenset({"--rcfile", "--init-file"}),
-    code_ends=True,
+    takes="oO", flags=_SHELL_FLAGS, long=None, shell_flag="c", no_script="s", code_ends=True
 )
-_PYTHON = _Options(code="c", names="m", takes="WX", code_ends=True)
-_NODE = _Options(
-    code="ep",
-    names="r",
-    takes="C",
-    long_code=frozenset({"--eval", "--print", "--require", "--import", "--loader"}),
-    long_takes=frozenset({"--conditions", "--title", "--env-file", "--input-type"}),
-    inline=False,
+_PYTHON = _Options(
+    "c", "m", "WX", flags="bBdEhiIOPqRsSuvVx?", long=_LONG["python"], code_ends=True
 )
-_PERL = _Options(code="eE", names="Mm", attached="CdDFix", digits="0l", takes="I")
-_RUBY = _Options(code="e", names="r", takes="CEI", attached="FKx", digits="0TW")
-_PHP = _Options(code="rBRE", names="F", takes="cdtz")
-_LUA = _Options(code="e", names="l")
-_EVAL = _Options(code="e", takes="ls")
-_FISH = _Options(
-    code="cC", takes="do", long_code=frozenset({"--command", "--init-command"}), code_ends=True
-)
+_NODE = _Options("ep", "r", "C", flags="chiv", long=_LONG["node"], inline=False)
+_PERL = _Options("eE", "Mm", "I", "CdDFix", "0l", flags="acfgnpsStTuUvVwWXh")
+_RUBY = _Options("e", "r", "CEI", "FKxi", "0TW", flags="acdhlnpsSUvwy", long=_LONG["ruby"])
+_PHP = _Options("rBRE", "Ff", "cdtzS", flags="ahHilmnqsvwe", long=_LONG["php"])
+_LUA = _Options("e", "l", flags="ivEW")
+_EVAL = _Options("e", takes="ls", flags="i", long=_LONG["eval"])
+_FISH = _Options("cC", takes="dofp", flags="hilnNPv", long=_LONG["fish"], code_ends=True)
 
 _SHELLS = frozenset(
-    (
-        "sh",
-        "bash",
-        "rbash",
-        "dash",
-        "zsh",
-        "ksh",
-        "ksh93",
-        "mksh",
-        "pdksh",
-        "oksh",
-        "ash",
-        "yash",
-        "posh",
-        "csh",
-        "tcsh",
-    )
-)
+    ("sh", "bash", "rbash", "dash", "zsh", "ksh", "ksh93", "mksh", "pdksh", "oksh", "ash", "yash")
+) | frozenset(("posh", "csh", "tcsh"))
 _INTERPRETERS: dict[str, _Options] = {
     "node": _NODE,
     "nodejs": _NODE,
@@ -193,26 +264,36 @@ class _Wrapper:
 
 _WRAPPERS: dict[str, _Wrapper] = {
     "env": _Wrapper(
+        _Options("S", takes="uCPLUa", flags="i0v", long=_LONG["env"]), assignments=True
+    ),
+    "nice": _Wrapper(_Options(takes="n", digits="0123456789", long=_LONG["nice"])),
+    "nohup": _Wrapper(),
+    "setsid": _Wrapper(_Options(flags="cfwhV", long=_LONG["setsid"])),
+    "timeout": _Wrapper(_Options(takes="sk", flags="fpv", long=_LONG["timeout"]), operands=1),
+    "stdbuf": _Wrapper(_Options(takes="ioe", long=_LONG["stdbuf"])),
+    "xargs": _Wrapper(
         _Options(
-            code="S",
-            takes="uCP",
-            long_code=frozenset({"--split-string"}),
-            long_takes=frozenset({"--unset", "--chdir"}),
-        ),
+            takes="aEdILnPsJRS", attached="ei", digits="l", flags="0oprtx", long=_LONG["xargs"]
+        )
+    ),
+    "sudo": _Wrapper(
+        _Options(takes="CDghprRtTUu", flags="AbBEHiKklnNPsSvV", long=_LONG["sudo"]),
+        shell_flags="is",
         assignments=True,
     ),
-    "nice": _Wrapper(_Options(takes="n", long_takes=frozenset({"--adjustment"}))),
-    "nohup": _Wrapper(),
-    "setsid": _Wrapper(),
-    "timeout": _Wrapper(
-        _Options(takes="sk", long_takes=frozenset({"--signal", "--kill-after"})), operands=1
-    ),
-    "stdbuf": _Wrapper(_Options(takes="ioe")),
-    "xargs": _Wrapper(_Options(takes="aEdILnPs", attached="ei", digits="l")),
-    "sudo": _Wrapper(_Options(takes="CDghprtTUu"), shell_flags="is", assignments=True),
-    "doas": _Wrapper(_Options(takes="Cu")),
-    "time": _Wrapper(_Options(takes="fo")),
+    "doas": _Wrapper(_Options(takes="Cua", flags="nLs"), shell_flags="s"),
+    "time": _Wrapper(_Options(takes="fo", flags="apvqVhl", long=_LONG["time"])),
 }
+
+
+class _Unverifiable(Exception):
+    """An option we do not know: from ``at`` on, we cannot tell what the program reads."""
+
+    def __init__(self, at: int, name: str, option: str) -> None:
+        super().__init__(option)
+        self.at = at
+        self.name = name
+        self.option = option
 
 
 def code_items(argv: Sequence[str]) -> list[CodeItem]:
@@ -220,23 +301,33 @@ def code_items(argv: Sequence[str]) -> list[CodeItem]:
 
     Every program position is one (``argv[0]``, and the program after a
     wrapper such as ``env``), with the code arguments of a shell or an
-    interpreter there (see the module notes).
+    interpreter there (see the module notes). An option of a known program
+    that is not in its table makes its item and every item after it a code
+    item: whether it takes an argument decides which item is the program, and
+    a check against code injection fails closed.
     """
     found: list[CodeItem] = []
     index = 0
     runner = ""
-    while index < len(argv):
-        reads = "the program to run" if not runner else f"the program {runner} runs"
-        found.append(CodeItem(index, reads, "program"))
-        name = program_name(argv[index])
-        wrapper = _WRAPPERS.get(name)
-        if wrapper is None:
-            found.extend(_program(argv, index, name))
-            break
-        next_index = _wrapped(argv, index, name, wrapper, found)
-        if next_index is None:
-            break
-        index, runner = next_index, name
+    try:
+        while index < len(argv):
+            reads = "the program to run" if not runner else f"the program {runner} runs"
+            found.append(CodeItem(index, reads, "program"))
+            name = program_name(argv[index])
+            wrapper = _WRAPPERS.get(name)
+            if wrapper is None:
+                found.extend(_program(argv, index, name))
+                break
+            next_index = _wrapped(argv, index, name, wrapper, found)
+            if next_index is None:
+                break
+            index, runner = next_index, name
+    except _Unverifiable as unknown:
+        reads = (
+            f"past an option trioforge does not know ({unknown.option!r} of {unknown.name}), "
+            f"so it cannot tell which item {unknown.name} runs or reads as code"
+        )
+        found.extend(CodeItem(at, reads) for at in range(unknown.at, len(argv)))
     # An option whose argument is missing (``[python, -c]``) names no item.
     by_index = {item.index: item for item in reversed(found) if item.index < len(argv)}
     return sorted(by_index.values(), key=lambda item: item.index)
@@ -279,7 +370,7 @@ def _read(argv: Sequence[str], index: int, name: str, options: _Options) -> list
         ):
             break
         if item.startswith("--"):
-            at = _long(argv, at, name, options, found)
+            at = _long(argv, at, name, options, flags, found)
         else:
             at = _cluster(argv, at, name, options, flags, found)
         if found and options.code_ends:
@@ -292,16 +383,49 @@ def _read(argv: Sequence[str], index: int, name: str, options: _Options) -> list
     return found
 
 
+def _long_name(option: str, known: frozenset[str]) -> str | None:
+    """The long option ``option`` stands for: itself, or the one it abbreviates.
+
+    GNU ``getopt_long`` (coreutils, sudo, xargs, time) takes any unambiguous
+    prefix: ``env --split`` is ``--split-string``. A prefix of several is
+    not known (the program refuses it, but we cannot tell what it reads).
+    """
+    if option in known:
+        return option
+    if len(option) < 3:
+        return None
+    matches = [name for name in known if name.startswith(option)]
+    return matches[0] if len(matches) == 1 else None
+
+
 def _long(
-    argv: Sequence[str], at: int, name: str, options: _Options, found: list[CodeItem]
+    argv: Sequence[str],
+    at: int,
+    name: str,
+    options: _Options,
+    flags: set[str],
+    found: list[CodeItem],
 ) -> int:
-    """Read one long option (``--eval CODE``, ``--eval=CODE``); return the next item's index."""
-    option, equals, _value = argv[at].partition("=")
-    if option in options.long_code:
+    """Read one long option (``--eval CODE``, ``--eval=CODE``); return the next item's index.
+
+    Raises:
+        _Unverifiable: the program has a table of long options and this one
+            is not in it.
+    """
+    written, equals, _value = argv[at].partition("=")
+    known = options.long
+    if known is None:
+        return at + 2 if written in _SHELL_TAKES and not equals else at + 1
+    option = _long_name(written, known.code | known.takes | known.flags | known.shell)
+    if option is None:
+        raise _Unverifiable(at, name, written)
+    if option in known.code:
         target = at if equals else at + 1
-        found.append(CodeItem(target, f"the code {name} runs (after {option})"))
+        found.append(CodeItem(target, f"the code {name} runs (after {written})"))
         return target + 1
-    if option in options.long_takes and not equals:
+    if option in known.shell:
+        flags.add("s")
+    if option in known.takes and not equals:
         return at + 2
     return at + 1
 
@@ -314,7 +438,11 @@ def _cluster(
     flags: set[str],
     found: list[CodeItem],
 ) -> int:
-    """Read one cluster of short options (``-ec``); return the next item's index."""
+    """Read one cluster of short options (``-ec``); return the next item's index.
+
+    Raises:
+        _Unverifiable: a letter that is in none of the program's tables.
+    """
     item = argv[at]
     position = 1
     while position < len(item):
@@ -337,9 +465,18 @@ def _cluster(
         if letter in options.digits:
             while position < len(item) and item[position].isdigit():
                 position += 1
-        elif item[0] == "-":
+            continue
+        if not _is_flag(letter, options):
+            raise _Unverifiable(at, name, f"{item[0]}{letter}")
+        if item[0] == "-":
             flags.add(letter)
     return at + 1
+
+
+def _is_flag(letter: str, options: _Options) -> bool:
+    """Whether ``letter`` is a short option without an argument."""
+    flags = (options.flags, options.shell_flag, options.no_script, options.code, options.names)
+    return any(letter in known for known in flags)
 
 
 def _wrapped(
@@ -360,7 +497,7 @@ def _wrapped(
         if not item.startswith("-") or (item == "-" and name != "env"):
             break
         if item.startswith("--"):
-            at = _long(argv, at, name, options, found)
+            at = _long(argv, at, name, options, flags, found)
         else:
             at = _cluster(argv, at, name, options, flags, found)
     if flags & set(wrapper.shell_flags):
