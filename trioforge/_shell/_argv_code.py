@@ -57,12 +57,22 @@ does.
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Sequence
 from typing import Literal
 
 import attrs
 
+from ._argv_options import (
+    INTERPRETERS,
+    POWERSHELLS,
+    SHELL,
+    SHELL_TAKES,
+    SHELLS,
+    VERSIONED,
+    WRAPPERS,
+    Options,
+    Wrapper,
+)
 from ._templates import OPEN
 
 __all__ = ["CodeItem", "code_items"]
@@ -86,204 +96,6 @@ class CodeItem:
     index: int
     reads: str
     kind: Kind = "code"
-
-
-@attrs.frozen
-class _Long:
-    """A program's long options (each with its ``--``); see :data:`_LONG_OPTIONS`.
-
-    Attributes:
-        code: options whose argument is code (``--eval CODE``, ``--eval=CODE``).
-        takes: other options with an argument, after ``=`` or in the next item.
-        flags: options without one (or with one only after ``=``).
-        shell: options that hand the remaining items to a shell (``sudo --shell``).
-    """
-
-    code: frozenset[str] = frozenset()
-    takes: frozenset[str] = frozenset()
-    flags: frozenset[str] = frozenset(("--help", "--version"))
-    shell: frozenset[str] = frozenset()
-
-
-@attrs.frozen
-class _Options:
-    """How a program reads its options; letters are short options.
-
-    Attributes:
-        code: options whose argument is code (``-c CODE``, ``-cCODE``).
-        names: options whose argument names code to load (``python -m``).
-        takes: other options with an argument, in the same item or the next.
-        attached: options whose optional argument is the rest of the item.
-        digits: options followed by optional digits, then maybe more options
-            (``perl -l0e``).
-        flags: options without an argument; any other letter is unknown.
-        long: the long options; None takes any long option for a flag
-            (shells), :class:`_Long` knows only its own.
-        shell_flag: a flag that makes the first operand the script (``sh -c``).
-        no_script: a flag after which operands are arguments (``sh -s``).
-        code_ends: whether the options end at the code (``python -c CODE -x``:
-            ``-x`` is an argument of the code).
-        inline: whether code can be in the option's own item (``-cCODE``);
-            when not, a code option with more letters is a flag (``node -pe``).
-    """
-
-    code: str = ""
-    names: str = ""
-    takes: str = ""
-    attached: str = ""
-    digits: str = ""
-    flags: str = ""
-    long: _Long | None = _Long()
-    shell_flag: str = ""
-    no_script: str = ""
-    code_ends: bool = False
-    inline: bool = True
-
-
-# The long options of each program, from its manual: "program kind names...".
-# GNU getopt_long takes unique abbreviations, so the lists are complete.
-_LONG_OPTIONS = """python  takes check-hash-based-pycs jit
-python  flags help version help-env help-xoptions help-all info
-node    code  eval print require import loader experimental-loader
-node    takes conditions title env-file input-type inspect-port debug-port redirect-warnings
-node    takes unhandled-rejections dns-result-order icu-data-dir openssl-config report-dir
-node    takes report-directory report-filename report-signal stack-trace-limit watch-path
-node    takes test-reporter test-reporter-destination test-name-pattern diagnostic-dir
-node    takes max-http-header-size experimental-default-type max-old-space-size stack-size
-node    takes max-semi-space-size
-node    flags help version check interactive inspect inspect-brk inspect-wait no-warnings
-node    flags enable-source-maps trace-warnings trace-deprecation trace-uncaught no-deprecation
-node    flags throw-deprecation pending-deprecation preserve-symlinks preserve-symlinks-main
-node    flags abort-on-uncaught-exception expose-gc watch test experimental-vm-modules
-node    flags experimental-strip-types experimental-transform-types no-experimental-strip-types
-node    flags frozen-intrinsics zero-fill-buffers jitless no-addons trace-exit trace-sync-io
-node    flags cpu-prof heap-prof prof insecure-http-parser v8-options harmony
-ruby    takes encoding external-encoding internal-encoding enable disable dump
-ruby    flags help version verbose copyright yydebug jit yjit backtrace-limit
-php     code  process-begin process-code process-end
-php     takes php-ini define docroot zend-extension rf rc re rz ri
-php     flags help version interactive no-php-ini info hide-args no-header php-modules
-php     flags syntax-check no-chdir strip ini
-eval    flags help version verbose vanilla no-environ no-site-file no-init-file no-restore
-eval    flags no-save save restore default-packages
-fish    code  command init-command
-fish    takes debug debug-output features profile profile-startup
-fish    flags help version interactive login no-execute private no-config print-rusage-self
-fish    flags print-debug-categories
-env     code  split-string
-env     takes unset chdir argv0
-env     flags help version ignore-environment null debug default-signal ignore-signal
-env     flags block-signal list-signal-handling
-nice    takes adjustment
-setsid  flags help version ctty fork wait
-timeout takes signal kill-after
-timeout flags help version foreground preserve-status verbose
-stdbuf  takes input output error
-xargs   takes arg-file delimiter max-args max-procs max-chars process-slot-var
-xargs   flags help version null open-tty interactive no-run-if-empty show-limits verbose exit
-xargs   flags eof replace max-lines
-sudo    takes close-from chdir group host prompt chroot role type command-timeout other-user
-sudo    takes user
-sudo    flags help version askpass background bell preserve-env set-home remove-timestamp
-sudo    flags reset-timestamp list non-interactive preserve-groups stdin validate no-update
-sudo    shell shell login
-time    takes format output
-time    flags help version append portability verbose quiet
-"""
-
-
-def _long_options(table: str) -> dict[str, _Long]:
-    """:data:`_LONG_OPTIONS` read into one :class:`_Long` per program."""
-    kinds: dict[str, dict[str, set[str]]] = {}
-    for line in table.splitlines():
-        program, kind, *names = line.split()
-        kinds.setdefault(program, {}).setdefault(kind, set()).update(f"--{n}" for n in names)
-    return {
-        program: _Long(**{kind: frozenset(names) for kind, names in by_kind.items()})
-        for program, by_kind in kinds.items()
-    }
-
-
-_LONG = _long_options(_LONG_OPTIONS)
-# Shells: any letter but -o/-O is a flag, except -R and -T, which take an
-# argument in some shells (ksh93, mksh) and not in others (bash -T).
-_SHELL_FLAGS = "".join(sorted(set(string.ascii_letters) - set("oORT")))
-# Their long options are flags (bash's are exact, zsh's set options) but two.
-_SHELL_TAKES = frozenset(("--rcfile", "--init-file"))
-_SHELL = _Options(
-    takes="oO", flags=_SHELL_FLAGS, long=None, shell_flag="c", no_script="s", code_ends=True
-)
-_PYTHON = _Options(
-    "c", "m", "WX", flags="bBdEhiIOPqRsSuvVx?", long=_LONG["python"], code_ends=True
-)
-_NODE = _Options("ep", "r", "C", flags="chiv", long=_LONG["node"], inline=False)
-_PERL = _Options("eE", "Mm", "I", "CdDFix", "0l", flags="acfgnpsStTuUvVwWXh")
-_RUBY = _Options("e", "r", "CEI", "FKxi", "0TW", flags="acdhlnpsSUvwy", long=_LONG["ruby"])
-_PHP = _Options("rBRE", "Ff", "cdtzS", flags="ahHilmnqsvwe", long=_LONG["php"])
-_LUA = _Options("e", "l", flags="ivEW")
-_EVAL = _Options("e", takes="ls", flags="i", long=_LONG["eval"])
-_FISH = _Options("cC", takes="dofp", flags="hilnNPv", long=_LONG["fish"], code_ends=True)
-
-_SHELLS = frozenset(
-    ("sh", "bash", "rbash", "dash", "zsh", "ksh", "ksh93", "mksh", "pdksh", "oksh", "ash", "yash")
-) | frozenset(("posh", "csh", "tcsh"))
-_INTERPRETERS: dict[str, _Options] = {
-    "node": _NODE,
-    "nodejs": _NODE,
-    "bun": _NODE,
-    "jruby": _RUBY,
-    "luajit": _LUA,
-    "rscript": _EVAL,
-    "osascript": _EVAL,
-    "fish": _FISH,
-}
-_VERSIONED: tuple[tuple[re.Pattern[str], _Options], ...] = (
-    (re.compile(r"(?:python|pypy)(?:\d+(?:\.\d+)*t?)?"), _PYTHON),
-    (re.compile(r"perl(?:\d+(?:\.\d+)*)?"), _PERL),
-    (re.compile(r"ruby(?:\d+(?:\.\d+)*)?"), _RUBY),
-    (re.compile(r"php(?:\d+(?:\.\d+)*)?"), _PHP),
-    (re.compile(r"lua(?:\d+(?:\.\d+)*)?"), _LUA),
-)
-_POWERSHELLS = frozenset({"pwsh", "pwsh-preview", "powershell"})
-
-
-@attrs.frozen
-class _Wrapper:
-    """A program that runs another: its options, then ``operands`` items, then the program.
-
-    ``shell_flags``: flags after which the remaining items go to a shell as
-    one command line (``sudo -s``). ``assignments``: whether ``NAME=VALUE``
-    items may come before the program (``env``, ``sudo``).
-    """
-
-    options: _Options = _Options()
-    operands: int = 0
-    shell_flags: str = ""
-    assignments: bool = False
-
-
-_WRAPPERS: dict[str, _Wrapper] = {
-    "env": _Wrapper(
-        _Options("S", takes="uCPLUa", flags="i0v", long=_LONG["env"]), assignments=True
-    ),
-    "nice": _Wrapper(_Options(takes="n", digits="0123456789", long=_LONG["nice"])),
-    "nohup": _Wrapper(),
-    "setsid": _Wrapper(_Options(flags="cfwhV", long=_LONG["setsid"])),
-    "timeout": _Wrapper(_Options(takes="sk", flags="fpv", long=_LONG["timeout"]), operands=1),
-    "stdbuf": _Wrapper(_Options(takes="ioe", long=_LONG["stdbuf"])),
-    "xargs": _Wrapper(
-        _Options(
-            takes="aEdILnPsJRS", attached="ei", digits="l", flags="0oprtx", long=_LONG["xargs"]
-        )
-    ),
-    "sudo": _Wrapper(
-        _Options(takes="CDghprRtTUu", flags="AbBEHiKklnNPsSvV", long=_LONG["sudo"]),
-        shell_flags="is",
-        assignments=True,
-    ),
-    "doas": _Wrapper(_Options(takes="Cua", flags="nLs"), shell_flags="s"),
-    "time": _Wrapper(_Options(takes="fo", flags="apvqVhl", long=_LONG["time"])),
-}
 
 
 class _Unverifiable(Exception):
@@ -314,7 +126,7 @@ def code_items(argv: Sequence[str]) -> list[CodeItem]:
             reads = "the program to run" if not runner else f"the program {runner} runs"
             found.append(CodeItem(index, reads, "program"))
             name = program_name(argv[index])
-            wrapper = _WRAPPERS.get(name)
+            wrapper = WRAPPERS.get(name)
             if wrapper is None:
                 found.extend(_program(argv, index, name))
                 break
@@ -341,19 +153,19 @@ def program_name(item: str) -> str:
 
 def _program(argv: Sequence[str], index: int, name: str) -> list[CodeItem]:
     """The code items of the program at ``index``, if it is one we know."""
-    if name in _SHELLS:
-        return _read(argv, index, name, _SHELL)
-    if name in _POWERSHELLS:
+    if name in SHELLS:
+        return _read(argv, index, name, SHELL)
+    if name in POWERSHELLS:
         return _powershell(argv, index, name)
     if name == "ssh":
         return _ssh(argv, index)
-    options = _INTERPRETERS.get(name)
+    options = INTERPRETERS.get(name)
     if options is None:
-        options = next((opts for pattern, opts in _VERSIONED if pattern.fullmatch(name)), None)
+        options = next((opts for pattern, opts in VERSIONED if pattern.fullmatch(name)), None)
     return [] if options is None else _read(argv, index, name, options)
 
 
-def _read(argv: Sequence[str], index: int, name: str, options: _Options) -> list[CodeItem]:
+def _read(argv: Sequence[str], index: int, name: str, options: Options) -> list[CodeItem]:
     """Read the options of ``argv[index]`` as ``options`` says; the code and script items."""
     found: list[CodeItem] = []
     flags: set[str] = set()
@@ -402,7 +214,7 @@ def _long(
     argv: Sequence[str],
     at: int,
     name: str,
-    options: _Options,
+    options: Options,
     flags: set[str],
     found: list[CodeItem],
 ) -> int:
@@ -415,7 +227,7 @@ def _long(
     written, equals, _value = argv[at].partition("=")
     known = options.long
     if known is None:
-        return at + 2 if written in _SHELL_TAKES and not equals else at + 1
+        return at + 2 if written in SHELL_TAKES and not equals else at + 1
     option = _long_name(written, known.code | known.takes | known.flags | known.shell)
     if option is None:
         raise _Unverifiable(at, name, written)
@@ -434,7 +246,7 @@ def _cluster(
     argv: Sequence[str],
     at: int,
     name: str,
-    options: _Options,
+    options: Options,
     flags: set[str],
     found: list[CodeItem],
 ) -> int:
@@ -473,14 +285,14 @@ def _cluster(
     return at + 1
 
 
-def _is_flag(letter: str, options: _Options) -> bool:
+def _is_flag(letter: str, options: Options) -> bool:
     """Whether ``letter`` is a short option without an argument."""
     flags = (options.flags, options.shell_flag, options.no_script, options.code, options.names)
     return any(letter in known for known in flags)
 
 
 def _wrapped(
-    argv: Sequence[str], index: int, name: str, wrapper: _Wrapper, found: list[CodeItem]
+    argv: Sequence[str], index: int, name: str, wrapper: Wrapper, found: list[CodeItem]
 ) -> int | None:
     """Skip a wrapper's options and operands; the index of the program it runs, if any."""
     options = wrapper.options

@@ -13,10 +13,10 @@ with :meth:`Checker.mapping`, which reports duplicate keys (YAML parsers
 silently keep the last one), unknown keys with a "did you mean" hint (within
 a budget per file, see :meth:`Checker.hint`), non-string keys, and applies
 ``<<`` merge keys as YAML 1.1 does: explicit keys win, then the merged
-mappings in order, each bringing its own merges with it. Each merged mapping
-is resolved once, with an explicit stack, so a long chain of merges costs one
-dictionary union per link; and it is checked once, so a mapping that merges
-it costs a union made in C (:func:`under`), not a Python loop over its keys.
+mappings in order, each bringing its own merges with it. Merges are resolved
+by ``_nodes.Merges`` in time and memory linear in what is read (a chain of
+25,000 merges included); a mapping that merges a checked one costs a union
+made in C (:func:`under`), not a Python loop over its keys.
 Aliases: a node reachable through an alias (``Node.shared``) can be reached
 from many places; a mapping of 300 unknown keys used as ``*m`` by 300 tasks
 would otherwise be checked 300 times and give 90,000 problems (and a 64 KB
@@ -46,8 +46,8 @@ import attrs
 
 from .._core import DurationError, parse_duration
 from .._shell import OPEN, Reference, scan
-from ._hints import SYNONYMS, suggestion
-from ._nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ._hints import SYNONYMS, HintBudget, suggestion
+from ._nodes import MappingNode, Merges, Node, ScalarNode, SequenceNode, is_merge_key
 
 __all__ = ["NodeReader", "Problem", "once_per_shared_node", "shown", "under", "usual_tag"]
 
@@ -55,7 +55,6 @@ __all__ = ["NodeReader", "Problem", "once_per_shared_node", "shown", "under", "u
 _STANDARD_TAGS = frozenset(
     f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq")
 )
-_MERGE_TAG = "tag:yaml.org,2002:merge"
 _WHOLE = re.compile(r"[+]?[0-9][0-9_]*")
 _OPENS = re.compile(re.escape(OPEN))
 _NEWLINE = re.compile("\n")
@@ -89,13 +88,6 @@ def shown(text: str) -> str:
     if len(text) <= _SHOWN:
         return repr(text)
     return f"{text[: _SHOWN - 5]!r}... ({len(text)} characters)"
-
-
-def _is_merge_key(key: Node) -> bool:
-    """Whether ``key`` is YAML's merge key: a plain ``<<`` or one tagged ``!!merge``."""
-    if not isinstance(key, ScalarNode) or key.value != "<<":
-        return False
-    return key.tag == _MERGE_TAG or (key.tag is None and key.plain)
 
 
 _V = TypeVar("_V")
@@ -173,7 +165,8 @@ class NodeReader:
         self._line_starts: list[int] | None = None
         self._opens: dict[int, tuple[list[int], list[int]]] = {}
         self._hint_budget = _HINT_BUDGET
-        self._resolved_by_id: dict[int, dict[str, tuple[ScalarNode, Node]]] = {}
+        self._hint_work = HintBudget()
+        self._merges = Merges(self.add)
 
     def first(self, node: Node, *about: Hashable) -> bool:
         """Whether ``about`` is asked of ``node`` for the first time (always true if not shared).
@@ -195,13 +188,14 @@ class NodeReader:
         A hint compares the word with every choice; 1,500 unknown ``needs``
         among 1,500 task ids would take seconds, for hints nobody reads past
         the first screen. So hints stop once :data:`_HINT_BUDGET` candidates
-        have been compared, except the synonyms' (``depends_on`` -> ``needs``).
+        have been compared, or the file's :class:`HintBudget` of work is spent
+        (about a second), except the synonyms' (``depends_on`` -> ``needs``).
         """
         self._hint_budget -= len(choices)
         if self._hint_budget < 0:
             synonym = SYNONYMS.get(word.lower())
             choices = [synonym] if synonym is not None and synonym in choices else []
-        return suggestion(word, choices)
+        return suggestion(word, choices, self._hint_work)
 
     def add(self, node: Node, message: str) -> None:
         """Record a problem at ``node``."""
@@ -365,7 +359,7 @@ class NodeReader:
         result: dict[str, tuple[ScalarNode, Node]] = {}
         merges: list[Node] = []
         for key, value in node.pairs:
-            if _is_merge_key(key):
+            if is_merge_key(key):
                 merges.append(value)
                 continue
             if not isinstance(key, ScalarNode) or key.is_null():
@@ -405,61 +399,16 @@ class NodeReader:
         self, node: Node, what: str, allowed: tuple[str, ...] | None, *, extensions: bool
     ) -> dict[str, tuple[ScalarNode, Node]]:
         """The pairs of one merged mapping that ``allowed`` accepts; the others are problems."""
-        pairs = self._resolved(node, what)
         if allowed is None and not extensions:
-            return pairs
+            return self._merges.pairs(node, what)
+
+        def dropped(key: ScalarNode) -> None:
+            if allowed is not None and self.first(key, "unknown key", allowed):
+                name = key.value
+                self.add(key, f"unknown key {shown(name)} in {what}{self.hint(name, allowed)}")
+
         known = None if allowed is None else _known(allowed)
-        kept: dict[str, tuple[ScalarNode, Node]] = {}
-        for name, pair in pairs.items():
-            if extensions and name.startswith("x-"):
-                continue
-            if known is None or name in known:
-                kept[name] = pair
-            elif self.first(pair[0], "unknown key", allowed):
-                assert allowed is not None
-                self.add(pair[0], f"unknown key {shown(name)} in {what}{self.hint(name, allowed)}")
-        return kept
-
-    def _resolved(self, root: Node, what: str) -> dict[str, tuple[ScalarNode, Node]]:
-        """The pairs of a merged mapping: its own keys, then those of its own ``<<``.
-
-        Each mapping is resolved once, after the mappings it merges (an
-        explicit stack, not recursion: a chain of merges can be long), so a
-        chain of merges costs one dictionary union per link.
-        """
-        resolved = self._resolved_by_id
-        stack: list[tuple[Node, bool]] = [(root, False)]
-        while stack:
-            node, ready = stack.pop()
-            if id(node) in resolved:
-                continue
-            if not isinstance(node, MappingNode):
-                self.add(node, f"'<<' in {what} must name a mapping or a list of mappings")
-                resolved[id(node)] = {}
-                continue
-            sources = [
-                source
-                for key, value in node.pairs
-                if _is_merge_key(key)
-                for source in (value.items if isinstance(value, SequenceNode) else [value])
-            ]
-            if not ready:
-                stack.append((node, True))
-                stack.extend((source, False) for source in sources)
-                continue
-            pairs: dict[str, tuple[ScalarNode, Node]] = {}
-            for source in sources:
-                pairs = resolved[id(source)] | pairs
-            own: dict[str, tuple[ScalarNode, Node]] = {}
-            for key, value in node.pairs:
-                if _is_merge_key(key):
-                    continue
-                if isinstance(key, ScalarNode) and not key.is_null():
-                    own.setdefault(key.value, (key, value))
-                else:
-                    self.add(key, f"keys in {what} must be strings")
-            resolved[id(node)] = pairs | own
-        return resolved[id(root)]
+        return self._merges.kept(node, what, known, extensions=extensions, dropped=dropped)
 
     @once_per_shared_node
     def string_list(self, node: Node, what: str) -> list[tuple[str, ScalarNode]]:

@@ -109,7 +109,7 @@ class Checker(NodeReader):
         env that merges the mapping (see :meth:`env`, which removes a variable
         from the second dictionary once its problem is reported).
         """
-        pairs = self._resolved(node, what)
+        pairs = self._merges.pairs(node, what)
         values: dict[str, tuple[str, ScalarNode]] = {}
         pending: dict[str, tuple[ScalarNode, Node]] = {}
         for name, (key, value) in pairs.items():

@@ -20,12 +20,13 @@ import time
 from pathlib import Path
 
 import attrs
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import trioforge
-from trioforge._yaml_hints import HintBudget, suggestion
-from trioforge._yaml_nodes import (
+from trioforge._workflow_file._hints import HintBudget, suggestion
+from trioforge._workflow_file._nodes import (
     MappingNode,
     Merges,
     Node,
@@ -272,3 +273,30 @@ def test_a_chain_of_25000_merges_resolves_in_linear_memory() -> None:
     assert len(everything) == links + 1
     assert dropped == links
     assert elapsed < 5, elapsed
+
+
+@pytest.mark.parametrize("links", [12_000, 25_000])
+def test_a_chain_of_merged_envs_validates_under_the_memory_limit(
+    tmp_path: Path, links: int
+) -> None:
+    """`mK: &mK {<<: *mK-1, KK: v}` x 25,000 (1 MB) merged into one env: seconds, under 512 MB."""
+    lines = ["x-chain:", "  m0: &m0 {K0: v}"]
+    lines += [f"  m{i}: &m{i} {{<<: *m{i - 1}, K{i}: v}}" for i in range(1, links)]
+    lines += ["tasks:", f"  t: {{run: x, env: {{<<: *m{links - 1}}}}}"]
+    path = tmp_path / "chain.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    result = validate(path)
+    assert_within_budget(result)
+    assert result.returncode == 0
+
+
+def test_a_chain_of_task_bodies_merging_each_other_validates_in_seconds(tmp_path: Path) -> None:
+    """12,000 tasks, each merging the one before and adding an unknown key: under 512 MB."""
+    lines = ["tasks:", "  m0: &m0 {run: x}"]
+    lines += [f"  m{i}: &m{i} {{<<: *m{i - 1}, K{i}: v}}" for i in range(1, 12_000)]
+    path = tmp_path / "tasks.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    result = validate(path)
+    assert_within_budget(result)
+    assert result.returncode == 2
+    assert "unknown key 'K1' in task 'm1'" in result.stderr
