@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import attrs
+import trio
 
 from ._combinators import TryCatchTask, run_child
 from ._core import TaskContext, WorkflowTask, _to_ids, count, has_compensation, seconds
@@ -105,5 +106,7 @@ class FallbackTask:
         if ctx.state.get(_DIRECT):
             if has_compensation(self.task):
                 await self.task.compensate(ctx.child(self.task.id))
+            else:
+                await trio.lowlevel.checkpoint()
             return
         await self._try_catch.compensate(ctx)
