@@ -41,7 +41,7 @@ class AsyncCallable:
         ({"fn": two_args}, r"task 'a': fn must be an async function .* cannot take the context"),
         ({"fn": body, "compensate": sync_body}, r"task 'a': compensate must be an async function"),
         ({"fn": body, "compensate": no_context}, r"task 'a': compensate must be .* cannot take"),
-        ({"fn": lambda ctx: body(ctx)}, r"task 'a': fn must be an async function .* got the sync"),
+        ({"fn": lambda ctx: body(ctx)}, r"task 'a': fn must be an async .* got the sync"),  # noqa: PLW0108
     ],
 )
 def test_task_refuses_functions_that_cannot_run(kwargs: dict[str, Any], message: str) -> None:
@@ -53,15 +53,15 @@ def test_task_refuses_functions_that_cannot_run(kwargs: dict[str, Any], message:
 @pytest.mark.parametrize("fn", [body, AsyncCallable(), functools.partial(two_args, extra=1)])
 def test_task_accepts_async_functions_of_the_context(fn: Any) -> None:
     """Async functions, async callables and partials binding the rest are accepted."""
-    assert "a" == tf.Task("a", fn).id
+    assert tf.Task("a", fn).id == "a"
 
 
 def test_decorator_refuses_a_sync_function() -> None:
     """@wf.task on a sync function is a TypeError naming the task."""
     wf = tf.Workflow("w")
     with pytest.raises(TypeError, match="task 'sync_body': fn must be an async function"):
-        wf.task(sync_body)
-    assert 0 == len(wf)
+        wf.task(sync_body)  # type: ignore[arg-type]
+    assert len(wf) == 0
 
 
 def test_decorator_refuses_a_sync_compensation() -> None:

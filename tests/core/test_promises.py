@@ -41,11 +41,11 @@ async def test_no_task_starts_after_the_deadline_without_checkpoints(
     executor = tf.WorkflowExecutor(cpu_chain(autojump_clock, ran, undone), workflow_timeout=1.5)
     with pytest.raises(tf.WorkflowTimeoutError) as info:
         await run_mode(executor, mode)
-    assert ["t0", "t1"] == ran
-    assert ["t0", "t1"] == info.value.completed
-    assert ["t1", "t0"] == undone
+    assert ran == ["t0", "t1"]
+    assert info.value.completed == ["t0", "t1"]
+    assert undone == ["t1", "t0"]
     started = [e.task_id for e in executor.audit_log.of_type("WorkflowTaskStarted")]
-    assert ["t0", "t1"] == started
+    assert started == ["t0", "t1"]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -68,9 +68,9 @@ async def test_no_task_starts_after_cancel_called_by_a_task(mode: str) -> None:
     executor = tf.WorkflowExecutor(wf)
     with pytest.raises(tf.WorkflowCancelledError) as info:
         await run_mode(executor, mode)
-    assert "stop" == info.value.reason
-    assert {} == rec.starts
-    assert ["a"] == rec.compensated
+    assert info.value.reason == "stop"
+    assert rec.starts == {}
+    assert rec.compensated == ["a"]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -87,7 +87,7 @@ async def test_cancel_by_the_last_task_is_not_success(mode: str) -> None:
     executor = tf.WorkflowExecutor(workflow(tf.Task("only", last, compensate=undo)))
     with pytest.raises(tf.WorkflowCancelledError):
         await run_mode(executor, mode)
-    assert ["only"] == undone
+    assert undone == ["only"]
 
 
 async def test_execute_checkpoints_between_tasks() -> None:
@@ -122,7 +122,7 @@ def failing_then_slow(rec: Recorder) -> tf.Workflow:
 async def test_timeout_after_a_failure_keeps_the_failure(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """CONTINUE_INDEPENDENT: a failure then the deadline: WorkflowTimeoutError keeps the failure."""
+    """A failure, then the deadline: WorkflowTimeoutError keeps the failure as cause."""
     rec = Recorder()
     executor = tf.WorkflowExecutor(
         failing_then_slow(rec),
@@ -131,10 +131,10 @@ async def test_timeout_after_a_failure_keeps_the_failure(
     )
     with pytest.raises(tf.WorkflowTimeoutError) as info:
         await executor.execute_dataflow()
-    assert ["bad"] == list(info.value.failures)
+    assert list(info.value.failures) == ["bad"]
     assert info.value.failures["bad"] is info.value.__cause__
     assert isinstance(info.value.__cause__, ValueError)
-    assert {"ok": "value"} == info.value.results
+    assert info.value.results == {"ok": "value"}
     assert "bad" in str(info.value)
 
 
@@ -155,9 +155,9 @@ async def test_cancel_after_a_failure_keeps_the_failure(
         nursery.start_soon(cancel_later)
         with pytest.raises(tf.WorkflowCancelledError) as info:
             await executor.execute_dataflow()
-    assert ["bad"] == list(info.value.failures)
+    assert list(info.value.failures) == ["bad"]
     assert info.value.failures["bad"] is info.value.__cause__
-    assert {"ok": "value"} == info.value.results
+    assert info.value.results == {"ok": "value"}
 
 
 async def test_cancel_outranks_a_passed_deadline(autojump_clock: trio.testing.MockClock) -> None:
@@ -170,7 +170,7 @@ async def test_cancel_outranks_a_passed_deadline(autojump_clock: trio.testing.Mo
     executor = tf.WorkflowExecutor(workflow(tf.Task("late", late)), workflow_timeout=1)
     with pytest.raises(tf.WorkflowCancelledError) as info:
         await executor.execute()
-    assert "too late anyway" == info.value.reason
+    assert info.value.reason == "too late anyway"
 
 
 async def test_interrupt_outranks_a_failure_and_names_it(
@@ -186,7 +186,7 @@ async def test_interrupt_outranks_a_failure_and_names_it(
     with pytest.raises(KeyboardInterrupt) as info:
         await executor.execute_dataflow()
     notes = getattr(info.value, "__notes__", [])
-    assert ["trioforge: task 'bad' had failed: ValueError: broken"] == notes
+    assert notes == ["trioforge: task 'bad' had failed: ValueError: broken"]
 
 
 async def test_task_failed_error_carries_results() -> None:
@@ -200,7 +200,7 @@ async def test_task_failed_error_carries_results() -> None:
     executor = tf.WorkflowExecutor(wf, failure_policy=tf.FailurePolicy.CONTINUE_INDEPENDENT)
     with pytest.raises(tf.TaskFailedError) as info:
         await executor.execute_dataflow()
-    assert {"a": 1, "b": 2} == info.value.results
+    assert info.value.results == {"a": 1, "b": 2}
 
 
 async def test_cancelled_error_carries_results(autojump_clock: trio.testing.MockClock) -> None:
@@ -216,8 +216,8 @@ async def test_cancelled_error_carries_results(autojump_clock: trio.testing.Mock
         nursery.start_soon(cancel_later)
         with pytest.raises(tf.WorkflowCancelledError) as info:
             await executor.execute_dataflow()
-    assert {"a": 1} == info.value.results
-    assert {} == info.value.failures
+    assert info.value.results == {"a": 1}
+    assert info.value.failures == {}
 
 
 class Boom(BaseException):
@@ -239,36 +239,36 @@ def three_step_saga(rec: Recorder, raising: BaseException) -> tf.Workflow:
 
 
 async def test_compensation_raising_base_exception_finishes_the_rollback() -> None:
-    """A compensation raising a BaseException: the rest still run, events recorded, then re-raised."""
+    """A BaseException from a compensation: the rest run, events are recorded; it propagates."""
     rec = Recorder()
     executor = tf.WorkflowExecutor(three_step_saga(rec, Boom("bad undo")))
     with pytest.raises(Boom) as info:
         await executor.execute()
-    assert ["a"] == rec.compensated
+    assert rec.compensated == ["a"]
     assert isinstance(info.value.__context__, tf.TaskFailedError)
     assert isinstance(info.value.__context__.compensation_failures["b"], Boom)
     types = [(e.type, e.task_id) for e in executor.audit_log.events[-3:]]
-    assert [
+    assert types == [
         ("WorkflowTaskCompensationFailed", "b"),
         ("WorkflowTaskCompensated", "a"),
         ("WorkflowFailed", None),
-    ] == types
+    ]
 
 
 async def test_compensation_interrupt_stops_the_rollback_but_records_it() -> None:
-    """A KeyboardInterrupt in a compensation: the rest is recorded as not run, then it propagates."""
+    """A KeyboardInterrupt in a compensation: the rest is recorded as not run; it propagates."""
     rec = Recorder()
     executor = tf.WorkflowExecutor(three_step_saga(rec, KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt) as info:
         await executor.execute()
-    assert [] == rec.compensated
+    assert rec.compensated == []
     assert isinstance(info.value.__context__, tf.TaskFailedError)
     events = executor.audit_log.events[-3:]
-    assert [
+    assert [(e.type, e.task_id) for e in events] == [
         ("WorkflowTaskCompensationFailed", "b"),
         ("WorkflowTaskCompensationFailed", "a"),
         ("WorkflowFailed", None),
-    ] == [(e.type, e.task_id) for e in events]
+    ]
     assert "interrupted" in (events[1].error or "")
 
 
@@ -281,8 +281,8 @@ async def test_compensation_that_swallows_cancel_is_a_failure(
         for _ in range(3):
             try:
                 await trio.sleep(10)
-            except trio.Cancelled:
-                pass
+            except trio.Cancelled:  # the misbehaviour under test
+                continue
 
     async def work(ctx: tf.TaskContext) -> None:
         await trio.lowlevel.checkpoint()
@@ -295,7 +295,7 @@ async def test_compensation_that_swallows_cancel_is_a_failure(
     with pytest.raises(tf.TaskFailedError) as info:
         await executor.execute()
     assert isinstance(info.value.compensation_failures["a"], TimeoutError)
-    assert [] == executor.audit_log.of_type("WorkflowTaskCompensated")
+    assert executor.audit_log.of_type("WorkflowTaskCompensated") == []
 
 
 async def test_cancel_during_retry_backoff_ends_cancelled(
@@ -321,7 +321,7 @@ async def test_cancel_during_retry_backoff_ends_cancelled(
         with pytest.raises(tf.WorkflowCancelledError):
             await executor.execute_dataflow()
     events = [(e.type, e.detail) for e in executor.audit_log.events if e.task_id == "flaky"]
-    assert ("WorkflowTaskCancelled", "while waiting to retry: operator") == events[-1]
+    assert events[-1] == ("WorkflowTaskCancelled", "while waiting to retry: operator")
 
 
 @pytest.mark.parametrize("mode", ["execute_parallel", "execute_dataflow"])
@@ -335,7 +335,7 @@ async def test_fail_fast_cancel_names_the_failed_task(
     with pytest.raises(tf.TaskFailedError):
         await run_mode(executor, mode)
     (cancelled,) = executor.audit_log.of_type("WorkflowTaskCancelled")
-    assert ("slow", "fail-fast: task 'bad' failed") == (cancelled.task_id, cancelled.detail)
+    assert (cancelled.task_id, cancelled.detail) == ("slow", "fail-fast: task 'bad' failed")
 
 
 async def test_timeout_cancel_says_so(autojump_clock: trio.testing.MockClock) -> None:
@@ -345,4 +345,4 @@ async def test_timeout_cancel_says_so(autojump_clock: trio.testing.MockClock) ->
     with pytest.raises(tf.WorkflowTimeoutError):
         await executor.execute_dataflow()
     (cancelled,) = executor.audit_log.of_type("WorkflowTaskCancelled")
-    assert "workflow_timeout of 2s ran out" == cancelled.detail
+    assert cancelled.detail == "workflow_timeout of 2s ran out"

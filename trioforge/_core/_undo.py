@@ -49,7 +49,8 @@ def is_interrupt(exc: BaseException) -> bool:
 def step_label(number: int, fn: Callable[..., object]) -> str:
     """``"step 2: release"``: how events name a registered undo step (numbered from 1)."""
     inner = getattr(fn, "func", fn)  # a functools.partial
-    return f"step {number}: {getattr(inner, '__qualname__', None) or fn!r}"
+    name = getattr(inner, "__qualname__", None) or repr(fn)
+    return f"step {number}: {name}"
 
 
 #: ``emit(ok, task_id, duration, error, detail)``: record the outcome of one item.
