@@ -31,7 +31,8 @@ from typing import Any
 import attrs
 import trio
 
-from ._combinators import TryCatchTask, run_child
+from ._children import run_child
+from ._combinators import TryCatchTask
 from ._core import TaskContext, WorkflowTask, _to_ids, count, has_compensation, seconds
 
 __all__ = ["FallbackTask"]
