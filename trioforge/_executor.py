@@ -7,11 +7,16 @@ Lifecycle of every run, whatever the mode:
    whose deadline is ``workflow_timeout`` and which :meth:`cancel` cancels;
 3. on success: ``WorkflowCompleted`` and a :class:`WorkflowResult`;
 4. otherwise rollback (shielded, bounded by ``compensation_timeout``), then the
-   terminal event and a domain error: :class:`TaskFailedError` (cause: the
-   first failed task's own exception), :class:`WorkflowCancelledError` or
-   :class:`WorkflowTimeoutError`. When the caller's own cancel scope (or a
-   ``KeyboardInterrupt``) stops the run, rollback runs the same way and the
-   original exception propagates unchanged.
+   terminal event and a domain error: :class:`TaskFailedError`,
+   :class:`WorkflowCancelledError` or :class:`WorkflowTimeoutError`, the
+   highest reason (failure < timeout < cancel), each carrying ``failures`` and
+   ``results`` and chaining the first failure as ``__cause__``. A run counts as
+   cancelled or timed out when ``cancel()`` was called or the deadline passed
+   while it was in progress, even if no task reached a checkpoint afterwards
+   (no task starts after that: see the runner). When the caller's own cancel
+   scope (or a ``KeyboardInterrupt``) stops the run, rollback runs the same way
+   and the original exception propagates. A ``BaseException`` raised by a
+   compensation propagates last, once the terminal event is recorded.
 
 When an ``execute_*`` method returns or raises, nothing it started is running.
 """

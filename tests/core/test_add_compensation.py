@@ -181,8 +181,8 @@ async def test_steps_are_shielded_and_bounded(autojump_clock: trio.testing.MockC
     assert isinstance(info.value.compensation_failures["t"], TimeoutError)
 
 
-async def test_each_step_runs_at_most_once(autojump_clock: trio.testing.MockClock) -> None:
-    """A run stopped from outside during a rollback-worthy failure undoes each step once."""
+async def test_steps_belong_to_their_run(autojump_clock: trio.testing.MockClock) -> None:
+    """Two runs stopped from outside each undo their own step, once; none carries over."""
     ledger = Ledger()
 
     async def body(ctx: tf.TaskContext) -> None:
