@@ -104,10 +104,14 @@ async def test_failed_attempt_steps_are_undone_before_the_retry(
     wf = workflow(
         tf.Task("flaky", flaky, retries=1), tf.Task("later", later, depends_on=("flaky",))
     )
+    executor = tf.WorkflowExecutor(wf)
     with pytest.raises(tf.TaskFailedError):
-        await tf.WorkflowExecutor(wf).execute()
+        await executor.execute()
     assert log == ["attempt 1 starts after []", "attempt 2 starts after ['attempt 1']"]
     assert ledger.undone == ["attempt 1", "attempt 2"]
+    # The retry's undo names the failed attempt; the rollback's carries none.
+    events = executor.audit_log.of_type("WorkflowTaskCompensated")
+    assert [(e.task_id, e.attempt) for e in events] == [("flaky", 1), ("flaky", None)]
 
 
 @pytest.mark.parametrize("stop", ["cancel", "task timeout", "workflow timeout"])

@@ -141,27 +141,30 @@ class Run:
         return "stopped from outside the run"
 
     def emit_undo(
-        self,
-        ok: bool,
-        task_id: str,
-        duration: float | None,
-        error: str | None,
-        detail: str | None,
+        self, ok: bool, item: UndoItem, duration: float | None, error: str | None
     ) -> None:
-        """Record the outcome of one compensation or undo step (see :func:`undo_all`)."""
+        """Record the outcome of one compensation or undo step (see :func:`undo_all`).
+
+        ``detail`` names a step (``"step 2: release"``); ``attempt`` is set only
+        when a failed attempt's steps are undone before the next attempt.
+        """
         self.emit(
             EventType.TASK_COMPENSATED if ok else EventType.TASK_COMPENSATION_FAILED,
-            task_id,
+            item.task_id,
+            attempt=item.attempt,
             duration=duration,
             error=error,
-            detail=detail,
+            detail=item.label,
         )
 
-    def step_items(self, task_id: str) -> list[UndoItem]:
-        """Take ``task_id``'s registered steps, newest first, so each runs at most once."""
+    def step_items(self, task_id: str, attempt: int | None = None) -> list[UndoItem]:
+        """Take ``task_id``'s registered steps, newest first, so each runs at most once.
+
+        ``attempt``: the failed attempt whose steps these are, when undone before a retry.
+        """
         steps = self.steps.pop(task_id, ())
         return [
-            UndoItem(task_id, partial(fn, *args), step_label(index, fn))
+            UndoItem(task_id, partial(fn, *args), step_label(index, fn), attempt)
             for index, (fn, args) in reversed(list(enumerate(steps, 1)))
         ]
 
@@ -412,7 +415,7 @@ async def _run_attempts(  # noqa: PLR0915 - one frame per attempt loop
         try:
             if task_id in run.steps:
                 # Only the successful attempt's steps may wait for a rollback.
-                await _undo_attempt(run, task_id)
+                await _undo_attempt(run, task_id, attempt)
             await trio.sleep(delay)
         except BaseException as exc:
             if is_cancellation(exc):
@@ -422,9 +425,10 @@ async def _run_attempts(  # noqa: PLR0915 - one frame per attempt loop
         attempt += 1
 
 
-async def _undo_attempt(run: Run, task_id: str) -> None:
+async def _undo_attempt(run: Run, task_id: str, attempt: int) -> None:
     """Undo the steps a failed attempt registered (shielded, bounded) before the next one."""
-    undone: Undone = await undo_all(run.step_items(task_id), run.compensation_limit, run.emit_undo)
+    items = run.step_items(task_id, attempt)
+    undone: Undone = await undo_all(items, run.compensation_limit, run.emit_undo)
     for failed_id, exc in undone.failures.items():
         run.compensation_failures.setdefault(failed_id, exc)
     if undone.raised is not None:

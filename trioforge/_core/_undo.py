@@ -53,17 +53,22 @@ def step_label(number: int, fn: Callable[..., object]) -> str:
     return f"step {number}: {name}"
 
 
-#: ``emit(ok, task_id, duration, error, detail)``: record the outcome of one item.
-Emit = Callable[[bool, str, float | None, str | None, str | None], object]
-
-
 @attrs.frozen
 class UndoItem:
-    """One piece of undo work: a task's ``compensate`` (``label`` None) or one registered step."""
+    """One piece of undo work: a task's ``compensate`` (``label`` None) or one registered step.
+
+    ``attempt`` is set only for the steps of a failed attempt undone before
+    the task's next attempt (not a rollback of the task).
+    """
 
     task_id: str
     call: Callable[[], Awaitable[object]]
     label: str | None = None
+    attempt: int | None = None
+
+
+#: ``emit(ok, item, duration, error)``: record the outcome of one item.
+Emit = Callable[[bool, UndoItem, float | None, str | None], object]
 
 
 @attrs.define(eq=False)
@@ -94,7 +99,7 @@ async def undo_all(items: Sequence[UndoItem], limit: float, emit: Emit) -> Undon
                 raise
             except Exception as exc:
                 failures.setdefault(item.task_id, exc)
-                emit(False, item.task_id, trio.current_time() - started, describe(exc), item.label)
+                emit(False, item, trio.current_time() - started, describe(exc))
                 continue
             except BaseException as exc:
                 if is_cancellation(exc):  # a group of Cancelled: the limit, as above
@@ -103,7 +108,7 @@ async def undo_all(items: Sequence[UndoItem], limit: float, emit: Emit) -> Undon
                 # KeyboardInterrupt, SystemExit or another BaseException: recorded
                 # now, handed back for the caller to re-raise after its bookkeeping.
                 failures.setdefault(item.task_id, exc)
-                emit(False, item.task_id, trio.current_time() - started, describe(exc), item.label)
+                emit(False, item, trio.current_time() - started, describe(exc))
                 if undone.raised is None:
                     undone.raised = exc
                 if is_interrupt(exc):
@@ -113,11 +118,9 @@ async def undo_all(items: Sequence[UndoItem], limit: float, emit: Emit) -> Undon
                 # It returned after the limit ran out: it swallowed the cancel.
                 late = TimeoutError(f"compensation overran its limit of {limit:g}s")
                 failures.setdefault(item.task_id, late)
-                emit(
-                    False, item.task_id, trio.current_time() - started, describe(late), item.label
-                )
+                emit(False, item, trio.current_time() - started, describe(late))
                 continue
-            emit(True, item.task_id, trio.current_time() - started, None, item.label)
+            emit(True, item, trio.current_time() - started, None)
     if position < len(items):
         if undone.raised is not None and is_interrupt(undone.raised):
             reason: BaseException = RuntimeError(
@@ -127,5 +130,5 @@ async def undo_all(items: Sequence[UndoItem], limit: float, emit: Emit) -> Undon
             reason = TimeoutError(f"compensation did not finish within {limit:g}s")
         for item in items[position:]:
             failures.setdefault(item.task_id, reason)
-            emit(False, item.task_id, None, describe(reason), item.label)
+            emit(False, item, None, describe(reason))
     return undone
