@@ -2,9 +2,12 @@
 
 What it holds: errors, events and the audit log, tasks and their contexts,
 the workflow and its compiled DAG (rustworkx), the ready queue, retry
-backoff, the task runner, the three schedulers (sequential, layers,
-dataflow) and rollback by compensation. The scheduling core (DAG layers,
-ready queue, rollback order) is plain data, testable without trio.
+backoff, the task runner (who may read whose result: ``_upstream``), the
+three schedulers (sequential, layers, dataflow), rollback by compensation
+and its driver for any undo work (``_undo``: compensations and the steps
+registered with ``ctx.add_compensation``, shielded, bounded, fully recorded).
+The scheduling core (DAG layers, ready queue, rollback order) is plain data,
+testable without trio.
 
 May import: the standard library, trio, attrs, rustworkx; nothing else of
 trioforge. Imported by: every other room (store, shell, combinators,
