@@ -371,7 +371,9 @@ async def test_compensation_base_exception_outranks_an_outside_cancel(
     executor = tf.WorkflowExecutor(wf)
     with pytest.raises(Boom) as info, trio.move_on_after(5):
         await executor.execute_dataflow()
-    assert is_cancellation(info.value.__context__)
+    context = info.value.__context__
+    assert context is not None
+    assert is_cancellation(context)
     assert rec.compensated == ["a"]
     last = executor.audit_log.events[-1]
     assert (last.type, last.detail) == ("WorkflowCancelled", "stopped from outside the run")
