@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
+import trio
+import trio.testing
 from hypothesis import given
 from hypothesis import strategies as st
 
 import trioforge as tf
-from trioforge.testing import SimulatedWorkflow, run_virtual, workflows
+from trioforge.testing import (
+    DagSpec,
+    SimulatedWorkflow,
+    TaskSpec,
+    dag_specs,
+    run_virtual,
+    workflows,
+)
 
 Mode = tf.Schedule
 MODES: list[Mode] = ["sequential", "layers", "dataflow"]
@@ -133,3 +143,99 @@ def test_continue_independent_skips_exactly_the_dependents_of_failures(
         check_rollback(wf, run.error)
     else:
         assert run.error is None
+
+
+@attrs.define
+class StopRun:
+    """What one run of :func:`_stop_run` did, in virtual time and in order."""
+
+    log: list[tuple[str, str, float]] = attrs.Factory(list)
+    undone: list[str] = attrs.Factory(list)
+    completed: list[str] = attrs.Factory(list)
+    error: BaseException | None = None
+    start: float = 0.0
+    end: float = 0.0
+
+    def starts(self) -> list[tuple[str, float]]:
+        """Each task start: its id and time, in order."""
+        return [(task_id, at) for what, task_id, at in self.log if what == "start"]
+
+
+def _stop_run(
+    spec: DagSpec, mode: Mode, timeout: float, cpu: frozenset[str], cancel_by: str | None
+) -> StopRun:
+    """Run ``spec``: CPU-bound (``cpu``) or sleeping tasks, each registering an undo step."""
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    run = StopRun()
+
+    async def release(task_id: str) -> None:
+        await trio.lowlevel.checkpoint()
+        run.undone.append(task_id)
+
+    def make(task: TaskSpec) -> tf.Task:
+        async def body(ctx: tf.TaskContext) -> None:
+            run.log.append(("start", task.id, trio.current_time()))
+            ctx.add_compensation(release, task.id)
+            if task.id in cpu:
+                clock.jump(task.duration)  # work without a checkpoint
+            else:
+                await trio.sleep(task.duration)
+            if task.id == cancel_by:
+                run.log.append(("cancel", task.id, trio.current_time()))
+                executor.cancel("drawn")
+            if task.fails:
+                raise ValueError(task.id)
+
+        return tf.Task(task.id, body, depends_on=task.deps)
+
+    wf = tf.Workflow("stops")
+    for task in spec.tasks:
+        wf.add_task(make(task))
+    executor = tf.WorkflowExecutor(wf, workflow_timeout=timeout)
+    method = {"sequential": "execute", "parallel": "execute_parallel"}.get(
+        mode, "execute_dataflow"
+    )
+
+    async def main() -> None:
+        run.start = trio.current_time()
+        try:
+            result = await getattr(executor, method)()
+        except (tf.TaskFailedError, tf.WorkflowCancelledError, tf.WorkflowTimeoutError) as exc:
+            run.error = exc
+            run.completed = exc.completed
+        else:
+            run.completed = result.completed
+        run.end = trio.current_time()
+
+    trio.run(main, clock=clock)
+    return run
+
+
+@pytest.mark.parametrize("mode", MODES)
+@given(
+    spec=dag_specs(max_tasks=12, max_deps=2, failures=True),
+    timeout=st.sampled_from([0.25, 0.5, 1.0, 2.0, 100.0]),
+    data=st.data(),
+)
+def test_no_task_starts_after_a_stop_and_every_step_is_undone_once(
+    mode: Mode, spec: DagSpec, timeout: float, data: st.DataObject
+) -> None:
+    """With CPU-bound tasks too: nothing starts after a stop; each step is undone once."""
+    ids = spec.ids
+    cpu = frozenset(data.draw(st.sets(st.sampled_from(ids)), label="cpu"))
+    cancel_by = data.draw(st.none() | st.sampled_from(ids), label="cancel_by")
+    run = _stop_run(spec, mode, timeout, cpu, cancel_by)
+    deadline = run.start + timeout
+    assert all(at < deadline for _task_id, at in run.starts())
+    kinds = [what for what, _task_id, _at in run.log]
+    if "cancel" in kinds:
+        assert "start" not in kinds[kinds.index("cancel") :]
+        assert isinstance(run.error, tf.WorkflowCancelledError)
+    elif run.end >= deadline:
+        assert isinstance(run.error, tf.WorkflowTimeoutError)
+    if run.error is None:
+        assert run.undone == []
+        assert sorted(ids) == sorted(run.completed)
+    else:
+        # Every started task registered one step: each is undone exactly once.
+        assert sorted(task_id for task_id, _at in run.starts()) == sorted(run.undone)

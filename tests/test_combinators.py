@@ -391,3 +391,72 @@ async def test_combinator_rollback_reports_every_child_compensation_failure() ->
     group = info.value.compensation_failures["par"]
     assert isinstance(group, ExceptionGroup)
     assert sorted(str(e) for e in group.exceptions) == ["cannot undo x", "cannot undo y"]
+
+
+@pytest.mark.parametrize("kind", [SequentialTasks, ParallelTasks])
+async def test_combinator_timeout_undoes_completed_children(
+    autojump_clock: trio.testing.MockClock, kind: type[SequentialTasks] | type[ParallelTasks]
+) -> None:
+    """A combinator that times out compensates its completed children, then fails."""
+    rec = Recorder()
+    combo = kind("combo", [rec.task("quick", 1), rec.task("slow", 100)], timeout=5)
+    with pytest.raises(tf.TaskFailedError) as info:
+        await tf.WorkflowExecutor(workflow(combo)).execute()
+    assert isinstance(info.value.__cause__, tf.TaskTimeoutError)
+    assert rec.compensated == ["quick"]
+    assert rec.running == 0
+
+
+@pytest.mark.parametrize("kind", [SequentialTasks, ParallelTasks])
+async def test_combinator_cancelled_from_outside_undoes_completed_children(
+    autojump_clock: trio.testing.MockClock, kind: type[SequentialTasks] | type[ParallelTasks]
+) -> None:
+    """A combinator cut off by the caller's cancel scope compensates its completed children."""
+    rec = Recorder()
+    combo = kind("combo", [rec.task("quick", 1), rec.task("slow", 100)])
+    with trio.move_on_after(5) as scope:
+        await tf.WorkflowExecutor(workflow(combo)).execute_dataflow()
+    assert scope.cancelled_caught
+    assert rec.compensated == ["quick"]
+
+
+async def test_combinator_cancelled_by_executor_undoes_completed_children(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """executor.cancel() mid-combinator: its completed children are compensated once."""
+    rec = Recorder()
+    combo = SequentialTasks("combo", [rec.task("quick", 1), rec.task("slow", 100)])
+    executor = tf.WorkflowExecutor(workflow(combo))
+
+    async def cancel_later() -> None:
+        await trio.sleep(5)
+        executor.cancel("stop")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(cancel_later)
+        with pytest.raises(tf.WorkflowCancelledError):
+            await executor.execute()
+    assert rec.compensated == ["quick"]
+
+
+async def test_race_cancelled_from_outside_undoes_the_winner(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A race cut off after its winner completed (a loser shielded) undoes the winner."""
+    rec = Recorder()
+
+    async def stubborn(ctx: tf.TaskContext) -> None:
+        with trio.CancelScope(shield=True):
+            await trio.sleep(10)
+
+    race = RaceTasks("race", [rec.task("winner", 1), tf.Task("loser", stubborn)])
+    with trio.move_on_after(5):
+        await tf.WorkflowExecutor(workflow(race)).execute()
+    assert rec.compensated == ["winner"]
+
+
+def test_predicate_must_take_the_context() -> None:
+    """ConditionalTask refuses a predicate that takes no context, naming the task and option."""
+    rec = Recorder()
+    with pytest.raises(TypeError, match="task 'c': predicate must be a function taking"):
+        ConditionalTask("c", lambda: True, rec.task("x"))  # type: ignore[arg-type,misc]

@@ -11,125 +11,50 @@ child can fail at a time (:class:`SequentialTasks`, :class:`ConditionalTask`,
 every child failure when several run at once (:class:`ParallelTasks`,
 :class:`RaceTasks`). When a combinator fails, the children that had completed
 are compensated first (shielded, bounded by ``compensation_timeout``), so a
-failed combinator leaves nothing half done; when a completed combinator is
-rolled back, its completed children are compensated in reverse order.
+failed combinator leaves nothing half done. A combinator that times out, or
+is cancelled from outside (a cancel, the workflow deadline, a fail-fast
+sibling), has failed as far as the saga is concerned: it undoes its completed
+children the same way, then lets the cancellation go on. When a completed
+combinator is rolled back, its completed children are compensated in reverse
+order. Undo steps that children register with ``ctx.add_compensation``
+belong to the combinator's own task (the executor undoes them).
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import attrs
 import trio
 
+from ._children import (
+    _COMPLETED,
+    _RESULTS,
+    _at_least_one,
+    _child_ctx,
+    _children,
+    _compensate_children,
+    _one_task,
+    _optional_task,
+    _undo,
+    _undoing,
+    run_child,
+)
 from ._core import (
     TaskContext,
     TaskFailedError,
-    TaskTimeoutError,
     WorkflowTask,
     _to_ids,
+    context_function,
     count,
     has_compensation,
     seconds,
 )
 
 __all__ = ["ConditionalTask", "ParallelTasks", "RaceTasks", "SequentialTasks", "TryCatchTask"]
-
-_COMPLETED = "completed"
-_RESULTS = "results"
-
-
-async def run_child(child: WorkflowTask, ctx: TaskContext) -> Any:
-    """Run a child task under its own timeout; a timeout raises :class:`TaskTimeoutError`."""
-    timeout = child.timeout
-    if timeout is None:
-        return await child.run(ctx)
-    with trio.move_on_after(timeout):
-        return await child.run(ctx)
-    raise TaskTimeoutError(child.id, timeout)
-
-
-def _child_ctx(ctx: TaskContext, child: WorkflowTask, results: dict[str, Any]) -> TaskContext:
-    return ctx.child(child.id, results=results, upstream=results)
-
-
-async def _undo(
-    ctx: TaskContext, children: Sequence[WorkflowTask], completed: Sequence[str], limit: float
-) -> dict[str, BaseException]:
-    """Compensate ``completed`` children in reverse order, shielded and bounded.
-
-    A compensation that raises does not stop the others. Returns the failures
-    by child id; a compensation still unfinished when ``limit`` runs out
-    counts as failed with a :class:`TimeoutError`.
-    """
-    by_id = {child.id: child for child in children}
-    results: dict[str, Any] = ctx.state.get(_RESULTS, {})
-    order = [c for c in reversed(completed) if has_compensation(by_id[c])]
-    failures: dict[str, BaseException] = {}
-    done = 0
-    with trio.move_on_after(limit, shield=True):
-        for child_id in order:
-            child = by_id[child_id]
-            try:
-                await child.compensate(_child_ctx(ctx, child, results))
-            except Exception as exc:
-                failures[child_id] = exc
-            done += 1
-    for child_id in order[done:]:
-        failures[child_id] = TimeoutError(f"compensation did not finish within {limit:g}s")
-    return failures
-
-
-async def _compensate_children(
-    ctx: TaskContext, children: Sequence[WorkflowTask], completed: Sequence[str], limit: float
-) -> None:
-    """Like :func:`_undo`, but raise an ExceptionGroup of every compensation failure."""
-    failures = await _undo(ctx, children, completed, limit)
-    if failures:
-        raise ExceptionGroup(
-            "compensation failed for " + ", ".join(repr(c) for c in failures),
-            [e if isinstance(e, Exception) else RuntimeError(repr(e)) for e in failures.values()],
-        )
-
-
-def _note_undo_failures(exc: BaseException, failures: dict[str, BaseException]) -> None:
-    """Record on ``exc`` which children could not be compensated, without replacing it."""
-    for child_id, error in failures.items():
-        exc.add_note(f"compensating child {child_id!r} also failed: {error!r}")
-
-
-def _children(value: Sequence[WorkflowTask]) -> tuple[WorkflowTask, ...]:
-    children = tuple(value)
-    seen: set[str] = set()
-    for child in children:
-        if not isinstance(child, WorkflowTask):
-            raise TypeError(f"a combinator's children must be WorkflowTasks, got {child!r}")
-        if child.id in seen:
-            raise ValueError(f"two children share the id {child.id!r}")
-        if child.depends_on:
-            raise ValueError(
-                f"child {child.id!r} declares depends_on={list(child.depends_on)!r}; "
-                "a combinator's children run as it says, so put dependencies on the combinator"
-            )
-        seen.add(child.id)
-    return children
-
-
-def _at_least_one(_instance: object, attribute: attrs.Attribute[Any], value: tuple[Any]) -> None:
-    if not value:
-        raise ValueError(f"{attribute.name} must hold at least one task")
-
-
-def _optional_task(value: WorkflowTask | None) -> WorkflowTask | None:
-    if value is None:
-        return None
-    return _children([value])[0]
-
-
-def _one_task(value: WorkflowTask) -> WorkflowTask:
-    return _children([value])[0]
 
 
 @attrs.frozen
@@ -174,20 +99,26 @@ class ParallelTasks:
         ctx.state[_RESULTS] = results
         ctx.state[_COMPLETED] = completed
 
-        async with trio.open_nursery() as nursery:
+        async def all_children() -> None:
+            async with trio.open_nursery() as nursery:
 
-            async def one(child: WorkflowTask) -> None:
-                try:
-                    result = await run_child(child, ctx.child(child.id))
-                except Exception as exc:
-                    failures[child.id] = exc
-                    nursery.cancel_scope.cancel()
-                else:
-                    results[child.id] = result
-                    completed.append(child.id)
+                async def one(child: WorkflowTask) -> None:
+                    await trio.lowlevel.checkpoint()
+                    try:
+                        result = await run_child(child, ctx.child(child.id))
+                    except Exception as exc:
+                        failures[child.id] = exc
+                        nursery.cancel_scope.cancel(reason=f"child {child.id!r} failed")
+                    else:
+                        results[child.id] = result
+                        completed.append(child.id)
 
-            for child in self.tasks:
-                nursery.start_soon(one, child)
+                for child in self.tasks:
+                    nursery.start_soon(one, child)
+
+        # A child's Exception never leaves `one`: what stops the nursery is this
+        # combinator's timeout or a cancel from outside.
+        await _undoing(all_children, ctx, self.tasks, completed, self.compensation_timeout)
         if failures:
             undo_failures = await _undo(ctx, self.tasks, completed, self.compensation_timeout)
             first = next(iter(failures))
@@ -244,15 +175,15 @@ class SequentialTasks:
         completed: list[str] = []
         ctx.state[_RESULTS] = results
         ctx.state[_COMPLETED] = completed
-        for child in self.tasks:
-            try:
+
+        async def children() -> dict[str, Any]:
+            await trio.lowlevel.checkpoint()
+            for child in self.tasks:
                 results[child.id] = await run_child(child, _child_ctx(ctx, child, results))
-            except Exception as exc:
-                undo_failures = await _undo(ctx, self.tasks, completed, self.compensation_timeout)
-                _note_undo_failures(exc, undo_failures)
-                raise
-            completed.append(child.id)
-        return dict(results)
+                completed.append(child.id)
+            return dict(results)
+
+        return await _undoing(children, ctx, self.tasks, completed, self.compensation_timeout)
 
     async def compensate(self, ctx: TaskContext) -> None:
         """Compensate the children in reverse order."""
@@ -281,7 +212,9 @@ class ConditionalTask:
     """
 
     id: str
-    predicate: Callable[[TaskContext], bool | Awaitable[bool]]
+    predicate: Callable[[TaskContext], bool | Awaitable[bool]] = attrs.field(
+        validator=context_function(awaitable=False, optional=False)
+    )
     if_true: WorkflowTask = attrs.field(converter=_one_task)
     if_false: WorkflowTask | None = attrs.field(default=None, converter=_optional_task)
     depends_on: tuple[str, ...] = attrs.field(default=(), converter=_to_ids, kw_only=True)
@@ -439,20 +372,26 @@ class RaceTasks:
         failures: dict[str, BaseException] = {}
         ctx.state[_RESULTS] = results
 
-        async with trio.open_nursery() as nursery:
+        async def race() -> None:
+            async with trio.open_nursery() as nursery:
 
-            async def one(child: WorkflowTask) -> None:
-                try:
-                    result = await run_child(child, ctx.child(child.id))
-                except Exception as exc:
-                    failures[child.id] = exc
-                else:
-                    results[child.id] = result
-                    completed.append(child.id)
-                    nursery.cancel_scope.cancel()
+                async def one(child: WorkflowTask) -> None:
+                    await trio.lowlevel.checkpoint()
+                    try:
+                        result = await run_child(child, ctx.child(child.id))
+                    except Exception as exc:
+                        failures[child.id] = exc
+                    else:
+                        results[child.id] = result
+                        completed.append(child.id)
+                        nursery.cancel_scope.cancel(reason=f"child {child.id!r} won the race")
 
-            for child in self.tasks:
-                nursery.start_soon(one, child)
+                for child in self.tasks:
+                    nursery.start_soon(one, child)
+
+        # Stopped by its timeout or a cancel from outside: every child that
+        # completed (the winner too) is undone.
+        await _undoing(race, ctx, self.tasks, completed, self.compensation_timeout)
         if not completed:
             first = next(iter(failures))
             raise TaskFailedError(first, failures) from failures[first]
@@ -462,15 +401,17 @@ class RaceTasks:
         if len(completed) > 1:
             # Losers that finished before their cancel arrived: their results are
             # discarded, so their effects must go too.
-            try:
-                await _compensate_children(
-                    ctx, self.tasks, completed[1:], self.compensation_timeout
-                )
-            except Exception:
-                # A loser's effects could not be undone: fail the race, and undo
-                # the winner too so that nothing of this failed task remains.
-                await _undo(ctx, self.tasks, [winner], self.compensation_timeout)
-                raise
+            # If a loser's effects cannot be undone, the race fails: the winner is
+            # undone too, so that nothing of this failed task remains.
+            await _undoing(
+                partial(
+                    _compensate_children, ctx, self.tasks, completed[1:], self.compensation_timeout
+                ),
+                ctx,
+                self.tasks,
+                [winner],
+                self.compensation_timeout,
+            )
         return results[winner]
 
     async def compensate(self, ctx: TaskContext) -> None:

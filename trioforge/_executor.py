@@ -7,11 +7,16 @@ Lifecycle of every run, whatever the mode:
    whose deadline is ``workflow_timeout`` and which :meth:`cancel` cancels;
 3. on success: ``WorkflowCompleted`` and a :class:`WorkflowResult`;
 4. otherwise rollback (shielded, bounded by ``compensation_timeout``), then the
-   terminal event and a domain error: :class:`TaskFailedError` (cause: the
-   first failed task's own exception), :class:`WorkflowCancelledError` or
-   :class:`WorkflowTimeoutError`. When the caller's own cancel scope (or a
-   ``KeyboardInterrupt``) stops the run, rollback runs the same way and the
-   original exception propagates unchanged.
+   terminal event and a domain error: :class:`TaskFailedError`,
+   :class:`WorkflowCancelledError` or :class:`WorkflowTimeoutError`, the
+   highest reason (failure < timeout < cancel), each carrying ``failures`` and
+   ``results`` and chaining the first failure as ``__cause__``. A run counts as
+   cancelled or timed out when ``cancel()`` was called or the deadline passed
+   while it was in progress, even if no task reached a checkpoint afterwards
+   (no task starts after that: see the runner). When the caller's own cancel
+   scope (or a ``KeyboardInterrupt``) stops the run, rollback runs the same way
+   and the original exception propagates. A ``BaseException`` raised by a
+   compensation propagates last, once the terminal event is recorded.
 
 When an ``execute_*`` method returns or raises, nothing it started is running.
 """
@@ -24,7 +29,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from functools import partial
-from typing import Any
+from typing import Any, NoReturn
 
 import attrs
 import trio
@@ -42,13 +47,14 @@ from ._core import (
     TaskFailedError,
     Workflow,
     WorkflowCancelledError,
+    WorkflowError,
     WorkflowTimeoutError,
     check,
-    compensate_completed,
     count,
     describe,
     is_cancellation,
     lone_base_exception,
+    roll_back,
     run_dataflow,
     run_layers,
     run_sequential,
@@ -185,14 +191,17 @@ class WorkflowExecutor:
     def cancel(self, reason: str = "cancelled by request") -> None:
         """Stop every run of this executor that is in progress.
 
-        Safe to call from any task. The run cancels its tasks, rolls back and
-        raises :class:`WorkflowCancelledError`. Does nothing when no run is
-        in progress.
+        Safe to call from any task. No task of the run starts after this
+        call, even if no task reaches a checkpoint; the run cancels its
+        running tasks, rolls back and raises :class:`WorkflowCancelledError`
+        (a cancel outranks a task failure and the workflow timeout). Does
+        nothing when no run is in progress. The first reason given is kept.
         """
         for run in self._active:
             if run.cancel_reason is None:
                 run.cancel_reason = reason
-            run.scope.cancel()
+                run.halted = reason
+            run.scope.cancel(reason=run.cancel_reason)
 
     async def execute(self) -> WorkflowResult:
         """Run the tasks one at a time, in topological order."""
@@ -246,6 +255,7 @@ class WorkflowExecutor:
         return await self._execute(schedule, stored=stored, force=force)
 
     async def _priorities(self) -> list[float] | None:
+        await trio.lowlevel.checkpoint()  # execute_*() and resume() always checkpoint
         if self.max_concurrency is None:
             return None
         estimates = self.workflow.estimates()
@@ -311,8 +321,10 @@ class WorkflowExecutor:
         resumed: Resumption | None = None,
     ) -> WorkflowResult:
         start = trio.current_time()
+        run.compensation_limit = self.compensation_timeout
         if self.workflow_timeout is not None:
-            run.scope.deadline = start + self.workflow_timeout
+            run.workflow_timeout = self.workflow_timeout
+            run.deadline = run.scope.deadline = start + self.workflow_timeout
         detail = self.workflow.name
         if resumed is not None:
             detail += f" ({resumed.describe()})"
@@ -324,61 +336,26 @@ class WorkflowExecutor:
                 with run.scope:
                     await driver(run)
             except BaseException as exc:
-                # The caller's cancel scope, KeyboardInterrupt, or a bug: roll
-                # back under a shield and let the exception go on.
-                await compensate_completed(run, self.compensation_timeout)
-                lone = lone_base_exception(exc)
-                run.emit(
-                    EventType.WORKFLOW_CANCELLED,
-                    duration=trio.current_time() - start,
-                    error="Cancelled" if is_cancellation(exc) else describe(lone or exc),
-                    detail="stopped from outside the run",
-                )
-                if lone is not None:
-                    # A KeyboardInterrupt/SystemExit raised inside a task reaches
-                    # the caller as itself, not wrapped in the nursery's group.
-                    raise lone  # noqa: B904 - the group is kept as __context__
+                # roll_back is shielded and bounded by compensation_timeout itself;
+                # this outer shield shows it here and bounds the bookkeeping too.
+                with trio.move_on_after(2 * self.compensation_timeout, shield=True):
+                    await self._stopped_from_outside(run, exc, start)
                 raise
         finally:
             self._active.remove(run)
+        # Stopped: cancel() was called or the deadline passed while the run was in
+        # progress, even if no task reached a checkpoint afterwards.
+        stopped = (
+            run.scope.cancelled_caught
+            or run.cancel_reason is not None
+            or trio.current_time() >= run.deadline
+        )
+        if stopped or run.failures:
+            await self._fail(run, start, stopped=stopped)
         duration = trio.current_time() - start
-        if run.scope.cancelled_caught:
-            comp_failures = await compensate_completed(run, self.compensation_timeout)
-            duration = trio.current_time() - start
-            if run.cancel_reason is not None:
-                run.emit(EventType.WORKFLOW_CANCELLED, duration=duration, detail=run.cancel_reason)
-                raise WorkflowCancelledError(
-                    run.cancel_reason,
-                    completed=run.completed,
-                    compensation_failures=comp_failures,
-                )
-            assert self.workflow_timeout is not None
-            run.emit(EventType.WORKFLOW_TIMED_OUT, duration=duration)
-            raise WorkflowTimeoutError(
-                self.workflow_timeout,
-                completed=run.completed,
-                running=run.cancelled,
-                compensation_failures=comp_failures,
-            )
-        if run.failures:
-            comp_failures = await compensate_completed(run, self.compensation_timeout)
-            first_id, first_exc = next(iter(run.failures.items()))
-            run.emit(
-                EventType.WORKFLOW_FAILED,
-                duration=trio.current_time() - start,
-                error=describe(first_exc),
-                detail=f"task {first_id!r} failed first; {len(run.failures)} failed in all",
-            )
-            raise TaskFailedError(
-                first_id,
-                run.failures,
-                completed=run.completed,
-                skipped=run.skipped,
-                compensation_failures=comp_failures,
-            ) from first_exc
         if len(run.results) != len(run.tasks):
             # Never report success with a task that did not run (a scheduler bug).
-            await compensate_completed(run, self.compensation_timeout)
+            await roll_back(run, self.compensation_timeout)
             lost = [task_id for task_id in run.dag.ids if task_id not in run.results]
             run.emit(EventType.WORKFLOW_FAILED, error=f"tasks never ran: {lost}")
             raise RuntimeError(
@@ -394,3 +371,93 @@ class WorkflowExecutor:
             skipped=run.skipped,
             attempts=run.attempts_of_completed(),
         )
+
+    async def _stopped_from_outside(self, run: Run, exc: BaseException, start: float) -> None:
+        """Roll back a run stopped by the caller's cancel scope, an interrupt or a bug.
+
+        The caller re-raises ``exc``; a lone ``KeyboardInterrupt``-like exception
+        raised inside a task is raised as itself, and an interrupt raised by a
+        compensation outranks them both (with ``exc`` as its context).
+        """
+        undone = await roll_back(run, self.compensation_timeout)
+        lone = lone_base_exception(exc)
+        run.emit(
+            EventType.WORKFLOW_CANCELLED,
+            duration=trio.current_time() - start,
+            error="Cancelled" if is_cancellation(exc) else describe(lone or exc),
+            detail="stopped from outside the run",
+        )
+        stopper = lone if lone is not None else exc
+        if not is_cancellation(stopper):
+            for task_id, failure in run.failures.items():
+                stopper.add_note(f"trioforge: task {task_id!r} had failed: {describe(failure)}")
+        if undone.raised is not None and undone.raised is not stopper:
+            raise undone.raised  # an interrupt from a compensation outranks exc
+        if lone is not None:
+            # A KeyboardInterrupt/SystemExit raised inside a task reaches the
+            # caller as itself, not wrapped in the nursery's group.
+            raise lone  # the group is kept as __context__
+
+    async def _fail(self, run: Run, start: float, *, stopped: bool) -> NoReturn:
+        """Roll back, record the terminal event and raise the run's error.
+
+        The reason escalates (a failure < the timeout < a cancel) and what came
+        before is kept: every error carries ``failures`` and ``results`` and
+        chains the first failure as ``__cause__``. A ``BaseException`` raised by
+        a compensation is raised last, with the run's error as its context.
+        """
+        undone = await roll_back(run, self.compensation_timeout)
+        duration = trio.current_time() - start
+        failures = run.failures
+        cause = next(iter(failures.values()), None)
+        error: WorkflowError
+        if stopped and (run.cancel_reason is not None or run.workflow_timeout is None):
+            reason = run.cancel_reason or run.stop_reason()
+            run.emit(EventType.WORKFLOW_CANCELLED, duration=duration, detail=reason)
+            error = WorkflowCancelledError(
+                reason,
+                completed=run.completed,
+                compensation_failures=undone.failures,
+                results=run.results,
+                failures=failures,
+            )
+        elif stopped:
+            assert run.workflow_timeout is not None
+            run.emit(
+                EventType.WORKFLOW_TIMED_OUT,
+                duration=duration,
+                detail=f"{len(failures)} task(s) had failed" if failures else None,
+            )
+            error = WorkflowTimeoutError(
+                run.workflow_timeout,
+                completed=run.completed,
+                running=run.cancelled,
+                compensation_failures=undone.failures,
+                results=run.results,
+                failures=failures,
+            )
+        else:
+            first_id = next(iter(failures))
+            run.emit(
+                EventType.WORKFLOW_FAILED,
+                duration=duration,
+                error=describe(failures[first_id]),
+                detail=f"task {first_id!r} failed first; {len(failures)} failed in all",
+            )
+            error = TaskFailedError(
+                first_id,
+                failures,
+                completed=run.completed,
+                skipped=run.skipped,
+                compensation_failures=undone.failures,
+                results=run.results,
+            )
+        if undone.raised is not None:
+            # An interrupt (or other BaseException) from a compensation outranks
+            # the run's error, which stays its context.
+            error.__cause__ = cause
+            undone.raised.__context__ = error
+            raise undone.raised
+        if cause is not None:
+            raise error from cause
+        raise error

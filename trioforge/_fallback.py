@@ -29,8 +29,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import attrs
+import trio
 
-from ._combinators import TryCatchTask, run_child
+from ._children import run_child
+from ._combinators import TryCatchTask
 from ._core import TaskContext, WorkflowTask, _to_ids, count, has_compensation, seconds
 
 __all__ = ["FallbackTask"]
@@ -105,5 +107,7 @@ class FallbackTask:
         if ctx.state.get(_DIRECT):
             if has_compensation(self.task):
                 await self.task.compensate(ctx.child(self.task.id))
+            else:
+                await trio.lowlevel.checkpoint()
             return
         await self._try_catch.compensate(ctx)

@@ -186,7 +186,7 @@ def test_task_decorator_bare() -> None:
     ("kwargs", "error", "message"),
     [
         ({"id": "", "fn": noop}, TypeError, "id must be a non-empty str"),
-        ({"id": "a", "fn": 42}, TypeError, "fn must be an async callable"),
+        ({"id": "a", "fn": 42}, TypeError, "fn must be an async function"),
         ({"id": "a", "fn": noop, "timeout": 0}, ValueError, "timeout must be a finite"),
         ({"id": "a", "fn": noop, "timeout": "5"}, TypeError, "timeout must be a number"),
         ({"id": "a", "fn": noop, "retries": -1}, ValueError, "retries must be an int >= 0"),

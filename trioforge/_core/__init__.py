@@ -2,9 +2,12 @@
 
 What it holds: errors, events and the audit log, tasks and their contexts,
 the workflow and its compiled DAG (rustworkx), the ready queue, retry
-backoff, the task runner, the three schedulers (sequential, layers,
-dataflow) and rollback by compensation. The scheduling core (DAG layers,
-ready queue, rollback order) is plain data, testable without trio.
+backoff, the task runner (who may read whose result: ``_upstream``), the
+three schedulers (sequential, layers, dataflow), rollback by compensation
+and its driver for any undo work (``_undo``: compensations and the steps
+registered with ``ctx.add_compensation``, shielded, bounded, fully recorded).
+The scheduling core (DAG layers, ready queue, rollback order) is plain data,
+testable without trio.
 
 May import: the standard library, trio, attrs, rustworkx; nothing else of
 trioforge. Imported by: every other room (store, shell, combinators,
@@ -36,7 +39,7 @@ from ._groups import is_cancellation as is_cancellation
 from ._groups import lone_base_exception as lone_base_exception
 from ._groups import single_error as single_error
 from ._retry import Backoff as Backoff
-from ._rollback import compensate_completed as compensate_completed
+from ._rollback import roll_back as roll_back
 from ._runner import Run as Run
 from ._runner import describe as describe
 from ._schedulers import SCHEDULES as SCHEDULES
@@ -50,7 +53,11 @@ from ._task import TaskContext as TaskContext
 from ._task import WorkflowTask as WorkflowTask
 from ._task import _to_ids as _to_ids
 from ._task import has_compensation as has_compensation
+from ._undo import UndoItem as UndoItem
+from ._undo import Undone as Undone
+from ._undo import undo_all as undo_all
 from ._validate import check as check
+from ._validate import context_function as context_function
 from ._validate import count as count
 from ._validate import one_of as one_of
 from ._validate import seconds as seconds
@@ -78,6 +85,8 @@ __all__ = [
     "TaskContext",
     "TaskFailedError",
     "TaskTimeoutError",
+    "UndoItem",
+    "Undone",
     "UnknownTaskError",
     "Workflow",
     "WorkflowCancelledError",
@@ -86,8 +95,8 @@ __all__ = [
     "WorkflowTimeoutError",
     "_to_ids",
     "check",
-    "compensate_completed",
     "compile_dag",
+    "context_function",
     "count",
     "describe",
     "format_duration",
@@ -96,9 +105,11 @@ __all__ = [
     "lone_base_exception",
     "one_of",
     "parse_duration",
+    "roll_back",
     "run_dataflow",
     "run_layers",
     "run_sequential",
     "seconds",
     "single_error",
+    "undo_all",
 ]

@@ -14,6 +14,7 @@ working.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 __all__ = [
     "CycleDetectedError",
@@ -165,8 +166,10 @@ class TaskFailedError(WorkflowError):
         task_id: the first task that failed.
         failures: every failed task's exception, by task id, in failure order.
         completed: the tasks that completed before the run stopped.
+        results: the completed tasks' results, by task id.
         skipped: tasks that never ran because something they depend on failed.
-        compensation_failures: compensations that raised or timed out, by task id.
+        compensation_failures: compensations that raised or timed out, by task
+            id (the first one per task).
     """
 
     def __init__(
@@ -177,10 +180,12 @@ class TaskFailedError(WorkflowError):
         completed: Sequence[str] = (),
         skipped: Sequence[str] = (),
         compensation_failures: Mapping[str, BaseException] | None = None,
+        results: Mapping[str, Any] | None = None,
     ) -> None:
         self.task_id = task_id
         self.failures = dict(failures)
         self.completed = list(completed)
+        self.results = dict(results or {})
         self.skipped = list(skipped)
         self.compensation_failures = dict(compensation_failures or {})
         first = self.failures.get(task_id)
@@ -189,22 +194,40 @@ class TaskFailedError(WorkflowError):
             message += f": {_describe(first)}"
         others = [tid for tid in self.failures if tid != task_id]
         if others:
-            shown = ", ".join(repr(t) for t in others[:5])
-            more = f" and {len(others) - 5} more" if len(others) > 5 else ""
-            message += f" (also failed: {shown}{more})"
+            message += f" (also failed: {_names(others)})"
         if self.compensation_failures:
             names = ", ".join(repr(t) for t in self.compensation_failures)
             message += f"; compensation failed for {names}"
         super().__init__(message)
 
 
+def _names(task_ids: Sequence[str]) -> str:
+    shown = ", ".join(repr(t) for t in task_ids[:5])
+    more = f" and {len(task_ids) - 5} more" if len(task_ids) > 5 else ""
+    return shown + more
+
+
+def _failed_before(failures: Mapping[str, BaseException]) -> str:
+    if not failures:
+        return ""
+    return f" (after task failures: {_names(list(failures))})"
+
+
 class WorkflowCancelledError(WorkflowError):
     """Raised when :meth:`WorkflowExecutor.cancel` stopped a run, after rollback.
+
+    A cancel outranks a task failure and the workflow timeout: a run that
+    had failed tasks, or had run out of time, and was then cancelled raises
+    this error, still carrying the failures (and chaining the first one as
+    ``__cause__``).
 
     Attributes:
         reason: the reason given to ``cancel``.
         completed: the tasks that completed before the cancel.
-        compensation_failures: compensations that raised or timed out, by task id.
+        results: the completed tasks' results, by task id.
+        failures: the tasks that had failed before the cancel, by task id.
+        compensation_failures: compensations that raised or timed out, by task
+            id (the first one per task).
     """
 
     def __init__(
@@ -213,21 +236,32 @@ class WorkflowCancelledError(WorkflowError):
         *,
         completed: Sequence[str] = (),
         compensation_failures: Mapping[str, BaseException] | None = None,
+        results: Mapping[str, Any] | None = None,
+        failures: Mapping[str, BaseException] | None = None,
     ) -> None:
-        super().__init__(f"workflow cancelled: {reason}")
         self.reason = reason
         self.completed = list(completed)
+        self.results = dict(results or {})
+        self.failures = dict(failures or {})
         self.compensation_failures = dict(compensation_failures or {})
+        super().__init__(f"workflow cancelled: {reason}{_failed_before(self.failures)}")
 
 
 class WorkflowTimeoutError(WorkflowError, TimeoutError):
     """Raised when a run exceeded its ``workflow_timeout``, after rollback.
 
+    The timeout outranks a task failure: a run that had failed tasks and
+    then ran out of time raises this error, still carrying the failures
+    (and chaining the first one as ``__cause__``).
+
     Attributes:
         timeout: the limit, in seconds.
         completed: the tasks that completed in time.
+        results: the completed tasks' results, by task id.
         running: the tasks that were cut off.
-        compensation_failures: compensations that raised or timed out, by task id.
+        failures: the tasks that had failed before the deadline, by task id.
+        compensation_failures: compensations that raised or timed out, by task
+            id (the first one per task).
     """
 
     def __init__(
@@ -237,12 +271,16 @@ class WorkflowTimeoutError(WorkflowError, TimeoutError):
         completed: Sequence[str] = (),
         running: Sequence[str] = (),
         compensation_failures: Mapping[str, BaseException] | None = None,
+        results: Mapping[str, Any] | None = None,
+        failures: Mapping[str, BaseException] | None = None,
     ) -> None:
         self.timeout = timeout
         self.completed = list(completed)
+        self.results = dict(results or {})
         self.running = list(running)
+        self.failures = dict(failures or {})
         self.compensation_failures = dict(compensation_failures or {})
         message = f"workflow timed out after {timeout:g}s"
         if self.running:
             message += " while running " + ", ".join(repr(t) for t in self.running)
-        super().__init__(message)
+        super().__init__(message + _failed_before(self.failures))

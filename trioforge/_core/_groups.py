@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import NoReturn
 
 import trio
 
@@ -61,10 +62,16 @@ def single_error() -> Iterator[None]:
     except BaseExceptionGroup as group:
         if len(group.exceptions) != 1:
             raise
-        child = group.exceptions[0]
-        context = child.__context__
-        try:
-            raise child
-        finally:
-            child.__context__ = context if context is not None else group
-            del child, context
+        _raise_keeping_context(group.exceptions[0], group)
+
+
+def _raise_keeping_context(
+    child: BaseException, group: BaseExceptionGroup[BaseException]
+) -> NoReturn:
+    """Raise ``child`` with its own context; without one, the group becomes its context."""
+    context = child.__context__
+    try:
+        raise child
+    finally:
+        child.__context__ = context if context is not None else group
+        del child, context

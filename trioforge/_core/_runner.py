@@ -6,14 +6,25 @@ the task's own scope caught its deadline) becomes a recorded failure and the
 function returns False. Cancellation and every other ``BaseException`` are
 recorded and re-raised untouched, so the caller's nursery and cancel scopes
 see them as trio intends.
+
+No task starts once the run is stopping. Before an attempt starts, the
+runner compares the time it reads anyway for the ``WorkflowTaskStarted``
+event with the run's deadline and reads :attr:`Run.halted` (set by
+``cancel()`` and by a fail-fast failure): one comparison and one attribute
+read, no checkpoint. A task refused there waits at one checkpoint for the
+cancel that stops the run (the run's scope, whose deadline has passed or
+which ``cancel()`` cancelled, or the fail-fast nursery's), so even tasks that
+never checkpoint cannot carry a run past its deadline or a cancel.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Container
-from typing import Any
+from functools import partial
+from typing import Any, NoReturn
 
 import attrs
 import trio
@@ -24,62 +35,11 @@ from ._errors import TaskTimeoutError
 from ._events import EventType
 from ._groups import is_cancellation
 from ._retry import Backoff
-from ._task import Task, TaskContext, UpstreamSource, WorkflowTask
+from ._task import Step, Task, TaskContext, WorkflowTask
+from ._undo import UndoItem, Undone, describe, step_label, undo_all
+from ._upstream import RunUpstream, Upstream, WithSelf
 
-__all__ = ["Run", "TaskRunner"]
-
-
-def describe(exc: BaseException) -> str:
-    """``"Type: message"`` for audit events."""
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-class Upstream:
-    """Answers "is this id upstream of the node?": direct deps first, ancestors lazily."""
-
-    __slots__ = ("_ancestors", "_dag", "_node")
-
-    def __init__(self, dag: Dag, node: int) -> None:
-        self._dag = dag
-        self._node = node
-        self._ancestors: set[int] | None = None
-
-    def __contains__(self, task_id: object) -> bool:
-        index = self._dag.index.get(task_id)  # type: ignore[call-overload]
-        if index is None:
-            return False
-        if index in self._dag.predecessors[self._node]:
-            return True
-        if self._ancestors is None:
-            self._ancestors = self._dag.ancestors(self._node)
-        return index in self._ancestors
-
-
-class RunUpstream(UpstreamSource):
-    """The upstream source shared by every context of a run: one :class:`Upstream` on demand."""
-
-    __slots__ = ("_dag",)
-
-    def __init__(self, dag: Dag) -> None:
-        self._dag = dag
-
-    def for_task(self, task_id: str) -> Container[str]:
-        """The direct and transitive dependencies of ``task_id``."""
-        return Upstream(self._dag, self._dag.index[task_id])
-
-
-class _WithSelf:
-    """Upstream plus the node itself (a compensation may read its own result)."""
-
-    __slots__ = ("_task_id", "_upstream")
-
-    def __init__(self, task_id: str, upstream: Container[str]) -> None:
-        self._task_id = task_id
-        self._upstream = upstream
-
-    def __contains__(self, task_id: object) -> bool:
-        return task_id == self._task_id or task_id in self._upstream
+__all__ = ["Run", "TaskRunner", "describe"]
 
 
 @attrs.define(eq=False)
@@ -114,6 +74,17 @@ class Run:
 
     Set by :meth:`settle` once the run's store hooks are in place.
     """
+    steps: dict[str, list[Step]] = attrs.Factory(dict)
+    """Undo steps registered with ``ctx.add_compensation`` and not yet run, by task id."""
+    halted: str | None = None
+    """Why no task may start any more (``cancel()``'s reason, a fail-fast failure), or None."""
+    deadline: float = math.inf
+    """When ``workflow_timeout`` runs out (``trio.current_time()``); no task starts after it."""
+    workflow_timeout: float | None = None
+    compensation_limit: float = 30.0
+    """Seconds for undoing a failed attempt's steps (the executor's ``compensation_timeout``)."""
+    compensation_failures: dict[str, BaseException] = attrs.Factory(dict)
+    """Undo work that failed, the first per task: attempts' steps, then the rollback."""
 
     @upstream.default
     def _upstream_default(self) -> RunUpstream:
@@ -155,6 +126,48 @@ class Run:
             )
         )
 
+    def halt(self, reason: str, scope: trio.CancelScope) -> None:
+        """Start no new task and cancel ``scope``; the first reason given stays."""
+        if self.halted is None:
+            self.halted = reason
+        scope.cancel(reason=reason)
+
+    def stop_reason(self) -> str:
+        """Why a task of this run is being cancelled, for its event's ``detail``."""
+        if self.halted is not None:
+            return self.halted
+        if trio.current_time() >= self.deadline and self.workflow_timeout is not None:
+            return f"workflow_timeout of {self.workflow_timeout:g}s ran out"
+        return "stopped from outside the run"
+
+    def emit_undo(
+        self, ok: bool, item: UndoItem, duration: float | None, error: str | None
+    ) -> None:
+        """Record the outcome of one compensation or undo step (see :func:`undo_all`).
+
+        ``detail`` names a step (``"step 2: release"``); ``attempt`` is set only
+        when a failed attempt's steps are undone before the next attempt.
+        """
+        self.emit(
+            EventType.TASK_COMPENSATED if ok else EventType.TASK_COMPENSATION_FAILED,
+            item.task_id,
+            attempt=item.attempt,
+            duration=duration,
+            error=error,
+            detail=item.label,
+        )
+
+    def step_items(self, task_id: str, attempt: int | None = None) -> list[UndoItem]:
+        """Take ``task_id``'s registered steps, newest first, so each runs at most once.
+
+        ``attempt``: the failed attempt whose steps these are, when undone before a retry.
+        """
+        steps = self.steps.pop(task_id, ())
+        return [
+            UndoItem(task_id, partial(fn, *args), step_label(index, fn), attempt)
+            for index, (fn, args) in reversed(list(enumerate(steps, 1)))
+        ]
+
     def attempts(self, task_id: str) -> int:
         """How many attempts ``task_id`` has started in this run (1 unless it was retried)."""
         return self.retried.get(task_id, 1)
@@ -172,7 +185,7 @@ class Run:
         task_id = self.dag.ids[node]
         upstream: Container[str] = Upstream(self.dag, node)
         if compensating:
-            upstream = _WithSelf(task_id, upstream)
+            upstream = WithSelf(task_id, upstream)
         return TaskContext(
             task_id,
             self.workflow_id,
@@ -180,7 +193,21 @@ class Run:
             results=self.results,
             upstream=upstream,
             states=self.states,
+            steps=None if compensating else self.steps,
         )
+
+
+async def _refuse(run: Run) -> NoReturn:
+    """The run is stopping: do not start the task; wait for the cancel that stops the run.
+
+    The run's scope has passed its deadline or was cancelled, or the fail-fast
+    nursery was, so the checkpoint raises ``trio.Cancelled``.
+    """
+    await trio.lowlevel.checkpoint()
+    # Not reached: whatever halted the run cancelled a scope around this task.
+    run.scope.cancel(reason=run.stop_reason())
+    await trio.lowlevel.checkpoint()
+    raise AssertionError("a halted run's task was not cancelled")  # pragma: no cover
 
 
 # The hot path records an event as its field values appended to the audit log's
@@ -240,8 +267,12 @@ class TaskRunner:
         audit = run.audit
         record = audit.record_fields if audit.sinks else audit._pending.extend
         now = run.clock.current_time
-        ctx = TaskContext(task_id, workflow_id, 1, run.results, run.upstream, run.states)
+        ctx = TaskContext(
+            task_id, workflow_id, 1, run.results, run.upstream, run.states, steps=run.steps
+        )
         started = now()
+        if run.halted is not None or started >= run.deadline:
+            await _refuse(run)
         record((_STARTED, workflow_id, started, time.time(), task_id, layer, 1, None, None, None))
         try:
             result = await task._fn(ctx)  # the fn property would cost a call per task
@@ -249,6 +280,8 @@ class TaskRunner:
             _failed_attempt(run, task_id, layer, 1, started, exc, 0)
             if self.done is not None:
                 self.done(node, False)
+            # A body may fail before its first checkpoint: make this path one (rare, cheap).
+            await trio.lowlevel.checkpoint()
             return False
         except BaseException as exc:
             if is_cancellation(exc):
@@ -310,10 +343,13 @@ async def _run_attempts(  # noqa: PLR0915 - one frame per attempt loop
             run.upstream,
             run.states,
             last_attempt=attempt > retries + base,
+            steps=run.steps,
         )
         if attempt != 1:
             run.retried[task_id] = attempt
         started = now()
+        if run.halted is not None or started >= run.deadline:
+            await _refuse(run)
         record(
             (
                 _STARTED,
@@ -374,20 +410,49 @@ async def _run_attempts(  # noqa: PLR0915 - one frame per attempt loop
         if delay is None:
             if done is not None:
                 done(node, False)
+            await trio.lowlevel.checkpoint()
             return False
-        await trio.sleep(delay)
+        try:
+            if task_id in run.steps:
+                # Only the successful attempt's steps may wait for a rollback.
+                await _undo_attempt(run, task_id, attempt)
+            await trio.sleep(delay)
+        except BaseException as exc:
+            if is_cancellation(exc):
+                # Cancelled while waiting to retry: the task ends cancelled, not retrying.
+                _cancelled(run, task_id, layer, attempt, started, waiting=True)
+            raise
         attempt += 1
 
 
-def _cancelled(run: Run, task_id: str, layer: int | None, attempt: int, started: float) -> None:
+async def _undo_attempt(run: Run, task_id: str, attempt: int) -> None:
+    """Undo the steps a failed attempt registered (shielded, bounded) before the next one."""
+    items = run.step_items(task_id, attempt)
+    undone: Undone = await undo_all(items, run.compensation_limit, run.emit_undo)
+    for failed_id, exc in undone.failures.items():
+        run.compensation_failures.setdefault(failed_id, exc)
+    if undone.raised is not None:
+        raise undone.raised
+
+
+def _cancelled(
+    run: Run,
+    task_id: str,
+    layer: int | None,
+    attempt: int,
+    started: float,
+    *,
+    waiting: bool = False,
+) -> None:
     run.cancelled.append(task_id)
+    reason = run.stop_reason()
     run.emit(
         EventType.TASK_CANCELLED,
         task_id,
         layer=layer,
         attempt=attempt,
         duration=trio.current_time() - started,
-        detail=run.cancel_reason,
+        detail=f"while waiting to retry: {reason}" if waiting else reason,
     )
 
 

@@ -15,8 +15,11 @@ All three run each task with :meth:`TaskRunner.run_node` and differ only in
   so no dispatcher task, and no extra context switch, sits between a task
   finishing and the next one starting.
 
-Fail-fast: a failing task cancels the nursery it runs in (its running siblings
-see ``Cancelled`` and are recorded as cancelled) and nothing new starts.
+Fail-fast: a failing task halts the run (nothing new starts, see
+:meth:`Run.halt`) and cancels the nursery it runs in (its running siblings
+see ``Cancelled`` and are recorded as cancelled, naming the failed task).
+Sequential mode checkpoints between tasks, so the rest of the program runs
+(and a cancel or the workflow deadline is seen) even when tasks never do.
 Continue-independent: a failure marks every transitive dependent skipped and
 the rest of the graph runs on.
 """
@@ -82,10 +85,16 @@ async def run_sequential(run: Run, policy: FailurePolicy) -> None:
     queue = _queue(run)
     restored = run.restored
     run_node = TaskRunner(run).run_node
+    checkpoint = trio.lowlevel.checkpoint
+    await checkpoint()
     for node in run.dag.topological_order():
         if node in restored or queue.is_skipped(node):
             continue
-        if not await run_node(node):
+        succeeded = await run_node(node)
+        # Between tasks: lets other tasks of the program run, and stops here once
+        # cancel() was called or the deadline passed, even if no task checkpoints.
+        await checkpoint()
+        if not succeeded:
             if policy is FailurePolicy.FAIL_FAST:
                 return
             _skip_dependents(run, queue, node)
@@ -105,6 +114,7 @@ async def run_layers(
     """
     queue = _queue(run, priorities)
     restored = run.restored
+    await trio.lowlevel.checkpoint()
     for layer_index, layer in enumerate(run.dag.layers):
         nodes = [node for node in layer if node not in restored and not queue.is_skipped(node)]
         if not nodes:
@@ -116,7 +126,7 @@ async def run_layers(
             async with trio.open_nursery() as nursery:
                 if limiter is None:
                     done = (
-                        partial(_cancel_on_failure, nursery.cancel_scope)
+                        partial(_cancel_on_failure, run, nursery.cancel_scope)
                         if policy is FailurePolicy.FAIL_FAST
                         else None
                     )
@@ -139,9 +149,13 @@ async def run_layers(
                 _skip_dependents(run, queue, run.dag.index[task_id])
 
 
-def _cancel_on_failure(scope: trio.CancelScope, _node: int, succeeded: bool) -> None:
+def _fail_fast(run: Run, node: int) -> str:
+    return f"fail-fast: task {run.dag.ids[node]!r} failed"
+
+
+def _cancel_on_failure(run: Run, scope: trio.CancelScope, node: int, succeeded: bool) -> None:
     if not succeeded:
-        scope.cancel()
+        run.halt(_fail_fast(run, node), scope)
 
 
 async def run_dataflow(
@@ -194,7 +208,7 @@ class _Unbounded:
             if self.successors[node]:
                 self.start_all(self.queue.finish(node))
         elif self.policy is FailurePolicy.FAIL_FAST:
-            self.nursery.cancel_scope.cancel()
+            self.run.halt(_fail_fast(self.run, node), self.nursery.cancel_scope)
         else:
             _skip_dependents(self.run, self.queue, node)
 
@@ -259,7 +273,7 @@ class _Bounded:
                     self.queue.push(succ)
         elif self.policy is FailurePolicy.FAIL_FAST:
             self.stopped = True
-            self.nursery.cancel_scope.cancel()
+            self.run.halt(_fail_fast(self.run, node), self.nursery.cancel_scope)
             return
         elif self.layer is None:
             _skip_dependents(self.run, self.queue, node)

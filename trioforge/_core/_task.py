@@ -13,11 +13,16 @@ from collections.abc import Awaitable, Callable, Container, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
+import trio
 
 from ._errors import ResultNotAvailableError
-from ._validate import count, seconds
+from ._validate import check_step, context_function, count, seconds
 
-__all__ = ["Task", "TaskContext", "WorkflowTask", "has_compensation"]
+__all__ = ["Step", "Task", "TaskContext", "WorkflowTask", "has_compensation"]
+
+#: An undo step registered with :meth:`TaskContext.add_compensation`: the
+#: function and its arguments.
+Step = tuple[Callable[..., Awaitable[object]], tuple[Any, ...]]
 
 
 class UpstreamSource(abc.ABC):
@@ -54,6 +59,10 @@ class TaskContext:
         upstream: the ids whose results this task may read.
         states: where :attr:`state` dicts live, by task id.
         last_attempt: whether no retry follows if this attempt fails.
+        steps: where :meth:`add_compensation` registers undo steps, by task
+            id (the executor passes the run's; None keeps them in this context).
+        owner: the task the steps belong to (a combinator's children register
+            theirs for the combinator); None for ``task_id``.
 
     Attributes:
         task_id: the id of the task this context belongs to.
@@ -66,8 +75,10 @@ class TaskContext:
     """
 
     __slots__ = (
+        "_owner",
         "_results",
         "_states",
+        "_steps",
         "_upstream",
         "attempt",
         "last_attempt",
@@ -90,6 +101,8 @@ class TaskContext:
         states: dict[str, dict[str, Any]] | None = None,
         *,
         last_attempt: bool = True,
+        steps: dict[str, list[Step]] | None = None,
+        owner: str | None = None,
     ) -> None:
         self.task_id = task_id
         self.workflow_id = workflow_id
@@ -98,6 +111,8 @@ class TaskContext:
         self._upstream = upstream
         self._states = {} if states is None else states
         self.last_attempt = last_attempt
+        self._steps = steps
+        self._owner = owner
 
     def __repr__(self) -> str:
         return (
@@ -141,6 +156,40 @@ class TaskContext:
             state = self._states[self.task_id] = {}
         return state
 
+    def add_compensation(self, fn: Callable[..., Awaitable[object]], /, *args: Any) -> None:
+        """Register ``await fn(*args)`` as a step that undoes what the task just did.
+
+        Call it right after (or right before) a side effect, the way
+        ``contextlib.ExitStack.callback`` is used: if the run rolls back, the
+        step runs whether this task completed, failed, timed out or was
+        cancelled. On rollback a completed task's ``compensate`` runs first,
+        then its steps in reverse registration order; across tasks the order
+        is reverse dependency order, as for ``compensate``. Steps registered
+        by an attempt that fails are undone before the next attempt starts,
+        so only the successful attempt's steps wait for a rollback. Each step
+        runs at most once, shielded from cancellation and bounded by the
+        executor's ``compensation_timeout``; a step that raises is recorded
+        (``WorkflowTaskCompensationFailed``) and the others still run. Steps
+        registered by a combinator's children belong to the combinator's task.
+
+        Args:
+            fn: an async function; it gets ``args``, not a context (bind what
+                it needs now: a resource id, a path).
+            *args: the arguments ``fn`` is called with.
+
+        Raises:
+            TypeError: ``fn`` is not an async function, or cannot take ``args``.
+        """
+        check_step(f"task {self.task_id!r}: add_compensation", fn, args)
+        steps = self._steps
+        if steps is None:
+            steps = self._steps = {}
+        owner = self.task_id if self._owner is None else self._owner
+        registered = steps.get(owner)
+        if registered is None:
+            registered = steps[owner] = []
+        registered.append((fn, args))
+
     def child(
         self,
         task_id: str,
@@ -169,7 +218,15 @@ class TaskContext:
             upstream=merged_upstream,
             states=children,
             last_attempt=self.last_attempt,
+            steps=self._shared_steps(),
+            owner=self.task_id if self._owner is None else self._owner,
         )
+
+    def _shared_steps(self) -> dict[str, list[Step]]:
+        steps = self._steps
+        if steps is None:
+            steps = self._steps = {}
+        return steps
 
 
 class _ChainResults(Mapping[str, Any]):
@@ -250,11 +307,6 @@ def _check_id(_instance: object, attribute: attrs.Attribute[str], value: object)
         raise TypeError(f"{attribute.name} must be a non-empty str, got {value!r}")
 
 
-def _check_callable(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and not callable(value):
-        raise TypeError(f"{attribute.alias} must be an async callable, got {value!r}")
-
-
 def _to_ids(value: Sequence[str] | str) -> tuple[str, ...]:
     if isinstance(value, str):
         # A lone string is almost always a forgotten comma: ("a") instead of ("a",).
@@ -285,12 +337,12 @@ class Task:
 
     id: str = attrs.field(validator=_check_id)
     _fn: Callable[[TaskContext], Awaitable[Any]] = attrs.field(
-        alias="fn", validator=_check_callable
+        alias="fn", validator=context_function(optional=False)
     )
     depends_on: tuple[str, ...] = attrs.field(default=(), converter=_to_ids, kw_only=True)
     timeout: float | None = attrs.field(default=None, validator=seconds(), kw_only=True)
     _compensate: Callable[[TaskContext], Awaitable[None]] | None = attrs.field(
-        default=None, alias="compensate", validator=_check_callable, kw_only=True
+        default=None, alias="compensate", validator=context_function(), kw_only=True
     )
     estimate: float | None = attrs.field(
         default=None, validator=seconds(positive=False), kw_only=True
@@ -320,3 +372,5 @@ class Task:
         """Run the ``compensate`` function, if one was given."""
         if self._compensate is not None:
             await self._compensate(ctx)
+        else:
+            await trio.lowlevel.checkpoint()

@@ -15,13 +15,14 @@ executor's, the store's), so their messages read the same.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Iterable
 from typing import Any
 
 import attrs
 
-__all__ = ["Rule", "check", "count", "one_of", "seconds"]
+__all__ = ["Rule", "check", "check_step", "context_function", "count", "one_of", "seconds"]
 
 
 @attrs.frozen
@@ -58,6 +59,8 @@ class Rule:
                 raise ValueError(
                     f"{name} must be a finite number of seconds {bound}, got {value!r}"
                 )
+        elif self.kind == "function":
+            _check_function(name, value, awaitable=self.positive)
         elif self.kind == "count":
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"{name} must be an int >= {self.minimum}{none}, got {value!r}")
@@ -86,3 +89,50 @@ def one_of(choices: Iterable[object]) -> Rule:
 def check(name: str, value: object, rule: Rule) -> None:
     """Apply ``rule`` to a plain argument called ``name`` (not an attrs field)."""
     rule.validate(name, value)
+
+
+def context_function(*, awaitable: bool = True, optional: bool = True) -> Rule:
+    """A function taking the task's context: ``async def f(ctx)`` (``awaitable``) or ``f(ctx)``."""
+    return Rule("function", optional=optional, positive=awaitable)
+
+
+def _is_async(value: object) -> bool:
+    if inspect.iscoroutinefunction(value):
+        return True
+    call = getattr(type(value), "__call__", None)  # noqa: B004 - the class's, not a callable() test
+    return call is not None and not inspect.isfunction(value) and inspect.iscoroutinefunction(call)
+
+
+def _check_function(name: str, value: object, *, awaitable: bool) -> None:
+    shape = "an async function taking the task's context, like `async def f(ctx)`"
+    if not awaitable:
+        shape = "a function taking the task's context, like `def f(ctx)`"
+    if not callable(value):
+        raise TypeError(f"{name} must be {shape}, got {value!r}")
+    if awaitable and not _is_async(value):
+        raise TypeError(f"{name} must be {shape}, got the sync {value!r}")
+    try:
+        signature = inspect.signature(value)
+    except (TypeError, ValueError):
+        return  # a builtin or extension callable: nothing to read, accept it
+    try:
+        signature.bind(None)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be {shape}, got {value!r} with the signature {signature}, "
+            "which cannot take the context"
+        ) from None
+
+
+def check_step(name: str, fn: object, args: tuple[Any, ...]) -> None:
+    """Refuse an undo step that is not an async function able to take ``args``."""
+    if not callable(fn) or not _is_async(fn):
+        raise TypeError(f"{name} needs an async function, got {fn!r}")
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(*args)
+    except TypeError as exc:
+        raise TypeError(f"{name}: {fn!r} cannot take {len(args)} argument(s): {exc}") from None
