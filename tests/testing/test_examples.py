@@ -7,8 +7,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+from hypothesis import find, settings
+from hypothesis.errors import NoSuchExample
+
 import trioforge as tf
-from trioforge.testing import FaultPlan
+from trioforge.testing import FaultPlan, faults, run_virtual
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 sys.path.insert(0, str(EXAMPLES))
@@ -17,6 +21,7 @@ sync_property = importlib.import_module("testing_sync_property")
 async_property = importlib.import_module("testing_async_property")
 find_leak = importlib.import_module("testing_find_leak")
 deadlock = importlib.import_module("testing_deadlock")
+saga = importlib.import_module("testing_saga")
 
 # The guide's own tests, collected as tests of this module.
 test_completed_bookings_are_released = sync_property.test_completed_bookings_are_released
@@ -24,6 +29,35 @@ test_completed_bookings_are_released_async = (
     async_property.test_completed_bookings_are_released_async
 )
 test_failed_payment_releases_everything = async_property.test_failed_payment_releases_everything
+test_nothing_is_left_booked = saga.test_nothing_is_left_booked
+test_nothing_is_left_booked_async = saga.test_nothing_is_left_booked_async
+
+
+def saga_leaks(plan: FaultPlan) -> bool:
+    """Whether the saga trip, run with ``plan``, fails and still holds a booking."""
+    bookings = trip.Bookings()
+    run = run_virtual(saga.saga_trip_workflow(bookings), faults=plan)
+    return run.error is not None and bool(bookings.held)
+
+
+def test_with_add_compensation_hypothesis_finds_no_leak() -> None:
+    """The saga version of the trip: no fault plan leaves a booking behind."""
+    with pytest.raises(NoSuchExample):
+        find(
+            faults(saga.saga_trip_workflow(trip.Bookings())),
+            saga_leaks,
+            settings=settings(max_examples=300, database=None),
+        )
+
+
+def test_a_flight_that_fails_after_booking_is_undone_by_its_step() -> None:
+    """The flight fails after booking: its own step and the cancelled hotel's step undo both."""
+    bookings = trip.Bookings()
+    run = run_virtual(saga.saga_trip_workflow(bookings), faults=FaultPlan(fail_after={"flight"}))
+    assert isinstance(run.error, tf.TaskFailedError)
+    assert run.completed == []  # the flight failed at 2 s, fail-fast stopped the hotel
+    assert sorted(run.compensated) == ["flight", "hotel"]
+    assert bookings.held == set()
 
 
 def test_the_trip_books_everything_without_faults() -> None:
