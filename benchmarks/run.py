@@ -559,11 +559,16 @@ def main(argv: Sequence[str]) -> int:
         ("scale", section_scale),
         ("durable", lambda c: section_durable(c, args.tmp_dir)),
     ]
+    out_dir: Path = args.output_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    partial = out_dir / ".results.partial.json"
     for name, step in steps:
         if name in only:
             t0 = time.perf_counter()
             results[name] = step(cfg)
             log(f"  ({name}: {time.perf_counter() - t0:.0f} s)")
+            # What is done so far survives a crash in a later section.
+            partial.write_text(json.dumps(results) + "\n", encoding="utf-8")
     results["elapsed_s"] = time.perf_counter() - started
     rep.finish_info(info, workloads.REPO_ROOT)
     if info["sources_changed_during_run"]:
@@ -587,8 +592,6 @@ def main(argv: Sequence[str]) -> int:
         "not fail this script.)"
     )
 
-    out_dir: Path = args.output_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
     tables.write_markdown(out_dir / "results.md", results, found, cfg, info, argv)
     payload = {
         "machine": info,
@@ -596,6 +599,7 @@ def main(argv: Sequence[str]) -> int:
         "targets": [asdict(t) | {"verdict": t.verdict} for t in found],
     }
     (out_dir / "results.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    partial.unlink(missing_ok=True)
     print(f"wrote {out_dir / 'results.md'} and {out_dir / 'results.json'}")
     return 0
 
