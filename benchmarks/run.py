@@ -1,21 +1,24 @@
-"""trioforge benchmark suite: trioforge's execution modes against what users would pick instead.
+"""trioforge benchmark suite: what users pay, against what they would pick instead.
 
 Usage::
 
-    python benchmarks/run.py            # the full spec (same as --full)
-    python benchmarks/run.py --quick    # what CI runs (nox -s bench): fewer repeats, smaller sizes
-    python benchmarks/run.py --only noop,sleepy --repeats 3   # a subset while developing
+    python benchmarks/run.py --full     # the whole spec (the default; ~40 min on a loaded 2-core machine)
+    python benchmarks/run.py --quick    # what CI runs (nox -s bench): fewer repeats, < 4 min
+    python benchmarks/run.py --only user,sleepy --repeats 3   # a subset while developing
 
-Sections: ``noop`` (flat / chain / layered no-op workloads: per-task
-overhead), ``sleepy`` (makespan against the critical path and list
-scheduling, real and virtual time), ``real`` (the recorded workflows of
-``../shared/workflows`` or ``$TRIOFORGE_WORKFLOWS_DIR``), ``layering``
-(``execution_layers`` vs plain rustworkx) and ``scale`` (100,000 tasks under
-``execute_dataflow`` in a subprocess, with peak memory).
+Sections: ``user`` (flat 10,000 and layered 100 x 100 no-ops on the user's
+path: the ``Workflow`` and every peer's own structures built inside the timed
+region, a new coroutine function per task, GC on), ``cached`` (the same
+workloads the old way: prebuilt workflow, one shared no-op, a warm-up run;
+a second table), ``sleepy`` and ``real`` (makespan against the critical path
+and the hand-written trio dataflow loop), ``layering`` (``execution_layers``
+vs plain rustworkx on 10^6 tasks), ``scale`` (100,000 and 1,000,000 layered
+tasks, one subprocess per run for peak RSS) and ``durable`` (the SQLite store
+in the library and on the command line).
 
-Prints a table per section and PASS/FAIL per target, and writes
-``benchmarks/results.md`` and ``benchmarks/results.json``. A missed target
-never fails the run (exit 0); a crash does (non-zero exit).
+Prints every table and PASS/FAIL per target of issue 12, and writes
+``results.md`` and ``results.json``. A missed target never fails the run
+(exit 0); a crash does (non-zero exit).
 """
 
 from __future__ import annotations
@@ -37,14 +40,18 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
+import durable  # noqa: E402
 import layering  # noqa: E402
 import reporting as rep  # noqa: E402
 import runners  # noqa: E402
+import tables  # noqa: E402
+import targets  # noqa: E402
+import userpath  # noqa: E402
 import workloads  # noqa: E402
-from runners import BY_NAME, Measurement, Once, Runner  # noqa: E402
+from runners import Measurement, Once, Runner  # noqa: E402
 from workloads import Graph  # noqa: E402
 
-SECTIONS = ("noop", "sleepy", "real", "layering", "scale")
+SECTIONS = ("user", "cached", "sleepy", "real", "layering", "scale", "durable")
 SLOTS = 4
 
 
@@ -56,9 +63,16 @@ class Config:
     repeats_virtual: int
     layering_tasks: int
     layering_repeats: int
-    scale_tasks: int
+    scale_repeats: int
+    million_repeats: int
+    durable_repeats: int
+    durable_limited: bool
+    cli_sizes: tuple[int, ...]
+    cli_repeats: int
     noop_tasks: int = 10_000
     layered_shape: tuple[int, int] = (100, 100)
+    scale_shape: tuple[int, int] = (100, 1_000)
+    million_shape: tuple[int, int] = (100, 10_000)
     sleepy_tasks: int = 200
     real_cp_s: float = 0.5
     sequential_real_sleeps: bool = True
@@ -66,12 +80,17 @@ class Config:
 
 QUICK = Config(
     "quick",
-    repeats_noop=2,
+    repeats_noop=3,
     repeats_sleep=2,
     repeats_virtual=1,
     layering_tasks=100_000,
     layering_repeats=2,
-    scale_tasks=100_000,
+    scale_repeats=1,
+    million_repeats=0,
+    durable_repeats=1,
+    durable_limited=False,
+    cli_sizes=(1_000,),
+    cli_repeats=2,
     sequential_real_sleeps=False,
 )
 FULL = Config(
@@ -81,7 +100,12 @@ FULL = Config(
     repeats_virtual=2,
     layering_tasks=1_000_000,
     layering_repeats=5,
-    scale_tasks=100_000,
+    scale_repeats=5,
+    million_repeats=5,
+    durable_repeats=5,
+    durable_limited=True,
+    cli_sizes=(1_000, 10_000),
+    cli_repeats=5,
 )
 
 
@@ -102,8 +126,14 @@ class Entry:
         return self.runner.display(self.slots)
 
 
-def entries(names: Sequence[str], slots: int | None = None) -> list[Entry]:
-    return [Entry(BY_NAME[n], slots) for n in names if n in AVAILABLE]
+AVAILABLE: set[str] = set()
+
+
+def entries(
+    names: Sequence[str], slots: int | None = None, registry: dict[str, Runner] | None = None
+) -> list[Entry]:
+    reg = userpath.USER_BY_NAME if registry is None else registry
+    return [Entry(reg[n], slots) for n in names if n in reg and n in AVAILABLE]
 
 
 def measure(
@@ -117,7 +147,8 @@ def measure(
     """Run every entry ``repeats`` times, round-robin (rotating the order each round).
 
     Each run is a fresh event loop; ``gc.collect()`` runs before each one and
-    the collector stays enabled with default thresholds for every runner.
+    the collector stays enabled with default thresholds for every runner;
+    ``userpath.GC`` times its collections during the run.
     """
     prepared: list[tuple[str, Once]] = [
         (e.name, e.runner.prepare(graph, e.slots, virtual)) for e in chosen
@@ -134,7 +165,13 @@ def measure(
         for name, once in prepared[k:] + prepared[:k]:
             actual[:] = [math.nan] * len(graph)
             gc.collect()
-            m = once()
+            with userpath.GC as timer:
+                m = once()
+            phases = dict(m.phases or {})
+            phases["gc_s"] = timer.total
+            phases["gc_collections"] = float(sum(timer.counts))
+            phases["gc_gen2"] = float(timer.counts[2])
+            m = replace(m, phases=phases)
             if track:
                 if any(math.isnan(a) for a in actual):
                     raise RuntimeError(f"{name}: some tasks did not record their sleep")
@@ -158,6 +195,10 @@ def summary(samples: list[Measurement], tasks: int) -> dict[str, Any]:
         "makespan_median_s": statistics.median(spans),
         "per_task_s": wall / tasks,
     }
+    keys = [k for k in (samples[0].phases or {}) if all(k in (m.phases or {}) for m in samples)]
+    out["phases_median"] = {
+        k: statistics.median((m.phases or {})[k] for m in samples) for k in keys
+    }
     if samples and samples[0].audit_read is not None:
         out["audit_read_median_s"] = statistics.median(
             m.audit_read for m in samples if m.audit_read is not None
@@ -175,7 +216,17 @@ def summary(samples: list[Measurement], tasks: int) -> dict[str, Any]:
 
 # -- sections --------------------------------------------------------------------------------
 
-NOOP_RUNNERS = [
+USER_NOOP = [
+    "tf.dataflow",
+    "tf.parallel",
+    "trio.nursery",
+    "trio.dataflow",
+    "anyio.layers",
+    "asyncio.graphlib",
+    "dask.sync",
+]
+CACHED_NOOP = [
+    "trio.bare",
     "tf.sequential",
     "tf.parallel",
     "tf.dataflow",
@@ -185,56 +236,57 @@ NOOP_RUNNERS = [
     "asyncio.graphlib",
     "anyio.layers",
     "dask.sync",
-    "dask.threaded",
 ]
-BASELINES = ["trio.bare", "trio.move_on_after"]
+CONCURRENT = [
+    "tf.parallel",
+    "tf.dataflow",
+    "trio.nursery",
+    "trio.dataflow",
+    "asyncio.graphlib",
+    "anyio.layers",
+]
+TF_MODES = ["tf.sequential", "tf.parallel", "tf.dataflow"]
 TF_SLOTTED = ["tf.parallel", "tf.dataflow"]
-CONCURRENT_DAG_RUNNERS = [
-    "tf.parallel",
-    "tf.dataflow",
-    "trio.layers",
-    "trio.dataflow",
-    "asyncio.layers",
-    "asyncio.graphlib",
-    "anyio.layers",
-    "dask.threaded",
-]
-SLOTTED_RUNNERS = [
-    "tf.parallel",
-    "tf.dataflow",
-    "trio.layers",
-    "trio.dataflow",
-    "asyncio.layers",
-    "asyncio.graphlib",
-    "anyio.layers",
-    "dask.threaded",
-]
-VIRTUAL_UNBOUNDED = ["tf.sequential", "tf.parallel", "tf.dataflow"]
 
 
-def section_noop(cfg: Config) -> dict[str, Any]:
-    n = cfg.noop_tasks
-    graphs = [
-        workloads.flat(n),
-        workloads.chain(n),
-        workloads.layered(*cfg.layered_shape),
-    ]
+def noop_graphs(cfg: Config) -> list[Graph]:
+    return [workloads.flat(cfg.noop_tasks), workloads.layered(*cfg.layered_shape)]
+
+
+def section_user(cfg: Config) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for graph in graphs:
-        chosen = entries(NOOP_RUNNERS) + entries(TF_SLOTTED, SLOTS)
-        if graph.edges == 0:
-            chosen = entries(BASELINES) + chosen
+    for graph in noop_graphs(cfg):
+        chosen = entries(USER_NOOP)
         log(
-            f"[noop] {graph.name}: {len(graph):,} tasks, {graph.edges:,} edges, "
-            f"{len(chosen)} runners x {cfg.repeats_noop} repeats"
+            f"[user] {graph.name}: {len(graph):,} tasks, {graph.edges:,} edges, "
+            f"{len(chosen)} runners x {cfg.repeats_noop} repeats (after a warm-up run each)"
         )
-        runners.build_workflow(graph)
+        graph.layers()
         samples = measure(graph, chosen, cfg.repeats_noop, warmup=True)
         out[graph.name] = {
             "tasks": len(graph),
             "edges": graph.edges,
             "layers": len(graph.layers()),
             "source": graph.source,
+            "runners": {name: summary(s, len(graph)) for name, s in samples.items()},
+        }
+    return out
+
+
+def section_cached(cfg: Config) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    graphs = [*noop_graphs(cfg), workloads.chain(cfg.noop_tasks)]
+    for graph in graphs:
+        chosen = entries(CACHED_NOOP, registry=runners.BY_NAME)
+        chosen += entries(TF_SLOTTED, SLOTS, registry=runners.BY_NAME)
+        if graph.edges:
+            chosen = [e for e in chosen if e.runner.takes_dag]
+        log(f"[cached] {graph.name}: {len(chosen)} runners x {cfg.repeats_noop} repeats")
+        runners.build_workflow(graph)
+        samples = measure(graph, chosen, cfg.repeats_noop, warmup=True)
+        out[graph.name] = {
+            "tasks": len(graph),
+            "edges": graph.edges,
             "trioforge_compile_s": runners.COMPILE_S[graph.name],
             "runners": {name: summary(s, len(graph)) for name, s in samples.items()},
         }
@@ -242,39 +294,39 @@ def section_noop(cfg: Config) -> dict[str, Any]:
     return out
 
 
+def _makespan_rows(
+    samples: dict[str, list[Measurement]], graph: Graph, cp: float, ls4: float | None = None
+) -> dict[str, Any]:
+    result = {}
+    lower4 = max(cp, graph.total_work() / SLOTS) if ls4 is not None else None
+    for name, s in samples.items():
+        d = summary(s, len(graph))
+        span = d["makespan_median_s"]
+        d["ratio_cp"] = span / cp
+        if name.endswith(f"[{SLOTS}]") and ls4 is not None and lower4 is not None:
+            d["ratio_lower_bound"] = span / lower4
+            d["ratio_list_schedule"] = span / ls4
+        result[name] = d
+    return result
+
+
 def section_sleepy(cfg: Config) -> dict[str, Any]:
     graph = workloads.sleepy(cfg.sleepy_tasks)
     cp = graph.critical_path()
     work = graph.total_work()
-    lower4 = max(cp, work / SLOTS)
     ls4 = graph.list_schedule(SLOTS)
+    graph.layers()
     log(
         f"[sleepy] {len(graph)} tasks, {graph.edges} edges, {len(graph.layers())} layers, "
         f"CP {cp * 1e3:.1f} ms, work {work * 1e3:.0f} ms, list-scheduling(4) {ls4 * 1e3:.1f} ms"
     )
-    unbounded = CONCURRENT_DAG_RUNNERS
-    if cfg.sequential_real_sleeps:
-        unbounded = ["tf.sequential", *unbounded]
-    chosen = entries(unbounded) + entries(SLOTTED_RUNNERS, SLOTS)
+    unbounded = (["tf.sequential"] if cfg.sequential_real_sleeps else []) + CONCURRENT
+    chosen = entries(unbounded) + entries(CONCURRENT, SLOTS)
     log(f"[sleepy] real time: {len(chosen)} runners x {cfg.repeats_sleep} repeats")
     real = measure(graph, chosen, cfg.repeats_sleep)
-    chosen_v = entries(VIRTUAL_UNBOUNDED) + entries(TF_SLOTTED, SLOTS)
+    chosen_v = entries(TF_MODES) + entries(TF_SLOTTED, SLOTS)
     log(f"[sleepy] virtual time (MockClock): {len(chosen_v)} runners")
     virtual = measure(graph, chosen_v, cfg.repeats_virtual, virtual=True)
-
-    def rows(samples: dict[str, list[Measurement]]) -> dict[str, Any]:
-        result = {}
-        for name, s in samples.items():
-            d = summary(s, len(graph))
-            span = d["makespan_median_s"]
-            d["ratio_cp"] = span / cp
-            if name.endswith(f"[{SLOTS}]"):
-                d["ratio_lower_bound"] = span / lower4
-                d["ratio_list_schedule"] = span / ls4
-            result[name] = d
-        return result
-
-    runners.clear_workflow_cache()
     return {
         "tasks": len(graph),
         "edges": graph.edges,
@@ -282,10 +334,10 @@ def section_sleepy(cfg: Config) -> dict[str, Any]:
         "source": graph.source,
         "critical_path_s": cp,
         "work_s": work,
-        "lower_bound_4_s": lower4,
+        "lower_bound_4_s": max(cp, work / SLOTS),
         "list_schedule_4_s": ls4,
-        "real": rows(real),
-        "virtual": rows(virtual),
+        "real": _makespan_rows(real, graph, cp, ls4),
+        "virtual": _makespan_rows(virtual, graph, cp, ls4),
     }
 
 
@@ -298,47 +350,36 @@ def section_real(cfg: Config) -> dict[str, Any]:
     out: dict[str, Any] = {"folder": str(folder), "workflows": {}}
     for graph in graphs:
         cp = graph.critical_path()
-        work = graph.total_work()
         ls4 = graph.list_schedule(SLOTS)
         fast = workloads.scaled(graph, cfg.real_cp_s)
         fast_cp = fast.critical_path()
-        chosen = entries(CONCURRENT_DAG_RUNNERS)
+        fast.layers()
+        graph.layers()
+        chosen = entries(CONCURRENT)
         log(
             f"[real] {graph.name}: {len(graph)} tasks, {graph.edges} edges, "
             f"CP {cp:.1f} s scaled to {fast_cp:.3f} s; {len(chosen)} runners x "
             f"{cfg.repeats_sleep} repeats"
         )
         real = measure(fast, chosen, cfg.repeats_sleep)
-        chosen_v = entries(VIRTUAL_UNBOUNDED) + entries(TF_SLOTTED, SLOTS)
+        chosen_v = entries(TF_MODES) + entries(TF_SLOTTED, SLOTS)
         virtual = measure(graph, chosen_v, cfg.repeats_virtual, virtual=True)
-        real_rows = {}
-        for name, s in real.items():
-            d = summary(s, len(graph))
-            d["ratio_cp"] = d["makespan_median_s"] / fast_cp
-            real_rows[name] = d
-        virtual_rows = {}
+        virtual_rows = _makespan_rows(virtual, graph, cp, ls4)
         for name, s in virtual.items():
-            d = summary(s, len(graph))
-            d["ratio_cp"] = d["makespan_median_s"] / cp
-            if name.endswith(f"[{SLOTS}]"):
-                d["ratio_list_schedule"] = d["makespan_median_s"] / ls4
-            spans = {m.makespan for m in s}
-            d["deterministic"] = len(spans) == 1
-            virtual_rows[name] = d
+            virtual_rows[name]["deterministic"] = len({m.makespan for m in s}) == 1
         out["workflows"][graph.name] = {
             "file": graph.source,
             "tasks": len(graph),
             "edges": graph.edges,
             "layers": len(graph.layers()),
             "critical_path_s": cp,
-            "work_s": work,
+            "work_s": graph.total_work(),
             "list_schedule_4_s": ls4,
             "scale_factor": fast_cp / cp,
             "scaled_critical_path_s": fast_cp,
-            "real": real_rows,
+            "real": _makespan_rows(real, fast, fast_cp),
             "virtual": virtual_rows,
         }
-        runners.clear_workflow_cache()
     return out
 
 
@@ -349,593 +390,112 @@ def section_layering(cfg: Config) -> dict[str, Any]:
     return result
 
 
-def section_scale(cfg: Config) -> dict[str, Any]:
+def scale_runs(shape: tuple[int, int], names: Sequence[str], repeats: int) -> dict[str, Any]:
+    """``repeats`` subprocess runs of each runner on a layered graph, round-robin."""
     script = HERE / "scalecheck.py"
+    samples: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for r in range(repeats):
+        k = r % len(names)
+        for name in [*names[k:], *names[:k]]:
+            argv = [sys.executable, str(script), "--layers", str(shape[0])]
+            argv += ["--width", str(shape[1]), "--runner", name]
+            proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                sys.stderr.write(proc.stderr)
+                raise RuntimeError(f"scalecheck.py ({name}) exited with {proc.returncode}")
+            d = json.loads(proc.stdout.strip().splitlines()[-1])
+            samples[name].append(d)
+            log(
+                f"    {name}: {d['wall_s']:.2f} s, GC {d['gc_s']:.2f} s, peak RSS "
+                f"{d['peak_rss'] / 2**20:.0f} MiB"
+            )
+    out: dict[str, Any] = {"tasks": shape[0] * shape[1], "shape": list(shape), "runners": {}}
+    for name, runs in samples.items():
+        phase_keys = runs[0]["phases"].keys()
+        out["runners"][name] = {
+            "samples": runs,
+            "wall_median_s": statistics.median(d["wall_s"] for d in runs),
+            "gc_median_s": statistics.median(d["gc_s"] for d in runs),
+            "peak_rss_median": statistics.median(d["peak_rss"] for d in runs),
+            "peak_rss_max": max(d["peak_rss"] for d in runs),
+            "peak_rss_before_run": statistics.median(d["peak_rss_before_run"] for d in runs),
+            "phases_median": {
+                k: statistics.median(d["phases"][k] for d in runs) for k in phase_keys
+            },
+        }
+    return out
+
+
+def section_scale(cfg: Config) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    variants = (
-        ("plain", []),
-        ("tracemalloc", ["--tracemalloc"]),
-        ("trio", ["--runner", "trio"]),
-        ("trio_tracemalloc", ["--runner", "trio", "--tracemalloc"]),
+    n = cfg.scale_shape[0] * cfg.scale_shape[1]
+    log(f"[scale] {n:,} layered tasks, one subprocess per run, {cfg.scale_repeats} repeats")
+    out["100k"] = scale_runs(
+        cfg.scale_shape, ["tf.dataflow", "trio.nursery", "trio.dataflow"], cfg.scale_repeats
     )
-    for label, extra in variants:
-        log(f"[scale] {cfg.scale_tasks:,} tasks in a subprocess ({label})")
-        proc = subprocess.run(
-            [sys.executable, str(script), "--tasks", str(cfg.scale_tasks), *extra],
-            capture_output=True,
-            text=True,
-            check=False,
+    if cfg.million_repeats:
+        n = cfg.million_shape[0] * cfg.million_shape[1]
+        log(f"[scale] {n:,} layered tasks, {cfg.million_repeats} repeats")
+        out["1m"] = scale_runs(
+            cfg.million_shape, ["tf.dataflow", "trio.nursery"], cfg.million_repeats
         )
-        if proc.returncode != 0:
-            sys.stderr.write(proc.stderr)
-            raise RuntimeError(f"scalecheck.py ({label}) exited with {proc.returncode}")
-        out[label] = json.loads(proc.stdout.strip().splitlines()[-1])
     return out
 
 
-# -- targets ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Target:
-    name: str
-    measured: float | None
-    threshold: str
-    passed: bool | None
-    detail: str = ""
-
-    @property
-    def verdict(self) -> str:
-        if self.passed is None:
-            return "N/A"
-        return "PASS" if self.passed else "FAIL"
-
-
-def virtual_exact(ratio: float) -> bool:
-    # The MockClock adds floats in a different order than the forward sweep
-    # that computes the critical path, so allow float rounding (and say so).
-    return abs(ratio - 1.0) <= 1e-9
-
-
-def _timer_note(d: dict[str, Any], block: dict[str, Any]) -> str:
-    note = (
-        f"/ CP of measured sleeps {d['ratio_cp_actual']:.4f}, "
-        f"sleep overshoot {d['sleep_overshoot_s'] * 1e3:.2f} ms/task"
-    )
-    hand = block.get("trio.dataflow")
-    if hand is not None:
-        note += f"; hand-written trio.dataflow {hand['ratio_cp']:.4f}"
-    return note
-
-
-def evaluate(results: dict[str, Any], cfg: Config) -> list[Target]:
-    targets: list[Target] = []
-    noop = results.get("noop", {}).get("flat")
-    if noop:
-        r = noop["runners"]
-        df = r["tf.dataflow"]["per_task_s"]
-        bare = r.get("trio.bare", {}).get("per_task_s")
-        if bare:
-            targets.append(
-                Target(
-                    "flat: execute_dataflow per-task / bare trio nursery",
-                    df / bare,
-                    "<= 1.5",
-                    df / bare <= 1.5,
-                    f"{df * 1e6:.2f} us vs {bare * 1e6:.2f} us per task",
-                )
+def section_durable(cfg: Config, tmp_root: Path | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"filesystem": durable.filesystem(tmp_root), "library": {}, "cli": {}}
+    for graph in noop_graphs(cfg):
+        for slots in (None, 8) if cfg.durable_limited else (None,):
+            key = f"{graph.name}" + ("" if slots is None else f"[{slots}]")
+            log(
+                f"[durable] execute_dataflow {key}, {len(graph):,} tasks, store vs none, "
+                f"{cfg.durable_repeats} repeats"
             )
-        anyio_t = r.get("anyio.layers", {}).get("per_task_s")
-        targets.append(
-            Target(
-                "flat: execute_dataflow per-task / anyio task group",
-                None if anyio_t is None else df / anyio_t,
-                "< 1",
-                None if anyio_t is None else df < anyio_t,
-                "" if anyio_t is None else f"{df * 1e6:.2f} us vs {anyio_t * 1e6:.2f} us",
+            s = durable.measure_library(
+                graph, slots, cfg.durable_repeats, tmp_root, log, gc.collect
             )
-        )
-        dask_names = [k for k in ("dask.sync", "dask.threaded") if k in r]
-        if dask_names:
-            best = min(dask_names, key=lambda k: r[k]["per_task_s"])
-            dk = r[best]["per_task_s"]
-            targets.append(
-                Target(
-                    "flat: execute_dataflow per-task / Dask (its faster scheduler)",
-                    df / dk,
-                    "< 1",
-                    df < dk,
-                    f"{df * 1e6:.2f} us vs {dk * 1e6:.2f} us ({best})",
-                )
-            )
-        else:
-            targets.append(
-                Target(
-                    "flat: execute_dataflow per-task / Dask",
-                    None,
-                    "< 1",
-                    None,
-                    "dask not installed",
-                )
-            )
-    sleepy = results.get("sleepy")
-    if sleepy:
-        d = sleepy["real"]["tf.dataflow"]
-        real = d["ratio_cp"]
-        targets.append(
-            Target(
-                "sleepy: dataflow makespan / CP (real time)",
-                real,
-                "<= 1.03",
-                real <= 1.03,
-                _timer_note(d, sleepy["real"]),
-            )
-        )
-        virt = sleepy["virtual"]["tf.dataflow"]["ratio_cp"]
-        targets.append(
-            Target(
-                "sleepy: dataflow makespan / CP (virtual time)",
-                virt,
-                "== 1.0",
-                virtual_exact(virt),
-                f"ratio - 1 = {virt - 1:.3g}",
-            )
-        )
-        ls = sleepy["real"][f"tf.dataflow[{SLOTS}]"]["ratio_list_schedule"]
-        virtual_ls = sleepy["virtual"][f"tf.dataflow[{SLOTS}]"]["ratio_list_schedule"]
-        targets.append(
-            Target(
-                f"sleepy: dataflow[{SLOTS}] makespan / list scheduling (real time)",
-                ls,
-                "<= 1.05",
-                ls <= 1.05,
-                f"virtual time: {virtual_ls:.4f}",
-            )
-        )
-    real_wf = results.get("real", {}).get("workflows", {})
-    for name, wf in real_wf.items():
-        d = wf["real"]["tf.dataflow"]
-        v = d["ratio_cp"]
-        targets.append(
-            Target(
-                f"{name}: dataflow makespan / CP (real time)",
-                v,
-                "<= 1.03",
-                v <= 1.03,
-                _timer_note(d, wf["real"]),
-            )
-        )
-        vv = wf["virtual"]["tf.dataflow"]["ratio_cp"]
-        targets.append(
-            Target(
-                f"{name}: dataflow makespan / CP (virtual time)",
-                vv,
-                "== 1.0",
-                virtual_exact(vv),
-                f"ratio - 1 = {vv - 1:.3g}",
-            )
-        )
-    if "real" in results and not real_wf:
-        targets.append(
-            Target(
-                "real workflows: dataflow makespan / CP",
-                None,
-                "<= 1.03",
-                None,
-                "no workflow files found",
-            )
-        )
-    lay = results.get("layering")
-    if lay:
-        note = (
-            ""
-            if lay["tasks"] >= 1_000_000
-            else (f"measured on {lay['tasks']:,} tasks (quick mode), the spec says 1,000,000")
-        )
-        targets.append(
-            Target(
-                f"execution_layers / rustworkx ({lay['tasks']:,} tasks)",
-                lay["ratio"],
-                "<= 2",
-                lay["ratio"] <= 2,
-                note,
-            )
-        )
-    return targets
-
-
-# -- reporting -------------------------------------------------------------------------------
-
-
-def noop_table(noop: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    names: list[str] = []
-    for wl in noop.values():
-        for name in wl["runners"]:
-            if name not in names:
-                names.append(name)
-    headers = ["runner"]
-    for wl_name in noop:
-        headers += [f"{wl_name} wall ms", f"{wl_name} us/task"]
-    rows = []
-    for name in names:
-        row = [name]
-        for wl in noop.values():
-            d = wl["runners"].get(name)
-            row += (
-                ["-", "-"] if d is None else [rep.ms(d["wall_median_s"]), rep.us(d["per_task_s"])]
-            )
-        rows.append(row)
-    compile_row = ["(tf: first Workflow.validate, untimed)"]
-    audit_row = ["(tf.dataflow: first audit_log.events read, untimed)"]
-    for wl in noop.values():
-        compile_row += [rep.ms(wl["trioforge_compile_s"]), "-"]
-        read = wl["runners"].get("tf.dataflow", {}).get("audit_read_median_s")
-        audit_row += [rep.ms(read), rep.us(None if read is None else read / wl["tasks"])]
-    rows += [compile_row, audit_row]
-    return headers, rows
-
-
-def makespan_table(
-    block: dict[str, Any], *, four: bool = True
-) -> tuple[list[str], list[list[str]]]:
-    measured = any("ratio_cp_actual" in d for d in block.values())
-    headers = ["runner", "makespan ms", "/ CP"]
-    if four:
-        headers += [f"/ max(CP, work/{SLOTS})", f"/ list-sched({SLOTS})"]
-    if measured:
-        headers += ["/ CP of measured sleeps", "sleep overshoot ms"]
-    rows = []
-    for name, d in block.items():
-        row = [name, rep.ms(d["makespan_median_s"]), rep.ratio(d["ratio_cp"], 4)]
-        if four:
-            row += [
-                rep.ratio(d.get("ratio_lower_bound"), 4),
-                rep.ratio(d.get("ratio_list_schedule"), 4),
-            ]
-        if measured:
-            row += [
-                rep.ratio(d.get("ratio_cp_actual"), 4),
-                rep.ms(d.get("sleep_overshoot_s"), 3),
-            ]
-        rows.append(row)
-    return headers, rows
-
-
-def real_tables(real: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
-    wfs = real["workflows"]
-    if not wfs:
-        return []
-    info_headers = [
-        "workflow",
-        "tasks",
-        "edges",
-        "layers",
-        "CP s",
-        "work s",
-        f"list-sched({SLOTS}) s",
-        "scale",
-    ]
-    info_rows = [
-        [
-            name,
-            str(w["tasks"]),
-            str(w["edges"]),
-            str(w["layers"]),
-            f"{w['critical_path_s']:.1f}",
-            f"{w['work_s']:,.1f}",
-            f"{w['list_schedule_4_s']:,.1f}",
-            f"{w['scale_factor']:.5f}",
-        ]
-        for name, w in wfs.items()
-    ]
-    short = {name: name.split("-")[0] for name in wfs}
-    out = [("Real workflows", info_headers, info_rows)]
-    for clock in ("real", "virtual"):
-        names: list[str] = []
-        for w in wfs.values():
-            for n in w[clock]:
-                if n not in names:
-                    names.append(n)
-        headers = ["runner"] + [short[n] for n in wfs]
-        rows = [
-            [n] + [rep.ratio(w[clock].get(n, {}).get("ratio_cp"), 4) for w in wfs.values()]
-            for n in names
-        ]
-        if clock == "real":
-            cp_s = next(iter(wfs.values()))["scaled_critical_path_s"]
-            title = f"Real workflows, real sleeps (CP scaled to {cp_s:.2f} s): makespan / CP"
-        else:
-            title = "Real workflows, virtual time (MockClock): makespan / CP"
-        out.append((title, headers, rows))
-    rows = [
-        [n] + [rep.ratio(w["real"].get(n, {}).get("ratio_cp_actual"), 4) for w in wfs.values()]
-        for n in next(iter(wfs.values()))["real"]
-    ]
-    out.append(
-        (
-            "Real workflows, real sleeps: makespan / CP of the measured sleep durations "
-            "(timer overshoot removed)",
-            ["runner"] + [short[n] for n in wfs],
-            rows,
-        )
-    )
-    ls_rows = [
-        [n]
-        + [rep.ratio(w["virtual"].get(n, {}).get("ratio_list_schedule"), 4) for w in wfs.values()]
-        for n in (f"tf.parallel[{SLOTS}]", f"tf.dataflow[{SLOTS}]")
-    ]
-    out.append(
-        (
-            f"Real workflows, virtual time: {SLOTS}-slot makespan / list scheduling({SLOTS})",
-            ["runner"] + [short[n] for n in wfs],
-            ls_rows,
-        )
-    )
+            none = statistics.median(s["none"])
+            store = statistics.median(s["store"])
+            out["library"][key] = {
+                "tasks": len(graph),
+                "max_concurrency": slots,
+                "samples_s": s,
+                "none_median_s": none,
+                "store_median_s": store,
+                "ratio": store / none,
+            }
+    for n in cfg.cli_sizes:
+        log(f"[durable] trioforge run, {n:,} shell tasks, --store vs --no-store")
+        d = durable.measure_cli(n, cfg.cli_repeats, tmp_root, log)
+        d["no_store_median_s"] = statistics.median(d["samples_s"]["no_store"])
+        d["store_median_s"] = statistics.median(d["samples_s"]["store"])
+        d["ratio"] = d["store_median_s"] / d["no_store_median_s"]
+        out["cli"][str(n)] = d
     return out
-
-
-def layering_table(lay: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    med = lay["median_s"]
-    rx_t = med["rustworkx"]
-    rows = [
-        [
-            "Workflow.execution_layers() (first call: compiles)",
-            f"{med['trioforge']:.3f}",
-            rep.ratio(med["trioforge"] / rx_t, 2),
-        ],
-        [
-            "  of which Workflow.validate() (compiles)",
-            f"{lay['compile_median_s']:.3f}",
-            rep.ratio(lay["compile_median_s"] / rx_t, 2),
-        ],
-        ["rustworkx from plain id lists", f"{rx_t:.3f}", "1.00"],
-        [
-            "rustworkx + sort each layer by id",
-            f"{med['rustworkx_sorted']:.3f}",
-            rep.ratio(med["rustworkx_sorted"] / rx_t, 2),
-        ],
-    ]
-    return ["", "median s", "/ rustworkx"], rows
-
-
-def scale_table(scale: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    p = scale["plain"]
-    t = scale["tracemalloc"]
-    b = scale.get("trio")
-    bt = scale.get("trio_tracemalloc")
-
-    def both(fmt: Any, key: str) -> list[str]:
-        return [fmt(p.get(key)), "-" if b is None else fmt(b.get(key))]
-
-    def mem(x: float | None) -> str:
-        return f"{rep.mib(x)} MiB"
-
-    def sec(x: float | None) -> str:
-        return "-" if x is None else f"{x:.3f} s"
-
-    rows = [
-        ["tasks / edges", f"{p['tasks']:,} / {p['edges']:,}", f"{p['tasks']:,} / {p['edges']:,}"],
-        ["build (untimed)", *both(sec, "build_s")],
-        ["Workflow.validate() (compiles)", sec(p["compile_s"]), "-"],
-        ["trio.run wall", *both(sec, "execute_s")],
-        [
-            "per task",
-            f"{p['execute_s'] / p['tasks'] * 1e6:.2f} us",
-            "-" if b is None else f"{b['execute_s'] / b['tasks'] * 1e6:.2f} us",
-        ],
-        ["audit events kept in memory", f"{p['audit_events']:,}", "-"],
-        ["peak RSS (VmHWM) after imports", *both(mem, "peak_rss_after_imports")],
-        ["peak RSS (VmHWM) after building", *both(mem, "peak_rss_after_build")],
-        ["peak RSS (VmHWM) after the run", *both(mem, "peak_rss")],
-        [
-            "tracemalloc peak during (compile +) run",
-            mem(t["traced_peak"]),
-            "-" if bt is None else mem(bt["traced_peak"]),
-        ],
-    ]
-    return ["", "execute_dataflow", "hand-written trio.dataflow"], rows
-
-
-def targets_table(targets: list[Target]) -> tuple[list[str], list[list[str]]]:
-    rows = [
-        [
-            t.name,
-            "-" if t.measured is None else f"{t.measured:.4f}",
-            t.threshold,
-            t.verdict,
-            t.detail,
-        ]
-        for t in targets
-    ]
-    return ["target", "measured", "threshold", "result", "detail"], rows
-
-
-def all_tables(
-    results: dict[str, Any], targets: list[Target]
-) -> list[tuple[str, list[str], list[list[str]]]]:
-    tables: list[tuple[str, list[str], list[list[str]]]] = []
-    if "noop" in results:
-        h, r = noop_table(results["noop"])
-        tables.append(
-            ("No-op workloads: median wall time and per-task overhead (wall / tasks)", h, r)
-        )
-    if "sleepy" in results:
-        s = results["sleepy"]
-        h, r = makespan_table(s["real"])
-        tables.append(
-            (
-                f"Sleepy, real sleeps (CP {s['critical_path_s'] * 1e3:.1f} ms, work "
-                f"{s['work_s'] * 1e3:.0f} ms, list-sched({SLOTS}) "
-                f"{s['list_schedule_4_s'] * 1e3:.1f} ms)",
-                h,
-                r,
-            )
-        )
-        h, r = makespan_table(s["virtual"])
-        tables.append(("Sleepy, virtual time (MockClock)", h, r))
-    if "real" in results:
-        tables += real_tables(results["real"])
-    if "layering" in results:
-        h, r = layering_table(results["layering"])
-        tables.append(
-            (
-                f"Layering {results['layering']['tasks']:,} tasks "
-                f"({results['layering']['edges']:,} edges, "
-                f"{results['layering']['layers']} layers)",
-                h,
-                r,
-            )
-        )
-    if "scale" in results:
-        h, r = scale_table(results["scale"])
-        tables.append(("Scale check: no-op tasks with random deps under execute_dataflow", h, r))
-    h, r = targets_table(targets)
-    tables.append(("Targets", h, r))
-    return tables
-
-
-def write_markdown(
-    path: Path,
-    results: dict[str, Any],
-    targets: list[Target],
-    cfg: Config,
-    info: dict[str, Any],
-    argv: Sequence[str],
-) -> None:
-    lines = [
-        "# trioforge benchmark results",
-        "",
-        f"Mode: **{cfg.mode}** (`python benchmarks/run.py {' '.join(argv)}`), "
-        f"{info['date']}, took {results['elapsed_s']:.0f} s.",
-        "",
-        "## Machine",
-        "",
-        rep.md_table(
-            ["", ""],
-            [
-                ["CPU", info["cpu_model"]],
-                ["cores", f"{info['cores']} ({info['cores_usable']} usable)"],
-                [
-                    "load average at start / end",
-                    f"{' '.join(f'{x:.2f}' for x in info['load_average_start'])} / "
-                    f"{' '.join(f'{x:.2f}' for x in info['load_average_end'])}",
-                ],
-                ["platform", info["platform"]],
-                ["Python", f"{info['python']} ({info['python_implementation']})"],
-                ["trio", info["trio"]],
-                ["rustworkx", info["rustworkx"]],
-                ["anyio", info["anyio"]],
-                ["dask", info["dask"]],
-                [
-                    "trioforge",
-                    f"{info['trioforge']}, commit {info['git_commit']}, sources "
-                    f"{info['trioforge_sources_start']} ({info['trioforge_path']})"
-                    + (
-                        f"; CHANGED during the run to {info['trioforge_sources_end']} "
-                        f"(commit {info['git_commit_end']})"
-                        if info["sources_changed_during_run"]
-                        else ""
-                    ),
-                ],
-                ["GC", f"enabled={info['gc_enabled']}, thresholds {info['gc_thresholds']}"],
-            ],
-        ),
-        "",
-    ]
-    for title, headers, rows in all_tables(results, targets):
-        lines += [f"## {title}", "", rep.md_table(headers, rows), ""]
-    lines += [
-        "## Method",
-        "",
-        f"* Repeats: {cfg.repeats_noop} per runner on the no-op workloads (after one warm-up "
-        f"run each), {cfg.repeats_sleep} with real sleeps, {cfg.repeats_virtual} in virtual "
-        "time; every figure is the median. Runners take turns (round-robin, rotating the "
-        "order every round), so background load spreads over all of them.",
-        "* Every run is a fresh event loop (`trio.run`, `asyncio.run`, `anyio.run`) or a fresh "
-        "`dask.get` call. `gc.collect()` runs before each run; the collector stays enabled "
-        "with default thresholds for every runner.",
-        "* Times are `time.perf_counter()`. *wall* is the whole `trio.run` / `asyncio.run` / "
-        "`anyio.run` / `dask.*.get` call (loop start and stop included for everybody); "
-        "per-task overhead is wall / tasks. *makespan* is measured inside the loop around the "
-        "scheduling code (for dask it is the `get` call); in virtual time it is "
-        "`trio.current_time()` under `MockClock(autojump_threshold=0)`.",
-        "* Workloads (fixed seeds): flat = 10,000 independent no-ops; chain = 10,000 no-ops in "
-        "a line; layered = 100 layers x 100, each task depending on 3 random tasks of the "
-        "layer before; sleepy = 200 tasks with 0-3 random earlier dependencies sleeping "
-        "1-50 ms (`trio.sleep`, `asyncio.sleep`, `anyio.sleep`, `time.sleep` in dask's "
-        "threads). Real workflows: the JSON traces, runtimes scaled so the critical path is "
-        f"{cfg.real_cp_s} s for real sleeps, as recorded in virtual time.",
-        "* CP is the critical path (earliest finish with unlimited slots, forward sweep). "
-        f"list-sched({SLOTS}) is a simulation of offline critical-path list scheduling: "
-        "whenever a slot is free, start the ready task with the longest remaining path (its "
-        "duration plus the longest chain below it; all tasks ending at the same instant are "
-        "retired first). Dask's synchronous scheduler runs the no-op workloads only (its "
-        "makespan is the total work); trioforge's sequential mode runs sleepy in virtual time "
-        "and, in --full, with real sleeps; the real workflows with real sleeps run the "
-        "concurrent runners only.",
-        "* With real sleeps every task also measures how long its sleep really took. "
-        "*/ CP of measured sleeps* divides the makespan by the critical path recomputed from "
-        "those measured durations: it removes the timer's overshoot (an epoll timeout is a "
-        "whole number of milliseconds, rounded up, so a `trio.sleep` or `asyncio.sleep` "
-        "typically ends 0.5-1 ms late) and leaves what the scheduler itself added. "
-        "*sleep overshoot* is the mean of (measured - requested) per task.",
-        "* `trio.dataflow` is a hand-written, dependency-counting trio scheduler (about 15 "
-        "lines): the least a dependency-driven trio scheduler can cost, i.e. the floor for "
-        "`execute_dataflow`; `trio.bare` and `trio.move_on_after` run the flat workload only.",
-        f"* `[{SLOTS}]` means at most {SLOTS} tasks at once: `max_concurrency={SLOTS}` for "
-        "trioforge (tasks carry `estimate=duration`, so ready tasks start longest remaining "
-        "path first), a `CapacityLimiter` / `Semaphore` for the hand-written peers (FIFO), "
-        f"`num_workers={SLOTS}` for Dask.",
-        "* trioforge's audit log: the default in-memory log is on in every trioforge run. The "
-        "no-op table also shows, untimed, how long the first read of "
-        "`executor.audit_log.events` takes after a run (the log may keep raw records and build "
-        "the event objects when first read, so that cost is not in the run's wall time).",
-        '* Virtual time, "exactly 1.0": the MockClock jumps by float differences, so the '
-        "target accepts |ratio - 1| <= 1e-9; the JSON has the raw ratio.",
-        "",
-        "What each runner's timed region contains:",
-        "",
-    ]
-    for r in runners.RUNNERS:
-        lines.append(f"* `{r.name}` ({r.label}): {r.timed}.")
-    lines += [
-        "* layering: see `benchmarks/layering.py`; the `Workflow` is built beforehand and "
-        "its compiled-graph cache dropped before each timed `execution_layers()` call, so "
-        "every repeat includes the compile. rustworkx's time covers the id -> index dict, the "
-        "edge list, the `PyDiGraph`, `topological_generations` and mapping back to ids.",
-        "* scale: `benchmarks/scalecheck.py` in a fresh subprocess; peak RSS is that "
-        "process's `VmHWM` (`ru_maxrss` of a child started by `subprocess` inherits the "
-        "parent's high-water mark at exec on Linux, so it is only kept in the JSON); "
-        "tracemalloc (a second subprocess) gives the peak of Python allocations during "
-        "compile + run.",
-        "",
-    ]
-    path.write_text("\n".join(lines), encoding="utf-8")
 
 
 # -- main --------------------------------------------------------------------------------------
-
-AVAILABLE: set[str] = set()
 
 
 def find_available() -> None:
     AVAILABLE.clear()
     optional = {"anyio.layers": "anyio", "dask.sync": "dask", "dask.threaded": "dask"}
-    for r in runners.RUNNERS:
-        module = optional.get(r.name)
+    names = {r.name for r in runners.RUNNERS} | set(userpath.USER_BY_NAME)
+    for name in sorted(names):
+        module = optional.get(name)
         if module is not None:
             try:
                 __import__(module)
             except ImportError:
-                log(f"WARNING: {module} is not installed; skipping {r.name}")
+                log(f"WARNING: {module} is not installed; skipping {name}")
                 continue
-        AVAILABLE.add(r.name)
+        AVAILABLE.add(name)
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--quick", action="store_true", help="CI mode (~3 min)")
+    mode.add_argument("--quick", action="store_true", help="CI mode (< 4 min)")
     mode.add_argument("--full", action="store_true", help="the whole spec (default)")
     parser.add_argument(
         "--only",
@@ -951,6 +511,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         default=HERE,
         help="where results.md and results.json go (default: benchmarks/)",
     )
+    parser.add_argument(
+        "--tmp-dir",
+        type=Path,
+        default=None,
+        help="where the durable section puts its stores and YAML files (default: the "
+        "system's temporary folder; use a real disk, the store fsyncs)",
+    )
     return parser.parse_args(argv)
 
 
@@ -958,14 +525,17 @@ def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     cfg = QUICK if args.quick else FULL
     if args.repeats is not None:
-        cfg = Config(
-            **{
-                **asdict(cfg),
-                "repeats_noop": args.repeats,
-                "repeats_sleep": args.repeats,
-                "repeats_virtual": args.repeats,
-                "layering_repeats": args.repeats,
-            }
+        r = args.repeats
+        cfg = replace(
+            cfg,
+            repeats_noop=r,
+            repeats_sleep=r,
+            repeats_virtual=r,
+            layering_repeats=r,
+            scale_repeats=r,
+            million_repeats=min(r, cfg.million_repeats),
+            durable_repeats=r,
+            cli_repeats=r,
         )
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(only) - set(SECTIONS)
@@ -981,49 +551,55 @@ def main(argv: Sequence[str]) -> int:
     started = time.perf_counter()
     results: dict[str, Any] = {"mode": cfg.mode, "config": asdict(cfg)}
     steps: list[tuple[str, Callable[[Config], dict[str, Any]]]] = [
-        ("noop", section_noop),
+        ("user", section_user),
+        ("cached", section_cached),
         ("sleepy", section_sleepy),
         ("real", section_real),
         ("layering", section_layering),
         ("scale", section_scale),
+        ("durable", lambda c: section_durable(c, args.tmp_dir)),
     ]
+    out_dir: Path = args.output_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    partial = out_dir / ".results.partial.json"
     for name, step in steps:
         if name in only:
             t0 = time.perf_counter()
             results[name] = step(cfg)
             log(f"  ({name}: {time.perf_counter() - t0:.0f} s)")
+            # What is done so far survives a crash in a later section.
+            partial.write_text(json.dumps(results) + "\n", encoding="utf-8")
     results["elapsed_s"] = time.perf_counter() - started
     rep.finish_info(info, workloads.REPO_ROOT)
     if info["sources_changed_during_run"]:
         log(
             "WARNING: trioforge's sources changed while the benchmarks ran (commit "
             f"{info['git_commit']} -> {info['git_commit_end']}); this process kept the code it "
-            "imported first, the scale subprocesses imported the new one"
+            "imported first, the subprocesses imported the new one"
         )
-    targets = evaluate(results, cfg)
+    found = targets.evaluate(results, cfg.mode)
 
     print()
-    for title, headers, rows in all_tables(results, targets):
+    for title, headers, rows in tables.all_tables(results, found):
         print(title)
         print(rep.text_table(headers, rows))
         print()
-    passed = sum(t.passed is True for t in targets)
-    failed = sum(t.passed is False for t in targets)
+    passed = sum(t.passed is True for t in found)
+    failed = sum(t.passed is False for t in found)
     print(
-        f"{passed} targets passed, {failed} failed, {len(targets) - passed - failed} not "
-        f"measured; {results['elapsed_s']:.0f} s in all. (Missed targets do not fail "
-        "this script.)"
+        f"{passed} targets passed, {failed} failed, {len(found) - passed - failed} not "
+        f"measured or report-only; {results['elapsed_s']:.0f} s in all. (Missed targets do "
+        "not fail this script.)"
     )
 
-    out_dir: Path = args.output_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_markdown(out_dir / "results.md", results, targets, cfg, info, argv)
+    tables.write_markdown(out_dir / "results.md", results, found, cfg, info, argv)
     payload = {
         "machine": info,
         "results": results,
-        "targets": [asdict(t) | {"verdict": t.verdict} for t in targets],
+        "targets": [asdict(t) | {"verdict": t.verdict} for t in found],
     }
     (out_dir / "results.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    partial.unlink(missing_ok=True)
     print(f"wrote {out_dir / 'results.md'} and {out_dir / 'results.json'}")
     return 0
 

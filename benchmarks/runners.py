@@ -50,6 +50,9 @@ class Measurement:
         audit_read: trioforge only: seconds the first read of
             ``executor.audit_log.events`` took after the run (not timed in
             ``wall``; the log may keep raw records and build events lazily).
+        phases: user-path runners only: seconds of each phase of the timed region
+            (``build_s``, ``compile_s``, ``run_s`` for trioforge, ``prep_s`` and
+            ``run_s`` for the peers) and the collector's seconds in it (``*_gc_s``).
     """
 
     wall: float
@@ -57,6 +60,7 @@ class Measurement:
     cp_actual: float | None = None
     overshoot: float | None = None
     audit_read: float | None = None
+    phases: dict[str, float] | None = None
 
 
 def actual_durations(graph: Graph) -> list[float]:

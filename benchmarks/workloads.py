@@ -179,6 +179,10 @@ def layered(
     layers: int = 100, width: int = 100, fan_in: int = 3, seed: int = SEED_LAYERED
 ) -> Graph:
     rng = random.Random(seed)
+    n = layers * width
+    # One int object per index, shared by every dependency list that names it, so
+    # that the description stays small next to what the runners build from it.
+    index = list(range(n))
     deps: list[list[int]] = []
     for layer in range(layers):
         for _ in range(width):
@@ -186,8 +190,7 @@ def layered(
                 deps.append([])
             else:
                 base = (layer - 1) * width
-                deps.append(sorted(base + k for k in rng.sample(range(width), fan_in)))
-    n = layers * width
+                deps.append(sorted(index[base + k] for k in rng.sample(range(width), fan_in)))
     return Graph(
         "layered",
         _ids("l", n),
