@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/run.py --full     # the whole spec (the default; ~40 min on a loaded 2-core machine)
+    python benchmarks/run.py --full     # the whole spec (default; ~40 min on a loaded 2-core VM)
     python benchmarks/run.py --quick    # what CI runs (nox -s bench): fewer repeats, < 4 min
     python benchmarks/run.py --only user,sleepy --repeats 3   # a subset while developing
 
