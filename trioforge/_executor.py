@@ -49,8 +49,10 @@ from ._core import (
     describe,
     is_cancellation,
     lone_base_exception,
+    pools_for,
     run_dataflow,
     run_layers,
+    run_pooled,
     run_sequential,
     seconds,
 )
@@ -113,6 +115,13 @@ class WorkflowExecutor:
         definition_extra: more JSON-able data for the stored definition
             snapshot (e.g. a YAML file's text), so a change to it is noticed
             by :meth:`resume`.
+        resources: named resource pools and their capacities, e.g.
+            ``{"docker": 2, "gpu": 1}``. A task with ``resources={"docker":
+            1}`` starts only when every pool it names has room; a task that
+            names an unknown pool, or asks for more than a pool has, raises
+            ``ResourceError`` (a :class:`WorkflowError` and ``ValueError``
+            naming the task and the pool) when a run starts, before anything
+            runs.
 
     The arguments are kept as attributes of the same names (``workflow``,
     ``task_timeout``, ``max_concurrency``, ...), except ``seed``: the
@@ -139,6 +148,7 @@ class WorkflowExecutor:
         audit_sinks: Iterable[AuditSink] = (),
         store: RunStore | None = None,
         definition_extra: Mapping[str, Any] | None = None,
+        resources: Mapping[str, int] | None = None,
     ) -> None:
         if not isinstance(workflow, Workflow):
             raise TypeError(f"workflow must be a Workflow, got {workflow!r}")
@@ -165,6 +175,8 @@ class WorkflowExecutor:
         self.store = store
         self.definition_extra: Mapping[str, Any] = dict(definition_extra or {})
         self._active: list[Run] = []
+        self.resources: dict[str, int] = dict(resources or {})
+        pools_for(self.resources, ())  # a bad pool definition fails here, not at the run
 
     def __repr__(self) -> str:
         return f"WorkflowExecutor({self.workflow!r})"
@@ -246,7 +258,7 @@ class WorkflowExecutor:
         return await self._execute(schedule, stored=stored, force=force)
 
     async def _priorities(self) -> list[float] | None:
-        if self.max_concurrency is None:
+        if self.max_concurrency is None and not self.resources:
             return None
         estimates = self.workflow.estimates()
         if self.store is not None:
@@ -265,6 +277,8 @@ class WorkflowExecutor:
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
         dag = self.workflow._compile()
+        tasks = list(self.workflow.tasks.values())
+        pooled = pools_for(self.resources, [(t.id, getattr(t, "resources", None)) for t in tasks])
         priorities = await self._priorities()
         limiter = (
             None if self.max_concurrency is None else trio.CapacityLimiter(self.max_concurrency)
@@ -277,10 +291,20 @@ class WorkflowExecutor:
             driver = partial(run_layers, policy=policy, limiter=limiter, priorities=priorities)
         else:
             driver = partial(run_dataflow, policy=policy, limiter=limiter, priorities=priorities)
+        if pooled is not None and schedule != "sequential":
+            driver = partial(
+                run_pooled,
+                policy=policy,
+                limiter=limiter,
+                priorities=priorities,
+                pools=pooled[0],
+                demands=pooled[1],
+                layers=schedule == "layers",
+            )
         run = Run(
             workflow_id=stored.id if stored else f"{self.workflow.name}-{uuid.uuid4().hex[:12]}",
             dag=dag,
-            tasks=list(self.workflow.tasks.values()),
+            tasks=tasks,
             audit=self._audit,
             task_timeout=self.task_timeout,
             default_retries=self.retries,

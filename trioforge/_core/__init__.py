@@ -35,6 +35,9 @@ from ._events import EventType as EventType
 from ._groups import is_cancellation as is_cancellation
 from ._groups import lone_base_exception as lone_base_exception
 from ._groups import single_error as single_error
+from ._ready import Pools as Pools
+from ._ready import ResourceError as ResourceError
+from ._ready import pools_for as pools_for
 from ._retry import Backoff as Backoff
 from ._rollback import compensate_completed as compensate_completed
 from ._runner import Run as Run
@@ -44,6 +47,7 @@ from ._schedulers import FailurePolicy as FailurePolicy
 from ._schedulers import Schedule as Schedule
 from ._schedulers import run_dataflow as run_dataflow
 from ._schedulers import run_layers as run_layers
+from ._schedulers import run_pooled as run_pooled
 from ._schedulers import run_sequential as run_sequential
 from ._task import Task as Task
 from ._task import TaskContext as TaskContext
@@ -71,6 +75,8 @@ __all__ = [
     "FailurePolicy",
     "JsonLinesSink",
     "MissingDependencyError",
+    "Pools",
+    "ResourceError",
     "ResultNotAvailableError",
     "Run",
     "Schedule",
@@ -96,8 +102,10 @@ __all__ = [
     "lone_base_exception",
     "one_of",
     "parse_duration",
+    "pools_for",
     "run_dataflow",
     "run_layers",
+    "run_pooled",
     "run_sequential",
     "seconds",
     "single_error",

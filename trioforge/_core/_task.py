@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from ._errors import ResultNotAvailableError
+from ._ready import demand_of
 from ._validate import count, seconds
 
 __all__ = ["Task", "TaskContext", "WorkflowTask", "has_compensation"]
@@ -212,8 +213,9 @@ class WorkflowTask(Protocol):
     """The protocol every task satisfies.
 
     Optional attributes the executor also reads when present: ``estimate``
-    (float seconds, for scheduling priority), ``retries`` (int) and
-    ``has_compensation`` (bool; when false, rollback skips the task).
+    (float seconds, for scheduling priority), ``retries`` (int),
+    ``has_compensation`` (bool; when false, rollback skips the task) and
+    ``resources`` (a mapping of pool name to units the task holds while it runs).
     """
 
     @property
@@ -266,6 +268,21 @@ def _to_ids(value: Sequence[str] | str) -> tuple[str, ...]:
     return ids
 
 
+def _to_pairs(value: Mapping[str, int] | None) -> tuple[tuple[str, int], ...]:
+    if not value:
+        return ()
+    if not isinstance(value, Mapping):
+        raise TypeError(f"resources must be a mapping of pool name to units, got {value!r}")
+    return tuple(value.items())
+
+
+def _check_resources(
+    instance: Task, _attribute: object, value: tuple[tuple[str, int], ...]
+) -> None:
+    if value:
+        demand_of(instance.id, dict(value))
+
+
 @attrs.frozen(repr=False)
 class Task:
     """A task made from an async function.
@@ -281,6 +298,9 @@ class Task:
             (a task without one counts as one unit).
         retries: how many times to retry after a failure; None uses the
             executor's default.
+        resources: units of the executor's named resource pools the task
+            holds while it runs, e.g. ``{"docker": 1}``; it starts only when
+            every pool it names has room.
     """
 
     id: str = attrs.field(validator=_check_id)
@@ -296,6 +316,13 @@ class Task:
         default=None, validator=seconds(positive=False), kw_only=True
     )
     retries: int | None = attrs.field(default=None, validator=count(), kw_only=True)
+    _resources: tuple[tuple[str, int], ...] = attrs.field(
+        default=(),
+        alias="resources",
+        converter=_to_pairs,
+        validator=_check_resources,
+        kw_only=True,
+    )
 
     def __repr__(self) -> str:
         name = getattr(self._fn, "__qualname__", repr(self._fn))
@@ -306,6 +333,11 @@ class Task:
     def fn(self) -> Callable[[TaskContext], Awaitable[Any]]:
         """The async function the task runs."""
         return self._fn
+
+    @property
+    def resources(self) -> dict[str, int]:
+        """Units of each named resource pool the task holds while it runs."""
+        return dict(self._resources)
 
     @property
     def has_compensation(self) -> bool:
