@@ -340,3 +340,15 @@ def test_report_without_duration() -> None:
     missing = json.dumps({"sessions": [{"result": "success"}]}).encode()
     infinite = b'{"sessions": [{"result": "success", "duration": Infinity}]}'
     assert [judged(missing, 0).nox_duration, judged(infinite, 0).nox_duration] == [None, None]
+
+
+def test_result_survives_the_store_codec() -> None:
+    """A session result is stored tagged and comes back equal (resume restores it, not reruns)."""
+    from trioforge._store._codec import dump_result, load_result
+
+    result = judged(report("success"), 0)
+    dumped = dump_result(result)
+    assert (dumped["$trioforge"], load_result(json.loads(json.dumps(dumped)))) == (
+        "NoxSessionResult",
+        result,
+    )

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from .. import __version__
 from .._core import SCHEDULES, DurationError, WorkflowError, parse_duration
 from .._workflow_file import WorkflowFileError, load_workflow_file
+from ._nox_command import add_nox_parser, nox_options, resume_nox_run, run_nox
 from ._plan import count, render_dot, render_mermaid, render_plan
 from ._run import EXIT_USAGE, REFUSALS, RunOptions, run_workflow_file
 from ._store_commands import existing_store, list_runs, show_run, write_report
@@ -183,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="record nothing: the run cannot be resumed, shown or reported",
     )
     _add_store_commands(commands, formatter)
+    add_nox_parser(commands, formatter)
 
     validate = commands.add_parser(
         "validate",
@@ -395,6 +397,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     command = args.command
+    if command == "nox":
+        return run_nox(nox_options(args))
+    if command == "resume" and (code := resume_nox_run(args)) is not None:
+        return code
     if command in ("run", "resume"):
         return run_workflow_file(
             RunOptions(

@@ -11,8 +11,10 @@ overlap (the core's named resource pools); per-session timeouts and retries
 come from ``fnmatch`` patterns.
 
 What it may import: the public ``trioforge`` top level, the standard
-library, trio and attrs. Never nox: nox runs in the user's interpreter, whose
-version we do not control, and trioforge does not depend on it.
+library, trio and attrs; and the store's ``register_result_type`` (so a
+resumed run restores completed sessions' results). Never nox: nox runs in the
+user's interpreter, whose version we do not control, and trioforge does not
+depend on it.
 
 Who imports it: the command line (``trioforge nox``), which adds the live
 view, the run store, resume and the exit codes. The pieces:

@@ -42,6 +42,8 @@ import trio
 
 import trioforge
 
+from .._store import register_result_type
+
 __all__ = ["NoxSessionError", "NoxSessionResult", "NoxSessionTask", "safe_name"]
 
 _MAX_REPORT = 1024 * 1024
@@ -261,6 +263,7 @@ class NoxSessionTask:
         limit = math.inf if self.session_timeout is None else self.session_timeout
         returncode: int | None = None
         with trio.move_on_after(limit) as scope:
+            await trio.lowlevel.checkpoint()  # a cancel point the linter can see
             try:
                 done = await shell.run(ctx)
             except trioforge.ShellCommandError as exc:
@@ -291,5 +294,11 @@ async def _read(path: Path) -> bytes | None:
         async with await trio.open_file(path, "rb") as file:
             data: bytes = await file.read(_MAX_REPORT + 1)
     except OSError:
+        await trio.lowlevel.checkpoint()
         return None
     return None if len(data) > _MAX_REPORT else data
+
+
+# Stored as itself, so a resumed run restores completed sessions' results
+# instead of running them again.
+register_result_type("NoxSessionResult", NoxSessionResult)
