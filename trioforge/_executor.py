@@ -121,7 +121,7 @@ class WorkflowExecutor:
             names an unknown pool, or asks for more than a pool has, raises
             ``ResourceError`` (a :class:`WorkflowError` and ``ValueError``
             naming the task and the pool) when a run starts, before anything
-            runs.
+            runs (and already here, for the tasks the workflow has now).
 
     The arguments are kept as attributes of the same names (``workflow``,
     ``task_timeout``, ``max_concurrency``, ...), except ``seed``: the
@@ -176,7 +176,10 @@ class WorkflowExecutor:
         self.definition_extra: Mapping[str, Any] = dict(definition_extra or {})
         self._active: list[Run] = []
         self.resources: dict[str, int] = dict(resources or {})
-        pools_for(self.resources, ())  # a bad pool definition fails here, not at the run
+        # Checked here for an early, plain error (a command line exits 2 before
+        # anything starts), and again when each run starts (tasks may be added).
+        tasks = workflow.tasks.values()
+        pools_for(self.resources, [(t.id, getattr(t, "resources", None)) for t in tasks])
 
     def __repr__(self) -> str:
         return f"WorkflowExecutor({self.workflow!r})"

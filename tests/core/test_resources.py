@@ -244,15 +244,18 @@ async def test_fail_fast_cancels_pool_holders(autojump_clock: trio.testing.MockC
 
 
 async def test_unknown_pool_fails_before_anything_runs() -> None:
-    """A task naming an unknown pool: a ResourceError naming it, and no task started."""
+    """A task naming an unknown pool: a ResourceError naming it, early and at the run."""
     meter = Meter()
-    executor = tf.WorkflowExecutor(
-        build(meter, {"a": (0.0, {}), "b": (0.0, {"gpu": 1})}), resources={"docker": 1}
-    )
     with pytest.raises(ValueError, match="task 'b' needs resource pool 'gpu'"):
+        tf.WorkflowExecutor(
+            build(meter, {"a": (0.0, {}), "b": (0.0, {"gpu": 1})}), resources={"docker": 1}
+        )
+    workflow = build(meter, {"a": (0.0, {})})
+    executor = tf.WorkflowExecutor(workflow, resources={"docker": 1})
+    workflow.add_task(tf.Task("late", meter.task(0, {"docker": 2}), resources={"docker": 2}))
+    with pytest.raises(tf.WorkflowError, match="task 'late' needs 2 units"):
         await executor.execute_dataflow()
-    assert meter.starts == {}
-    with pytest.raises(tf.WorkflowError, match="task 'b'"):
+    with pytest.raises(tf.WorkflowError, match="task 'late'"):
         await executor.execute()
     assert meter.starts == {}
 

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from .. import __version__
 from .._core import SCHEDULES, DurationError, WorkflowError, parse_duration
 from .._workflow_file import WorkflowFileError, load_workflow_file
-from ._nox_command import add_nox_parser, nox_options, resume_nox_run, run_nox
+from ._nox_command import add_nox_parser, nox_options, resource_option, resume_nox_run, run_nox
 from ._plan import count, render_dot, render_mermaid, render_plan
 from ._run import EXIT_USAGE, REFUSALS, RunOptions, run_workflow_file
 from ._store_commands import existing_store, list_runs, show_run, write_report
@@ -252,6 +252,14 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quiet", "-q", action="store_true", help="print nothing unless something fails"
     )
+    parser.add_argument(
+        "--resource",
+        action="append",
+        default=[],
+        type=resource_option,
+        metavar="NAME=N",
+        help="a resource pool of N units (over the file's 'resources:'); repeatable",
+    )
 
 
 def _add_store_commands(
@@ -417,6 +425,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 force=command == "resume" and args.force,
                 store=args.store,
                 no_store=command == "run" and args.no_store,
+                resources=tuple(args.resource),
             )
         )
     if command in ("runs", "show", "report"):
@@ -432,7 +441,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     workflow = loaded.workflow
     if command == "plan":
         limit = args.max_parallel or loaded.max_parallel or os.cpu_count() or 1
-        _out(render_plan(workflow, max_parallel=limit, schedule=args.schedule))
+        _out(
+            render_plan(
+                workflow, max_parallel=limit, schedule=args.schedule, resources=loaded.resources
+            )
+        )
     else:
         _out(render_dot(workflow) if args.format == "dot" else render_mermaid(workflow))
     return 0

@@ -70,6 +70,7 @@ __all__ = [
     "add_nox_parser",
     "nox_options",
     "project_defaults",
+    "resource_option",
     "resume_nox_run",
     "run_nox",
 ]
@@ -141,6 +142,18 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def resource_option(text: str) -> tuple[str, int]:
+    """``--resource NAME=N`` (of ``trioforge run`` and ``resume``) as ``(NAME, N)``."""
+    name, sep, number = text.rpartition("=")
+    try:
+        units = int(number)
+    except ValueError:
+        units = 0
+    if not sep or not name or units < 1:
+        raise argparse.ArgumentTypeError(f"expected NAME=N with N >= 1, got {text!r}")
+    return name, units
 
 
 def add_nox_parser(

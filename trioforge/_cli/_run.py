@@ -94,6 +94,7 @@ class RunOptions:
         force: resume even if the workflow file changed.
         store: the run store's path (``--store``).
         no_store: record nothing (``--no-store``; a new run only).
+        resources: ``--resource NAME=N`` pools, over the file's ``resources:``.
     """
 
     file: str | None
@@ -109,6 +110,7 @@ class RunOptions:
     force: bool = False
     store: str | None = None
     no_store: bool = False
+    resources: tuple[tuple[str, int], ...] = ()
 
 
 @attrs.frozen
@@ -328,6 +330,7 @@ def run_workflow_file(options: RunOptions) -> int:
         audit_sinks=views.sinks,
         store=store,
         definition_extra={"path": str(Path(target.file).resolve()), "source": target.source},
+        resources={**loaded.resources, **dict(options.resources)},
     )
     start = _starter(executor, options)
     groups = loaded.process_groups
