@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import alive, dead_soon, wait_for
 
 import trioforge as trioforge_package
-from tests.cli_helpers import alive, dead_soon, wait_for
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

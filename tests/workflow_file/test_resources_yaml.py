@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_helpers import cli
 
-from tests.cli_helpers import cli
 from trioforge import WorkflowExecutor, WorkflowFileError, load_workflow_file
 
 POOLS = """\
