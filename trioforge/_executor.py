@@ -34,14 +34,17 @@ from ._core import (
     AuditLog,
     AuditSink,
     Backoff,
+    Demand,
     EventType,
     FailurePolicy,
     JsonLinesSink,
+    Pools,
     Run,
     Schedule,
     TaskFailedError,
     Workflow,
     WorkflowCancelledError,
+    WorkflowTask,
     WorkflowTimeoutError,
     check,
     compensate_completed,
@@ -49,6 +52,7 @@ from ._core import (
     describe,
     is_cancellation,
     lone_base_exception,
+    names_a_pool,
     pools_for,
     run_dataflow,
     run_layers,
@@ -178,8 +182,8 @@ class WorkflowExecutor:
         self.resources: dict[str, int] = dict(resources or {})
         # Checked here for an early, plain error (a command line exits 2 before
         # anything starts), and again when each run starts (tasks may be added).
-        tasks = workflow.tasks.values()
-        pools_for(self.resources, [(t.id, getattr(t, "resources", None)) for t in tasks])
+        Pools(self.resources)
+        self._pools(list(workflow.tasks.values()))
 
     def __repr__(self) -> str:
         return f"WorkflowExecutor({self.workflow!r})"
@@ -260,6 +264,12 @@ class WorkflowExecutor:
         stored = await self.store.load(run_id)
         return await self._execute(schedule, stored=stored, force=force)
 
+    def _pools(self, tasks: list[WorkflowTask]) -> tuple[Pools, list[Demand]] | None:
+        """The run's pools and each task's demand, checked; None (fast) when no task names one."""
+        if not names_a_pool(tasks):
+            return None
+        return pools_for(self.resources, [(t.id, getattr(t, "resources", None)) for t in tasks])
+
     async def _priorities(self) -> list[float] | None:
         if self.max_concurrency is None and not self.resources:
             return None
@@ -281,7 +291,7 @@ class WorkflowExecutor:
             raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
         dag = self.workflow._compile()
         tasks = list(self.workflow.tasks.values())
-        pooled = pools_for(self.resources, [(t.id, getattr(t, "resources", None)) for t in tasks])
+        pooled = self._pools(tasks)
         priorities = await self._priorities()
         limiter = (
             None if self.max_concurrency is None else trio.CapacityLimiter(self.max_concurrency)

@@ -35,6 +35,7 @@ from ._events import EventType as EventType
 from ._groups import is_cancellation as is_cancellation
 from ._groups import lone_base_exception as lone_base_exception
 from ._groups import single_error as single_error
+from ._ready import Demand as Demand
 from ._ready import Pools as Pools
 from ._ready import ResourceError as ResourceError
 from ._ready import pools_for as pools_for
@@ -54,6 +55,7 @@ from ._task import TaskContext as TaskContext
 from ._task import WorkflowTask as WorkflowTask
 from ._task import _to_ids as _to_ids
 from ._task import has_compensation as has_compensation
+from ._task import names_a_pool as names_a_pool
 from ._validate import check as check
 from ._validate import count as count
 from ._validate import one_of as one_of
@@ -68,6 +70,7 @@ __all__ = [
     "Backoff",
     "CycleDetectedError",
     "Dag",
+    "Demand",
     "DuplicateTaskError",
     "DurationError",
     "EmptyWorkflowError",
@@ -100,6 +103,7 @@ __all__ = [
     "has_compensation",
     "is_cancellation",
     "lone_base_exception",
+    "names_a_pool",
     "one_of",
     "parse_duration",
     "pools_for",

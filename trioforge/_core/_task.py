@@ -9,7 +9,7 @@ task: ``estimate`` (seconds, for critical-path priority) and ``retries``.
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable, Container, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Container, Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
@@ -18,7 +18,7 @@ from ._errors import ResultNotAvailableError
 from ._ready import demand_of
 from ._validate import count, seconds
 
-__all__ = ["Task", "TaskContext", "WorkflowTask", "has_compensation"]
+__all__ = ["Task", "TaskContext", "WorkflowTask", "has_compensation", "names_a_pool"]
 
 
 class UpstreamSource(abc.ABC):
@@ -245,6 +245,14 @@ class WorkflowTask(Protocol):
 def has_compensation(task: WorkflowTask) -> bool:
     """Whether rollback must call ``task.compensate`` (true unless the task says otherwise)."""
     return bool(getattr(task, "has_compensation", True))
+
+
+def names_a_pool(tasks: Iterable[WorkflowTask]) -> bool:
+    """Whether any of ``tasks`` holds units of a resource pool (cheap for plain tasks)."""
+    for task in tasks:
+        if task._resources if type(task) is Task else getattr(task, "resources", None):
+            return True
+    return False
 
 
 def _check_id(_instance: object, attribute: attrs.Attribute[str], value: object) -> None:
