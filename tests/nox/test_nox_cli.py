@@ -211,3 +211,23 @@ def test_pyproject_defaults_and_no_store(project: Path) -> None:
     (project / "pyproject.toml").write_text("[tool.trioforge.nox]\nmax-parallel = 0\n")
     bad = trioforge(project, "nox", "-s", "other")
     assert (bad.returncode, "pyproject.toml" in bad.stderr) == (2, True)
+
+
+def test_stop_on_first_error_stops_the_running_session(project: Path) -> None:
+    """-x: bad fails, the hanging session is stopped at once (no timeout given), exit 1."""
+    started = time.monotonic()
+    result = trioforge(project, "nox", "-x", "-s", "hang", "bad")
+    assert result.returncode == 1
+    assert time.monotonic() - started < 30  # hang would run 300 s; its SIGTERM grace is 5 s
+    pids = [int(line) for line in (project / "out" / "pids").read_text().split()]
+    assert [pid for pid in pids if not dead_soon(pid)] == []
+
+
+def test_priority_uses_durations_of_earlier_runs(project: Path) -> None:
+    """-j 1: the first run goes in nox's order; the next starts the longer session first."""
+    first = trioforge(project, "nox", "-s", "other", "prep", "-j", "1")
+    assert first.returncode == 0
+    assert times(project, "other")["start"] < times(project, "prep")["start"]
+    second = trioforge(project, "nox", "-s", "other", "prep", "-j", "1")
+    assert second.returncode == 0
+    assert times(project, "prep")["start"] < times(project, "other")["start"]

@@ -352,3 +352,34 @@ def test_result_survives_the_store_codec() -> None:
         "NoxSessionResult",
         result,
     )
+
+
+def test_project_defaults_read_tool_trioforge_nox(tmp_path: Path) -> None:
+    """[tool.trioforge.nox]: a value or a list per key; a bad value names pyproject.toml."""
+    from trioforge._cli._nox_command import project_defaults
+    from trioforge._cli._store_commands import UsageError
+
+    assert project_defaults(tmp_path) == ([], [], None)
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.trioforge.nox]\ntimeout = 60\nretries = ["t*=2", 1]\nmax-parallel = 3\n'
+    )
+    assert project_defaults(tmp_path) == (["60"], ["t*=2", "1"], 3)
+    for bad in ("timeout = true", "max-parallel = 0", "colour = 1", "retries = [{a = 1}]"):
+        (tmp_path / "pyproject.toml").write_text(f"[tool.trioforge.nox]\n{bad}\n")
+        with pytest.raises(UsageError, match=r"pyproject\.toml"):
+            project_defaults(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("docker=2", ("docker", 2)), ("a=b=1", ("a=b", 1))]
+)
+def test_resource_option(text: str, expected: tuple[str, int]) -> None:
+    """--resource NAME=N: the last '=' splits; N must be a whole number >= 1."""
+    import argparse
+
+    from trioforge._cli._nox_command import resource_option
+
+    assert resource_option(text) == expected
+    for bad in ("docker", "=1", "docker=0", "docker=x"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            resource_option(bad)
