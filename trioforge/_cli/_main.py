@@ -49,6 +49,7 @@ examples:
   trioforge show RUN_ID                    every task of a run, even while it runs
   trioforge report RUN_ID -o run.html      timeline, critical path and DAG
   trioforge graph ci.yaml --format mermaid the DAG, for a README
+  trioforge nox -s lint tests              nox sessions in parallel, durable
 
 Runs are recorded in .trioforge/runs.db beside the workflow file (--store
 PATH or TRIOFORGE_STORE to put it elsewhere); runs, show, report and resume

@@ -94,7 +94,6 @@ class RunOptions:
         force: resume even if the workflow file changed.
         store: the run store's path (``--store``).
         no_store: record nothing (``--no-store``; a new run only).
-        resources: ``--resource NAME=N`` pools, over the file's ``resources:``.
     """
 
     file: str | None
@@ -110,7 +109,7 @@ class RunOptions:
     force: bool = False
     store: str | None = None
     no_store: bool = False
-    resources: tuple[tuple[str, int], ...] = ()
+    resources: tuple[tuple[str, int], ...] = ()  # --resource NAME=N, over the file's
 
 
 @attrs.frozen
