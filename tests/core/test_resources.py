@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ import trio.testing
 import trioforge as tf
 from trioforge._core import Pools, ResourceError, pools_for
 from trioforge._core._ready import ReadyQueue, demand_of
+from trioforge.store import SQLiteRunStore
 
 # --- the pure part ---------------------------------------------------------
 
@@ -269,3 +271,35 @@ def test_task_resources_property_and_validation() -> None:
         tf.Task("v", _sleeper(0), resources={"docker": 0})
     with pytest.raises(TypeError, match="resources must be a mapping"):
         tf.Task("w", _sleeper(0), resources=["docker"])  # type: ignore[arg-type]
+
+
+async def test_resume_with_pools_runs_only_what_did_not_complete(tmp_path: Path) -> None:
+    """Resume with pools: completed tasks are restored; the failed one and its dependent run."""
+    meter = Meter()
+    broken = {"flag": True}
+
+    async def flaky(ctx: tf.TaskContext) -> str:
+        meter.starts[f"{ctx.task_id}#{ctx.attempt}"] = trio.current_time()
+        if broken["flag"]:
+            raise RuntimeError("broken")
+        return ctx.task_id
+
+    workflow = tf.Workflow("resumable")
+    workflow.add_task(tf.Task("a", meter.task(0, {"p": 1}), resources={"p": 1}))
+    workflow.add_task(tf.Task("b", flaky, resources={"p": 1}))
+    workflow.add_task(tf.Task("c", meter.task(0, {"p": 1}), depends_on=["b"], resources={"p": 1}))
+    async with SQLiteRunStore(tmp_path / "runs.db") as store:
+        executor = tf.WorkflowExecutor(
+            workflow,
+            resources={"p": 1},
+            store=store,
+            failure_policy=tf.FailurePolicy.CONTINUE_INDEPENDENT,
+        )
+        with pytest.raises(tf.TaskFailedError):
+            await executor.execute_dataflow()
+        assert sorted(meter.starts) == ["a", "b#1"]
+        broken["flag"] = False
+        run_id = executor.audit_log.events[0].workflow_id
+        result = await executor.resume(run_id)
+    assert sorted(meter.starts) == ["a", "b#1", "b#2", "c"]
+    assert sorted(result.completed) == ["a", "b", "c"]
