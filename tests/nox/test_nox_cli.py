@@ -231,3 +231,16 @@ def test_priority_uses_durations_of_earlier_runs(project: Path) -> None:
     second = trioforge(project, "nox", "-s", "other", "prep", "-j", "1")
     assert second.returncode == 0
     assert times(project, "prep")["start"] < times(project, "other")["start"]
+
+
+def test_each_session_output_is_one_block(project: Path) -> None:
+    """Each finished session's output follows its title as one block; --hide-output omits it."""
+    shown = trioforge(project, "nox", "-s", "left", "right", "--no-store")
+    assert shown.returncode == 0
+    lines = shown.stdout.splitlines()
+    for name in ("left", "right"):
+        start = lines.index(f"── {name} (attempt 1) ──")
+        assert lines[start + 1] == f"nox > Running session {name}"
+        assert any(f"Session {name} was successful" in line for line in lines[start : start + 6])
+    hidden = trioforge(project, "nox", "-s", "left", "--no-store", "--hide-output")
+    assert (hidden.returncode, "── left" in hidden.stdout) == (0, False)

@@ -383,3 +383,15 @@ def test_resource_option(text: str, expected: tuple[str, int]) -> None:
     for bad in ("docker", "=1", "docker=0", "docker=x"):
         with pytest.raises(argparse.ArgumentTypeError):
             resource_option(bad)
+
+
+def test_last_attempt_is_the_section_after_the_last_header(tmp_path: Path) -> None:
+    """A session's block is its log after the last attempt header, at most MAX_LINES lines."""
+    from trioforge._cli._nox_output import MAX_LINES, last_attempt
+
+    log = tmp_path / "s.log"
+    log.write_text("[trioforge] run attempt 1: x\nfirst\n[trioforge] run attempt 2: x\nsecond\n")
+    assert last_attempt(log) == ["second"]
+    log.write_text("".join(f"{n}\n" for n in range(MAX_LINES + 5)))
+    assert last_attempt(log) == [str(n) for n in range(5, MAX_LINES + 5)]
+    assert last_attempt(tmp_path / "missing.log") == []

@@ -29,7 +29,6 @@ import argparse
 import contextlib
 import os
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +48,8 @@ from .._nox import (
 )
 from .._shell import ProcessGroups, display_path, kill_leftovers, process_watchdog
 from .._store import SQLiteRunStore, StoredRun, default_store_path
+from ._nox_config import positive, project_defaults, resource_option
+from ._nox_output import SessionBlocks
 from ._progress import RunTracker
 from ._run import (
     EXIT_OK,
@@ -117,6 +118,7 @@ class NoxOptions:
     log_dir: str | None = None
     json: bool = False
     quiet: bool = False
+    show_output: bool = True
     resume: str | None = None
     force: bool = False
 
@@ -132,28 +134,6 @@ class NoxOptions:
             "respect_allow_parallel": self.respect_allow_parallel,
             "stop_on_first_error": self.stop_on_first_error,
         }
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def resource_option(text: str) -> tuple[str, int]:
-    """``--resource NAME=N`` (of ``trioforge run`` and ``resume``) as ``(NAME, N)``."""
-    name, sep, number = text.rpartition("=")
-    try:
-        units = int(number)
-    except ValueError:
-        units = 0
-    if not sep or not name or units < 1:
-        raise argparse.ArgumentTypeError(f"expected NAME=N with N >= 1, got {text!r}")
-    return name, units
 
 
 def add_nox_parser(
@@ -197,7 +177,7 @@ def add_nox_parser(
     add(
         "-j",
         "--max-parallel",
-        type=_positive,
+        type=positive,
         metavar="N",
         help="run at most N sessions at once (default: [tool.trioforge.nox] max-parallel, "
         "else the CPUs)",
@@ -234,6 +214,11 @@ def add_nox_parser(
     )
     add("--json", action="store_true", help="audit events as JSON Lines instead of the live view")
     add("--quiet", "-q", action="store_true", help="print nothing unless something fails")
+    add(
+        "--hide-output",
+        action="store_true",
+        help="show status lines only, not each session's output as it ends",
+    )
     recording = nox.add_mutually_exclusive_group()
     recording.add_argument(
         "--store",
@@ -266,53 +251,8 @@ def nox_options(args: argparse.Namespace) -> NoxOptions:
         log_dir=args.log_dir,
         json=args.json,
         quiet=args.quiet,
+        show_output=not args.hide_output,
     )
-
-
-def _values(config: dict[str, Any], key: str, path: Path) -> list[str]:
-    value = config.get(key)
-    if value is None:
-        return []
-    items = value if isinstance(value, list) else [value]
-    for item in items:
-        if isinstance(item, bool) or not isinstance(item, (int, float, str)):
-            raise UsageError(
-                f"{display_path(path)}: [tool.trioforge.nox] {key} must be a number, a "
-                f"'PATTERN=VALUE' string or a list of them, got {item!r}"
-            )
-    return [str(item) for item in items]
-
-
-def project_defaults(folder: Path) -> tuple[list[str], list[str], int | None]:
-    """``(timeouts, retries, max_parallel)`` from ``[tool.trioforge.nox]`` in ``folder``.
-
-    Raises:
-        UsageError: an unreadable ``pyproject.toml`` or a bad value, naming the file.
-    """
-    path = folder / "pyproject.toml"
-    try:
-        with path.open("rb") as file:
-            data = tomllib.load(file)
-    except FileNotFoundError:
-        return [], [], None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"{display_path(path)}: {exc}") from None
-    config = data.get("tool", {}).get("trioforge", {}).get("nox", {})
-    if not isinstance(config, dict):
-        raise UsageError(f"{display_path(path)}: [tool.trioforge.nox] must be a table")
-    unknown = sorted(set(config) - {"timeout", "retries", "max-parallel"})
-    if unknown:
-        raise UsageError(
-            f"{display_path(path)}: [tool.trioforge.nox] has unknown keys {unknown} "
-            "(known: timeout, retries, max-parallel)"
-        )
-    limit = config.get("max-parallel")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise UsageError(
-            f"{display_path(path)}: [tool.trioforge.nox] max-parallel must be a whole number "
-            f">= 1, got {limit!r}"
-        )
-    return _values(config, "timeout", path), _values(config, "retries", path), limit
 
 
 def _noxfile(options: NoxOptions) -> Path:
@@ -374,6 +314,8 @@ def _run_nox(options: NoxOptions, stored: StoredRun | None) -> int:
     max_parallel = options.max_parallel or limit or os.cpu_count() or 1
     tracker = RunTracker(workflow, log_dir)
     views = _Views.choose(RunOptions(None, json=options.json, quiet=options.quiet), tracker)
+    if options.show_output and views.reporter is not None:
+        views.sinks.append(SessionBlocks(tracker, views.reporter))
     if stored is not None:
         _restored(stored, tracker)
         killed = kill_leftovers(stored.id)
