@@ -192,9 +192,7 @@ def _stop_run(
     for task in spec.tasks:
         wf.add_task(make(task))
     executor = tf.WorkflowExecutor(wf, workflow_timeout=timeout)
-    method = {"sequential": "execute", "layers": "execute_parallel"}.get(
-        mode, "execute_dataflow"
-    )
+    method = {"sequential": "execute", "layers": "execute_parallel"}.get(mode, "execute_dataflow")
 
     async def main() -> None:
         run.start = trio.current_time()

@@ -18,6 +18,7 @@ from ._core import EventType as EventType
 from ._core import FailurePolicy as FailurePolicy
 from ._core import JsonLinesSink as JsonLinesSink
 from ._core import MissingDependencyError as MissingDependencyError
+from ._core import ResourceError as ResourceError
 from ._core import ResultNotAvailableError as ResultNotAvailableError
 from ._core import Schedule as Schedule
 from ._core import Task as Task
@@ -64,6 +65,7 @@ __all__ = [
     "MissingOutputError",
     "Problem",
     "ProcessGroups",
+    "ResourceError",
     "ResultNotAvailableError",
     "Schedule",
     "ShellCommandError",

@@ -39,24 +39,30 @@ from ._core import (
     AuditLog,
     AuditSink,
     Backoff,
+    Demand,
     EventType,
     FailurePolicy,
     JsonLinesSink,
+    Pools,
     Run,
     Schedule,
     TaskFailedError,
     Workflow,
     WorkflowCancelledError,
     WorkflowError,
+    WorkflowTask,
     WorkflowTimeoutError,
     check,
     count,
     describe,
     is_cancellation,
     lone_base_exception,
+    names_a_pool,
+    pools_for,
     roll_back,
     run_dataflow,
     run_layers,
+    run_pooled,
     run_sequential,
     seconds,
 )
@@ -119,6 +125,13 @@ class WorkflowExecutor:
         definition_extra: more JSON-able data for the stored definition
             snapshot (e.g. a YAML file's text), so a change to it is noticed
             by :meth:`resume`.
+        resources: named resource pools and their capacities, e.g.
+            ``{"docker": 2, "gpu": 1}``. A task with ``resources={"docker":
+            1}`` starts only when every pool it names has room; a task that
+            names an unknown pool, or asks for more than a pool has, raises
+            ``ResourceError`` (a :class:`WorkflowError` and ``ValueError``
+            naming the task and the pool) when a run starts, before anything
+            runs (and already here, for the tasks the workflow has now).
 
     The arguments are kept as attributes of the same names (``workflow``,
     ``task_timeout``, ``max_concurrency``, ...), except ``seed``: the
@@ -145,6 +158,7 @@ class WorkflowExecutor:
         audit_sinks: Iterable[AuditSink] = (),
         store: RunStore | None = None,
         definition_extra: Mapping[str, Any] | None = None,
+        resources: Mapping[str, int] | None = None,
     ) -> None:
         if not isinstance(workflow, Workflow):
             raise TypeError(f"workflow must be a Workflow, got {workflow!r}")
@@ -171,6 +185,11 @@ class WorkflowExecutor:
         self.store = store
         self.definition_extra: Mapping[str, Any] = dict(definition_extra or {})
         self._active: list[Run] = []
+        self.resources: dict[str, int] = dict(resources or {})
+        # Checked here for an early, plain error (a command line exits 2 before
+        # anything starts), and again when each run starts (tasks may be added).
+        Pools(self.resources)
+        self._pools(list(workflow.tasks.values()))
 
     def __repr__(self) -> str:
         return f"WorkflowExecutor({self.workflow!r})"
@@ -254,9 +273,15 @@ class WorkflowExecutor:
         stored = await self.store.load(run_id)
         return await self._execute(schedule, stored=stored, force=force)
 
+    def _pools(self, tasks: list[WorkflowTask]) -> tuple[Pools, list[Demand]] | None:
+        """The run's pools and each task's demand, checked; None (fast) when no task names one."""
+        if not names_a_pool(tasks):
+            return None
+        return pools_for(self.resources, [(t.id, getattr(t, "resources", None)) for t in tasks])
+
     async def _priorities(self) -> list[float] | None:
         await trio.lowlevel.checkpoint()  # execute_*() and resume() always checkpoint
-        if self.max_concurrency is None:
+        if self.max_concurrency is None and not self.resources:
             return None
         estimates = self.workflow.estimates()
         if self.store is not None:
@@ -275,6 +300,8 @@ class WorkflowExecutor:
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
         dag = self.workflow._compile()
+        tasks = list(self.workflow.tasks.values())
+        pooled = self._pools(tasks)
         priorities = await self._priorities()
         limiter = (
             None if self.max_concurrency is None else trio.CapacityLimiter(self.max_concurrency)
@@ -287,10 +314,20 @@ class WorkflowExecutor:
             driver = partial(run_layers, policy=policy, limiter=limiter, priorities=priorities)
         else:
             driver = partial(run_dataflow, policy=policy, limiter=limiter, priorities=priorities)
+        if pooled is not None and schedule != "sequential":
+            driver = partial(
+                run_pooled,
+                policy=policy,
+                limiter=limiter,
+                priorities=priorities,
+                pools=pooled[0],
+                demands=pooled[1],
+                layers=schedule == "layers",
+            )
         run = Run(
             workflow_id=stored.id if stored else f"{self.workflow.name}-{uuid.uuid4().hex[:12]}",
             dag=dag,
-            tasks=list(self.workflow.tasks.values()),
+            tasks=tasks,
             audit=self._audit,
             task_timeout=self.task_timeout,
             default_retries=self.retries,

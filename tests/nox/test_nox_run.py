@@ -22,6 +22,7 @@ from trioforge._nox import (
     parse_retries,
     parse_timeouts,
     probe_graph,
+    session_pools,
 )
 
 Project = Callable[[str], Path]
@@ -74,7 +75,11 @@ async def run(
         env={"NOX_TEST_OUT": str(out)},
         **options,
     )
-    executor = tf.WorkflowExecutor(workflow, failure_policy=tf.FailurePolicy.CONTINUE_INDEPENDENT)
+    executor = tf.WorkflowExecutor(
+        workflow,
+        failure_policy=tf.FailurePolicy.CONTINUE_INDEPENDENT,
+        resources=session_pools(graph),
+    )
     try:
         return executor, await executor.execute_dataflow()
     except tf.TaskFailedError as exc:
@@ -246,7 +251,8 @@ async def test_cancelled_run_leaves_no_process(
     pids_file = trio.Path(out / "pids")
     with trio.move_on_after(10) as scope:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(tf.WorkflowExecutor(workflow).execute_dataflow)
+            executor = tf.WorkflowExecutor(workflow, resources=session_pools(graph))
+            nursery.start_soon(executor.execute_dataflow)
             await _wait_for_lines(pids_file, 3)
             nursery.cancel_scope.cancel(reason="like Ctrl-C")
     pids = [int(line) for line in (await pids_file.read_text()).split()]

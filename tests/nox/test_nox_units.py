@@ -1,4 +1,4 @@
-"""The nox engine's pure parts: reports, limits, argv, the graph values and the gate (no nox)."""
+"""The nox engine's pure parts: reports, limits, argv, the graph values and the pools (no nox)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,17 @@ import trio
 
 import trioforge as tf
 from trioforge._nox import (
+    SESSIONS_POOL,
     NoxError,
     NoxGraph,
     NoxSession,
     NoxSessionError,
     NoxSessionTask,
-    SessionGate,
     build_workflow,
     find_nox_python,
     parse_retries,
     parse_timeouts,
+    session_pools,
 )
 from trioforge._nox._graph import session_argv
 from trioforge._nox._graph_data import envdir_name
@@ -268,55 +269,62 @@ def test_find_nox_python_falls_back_to_sys_executable(tmp_path: Path) -> None:
     assert (sys.executable, True) == (found.python, "sys.executable" in found.how)
 
 
-async def _hold(
-    gate: SessionGate, key: str, alone: bool, log: list[tuple[str, float]], name: str
-) -> None:
-    async with gate.admit(key, alone=alone):
-        log.append((name, trio.current_time()))
+async def _simulate(
+    g: NoxGraph, *, respect: bool, max_concurrency: int | None = None
+) -> dict[str, float]:
+    """Run stand-ins (1 s each) with the sessions' pools and dependencies; their start times."""
+    workflow = build_workflow(g, report_dir="r", log_dir="l", respect_allow_parallel=respect)
+    starts: dict[str, float] = {}
+    t0 = trio.current_time()
+
+    async def fn(ctx: tf.TaskContext) -> None:
+        starts[ctx.task_id] = trio.current_time() - t0
         await trio.sleep(1)
 
+    stand_in = tf.Workflow("sim")
+    for task in workflow.tasks.values():
+        assert isinstance(task, NoxSessionTask)
+        stand_in.add_task(
+            tf.Task(task.id, fn, depends_on=task.depends_on, resources=task.resources)
+        )
+    executor = tf.WorkflowExecutor(
+        stand_in, resources=session_pools(g), max_concurrency=max_concurrency
+    )
+    await executor.execute_dataflow()
+    return starts
 
-async def test_gate_keeps_a_shared_envdir_apart(autojump_clock: trio.testing.MockClock) -> None:
+
+async def test_pools_keep_a_shared_envdir_apart(autojump_clock: trio.testing.MockClock) -> None:
     """Two sessions with one envdir run one after the other; a third runs beside them."""
-    gate, log = SessionGate(), list[tuple[str, float]]()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_hold, gate, "e1", False, log, "a")
-        nursery.start_soon(_hold, gate, "e1", False, log, "b")
-        nursery.start_soon(_hold, gate, "e2", False, log, "c")
-    starts = sorted(time for _name, time in log)
-    assert starts == [0.0, 0.0, 1.0]
-    assert dict(log)["c"] == 0.0
-    assert gate.running == 0
+    g = graph(session("a", envdir="/p/.nox/e1"), session("b", envdir="/p/.nox/e1"), session("c"))
+    starts = await _simulate(g, respect=False)
+    assert (sorted(starts.values()), starts["c"]) == ([0.0, 0.0, 1.0], 0.0)
 
 
-async def test_gate_runs_an_exclusive_session_alone(
+async def test_pools_run_an_exclusive_session_alone(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """An exclusive session waits for the running ones, and nothing starts beside it."""
-    gate, log = SessionGate(), list[tuple[str, float]]()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_hold, gate, "e1", False, log, "a")
-        await trio.sleep(0.5)
-        nursery.start_soon(_hold, gate, "e2", True, log, "alone")
-        await trio.sleep(0.1)
-        nursery.start_soon(_hold, gate, "e3", False, log, "late")
-    assert dict(log) == {"a": 0.0, "alone": 1.0, "late": 2.0}
+    """Under respect_allow_parallel, a session without allow_parallel runs with nothing beside."""
+    g = graph(
+        session("a", allow_parallel=True),
+        session("alone", allow_parallel=False),
+        session("b", allow_parallel=True),
+    )
+    starts = await _simulate(g, respect=True)
+    assert sorted(starts.values()) == [0.0, 0.0, 1.0]
+    assert starts["alone"] in (0.0, 1.0)
+    others = [time for name, time in starts.items() if name != "alone"]
+    assert starts["alone"] not in others
+    assert await _simulate(g, respect=False) == dict.fromkeys(("a", "alone", "b"), 0.0)
 
 
-async def test_gate_cancelled_waiter_lets_others_go(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    """An exclusive session cancelled while waiting stops holding back the others."""
-    gate, log = SessionGate(), list[tuple[str, float]]()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_hold, gate, "e1", False, log, "a")
-        await trio.sleep(0.1)
-        with trio.move_on_after(0.2):
-            async with trio.open_nursery() as inner:
-                inner.start_soon(_hold, gate, "e2", True, log, "alone")
-                await trio.sleep(0.1)
-                nursery.start_soon(_hold, gate, "e3", False, log, "b")
-    assert {k: round(v, 6) for k, v in log} == {"a": 0.0, "b": 0.3}
+def test_session_pools_and_demands(tmp_path: Path) -> None:
+    """Each session holds its envdir's pool; an exclusive one holds the whole sessions pool."""
+    g = graph(session("a", envdir="/p/.nox/e"), session("b", envdir="/p/.nox/e"), session("c"))
+    pools = session_pools(g)
+    assert pools == {"envdir:/p/.nox/e": 1, "envdir:/p/.nox/c": 1, SESSIONS_POOL: 3}
+    wf = build_workflow(g, report_dir=tmp_path, log_dir=tmp_path, respect_allow_parallel=True)
+    assert wf.tasks["a"].resources == {"envdir:/p/.nox/e": 1, SESSIONS_POOL: 3}  # type: ignore[attr-defined]
 
 
 def test_errors_are_workflow_errors() -> None:
@@ -332,3 +340,58 @@ def test_report_without_duration() -> None:
     missing = json.dumps({"sessions": [{"result": "success"}]}).encode()
     infinite = b'{"sessions": [{"result": "success", "duration": Infinity}]}'
     assert [judged(missing, 0).nox_duration, judged(infinite, 0).nox_duration] == [None, None]
+
+
+def test_result_survives_the_store_codec() -> None:
+    """A session result is stored tagged and comes back equal (resume restores it, not reruns)."""
+    from trioforge._store._codec import dump_result, load_result
+
+    result = judged(report("success"), 0)
+    dumped = dump_result(result)
+    assert (dumped["$trioforge"], load_result(json.loads(json.dumps(dumped)))) == (
+        "NoxSessionResult",
+        result,
+    )
+
+
+def test_project_defaults_read_tool_trioforge_nox(tmp_path: Path) -> None:
+    """[tool.trioforge.nox]: a value or a list per key; a bad value names pyproject.toml."""
+    from trioforge._cli._nox_command import project_defaults
+    from trioforge._cli._store_commands import UsageError
+
+    assert project_defaults(tmp_path) == ([], [], None)
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.trioforge.nox]\ntimeout = 60\nretries = ["t*=2", 1]\nmax-parallel = 3\n'
+    )
+    assert project_defaults(tmp_path) == (["60"], ["t*=2", "1"], 3)
+    for bad in ("timeout = true", "max-parallel = 0", "colour = 1", "retries = [{a = 1}]"):
+        (tmp_path / "pyproject.toml").write_text(f"[tool.trioforge.nox]\n{bad}\n")
+        with pytest.raises(UsageError, match=r"pyproject\.toml"):
+            project_defaults(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("docker=2", ("docker", 2)), ("a=b=1", ("a=b", 1))]
+)
+def test_resource_option(text: str, expected: tuple[str, int]) -> None:
+    """--resource NAME=N: the last '=' splits; N must be a whole number >= 1."""
+    import argparse
+
+    from trioforge._cli._nox_command import resource_option
+
+    assert resource_option(text) == expected
+    for bad in ("docker", "=1", "docker=0", "docker=x"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            resource_option(bad)
+
+
+def test_last_attempt_is_the_section_after_the_last_header(tmp_path: Path) -> None:
+    """A session's block is its log after the last attempt header, at most MAX_LINES lines."""
+    from trioforge._cli._nox_output import MAX_LINES, last_attempt
+
+    log = tmp_path / "s.log"
+    log.write_text("[trioforge] run attempt 1: x\nfirst\n[trioforge] run attempt 2: x\nsecond\n")
+    assert last_attempt(log) == ["second"]
+    log.write_text("".join(f"{n}\n" for n in range(MAX_LINES + 5)))
+    assert last_attempt(log) == [str(n) for n in range(5, MAX_LINES + 5)]
+    assert last_attempt(tmp_path / "missing.log") == []

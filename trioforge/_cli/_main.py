@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from .. import __version__
 from .._core import SCHEDULES, DurationError, WorkflowError, parse_duration
 from .._workflow_file import WorkflowFileError, load_workflow_file
+from ._nox_command import add_nox_parser, nox_options, resource_option, resume_nox_run, run_nox
 from ._plan import count, render_dot, render_mermaid, render_plan
 from ._run import EXIT_USAGE, REFUSALS, RunOptions, run_workflow_file
 from ._store_commands import existing_store, list_runs, show_run, write_report
@@ -48,6 +49,7 @@ examples:
   trioforge show RUN_ID                    every task of a run, even while it runs
   trioforge report RUN_ID -o run.html      timeline, critical path and DAG
   trioforge graph ci.yaml --format mermaid the DAG, for a README
+  trioforge nox -s lint tests              nox sessions in parallel, durable
 
 Runs are recorded in .trioforge/runs.db beside the workflow file (--store
 PATH or TRIOFORGE_STORE to put it elsewhere); runs, show, report and resume
@@ -183,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="record nothing: the run cannot be resumed, shown or reported",
     )
     _add_store_commands(commands, formatter)
+    add_nox_parser(commands, formatter)
 
     validate = commands.add_parser(
         "validate",
@@ -249,6 +252,14 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--quiet", "-q", action="store_true", help="print nothing unless something fails"
+    )
+    parser.add_argument(
+        "--resource",
+        action="append",
+        default=[],
+        type=resource_option,
+        metavar="NAME=N",
+        help="a resource pool of N units (over the file's 'resources:'); repeatable",
     )
 
 
@@ -395,6 +406,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     command = args.command
+    if command == "nox":
+        return run_nox(nox_options(args))
+    if command == "resume" and (code := resume_nox_run(args)) is not None:
+        return code
     if command in ("run", "resume"):
         return run_workflow_file(
             RunOptions(
@@ -411,6 +426,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 force=command == "resume" and args.force,
                 store=args.store,
                 no_store=command == "run" and args.no_store,
+                resources=tuple(args.resource),
             )
         )
     if command in ("runs", "show", "report"):
@@ -426,7 +442,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     workflow = loaded.workflow
     if command == "plan":
         limit = args.max_parallel or loaded.max_parallel or os.cpu_count() or 1
-        _out(render_plan(workflow, max_parallel=limit, schedule=args.schedule))
+        _out(
+            render_plan(
+                workflow, max_parallel=limit, schedule=args.schedule, resources=loaded.resources
+            )
+        )
     else:
         _out(render_dot(workflow) if args.format == "dot" else render_mermaid(workflow))
     return 0

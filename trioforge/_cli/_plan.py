@@ -12,6 +12,7 @@ task id is the label.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 
 from .._core import Workflow, format_duration
 
@@ -47,8 +48,14 @@ def _details(task: object) -> str:
     return ", ".join(parts)
 
 
-def render_plan(workflow: Workflow, *, max_parallel: int, schedule: str = "dataflow") -> str:
-    """Layers, what runs side by side, and the critical path, as text."""
+def render_plan(
+    workflow: Workflow,
+    *,
+    max_parallel: int,
+    schedule: str = "dataflow",
+    resources: Mapping[str, int] | None = None,
+) -> str:
+    """Layers, what runs side by side, the critical path, and who waits on which pool, as text."""
     layers = workflow.execution_layers()
     tasks = workflow.tasks
     width = max(len(layer) for layer in layers)
@@ -82,7 +89,29 @@ def render_plan(workflow: Workflow, *, max_parallel: int, schedule: str = "dataf
     lines += ["", f"critical path ({cost}): {' -> '.join(shown_path)}"]
     if schedule == "sequential":
         lines.append("schedule sequential: tasks run one at a time, in dependency order")
+    lines += _pools(workflow, resources or {})
     return "\n".join(lines) + "\n"
+
+
+def _pools(workflow: Workflow, capacities: Mapping[str, int]) -> list[str]:
+    """``pool NAME (CAPACITY): TASK (UNITS), ...`` per pool: who waits on which pool."""
+    users: dict[str, dict[int, list[str]]] = {name: {} for name in capacities}
+    for task_id, task in workflow.tasks.items():
+        for name, units in (getattr(task, "resources", None) or {}).items():
+            users.setdefault(name, {}).setdefault(units, []).append(task_id)
+    if not users:
+        return []
+    lines = ["", "resource pools (a task starts only when each pool it names has room):"]
+    for name, by_units in users.items():
+        capacity = capacities.get(name)
+        parts = []
+        for units in sorted(by_units):
+            names = by_units[units]
+            shown = ", ".join(names[:8]) + (f", +{len(names) - 8}" if len(names) > 8 else "")
+            parts.append(f"{shown} ({units} each)" if len(names) > 1 else f"{shown} ({units})")
+        size = "undefined" if capacity is None else str(capacity)
+        lines.append(f"  pool {name} ({size}): {', '.join(parts) or 'no task'}")
+    return lines
 
 
 def count(number: int, noun: str) -> str:

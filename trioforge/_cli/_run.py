@@ -109,6 +109,7 @@ class RunOptions:
     force: bool = False
     store: str | None = None
     no_store: bool = False
+    resources: tuple[tuple[str, int], ...] = ()  # --resource NAME=N, over the file's
 
 
 @attrs.frozen
@@ -328,6 +329,7 @@ def run_workflow_file(options: RunOptions) -> int:
         audit_sinks=views.sinks,
         store=store,
         definition_extra={"path": str(Path(target.file).resolve()), "source": target.source},
+        resources={**loaded.resources, **dict(options.resources)},
     )
     start = _starter(executor, options)
     groups = loaded.process_groups

@@ -38,6 +38,10 @@ from ._events import EventType as EventType
 from ._groups import is_cancellation as is_cancellation
 from ._groups import lone_base_exception as lone_base_exception
 from ._groups import single_error as single_error
+from ._ready import Demand as Demand
+from ._ready import Pools as Pools
+from ._ready import ResourceError as ResourceError
+from ._ready import pools_for as pools_for
 from ._retry import Backoff as Backoff
 from ._rollback import roll_back as roll_back
 from ._runner import Run as Run
@@ -47,12 +51,14 @@ from ._schedulers import FailurePolicy as FailurePolicy
 from ._schedulers import Schedule as Schedule
 from ._schedulers import run_dataflow as run_dataflow
 from ._schedulers import run_layers as run_layers
+from ._schedulers import run_pooled as run_pooled
 from ._schedulers import run_sequential as run_sequential
 from ._task import Task as Task
 from ._task import TaskContext as TaskContext
 from ._task import WorkflowTask as WorkflowTask
 from ._task import _to_ids as _to_ids
 from ._task import has_compensation as has_compensation
+from ._task import names_a_pool as names_a_pool
 from ._undo import UndoItem as UndoItem
 from ._undo import Undone as Undone
 from ._undo import undo_all as undo_all
@@ -71,6 +77,7 @@ __all__ = [
     "Backoff",
     "CycleDetectedError",
     "Dag",
+    "Demand",
     "DuplicateTaskError",
     "DurationError",
     "EmptyWorkflowError",
@@ -78,6 +85,8 @@ __all__ = [
     "FailurePolicy",
     "JsonLinesSink",
     "MissingDependencyError",
+    "Pools",
+    "ResourceError",
     "ResultNotAvailableError",
     "Run",
     "Schedule",
@@ -103,11 +112,14 @@ __all__ = [
     "has_compensation",
     "is_cancellation",
     "lone_base_exception",
+    "names_a_pool",
     "one_of",
     "parse_duration",
+    "pools_for",
     "roll_back",
     "run_dataflow",
     "run_layers",
+    "run_pooled",
     "run_sequential",
     "seconds",
     "single_error",

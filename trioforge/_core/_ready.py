@@ -7,14 +7,157 @@ ordered by priority (highest first; ties go to the node added to the workflow
 first), so when there are more ready tasks than free slots the one with the
 most work hanging below it starts first. Everything is O(V + E) over a run,
 plus O(log V) per pop.
+
+Named resource pools (:class:`Pools`) add a second condition to "may start":
+every pool a task names must have room for what it asks. Priority order still
+holds among the tasks that fit: :meth:`ReadyQueue.pop_fitting` pops the
+highest-priority ready node for which a predicate holds and leaves the ones it
+passed over in the heap, in their order. A big demand can wait while smaller
+ones that fit overtake it (no reservation): every task ends, so it starts at
+the latest when the pool drains. Both stay pure and synchronous; the
+scheduler takes a task's units when it starts it and gives them back when it
+ends, however it ends.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
-__all__ = ["ReadyQueue"]
+from ._errors import WorkflowError
+
+__all__ = ["Demand", "Pools", "ReadyQueue", "ResourceError", "demand_of", "pools_for"]
+
+#: What one task takes from the pools: ``(pool, units)`` pairs, sorted by pool.
+Demand = tuple[tuple[str, int], ...]
+
+
+class ResourceError(WorkflowError, ValueError):
+    """Raised before a run starts when a task asks for a pool that cannot serve it.
+
+    Either the pool is unknown to the executor, or the task asks for more
+    units than the pool has; a pool definition that is not a name and a whole
+    number >= 1 also raises it (``task_id`` None).
+
+    Attributes:
+        task_id: the task (None for a bad pool definition).
+        pool: the pool's name.
+    """
+
+    def __init__(self, message: str, *, task_id: str | None, pool: str) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+        self.pool = pool
+
+
+def _units(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    return None
+
+
+def demand_of(task_id: str, resources: Mapping[str, int] | None) -> Demand:
+    """A task's ``resources`` mapping as a :data:`Demand` (checked: names and units >= 1).
+
+    Raises:
+        ResourceError: a pool name that is not a non-empty str, or units that
+            are not a whole number >= 1.
+    """
+    if not resources:
+        return ()
+    if not isinstance(resources, Mapping):
+        raise ResourceError(
+            f"task {task_id!r}: resources must be a mapping of pool name to units, "
+            f"got {resources!r}",
+            task_id=task_id,
+            pool="",
+        )
+    demand = []
+    for pool, units in resources.items():
+        if not isinstance(pool, str) or not pool:
+            raise ResourceError(
+                f"task {task_id!r}: a pool name must be a non-empty str, got {pool!r}",
+                task_id=task_id,
+                pool=str(pool),
+            )
+        if _units(units) is None:
+            raise ResourceError(
+                f"task {task_id!r}: pool {pool!r} units must be a whole number >= 1, "
+                f"got {units!r}",
+                task_id=task_id,
+                pool=pool,
+            )
+        demand.append((pool, units))
+    return tuple(sorted(demand))
+
+
+class Pools:
+    """Named pools of units: their capacities and the units in use (no trio).
+
+    Args:
+        capacities: each pool's name and how many units it has (>= 1).
+
+    Raises:
+        ResourceError: a name that is not a non-empty str, or a capacity that
+            is not a whole number >= 1.
+    """
+
+    __slots__ = ("capacity", "in_use")
+
+    def __init__(self, capacities: Mapping[str, int]) -> None:
+        for pool, units in capacities.items():
+            if not isinstance(pool, str) or not pool or _units(units) is None:
+                raise ResourceError(
+                    f"resource pool {pool!r}: expected a non-empty name and a capacity that "
+                    f"is a whole number >= 1, got {units!r}",
+                    task_id=None,
+                    pool=str(pool),
+                )
+        self.capacity: dict[str, int] = dict(capacities)
+        self.in_use: dict[str, int] = dict.fromkeys(capacities, 0)
+
+    def check(self, task_id: str, demand: Demand) -> None:
+        """Raise :class:`ResourceError` unless ``demand`` could ever be served.
+
+        Raises:
+            ResourceError: an unknown pool, or more units than the pool has.
+        """
+        for pool, units in demand:
+            capacity = self.capacity.get(pool)
+            if capacity is None:
+                known = ", ".join(map(repr, sorted(self.capacity))) or "none"
+                raise ResourceError(
+                    f"task {task_id!r} needs resource pool {pool!r}, which is not defined "
+                    f"(pools: {known})",
+                    task_id=task_id,
+                    pool=pool,
+                )
+            if units > capacity:
+                raise ResourceError(
+                    f"task {task_id!r} needs {units} units of resource pool {pool!r}, "
+                    f"which has only {capacity}",
+                    task_id=task_id,
+                    pool=pool,
+                )
+
+    def fits(self, demand: Demand) -> bool:
+        """Whether every pool of ``demand`` has room for it now."""
+        in_use, capacity = self.in_use, self.capacity
+        return all(in_use[pool] + units <= capacity[pool] for pool, units in demand)
+
+    def take(self, demand: Demand) -> None:
+        """Mark ``demand`` in use (the caller checked :meth:`fits`)."""
+        for pool, units in demand:
+            self.in_use[pool] += units
+
+    def give(self, demand: Demand) -> None:
+        """Give back what :meth:`take` marked in use."""
+        for pool, units in demand:
+            self.in_use[pool] -= units
+
+    def idle(self) -> bool:
+        """Whether no unit of any pool is in use."""
+        return not any(self.in_use.values())
 
 
 class ReadyQueue:
@@ -79,6 +222,25 @@ class ReadyQueue:
         """
         return heapq.heappop(self._heap)[1]
 
+    def pop_fitting(self, fits: Callable[[int], bool]) -> int | None:
+        """Remove and return the highest-priority ready node for which ``fits(node)`` holds.
+
+        The nodes passed over stay ready, in their order. Returns None when no
+        ready node fits (or none is ready).
+        """
+        heap = self._heap
+        passed: list[tuple[float, int]] = []
+        found: int | None = None
+        while heap:
+            item = heapq.heappop(heap)
+            if fits(item[1]):
+                found = item[1]
+                break
+            passed.append(item)
+        for item in passed:
+            heapq.heappush(heap, item)
+        return found
+
     def finish(self, node: int) -> list[int]:
         """Mark ``node`` as succeeded; return its dependents that became ready.
 
@@ -115,3 +277,25 @@ class ReadyQueue:
     def is_skipped(self, node: int) -> bool:
         """Whether ``node`` was skipped because something it depends on failed."""
         return node in self._skipped
+
+
+def pools_for(
+    capacities: Mapping[str, int], tasks: Iterable[tuple[str, Mapping[str, int] | None]]
+) -> tuple[Pools, list[Demand]] | None:
+    """The pools of a run and each task's demand, checked; None when no task names a pool.
+
+    Args:
+        capacities: the executor's pools.
+        tasks: ``(task_id, resources)`` per task, in node order.
+
+    Raises:
+        ResourceError: a bad pool definition, an unknown pool, or a task that
+            needs more units than its pool has (checked before anything runs).
+    """
+    pools = Pools(capacities)
+    pairs = [(task_id, demand_of(task_id, resources)) for task_id, resources in tasks]
+    if not any(demand for _, demand in pairs):
+        return None
+    for task_id, demand in pairs:
+        pools.check(task_id, demand)
+    return pools, [demand for _, demand in pairs]

@@ -27,13 +27,14 @@ the rest of the graph runs on.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Literal
 
 import trio
 
 from ._events import EventType
-from ._ready import ReadyQueue
+from ._ready import Demand, Pools, ReadyQueue
 from ._runner import Run, TaskRunner
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "Schedule",
     "run_dataflow",
     "run_layers",
+    "run_pooled",
     "run_sequential",
 ]
 
@@ -266,6 +268,143 @@ class _Bounded:
 
     def done(self, node: int, succeeded: bool) -> None:
         self.limiter.release_on_behalf_of(node)
+        if succeeded:
+            ready = self.queue.finish(node)
+            if self.layer is None:
+                for succ in ready:
+                    self.queue.push(succ)
+        elif self.policy is FailurePolicy.FAIL_FAST:
+            self.stopped = True
+            self.run.halt(_fail_fast(self.run, node), self.nursery.cancel_scope)
+            return
+        elif self.layer is None:
+            _skip_dependents(self.run, self.queue, node)
+        self.fill()
+
+
+async def run_pooled(
+    run: Run,
+    policy: FailurePolicy,
+    limiter: trio.CapacityLimiter | None,
+    priorities: list[float] | None,
+    pools: Pools,
+    demands: Sequence[Demand],
+    *,
+    layers: bool = False,
+) -> None:
+    """Dataflow (or layers) where each task also takes units of named resource pools.
+
+    Used instead of :func:`run_dataflow`/:func:`run_layers` only when some
+    task names a pool, so runs without resources keep their own fast path.
+    """
+    await trio.lowlevel.checkpoint()
+    queue = _queue(run, priorities)
+    if not layers:
+        ready = queue.restore(run.restored) if run.restored else queue.roots()
+        async with trio.open_nursery() as nursery:
+            pooled = _Pooled(run, queue, policy, nursery, limiter, pools, demands)
+            for node in ready:
+                queue.push(node)
+            pooled.fill()
+        return
+    restored = run.restored
+    for layer_index, layer in enumerate(run.dag.layers):
+        nodes = [node for node in layer if node not in restored and not queue.is_skipped(node)]
+        if not nodes:
+            continue
+        run.emit(EventType.LAYER_STARTED, layer=layer_index, detail=f"{len(nodes)} tasks")
+        failed_before = len(run.failures)
+        status = "cancelled"
+        try:
+            async with trio.open_nursery() as nursery:
+                pooled = _Pooled(
+                    run, queue, policy, nursery, limiter, pools, demands, layer=layer_index
+                )
+                for node in nodes:
+                    queue.push(node)
+                pooled.fill()
+            status = "failed" if len(run.failures) > failed_before else "completed"
+        finally:
+            run.emit(EventType.LAYER_COMPLETED, layer=layer_index, detail=status)
+        if len(run.failures) > failed_before:
+            if policy is FailurePolicy.FAIL_FAST:
+                return
+            for task_id in list(run.failures)[failed_before:]:
+                _skip_dependents(run, queue, run.dag.index[task_id])
+
+
+class _Pooled:
+    """Like :class:`_Bounded`, and a task starts only when its pools have room.
+
+    ``fill`` pops the highest-priority ready task that fits both the slot
+    limit (if any) and every pool it names; a task gives its units (and its
+    slot) back however it ends: success, failure, timeout or cancellation.
+    """
+
+    __slots__ = (
+        "demands",
+        "fits",
+        "ids",
+        "layer",
+        "limiter",
+        "nursery",
+        "policy",
+        "pools",
+        "queue",
+        "run",
+        "run_node",
+        "stopped",
+    )
+
+    def __init__(
+        self,
+        run: Run,
+        queue: ReadyQueue,
+        policy: FailurePolicy,
+        nursery: trio.Nursery,
+        limiter: trio.CapacityLimiter | None,
+        pools: Pools,
+        demands: Sequence[Demand],
+        *,
+        layer: int | None = None,
+    ) -> None:
+        self.run = run
+        self.queue = queue
+        self.policy = policy
+        self.nursery = nursery
+        self.limiter = limiter
+        self.pools = pools
+        self.demands = demands
+        self.layer = layer
+        self.stopped = False
+        self.ids = run.dag.ids
+        self.run_node = TaskRunner(run, layer=layer).run_node
+        fits = pools.fits
+        self.fits: Callable[[int], bool] = lambda node: fits(demands[node])
+
+    def fill(self) -> None:
+        """Start ready tasks that fit, highest priority first, while slots are free."""
+        queue, limiter, pools, demands = self.queue, self.limiter, self.pools, self.demands
+        while queue and not self.stopped and (limiter is None or limiter.available_tokens >= 1):
+            node = queue.pop_fitting(self.fits)
+            if node is None:
+                return
+            if limiter is not None:
+                limiter.acquire_on_behalf_of_nowait(node)
+            pools.take(demands[node])
+            self.nursery.start_soon(self.run_one, node, name=self.ids[node])
+
+    async def run_one(self, node: int) -> None:
+        try:
+            succeeded = await self.run_node(node)
+        finally:
+            # Every ending gives the units back, a cancellation included.
+            self.pools.give(self.demands[node])
+            if self.limiter is not None:
+                self.limiter.release_on_behalf_of(node)
+        self.done(node, succeeded)
+
+    def done(self, node: int, succeeded: bool) -> None:
         if succeeded:
             ready = self.queue.finish(node)
             if self.layer is None:

@@ -9,16 +9,17 @@ task: ``estimate`` (seconds, for critical-path priority) and ``retries``.
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable, Container, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Container, Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
 import trio
 
 from ._errors import ResultNotAvailableError
+from ._ready import demand_of
 from ._validate import check_step, context_function, count, seconds
 
-__all__ = ["Step", "Task", "TaskContext", "WorkflowTask", "has_compensation"]
+__all__ = ["Step", "Task", "TaskContext", "WorkflowTask", "has_compensation", "names_a_pool"]
 
 #: An undo step registered with :meth:`TaskContext.add_compensation`: the
 #: function and its arguments.
@@ -269,8 +270,9 @@ class WorkflowTask(Protocol):
     """The protocol every task satisfies.
 
     Optional attributes the executor also reads when present: ``estimate``
-    (float seconds, for scheduling priority), ``retries`` (int) and
-    ``has_compensation`` (bool; when false, rollback skips the task).
+    (float seconds, for scheduling priority), ``retries`` (int),
+    ``has_compensation`` (bool; when false, rollback skips the task) and
+    ``resources`` (a mapping of pool name to units the task holds while it runs).
     """
 
     @property
@@ -302,6 +304,14 @@ def has_compensation(task: WorkflowTask) -> bool:
     return bool(getattr(task, "has_compensation", True))
 
 
+def names_a_pool(tasks: Iterable[WorkflowTask]) -> bool:
+    """Whether any of ``tasks`` holds units of a resource pool (cheap for plain tasks)."""
+    for task in tasks:
+        if task._resources if type(task) is Task else getattr(task, "resources", None):
+            return True
+    return False
+
+
 def _check_id(_instance: object, attribute: attrs.Attribute[str], value: object) -> None:
     if not isinstance(value, str) or not value:
         raise TypeError(f"{attribute.name} must be a non-empty str, got {value!r}")
@@ -316,6 +326,21 @@ def _to_ids(value: Sequence[str] | str) -> tuple[str, ...]:
         if not isinstance(item, str) or not item:
             raise TypeError(f"depends_on must hold non-empty str ids, got {item!r}")
     return ids
+
+
+def _to_pairs(value: Mapping[str, int] | None) -> tuple[tuple[str, int], ...]:
+    if not value:
+        return ()
+    if not isinstance(value, Mapping):
+        raise TypeError(f"resources must be a mapping of pool name to units, got {value!r}")
+    return tuple(value.items())
+
+
+def _check_resources(
+    instance: Task, _attribute: object, value: tuple[tuple[str, int], ...]
+) -> None:
+    if value:
+        demand_of(instance.id, dict(value))
 
 
 @attrs.frozen(repr=False)
@@ -333,6 +358,9 @@ class Task:
             (a task without one counts as one unit).
         retries: how many times to retry after a failure; None uses the
             executor's default.
+        resources: units of the executor's named resource pools the task
+            holds while it runs, e.g. ``{"docker": 1}``; it starts only when
+            every pool it names has room.
     """
 
     id: str = attrs.field(validator=_check_id)
@@ -348,6 +376,13 @@ class Task:
         default=None, validator=seconds(positive=False), kw_only=True
     )
     retries: int | None = attrs.field(default=None, validator=count(), kw_only=True)
+    _resources: tuple[tuple[str, int], ...] = attrs.field(
+        default=(),
+        alias="resources",
+        converter=_to_pairs,
+        validator=_check_resources,
+        kw_only=True,
+    )
 
     def __repr__(self) -> str:
         name = getattr(self._fn, "__qualname__", repr(self._fn))
@@ -358,6 +393,11 @@ class Task:
     def fn(self) -> Callable[[TaskContext], Awaitable[Any]]:
         """The async function the task runs."""
         return self._fn
+
+    @property
+    def resources(self) -> dict[str, int]:
+        """Units of each named resource pool the task holds while it runs."""
+        return dict(self._resources)
 
     @property
     def has_compensation(self) -> bool:

@@ -149,7 +149,9 @@ class DaskTask:
         timeout: seconds the task may run; None uses the executor's ``task_timeout``.
         retries: how many times to retry after a failure (each retry is a new
             remote call); None uses the executor's default.
-        resources: Dask worker resources one call needs, e.g. ``{"GPU": 1}``.
+        resources: Dask worker resources one call needs, e.g. ``{"GPU": 1}``
+            (kept as :attr:`dask_resources`; trioforge's own resource pools are
+            not used by a DaskTask).
         estimate: expected run time in seconds, for critical-path priority.
         compensate: ``async def undo(ctx)``, run locally during rollback.
         fetch: bring the result back to the orchestrator (the default); with
@@ -162,8 +164,10 @@ class DaskTask:
     depends_on: tuple[str, ...] = attrs.field(default=(), converter=_to_ids, kw_only=True)
     timeout: float | None = attrs.field(default=None, validator=_check_seconds, kw_only=True)
     retries: int | None = attrs.field(default=None, validator=_check_retries, kw_only=True)
-    resources: dict[str, float] | None = attrs.field(
-        default=None, converter=_to_resources, kw_only=True
+    # Stored as ``dask_resources``: a task's ``resources`` attribute names
+    # trioforge's own resource pools, which the scheduler reads.
+    dask_resources: dict[str, float] | None = attrs.field(
+        default=None, converter=_to_resources, kw_only=True, alias="resources"
     )
     estimate: float | None = attrs.field(default=None, validator=_check_seconds, kw_only=True)
     _compensate: Callable[[trioforge.TaskContext], Awaitable[None]] | None = attrs.field(
@@ -176,7 +180,7 @@ class DaskTask:
         fn = self._fn
         name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', fn)}"
         deps = f", depends_on={list(self.depends_on)!r}" if self.depends_on else ""
-        extra = f", resources={self.resources!r}" if self.resources else ""
+        extra = f", resources={self.dask_resources!r}" if self.dask_resources else ""
         extra += "" if self.fetch else ", fetch=False"
         return f"DaskTask({self.id!r}, {name}{deps}{extra})"
 
@@ -195,7 +199,7 @@ class DaskTask:
         upstream = {dep: _on_cluster(ctx.result_of(dep)) for dep in self.depends_on}
         reason = f"trioforge task {self.id!r} (run {ctx.workflow_id}) stopped"
         future = await submit_call(
-            self.client, self._fn, (upstream,), {}, resources=self.resources, reason=reason
+            self.client, self._fn, (upstream,), {}, resources=self.dask_resources, reason=reason
         )
         result = await await_future(self.client, future, fetch=self.fetch, reason=reason)
         return result if self.fetch else RemoteResult(result)

@@ -25,12 +25,40 @@ import attrs
 
 import trioforge
 
-from ._gate import SessionGate
 from ._graph_data import NoxError, NoxGraph, NoxSession
 from ._probe import check_nox_args, split_posargs
 from ._session import NoxSessionTask
 
-__all__ = ["PerSession", "build_workflow", "parse_retries", "parse_timeouts", "session_argv"]
+__all__ = [
+    "SESSIONS_POOL",
+    "PerSession",
+    "build_workflow",
+    "parse_retries",
+    "parse_timeouts",
+    "session_argv",
+    "session_pools",
+]
+
+#: The pool every session takes one unit of under ``respect_allow_parallel``
+#: (an exclusive session takes them all); one unit per session.
+SESSIONS_POOL = "nox:sessions"
+
+
+def envdir_pool(session: NoxSession) -> str:
+    """The name of the resource pool (capacity 1) of ``session``'s virtualenv."""
+    return f"envdir:{session.envdir_key}"
+
+
+def session_pools(graph: NoxGraph) -> dict[str, int]:
+    """The resource pools a workflow of ``graph`` needs: pass them as the executor's ``resources``.
+
+    One pool of 1 per envdir (sessions sharing a virtualenv never overlap), and
+    :data:`SESSIONS_POOL` with one unit per session.
+    """
+    pools = {envdir_pool(session): 1 for session in graph.sessions}
+    pools[SESSIONS_POOL] = max(1, len(graph.sessions))
+    return pools
+
 
 T = TypeVar("T", int, float)
 
@@ -136,11 +164,11 @@ def build_workflow(
 ) -> trioforge.Workflow:
     """A workflow with one task per session of ``graph``, each depending on what it requires.
 
-    Run it with ``WorkflowExecutor(workflow, failure_policy=
-    FailurePolicy.CONTINUE_INDEPENDENT, max_concurrency=N).execute_dataflow()``
-    for nox's failure semantics. Pass per-session timeouts here, not as the
-    executor's ``task_timeout`` (which would count the wait for a shared
-    virtualenv; see ``_gate``).
+    Run it with ``WorkflowExecutor(workflow, resources=session_pools(graph),
+    failure_policy=FailurePolicy.CONTINUE_INDEPENDENT,
+    max_concurrency=N).execute_dataflow()`` for nox's failure semantics (the
+    pools keep sessions that share a virtualenv apart). Pass per-session
+    timeouts here, not as the executor's ``task_timeout``.
 
     Args:
         graph: the sessions (from :func:`probe_graph`).
@@ -174,9 +202,13 @@ def build_workflow(
     for text in [*nox_args, str(report_dir), str(log_dir)]:
         if "${{" in text:  # a ShellTask would expand it as a template: refuse, fail closed
             raise NoxError("options", f"nox argument or folder {text!r} holds '${{{{'")
-    gate = SessionGate()
     workflow = trioforge.Workflow(name)
+    everything = max(1, len(graph.sessions))
     for session in graph.sessions:
+        alone = respect_allow_parallel and not session.allow_parallel
+        pools = {envdir_pool(session): 1}
+        if respect_allow_parallel:
+            pools[SESSIONS_POOL] = everything if alone else 1
         before, after = session_argv(graph, session, nox_args)
         try:
             shell = trioforge.ShellTask(
@@ -198,10 +230,10 @@ def build_workflow(
                 session_timeout=timeouts.for_session(session),
                 retries=retries.for_session(session),
                 envdir_key=session.envdir_key,
-                alone=respect_allow_parallel and not session.allow_parallel,
+                alone=alone,
                 report_dir=report_dir,
                 shell=shell,
-                gate=gate,
+                pools=tuple(sorted(pools.items())),
             )
         )
     return workflow

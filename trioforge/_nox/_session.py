@@ -14,10 +14,16 @@ session too); ``failed``, ``aborted``, a report that disagrees with a
 non-zero exit status, or no readable report, raise
 :class:`NoxSessionError`.
 
-The session's timeout is applied here, inside the task and after the
-:class:`SessionGate` admitted it, not by the executor: waiting for another
-session to free the virtualenv is not the session's own time. A timeout
-raises :class:`trioforge.TaskTimeoutError` for the session, which the
+Sessions that share a virtualenv never overlap, through the executor's named
+resource pools: each session holds one unit of the pool ``envdir:KEY`` of its
+envdir (capacity 1), and, under ``--respect-allow-parallel``, a session with
+``allow_parallel=False`` holds every unit of the ``nox:sessions`` pool (one
+unit per session; every other session holds one), so it runs alone. The
+scheduler starts a session only once its pools have room, so the wait is
+neither counted in the session's time nor holds one of the ``-j`` slots.
+
+The session's timeout is applied here, inside the task, per attempt. A
+timeout raises :class:`trioforge.TaskTimeoutError` for the session, which the
 executor records as a timed-out (failed) attempt.
 """
 
@@ -36,7 +42,7 @@ import trio
 
 import trioforge
 
-from ._gate import SessionGate
+from .._store import register_result_type
 
 __all__ = ["NoxSessionError", "NoxSessionResult", "NoxSessionTask", "safe_name"]
 
@@ -212,7 +218,8 @@ class NoxSessionTask:
         report_dir: reports go to ``report_dir/RUN_ID/NAME.ATTEMPT.json``.
         shell: the :class:`trioforge.ShellTask` whose ``run`` starts nox; its
             command is replaced per attempt.
-        gate: the workflow's :class:`SessionGate`.
+        pools: ``(pool, units)`` the session holds while it runs (see the
+            module notes); :attr:`resources` as a dict.
     """
 
     id: str
@@ -224,8 +231,13 @@ class NoxSessionTask:
     alone: bool
     report_dir: Path
     shell: trioforge.ShellTask
-    gate: SessionGate = attrs.field(eq=False)
+    pools: tuple[tuple[str, int], ...] = ()
     estimate: float | None = None
+
+    @property
+    def resources(self) -> dict[str, int]:
+        """Units of the run's resource pools the session holds while it runs."""
+        return dict(self.pools)
 
     @property
     def timeout(self) -> float | None:
@@ -246,21 +258,21 @@ class NoxSessionTask:
         report_path = self.report_path(ctx.workflow_id, ctx.attempt)
         before, after = self.command
         shell = attrs.evolve(self.shell, run=[*before, "--report", str(report_path), *after])
-        async with self.gate.admit(self.envdir_key, alone=self.alone):
-            await trio.Path(report_path.parent).mkdir(parents=True, exist_ok=True)
-            await trio.Path(report_path).unlink(missing_ok=True)
-            limit = math.inf if self.session_timeout is None else self.session_timeout
-            returncode: int | None = None
-            with trio.move_on_after(limit) as scope:
-                try:
-                    done = await shell.run(ctx)
-                except trioforge.ShellCommandError as exc:
-                    returncode, log_path = exc.returncode, exc.log_path
-                else:
-                    returncode, log_path = done.returncode, done.log_path
-            if scope.cancelled_caught:
-                assert self.session_timeout is not None
-                raise trioforge.TaskTimeoutError(self.id, self.session_timeout)
+        await trio.Path(report_path.parent).mkdir(parents=True, exist_ok=True)
+        await trio.Path(report_path).unlink(missing_ok=True)
+        limit = math.inf if self.session_timeout is None else self.session_timeout
+        returncode: int | None = None
+        with trio.move_on_after(limit) as scope:
+            await trio.lowlevel.checkpoint()  # a cancel point the linter can see
+            try:
+                done = await shell.run(ctx)
+            except trioforge.ShellCommandError as exc:
+                returncode, log_path = exc.returncode, exc.log_path
+            else:
+                returncode, log_path = done.returncode, done.log_path
+        if scope.cancelled_caught:
+            assert self.session_timeout is not None
+            raise trioforge.TaskTimeoutError(self.id, self.session_timeout)
         report = await _read(report_path)
         return judge(
             self.id,
@@ -282,5 +294,11 @@ async def _read(path: Path) -> bytes | None:
         async with await trio.open_file(path, "rb") as file:
             data: bytes = await file.read(_MAX_REPORT + 1)
     except OSError:
+        await trio.lowlevel.checkpoint()
         return None
     return None if len(data) > _MAX_REPORT else data
+
+
+# Stored as itself, so a resumed run restores completed sessions' results
+# instead of running them again.
+register_result_type("NoxSessionResult", NoxSessionResult)

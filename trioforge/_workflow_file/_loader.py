@@ -55,6 +55,7 @@ from ._nodes import (
     gc_paused,
     read_bytes,
 )
+from ._pooled import PooledFallbackTask, PooledShellTask
 from ._schema import Checker, Problem, effective_env
 from ._tasks import Spec, TaskReader
 
@@ -79,6 +80,7 @@ _TOP_KEYS = (
     "env",
     "defaults",
     "tasks",
+    "resources",
 )
 _DEFAULT_KEYS = ("timeout", "retries", "grace_period")
 
@@ -122,6 +124,7 @@ class WorkflowFile:
         compensation_timeout: the limit for the whole rollback, in seconds.
         log_dir: where task logs go (``.trioforge/logs`` beside the file).
         process_groups: the registry of the tasks' running process groups.
+        resources: the named resource pools (``resources:``) and their capacities.
     """
 
     path: Path
@@ -134,6 +137,7 @@ class WorkflowFile:
     compensation_timeout: float
     log_dir: Path
     process_groups: ProcessGroups
+    resources: dict[str, int] = attrs.Factory(dict)
 
     @property
     def executor_options(self) -> dict[str, Any]:
@@ -141,7 +145,8 @@ class WorkflowFile:
 
         ``WorkflowExecutor(loaded.workflow, **loaded.executor_options)`` runs
         the file as it says: ``max_parallel`` (the number of CPUs if unset),
-        ``timeout``, ``compensation_timeout`` and ``keep_going``. Plain data,
+        ``timeout``, ``compensation_timeout``, ``keep_going`` and
+        ``resources``. Plain data,
         so a caller can change any of them first.
         """
         return {
@@ -151,6 +156,7 @@ class WorkflowFile:
             "failure_policy": (
                 FailurePolicy.CONTINUE_INDEPENDENT if self.keep_going else FailurePolicy.FAIL_FAST
             ),
+            "resources": dict(self.resources),
         }
 
 
@@ -323,6 +329,11 @@ class _Loader:
             check.add(root, "the workflow has no 'tasks' mapping")
         else:
             specs = self.tasks.tasks(top["tasks"][1])
+        pools = {}
+        if "resources" in top:
+            pools = self.tasks.pools(top["resources"][1], "the workflow's resources")
+        for spec in specs:
+            _check_demand(check, spec, pools)
         if specs:
             check_graph(
                 check,
@@ -348,6 +359,7 @@ class _Loader:
             compensation_timeout=compensation_timeout,
             log_dir=self.log_dir,
             process_groups=groups,
+            resources={name: units for name, (units, _node) in pools.items()},
         )
 
     def _defaults(self, node: Node | None) -> dict[str, Any]:
@@ -385,6 +397,17 @@ class _Loader:
             None if spec.compensate is None else self._once(spec.compensate, self._command)
         )
         needs = self._once(spec.needs, _unique_needs)
+        if spec.fallback is None and spec.resources:
+            return PooledShellTask(
+                spec.id,
+                command,
+                depends_on=needs,
+                retries=options["retries"],
+                estimate=options.get("estimate"),
+                compensate=compensate,
+                pools=_pairs(spec),
+                **common,
+            )
         if spec.fallback is None:
             return ShellTask(
                 spec.id,
@@ -398,7 +421,7 @@ class _Loader:
         main = ShellTask(spec.id, command, compensate=compensate, **common)
         fallback_command = self._once(spec.fallback, self._command)
         fallback = ShellTask(f"{spec.id}.fallback", fallback_command, role="fallback", **common)
-        return FallbackTask(
+        return (PooledFallbackTask if spec.resources else FallbackTask)(
             spec.id,
             main,
             fallback,
@@ -406,4 +429,27 @@ class _Loader:
             retries=options["retries"],
             estimate=options.get("estimate"),
             compensation_timeout=compensation_timeout,
+            **({"pools": _pairs(spec)} if spec.resources else {}),
         )
+
+
+def _pairs(spec: Spec) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted((name, units) for name, (units, _node) in spec.resources.items()))
+
+
+def _check_demand(check: Checker, spec: Spec, pools: dict[str, tuple[int, ScalarNode]]) -> None:
+    """A problem where a task names a pool the workflow lacks, or asks more than it has."""
+    for name, (units, node) in spec.resources.items():
+        if name not in pools:
+            known = ", ".join(map(repr, sorted(pools))) or "none"
+            check.add(
+                node,
+                f"task {spec.id!r} needs resource pool {name!r}, which the workflow's "
+                f"'resources' does not define (defined: {known})",
+            )
+        elif units > pools[name][0]:
+            check.add(
+                node,
+                f"task {spec.id!r} needs {units} units of resource pool {name!r}, which has "
+                f"only {pools[name][0]}",
+            )

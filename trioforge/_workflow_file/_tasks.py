@@ -46,6 +46,7 @@ _TASK_KEYS = (
     "fallback",
     "estimate",
     "grace_period",
+    "resources",
 )
 _TASK_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,127}")
 _SHELL_TEMPLATE_HINT = (
@@ -108,6 +109,7 @@ class Spec:
     compensate: str | tuple[str, ...] | None = None
     fallback: str | tuple[str, ...] | None = None
     refs: list[UsedGroup] = attrs.Factory(list)
+    resources: dict[str, tuple[int, ScalarNode]] = attrs.Factory(dict)
 
 
 @attrs.define(eq=False)
@@ -165,6 +167,16 @@ class TaskReader:
             seconds = check.duration(value, what)
             if seconds is not None:
                 into[key] = seconds
+
+    def pools(self, node: Node, what: str) -> dict[str, tuple[int, ScalarNode]]:
+        """A ``resources`` mapping: pool name -> (a whole number >= 1, the name's node)."""
+        pairs = self.check.mapping(node, what, None, item="resource pool")
+        found: dict[str, tuple[int, ScalarNode]] = {}
+        for name, (key, value) in (pairs or {}).items():
+            units = self.check.whole(value, f"{name!r} in {what}", minimum=1, maximum=1_000_000)
+            if units is not None:
+                found[name] = (units, key)
+        return found
 
     def tasks(self, node: Node) -> list[Spec]:
         """The specs of the tasks in the ``tasks`` mapping that could be read, in file order."""
@@ -234,6 +246,8 @@ class TaskReader:
             if option in pairs:
                 # "timeout: none" sets None: no limit, even when defaults set one.
                 self.option(option, pairs[option][1], spec.options, where)
+        if "resources" in pairs:
+            spec.resources = self.pools(pairs["resources"][1], f"'resources' of {where}")
         if "cwd" in pairs:
             cwd_node = pairs["cwd"][1]
             spec.cwd = check.string(cwd_node, f"'cwd' of {where}")

@@ -1,0 +1,438 @@
+"""``trioforge nox``: a project's nox sessions as a durable, parallel trioforge run.
+
+The nox engine (``trioforge._nox``) asks the user's own nox for the selected
+sessions and what each requires, and turns them into a workflow of
+``nox -s SIGNATURE --no-dependencies --report FILE`` tasks. This module is
+the command around it, and it reuses ``trioforge run``'s machinery rather
+than copying it: the same views (live, plain, ``--json``, ``--quiet``), the
+same signal handling (:class:`Interrupts`: Ctrl-C cancels, a second one
+kills every process group), the same watchdog, the same store driver and the
+same summary and exit codes (0, 1 a session failed, 2 a broken noxfile,
+unknown session or bad option, 124, 130).
+
+Durable like ``trioforge run``: the run is recorded in ``.trioforge/runs.db``
+beside the noxfile, and its stored definition holds ``{"nox": {...}}``: the
+session graph (with the noxfile's hash and nox's version) and the options
+that made it. ``trioforge resume RUN_ID`` sees that key and comes here: it
+probes the noxfile again with the stored options, and the executor refuses
+the resume (exit 2) if the graph or the noxfile changed, unless ``--force``.
+
+Defaults per project come from ``[tool.trioforge.nox]`` in the
+``pyproject.toml`` beside the noxfile: ``timeout`` and ``retries`` (a value or
+a list of ``VALUE``/``PATTERN=VALUE`` strings, before the command line's own)
+and ``max-parallel``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from .._core import FailurePolicy
+from .._executor import WorkflowExecutor
+from .._nox import (
+    NoxError,
+    NoxGraph,
+    build_workflow,
+    parse_retries,
+    parse_timeouts,
+    probe_graph,
+    session_pools,
+)
+from .._shell import ProcessGroups, display_path, kill_leftovers, process_watchdog
+from .._store import SQLiteRunStore, StoredRun, default_store_path
+from ._nox_config import positive, project_defaults, resource_option
+from ._nox_output import SessionBlocks
+from ._progress import RunTracker
+from ._run import (
+    EXIT_OK,
+    EXIT_USAGE,
+    RunOptions,
+    _headline,
+    _Outcome,
+    _restored,
+    _run,
+    _silence_stdout,
+    _Views,
+)
+from ._signals import Interrupts
+from ._store_commands import UsageError, existing_store, load_run, resume_command
+from ._summary import print_failures, print_summary
+
+__all__ = [
+    "NoxOptions",
+    "add_nox_parser",
+    "nox_options",
+    "project_defaults",
+    "resource_option",
+    "resume_nox_run",
+    "run_nox",
+]
+
+_NAME = "nox"
+
+_EXAMPLES = """\
+examples:
+  trioforge nox                            nox's default sessions, in parallel
+  trioforge nox -s lint typecheck tests    these sessions and what they require
+  trioforge nox -t style -j 2              sessions tagged style, 2 at a time
+  trioforge nox --timeout 600 --timeout 'tests*=1800' --retries 'tests*=1'
+  trioforge nox -s tests -- --python 3.12 -- -k slow   nox options, then posargs
+  trioforge resume RUN_ID                  rerun only what failed or never ran
+
+Each session runs as `nox -s SESSION --no-dependencies` in its own process
+group, as soon as every session it requires has succeeded; sessions that share
+a virtualenv never overlap. A failed session aborts only the sessions that
+require it (-x: stop everything). Logs: .trioforge/logs/RUN_ID/SESSION.log
+beside the noxfile. Defaults: [tool.trioforge.nox] in pyproject.toml
+(timeout, retries, max-parallel).
+
+exit status: 0 success, 1 a session failed, 2 broken noxfile, unknown
+session or bad option, 124 timeout, 130 interrupted (Ctrl-C).
+"""
+
+
+@attrs.frozen
+class NoxOptions:
+    """The options of ``trioforge nox`` (and of a resumed nox run)."""
+
+    sessions: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    noxfile: str | None = None
+    nox_args: tuple[str, ...] = ()
+    max_parallel: int | None = None
+    respect_allow_parallel: bool = False
+    timeouts: tuple[str, ...] = ()
+    retries: tuple[str, ...] = ()
+    stop_on_first_error: bool = False
+    grace_period: float = 5.0
+    store: str | None = None
+    no_store: bool = False
+    log_dir: str | None = None
+    json: bool = False
+    quiet: bool = False
+    show_output: bool = True
+    resume: str | None = None
+    force: bool = False
+
+    def selection(self) -> dict[str, Any]:
+        """What the stored definition keeps to probe the same sessions again on resume."""
+        return {
+            "sessions": list(self.sessions),
+            "tags": list(self.tags),
+            "noxfile": self.noxfile,
+            "nox_args": list(self.nox_args),
+            "timeouts": list(self.timeouts),
+            "retries": list(self.retries),
+            "respect_allow_parallel": self.respect_allow_parallel,
+            "stop_on_first_error": self.stop_on_first_error,
+        }
+
+
+def add_nox_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    formatter: type[argparse.HelpFormatter],
+) -> None:
+    """Register ``trioforge nox`` on the command line's sub-commands."""
+    nox = commands.add_parser(
+        "nox",
+        help="run nox sessions in parallel as a DAG, with timeouts, retries and resume",
+        description="Run a project's nox sessions as a trioforge run: each session starts as "
+        "soon as the sessions it requires succeeded. Options after `--` go to nox.",
+        epilog=_EXAMPLES,
+        formatter_class=formatter,
+    )
+    add = nox.add_argument
+    add(
+        "-s",
+        "--session",
+        "--sessions",
+        dest="sessions",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="NAME",
+        help="sessions to run (a bare name: all its "
+        "parametrizations), and everything they require; default: nox's default sessions",
+    )
+    add(
+        "-t",
+        "--tag",
+        "--tags",
+        dest="tags",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="TAG",
+        help="sessions with these tags",
+    )
+    add("-f", "--noxfile", metavar="FILE", help="the noxfile (default: noxfile.py)")
+    add(
+        "-j",
+        "--max-parallel",
+        type=positive,
+        metavar="N",
+        help="run at most N sessions at once (default: [tool.trioforge.nox] max-parallel, "
+        "else the CPUs)",
+    )
+    add(
+        "--respect-allow-parallel",
+        action="store_true",
+        help="run sessions without allow_parallel=True alone, as `nox -j` does",
+    )
+    add(
+        "--timeout",
+        action="append",
+        default=[],
+        metavar="[PATTERN=]SECONDS",
+        help="kill a session attempt after SECONDS (fnmatch PATTERN on its name; repeatable)",
+    )
+    add(
+        "--retries",
+        action="append",
+        default=[],
+        metavar="[PATTERN=]N",
+        help="retry a failed session N times (PATTERN as for --timeout; repeatable)",
+    )
+    add(
+        "-x",
+        "--stop-on-first-error",
+        action="store_true",
+        help="on the first failure, stop the running sessions and start nothing new",
+    )
+    add(
+        "--log-dir",
+        metavar="DIR",
+        help="session logs under DIR (default: .trioforge/logs beside the noxfile)",
+    )
+    add("--json", action="store_true", help="audit events as JSON Lines instead of the live view")
+    add("--quiet", "-q", action="store_true", help="print nothing unless something fails")
+    add(
+        "--hide-output",
+        action="store_true",
+        help="show status lines only, not each session's output as it ends",
+    )
+    recording = nox.add_mutually_exclusive_group()
+    recording.add_argument(
+        "--store",
+        metavar="PATH",
+        help="the run store (default: $TRIOFORGE_STORE, else .trioforge/runs.db beside "
+        "the noxfile)",
+    )
+    recording.add_argument(
+        "--no-store",
+        action="store_true",
+        help="record nothing: the run cannot be resumed, shown or reported",
+    )
+    add("nox_args", nargs="*", metavar="-- NOX_ARGS", help="nox options, then `--` and posargs")
+
+
+def nox_options(args: argparse.Namespace) -> NoxOptions:
+    """The :class:`NoxOptions` of a parsed ``trioforge nox`` command line."""
+    return NoxOptions(
+        sessions=tuple(args.sessions),
+        tags=tuple(args.tags),
+        noxfile=args.noxfile,
+        nox_args=tuple(args.nox_args),
+        max_parallel=args.max_parallel,
+        respect_allow_parallel=args.respect_allow_parallel,
+        timeouts=tuple(args.timeout),
+        retries=tuple(args.retries),
+        stop_on_first_error=args.stop_on_first_error,
+        store=args.store,
+        no_store=args.no_store,
+        log_dir=args.log_dir,
+        json=args.json,
+        quiet=args.quiet,
+        show_output=not args.hide_output,
+    )
+
+
+def _noxfile(options: NoxOptions) -> Path:
+    path = Path(options.noxfile or "noxfile.py").absolute()
+    if not path.is_file():
+        raise UsageError(f"{display_path(path)}: no such noxfile (use -f FILE)")
+    return path
+
+
+def run_nox(options: NoxOptions, stored: StoredRun | None = None) -> int:
+    """Run (or, with ``stored``, resume) nox sessions; return the exit status.
+
+    Raises:
+        UsageError: a missing noxfile or a bad option or project default.
+        RunStoreError: the run store cannot be opened.
+    """
+    try:
+        return _run_nox(options, stored)
+    except NoxError as exc:
+        sys.stderr.write(f"trioforge: error: {exc}\n")
+        sys.stderr.flush()
+        return EXIT_USAGE
+
+
+def _run_nox(options: NoxOptions, stored: StoredRun | None) -> int:
+    noxfile = _noxfile(options)
+    folder = noxfile.parent
+    timeouts, retries, limit = project_defaults(folder)
+    timeout_limits = parse_timeouts([*timeouts, *options.timeouts])
+    retry_limits = parse_retries([*retries, *options.retries])
+    graph: NoxGraph = trio.run(
+        lambda: probe_graph(
+            sessions=options.sessions,
+            tags=options.tags,
+            noxfile=noxfile,
+            nox_args=options.nox_args,
+            cwd=folder,
+        )
+    )
+    log_dir = Path(options.log_dir) if options.log_dir else folder / ".trioforge" / "logs"
+    store_path: Path | None = None
+    if stored is not None:
+        store_path = existing_store(str(noxfile), options.store)
+    elif not options.no_store:
+        store_path = default_store_path(noxfile, store=options.store)
+    groups = ProcessGroups()
+    workflow = build_workflow(
+        graph,
+        nox_args=options.nox_args,
+        report_dir=folder / ".trioforge" / "nox-reports",
+        log_dir=log_dir,
+        timeouts=timeout_limits,
+        retries=retry_limits,
+        respect_allow_parallel=options.respect_allow_parallel,
+        grace_period=options.grace_period,
+        process_groups=groups,
+        name=_NAME,
+    )
+    max_parallel = options.max_parallel or limit or os.cpu_count() or 1
+    tracker = RunTracker(workflow, log_dir)
+    views = _Views.choose(RunOptions(None, json=options.json, quiet=options.quiet), tracker)
+    if options.show_output and views.reporter is not None:
+        views.sinks.append(SessionBlocks(tracker, views.reporter))
+    if stored is not None:
+        _restored(stored, tracker)
+        killed = kill_leftovers(stored.id)
+        if killed and not options.quiet:
+            views.notice(f"killed {killed} leftover process(es) of this run from a dead trioforge")
+    store = None if store_path is None else SQLiteRunStore(store_path)
+    selection = options.selection() | {"noxfile": str(noxfile)}
+    executor = WorkflowExecutor(
+        workflow,
+        max_concurrency=max_parallel,
+        failure_policy=(
+            FailurePolicy.FAIL_FAST
+            if options.stop_on_first_error
+            else FailurePolicy.CONTINUE_INDEPENDENT
+        ),
+        audit_sinks=views.sinks,
+        store=store,
+        resources=session_pools(graph),
+        definition_extra={"nox": {"graph": graph.to_json(), "options": selection}},
+    )
+    if stored is None:
+        start = executor.execute_dataflow
+    else:
+        run_id, force = stored.id, options.force
+
+        def start() -> Any:
+            return executor.resume(run_id, force=force)
+
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(process_watchdog(groups))
+        except OSError as exc:
+            views.notice(
+                f"could not start the watchdog ({exc}): a SIGKILL may leave session processes"
+            )
+        views.start()
+        try:
+            interrupts = Interrupts(
+                executor, groups, views.notice, started=lambda: tracker.run_id is not None
+            )
+            outcome = trio.run(_run, start, interrupts, store)
+        finally:
+            views.stop()
+            executor.audit_log.close()
+    return _report(outcome, views, tracker, store_path, max_parallel)
+
+
+def _report(
+    outcome: _Outcome,
+    views: _Views,
+    tracker: RunTracker,
+    store_path: Path | None,
+    max_parallel: int,
+) -> int:
+    out, err = views.out, views.err
+    if outcome.refused:
+        err.print(f"trioforge: error: {outcome.error}", markup=False)
+        return outcome.code
+    human = views.reporter is not None
+    try:
+        if human:
+            results = outcome.result.results if outcome.result is not None else None
+            print_summary(
+                out, tracker, results=results, schedule="dataflow", max_parallel=max_parallel
+            )
+        if outcome.code != EXIT_OK:
+            print_failures(out if human else err, tracker)
+        elif human:
+            out.print("✓ nox sessions succeeded", style="bold green")
+    except OSError:
+        _silence_stdout()
+    if outcome.code != EXIT_OK:
+        err.print(f"trioforge: {_headline(_NAME, outcome)}", markup=False)
+        if store_path is not None and tracker.run_id is not None:
+            command = resume_command(tracker.run_id, store_path)
+            err.print(f"trioforge: to resume this run: {command}", markup=False)
+    return outcome.code
+
+
+def resume_nox_run(args: argparse.Namespace) -> int | None:
+    """``trioforge resume RUN_ID`` of a run ``trioforge nox`` started; None for any other run.
+
+    The sessions are probed again with the options the run was started with
+    (``--file`` names the noxfile when it moved); ``--max-parallel``,
+    ``--json``, ``--quiet``, ``--force`` and ``--store`` apply.
+
+    Raises:
+        RunNotFoundError: the store has no such run.
+    """
+    store_path = existing_store(args.file, args.store)
+    stored = load_run(store_path, args.run_id)
+    data = stored.record.definition.get("nox")
+    if not isinstance(data, dict):
+        return None
+    if stored.record.status == "completed":
+        if not args.quiet:
+            sys.stderr.write(f"trioforge: run {stored.id} completed; nothing to resume\n")
+        return EXIT_OK
+    saved = data.get("options")
+    if not isinstance(saved, dict):
+        raise UsageError(f"run {stored.id!r} has no nox options recorded; cannot resume it")
+    noxfile = args.file or saved.get("noxfile")
+    options = NoxOptions(
+        sessions=tuple(saved.get("sessions", ())),
+        tags=tuple(saved.get("tags", ())),
+        noxfile=noxfile,
+        nox_args=tuple(saved.get("nox_args", ())),
+        max_parallel=args.max_parallel,
+        respect_allow_parallel=bool(saved.get("respect_allow_parallel")),
+        timeouts=tuple(saved.get("timeouts", ())),
+        retries=tuple(saved.get("retries", ())),
+        stop_on_first_error=bool(saved.get("stop_on_first_error")),
+        store=str(store_path),
+        log_dir=args.log_dir,
+        json=args.json,
+        quiet=args.quiet,
+        resume=stored.id,
+        force=args.force,
+    )
+    return run_nox(options, stored)
