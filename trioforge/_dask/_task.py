@@ -150,7 +150,7 @@ class DaskTask:
         retries: how many times to retry after a failure (each retry is a new
             remote call); None uses the executor's default.
         resources: Dask worker resources one call needs, e.g. ``{"GPU": 1}``
-            (kept as :attr:`dask_resources`; trioforge's own resource pools are
+            (kept as ``dask_resources``; trioforge's own resource pools are
             not used by a DaskTask).
         estimate: expected run time in seconds, for critical-path priority.
         compensate: ``async def undo(ctx)``, run locally during rollback.
