@@ -37,6 +37,7 @@ __all__ = [
     "RUN_STATUSES",
     "TASK_STATES",
     "Lease",
+    "LeaseLostError",
     "RunLockedError",
     "RunNotFoundError",
     "RunRecord",
@@ -131,6 +132,18 @@ class RunLockedError(RunStoreError):
                 "it and retry once its lease has expired"
             )
         super().__init__(message)
+
+
+class LeaseLostError(RunLockedError):
+    """Raised when a driver finds that another driver has taken its run's lease over.
+
+    The heartbeat's renewal raises it, and so does a commit: every commit
+    carries the lease owner as a fencing token and is refused, in its own
+    transaction, when the owner no longer holds the lease. The driver that
+    gets it stops at once and does *not* roll back: the tasks it completed
+    now belong to the new driver, which restores or re-runs them. The
+    attributes are those of :class:`RunLockedError`; ``lost_by`` is always set.
+    """
 
 
 def _check_status(instance: object, attribute: attrs.Attribute[str], value: str) -> None:

@@ -186,6 +186,7 @@ class SQLiteRunStore:
         *,
         states: Mapping[str, tuple[str | None, bool]] | None = None,
         definition: Mapping[str, Any] | None = None,
+        owner: str | None = None,
     ) -> None:
         """See :meth:`RunStore.commit`.
 
@@ -201,7 +202,10 @@ class SQLiteRunStore:
         encoded = dict(states or {})
         if definition is not None:
             validate_definition(definition)
-        await self._call(lambda db: db.commit(run_id, batch, picked, encoded, definition))
+        now = self._clock()
+        await self._call(
+            lambda db: db.commit(run_id, batch, picked, encoded, definition, owner, now)
+        )
 
     async def load(self, run_id: str) -> StoredRun:
         """See :meth:`RunStore.load`."""
