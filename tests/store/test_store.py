@@ -332,6 +332,7 @@ async def test_json_shapes_for_the_cli(tmp_path: Path) -> None:
         "attempts": 1,
         "started_at": "2023-11-14T22:13:20+00:00",
         "finished_at": "2023-11-14T22:13:21+00:00",
+        "compensated": False,
     }
     assert [t["state"] for t in shown["tasks"]] == ["completed", "pending", "pending", "pending"]
     json.dumps(shown)
@@ -1040,6 +1041,7 @@ class SlowStore:
         *,
         states: Mapping[str, tuple[str | None, bool]] | None = None,
         definition: Mapping[str, Any] | None = None,
+        owner: str | None = None,
     ) -> None:
         taken = dict(states or {})
         await trio.sleep(self.delay)

@@ -268,7 +268,23 @@ def _add_store_commands(
     resume.add_argument("run_id", metavar="RUN_ID", help="the run to resume")
     _add_store_options(resume, file_help="the workflow file, if not the one the run started from")
     resume.add_argument(
-        "--force", action="store_true", help="resume even if the workflow file changed"
+        "--force",
+        action="store_true",
+        help="resume even if the workflow file changed (changed tasks and their dependents re-run)",
+    )
+    resume.add_argument(
+        "--rerun",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="TASK",
+        help="run these tasks and everything downstream again, even if they completed "
+        "(their earlier completions are compensated first, dependents first)",
+    )
+    resume.add_argument(
+        "--no-compensate",
+        action="store_true",
+        help="with --rerun: do not compensate the earlier completions first",
     )
     _add_run_options(resume)
 
@@ -409,6 +425,8 @@ def _dispatch(args: argparse.Namespace) -> int:
                 quiet=args.quiet,
                 resume=args.run_id if command == "resume" else None,
                 force=command == "resume" and args.force,
+                rerun=tuple(args.rerun) if command == "resume" else (),
+                compensate=not (command == "resume" and args.no_compensate),
                 store=args.store,
                 no_store=command == "run" and args.no_store,
             )

@@ -59,6 +59,8 @@ from .._executor import WorkflowExecutor, WorkflowResult
 from .._shell import display_path, kill_leftovers, process_watchdog
 from .._store import (
     DefinitionChangedError,
+    Resumption,
+    RewindError,
     RunLockedError,
     RunNotFoundError,
     RunStoreError,
@@ -92,6 +94,9 @@ class RunOptions:
             file, when the stored path is not the one to use).
         resume: the run id to resume; None for a new run.
         force: resume even if the workflow file changed.
+        rerun: tasks to run again on resume, with everything downstream (``--rerun``).
+        compensate: compensate the ``rerun`` tasks' earlier completions first
+            (``--no-compensate``: false).
         store: the run store's path (``--store``).
         no_store: record nothing (``--no-store``; a new run only).
     """
@@ -107,6 +112,8 @@ class RunOptions:
     quiet: bool = False
     resume: str | None = None
     force: bool = False
+    rerun: tuple[str, ...] = ()
+    compensate: bool = True
     store: str | None = None
     no_store: bool = False
 
@@ -180,16 +187,22 @@ def _stored_file(stored: StoredRun) -> str:
     return path
 
 
-def _restored(stored: StoredRun, tracker: RunTracker) -> None:
-    """Show the tasks the resume will not run again as done (as ``restore`` decides)."""
-    for task_id, record in stored.tasks.items():
-        if (
-            task_id in tracker.records
-            and record.state == "completed"
-            and record.result_restorable
-            and not record.compensated
-        ):
-            tracker.restore(task_id, record.attempts)
+def _restored(resumed: Resumption, tracker: RunTracker) -> None:
+    """Show the tasks the resume does not run again as done (the store's own decision)."""
+    for task_id in resumed.restored:
+        if task_id in tracker.records:
+            tracker.restore(task_id, resumed.attempts.get(task_id, 1))
+
+
+def _refusal(error: Exception | None) -> str:
+    """The one line that says why a resume was refused, in command-line words."""
+    if isinstance(error, DefinitionChangedError):
+        return (
+            f"the workflow changed since run {error.run_id!r} started ({error.detail}); "
+            "resume it with --force to run it anyway (the changed tasks and everything "
+            "downstream of them run again)"
+        )
+    return str(error)
 
 
 class _Console(Console):
@@ -297,7 +310,7 @@ def run_workflow_file(options: RunOptions) -> int:
     stored = None
     if options.resume is not None:
         stored = load_run(existing_store(options.file, options.store), options.resume)
-        if stored.record.status == "completed":
+        if stored.record.status == "completed" and not options.rerun:
             if not options.quiet:
                 sys.stderr.write(f"trioforge: run {stored.id} completed; nothing to resume\n")
             return EXIT_OK
@@ -310,7 +323,9 @@ def run_workflow_file(options: RunOptions) -> int:
     tracker = RunTracker(loaded.workflow, loaded.log_dir)
     views = _Views.choose(options, tracker)
     if target.stored is not None:
-        _restored(target.stored, tracker)
+        unknown = [tid for tid in options.rerun if tid not in loaded.workflow.tasks]
+        if unknown:
+            raise UsageError(f"--rerun: no task {', '.join(map(repr, unknown))} in {target.file}")
         killed = kill_leftovers(target.stored.id)
         if killed and not options.quiet:
             views.notice(f"killed {killed} leftover process(es) of this run from a dead trioforge")
@@ -329,7 +344,7 @@ def run_workflow_file(options: RunOptions) -> int:
         store=store,
         definition_extra={"path": str(Path(target.file).resolve()), "source": target.source},
     )
-    start = _starter(executor, options)
+    start = _starter(executor, options, tracker)
     groups = loaded.process_groups
     with contextlib.ExitStack() as stack:
         try:
@@ -351,7 +366,7 @@ def run_workflow_file(options: RunOptions) -> int:
 
 
 def _starter(
-    executor: WorkflowExecutor, options: RunOptions
+    executor: WorkflowExecutor, options: RunOptions, tracker: RunTracker
 ) -> Callable[[], Awaitable[WorkflowResult]]:
     if options.resume is None:
         return {
@@ -363,7 +378,15 @@ def _starter(
     schedule = cast("Schedule", options.schedule)
 
     def resume() -> Awaitable[WorkflowResult]:
-        return executor.resume(run_id, force=force, schedule=schedule)
+        # The store decides, under the run's lease, what is restored: the view shows that.
+        return executor.resume(
+            run_id,
+            force=force,
+            schedule=schedule,
+            rerun=options.rerun,
+            compensate=options.compensate,
+            on_restore=lambda resumed: _restored(resumed, tracker),
+        )
 
     return resume
 
@@ -378,7 +401,7 @@ def _report(
 ) -> int:
     out, err = views.out, views.err
     if outcome.refused:
-        err.print(f"trioforge: error: {outcome.error}", markup=False)
+        err.print(f"trioforge: error: {_refusal(outcome.error)}", markup=False)
         return outcome.code
     human = views.reporter is not None
     try:
@@ -483,6 +506,8 @@ async def _drive(
             outcome = _Outcome(EXIT_TIMEOUT, exc)
         except WorkflowCancelledError as exc:
             outcome = _Outcome(128 + (interrupts.signum or signal.SIGINT), exc)
+        except RewindError as exc:
+            outcome = _Outcome(EXIT_FAILED, exc, refused=True)  # nothing ran
         except REFUSALS as exc:
             if isinstance(exc, RunLockedError) and exc.lost_by is not None:
                 outcome = _Outcome(EXIT_FAILED, exc)  # lost while running: not a refusal

@@ -66,6 +66,7 @@ T = TypeVar("T")
 #: How each task state is drawn in ``show`` (symbol, style).
 STATE_STYLES = {
     "completed": ("✓", "green"),
+    "rolled back": ("↺", "yellow"),
     "failed": ("✗", "bold red"),
     "running": ("…", "bold cyan"),
     "pending": ("·", "dim"),
@@ -182,6 +183,8 @@ def list_runs(path: Path, *, limit: int, as_json: bool) -> int:
 def _state(task: TaskRecord, run_status: str) -> str:
     if task.state == "running" and run_status != "running":
         return "interrupted"  # its driver is gone; it is not running now
+    if task.state == "completed" and task.compensated:
+        return "rolled back"  # it completed, then its compensation undid it
     return task.state
 
 
@@ -221,7 +224,7 @@ def show_run(path: Path, run_id: str, *, as_json: bool) -> int:
         "done": sum(state == "completed" for state in states.values()),
         "pending": sum(state == "pending" for state in states.values()),
     }
-    for state in ("failed", "skipped", "cancelled", "interrupted"):
+    for state in ("rolled back", "failed", "skipped", "cancelled", "interrupted"):
         counts[state] = sum(s == state for s in states.values())
     always = (
         ("running now", "done", "pending") if record.status == "running" else ("done", "pending")

@@ -15,8 +15,11 @@ May import: ``_core`` only. Imported by: the executor, the shell (to register
 
 from ._codec import register_result_type as register_result_type
 from ._durable import DefinitionChangedError as DefinitionChangedError
+from ._durable import ResumeRequest as ResumeRequest
 from ._durable import Resumption as Resumption
+from ._durable import RewindError as RewindError
 from ._durable import definition_of as definition_of
+from ._durable import driving as driving
 from ._durable import recording as recording
 from ._durable import restore as restore
 from ._lease import hold_lease as hold_lease
@@ -24,6 +27,7 @@ from ._lease import keep_lease as keep_lease
 from ._owner import lease_owner as lease_owner
 from ._protocol import RunStore as RunStore
 from ._records import Lease as Lease
+from ._records import LeaseLostError as LeaseLostError
 from ._records import RunLockedError as RunLockedError
 from ._records import RunNotFoundError as RunNotFoundError
 from ._records import RunRecord as RunRecord
@@ -40,7 +44,10 @@ from ._writer import RunRecorder as RunRecorder
 __all__ = [
     "DefinitionChangedError",
     "Lease",
+    "LeaseLostError",
+    "ResumeRequest",
     "Resumption",
+    "RewindError",
     "RunLockedError",
     "RunNotFoundError",
     "RunRecord",
@@ -53,6 +60,7 @@ __all__ = [
     "default_store_path",
     "definition_hash",
     "definition_of",
+    "driving",
     "definition_snapshot",
     "hold_lease",
     "iso_time",

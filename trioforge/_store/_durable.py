@@ -41,16 +41,30 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from typing import Any
 
 import attrs
 import trio
 
-from .._core import Run, Task, Workflow, WorkflowError, has_compensation, single_error
+from .._core import (
+    Run,
+    Task,
+    Workflow,
+    WorkflowError,
+    compensate_completed,
+    has_compensation,
+    single_error,
+)
+from ._lease import hold_lease
+from ._owner import lease_owner
 from ._protocol import RunStore
 from ._records import (
+    LeaseLostError,
+    RunLockedError,
+    RunRecord,
     RunStoreError,
     StoredRun,
     TaskRecord,
@@ -59,7 +73,16 @@ from ._records import (
 )
 from ._writer import RunRecorder
 
-__all__ = ["DefinitionChangedError", "Resumption", "definition_of", "recording", "restore"]
+__all__ = [
+    "DefinitionChangedError",
+    "ResumeRequest",
+    "Resumption",
+    "RewindError",
+    "definition_of",
+    "driving",
+    "recording",
+    "restore",
+]
 
 #: Seconds between background flushes of buffered events (task starts, say).
 FLUSH_INTERVAL = 0.5
@@ -75,14 +98,17 @@ class DefinitionChangedError(WorkflowError):
     Attributes:
         run_id: the run that was to be resumed.
         changed: task ids whose definition differs, was added or was removed.
+        detail: what changed, in words (``"changed: a; added: b"``).
     """
 
     def __init__(self, run_id: str, changed: list[str], detail: str) -> None:
         self.run_id = run_id
         self.changed = changed
+        self.detail = detail
         super().__init__(
             f"the workflow changed since run {run_id!r} started ({detail}); "
-            "resume it with force=True (trioforge resume --force) to run it anyway"
+            "resume it with force=True to run it anyway (the changed tasks and "
+            "everything downstream of them run again)"
         )
 
 
@@ -149,6 +175,11 @@ class Resumption:
             resume was forced through the change; None when it did not change.
         definition: the definition to store as the run's from now on (the
             current one, when ``forced``); None to keep the stored one.
+        attempts: the attempts each restored task took.
+        rewound: tasks that completed before and run again because they were
+            named to re-run or are downstream of one (``rerun=``), in a
+            topological order; their earlier completions are compensated
+            first (dependents first) unless ``compensate=False``.
     """
 
     run_id: str
@@ -157,12 +188,16 @@ class Resumption:
     lost_states: list[str] = attrs.Factory(list)
     forced: str | None = None
     definition: dict[str, Any] | None = attrs.field(default=None, hash=False)
+    attempts: dict[str, int] = attrs.field(factory=dict, hash=False)
+    rewound: list[str] = attrs.Factory(list)
 
     def describe(self) -> str:
         """The detail of the resumed run's ``WorkflowStarted`` event (without parentheses)."""
         text = f"resumed; {len(self.restored)} tasks restored"
         if self.forced is not None:
             text += f"; definition changed, resumed with force ({self.forced})"
+        if self.rewound:
+            text += f"; re-running completed tasks {', '.join(self.rewound)}"
         if self.lost_states:
             text += (
                 f"; ctx.state not restorable for {', '.join(self.lost_states)}: "
@@ -177,14 +212,18 @@ def restore(
     definition: dict[str, Any] | None = None,
     *,
     force: bool = False,
+    rerun: Collection[str] = (),
 ) -> Resumption:
     """Load what ``stored`` finished into the fresh ``run``; return what the resume starts from.
 
-    Completed tasks whose results were stored faithfully (and that were not
-    compensated) are restored, when every task they depend on is restored
-    too; they count as completed in this run too, so a later failure rolls
-    them back like the rest. Every task's stored
-    ``ctx.state`` that decodes faithfully goes back into ``run.states``.
+    This is the one restore rule (the command line's progress view uses what
+    it returns). Completed tasks whose results were stored faithfully (and
+    that were not compensated) are restored, when every task they depend on
+    is restored too; they count as completed in this run too, so a later
+    failure rolls them back like the rest. A task named in ``rerun``, and on
+    a forced resume a task whose definition changed or was added, is not
+    restored, so it and everything downstream of it run again. Every task's
+    stored ``ctx.state`` that decodes faithfully goes back into ``run.states``.
 
     Args:
         run: the fresh run (same id as ``stored``), not started yet.
@@ -193,15 +232,20 @@ def restore(
             when given, a change since the run started is refused unless
             ``force``, and a forced change is returned for the recorder to store.
         force: resume even though ``definition`` changed.
+        rerun: ids of tasks to run again even though they completed.
 
     Raises:
         DefinitionChangedError: ``definition`` changed and ``force`` is false.
     """
+    unknown = [tid for tid in rerun if tid not in run.dag.index]
+    if unknown:
+        raise ValueError(f"cannot re-run {', '.join(map(repr, unknown))}: no such task")
     change = None if definition is None else _change(stored, definition)
     if change is not None and not force:
         raise DefinitionChangedError(stored.id, *change)
     index = run.dag.index
     dag = run.dag
+    invalid = set(rerun) | (set(change[0]) if change is not None else set())
     done: dict[int, TaskRecord] = {}
     for task_id, record in stored.tasks.items():
         node = index.get(task_id)
@@ -212,7 +256,12 @@ def restore(
         state = _state_of(record)
         if state is not None:
             run.states[task_id] = state
-        if record.state == "completed" and record.result_restorable and not record.compensated:
+        if (
+            record.state == "completed"
+            and record.result_restorable
+            and not record.compensated
+            and task_id not in invalid
+        ):
             done[node] = record
     # A completed task is kept only if everything it depends on is kept too: one
     # whose dependency runs again (rolled back, or its result could not be stored)
@@ -221,12 +270,20 @@ def restore(
     restored: set[int] = set()
     order: list[str] = []
     lost: list[str] = []
+    rewound: list[str] = []
+    tainted = {index[tid] for tid in rerun}
     predecessors = dag.predecessors
     for node in dag.topological_order():
+        task_id = dag.ids[node]
+        if any(p in tainted for p in predecessors[node]):
+            tainted.add(node)
+        if node in tainted:
+            record = stored.tasks.get(task_id)
+            if record is not None and record.state == "completed" and not record.compensated:
+                rewound.append(task_id)
         kept = done.get(node)
         if kept is None or not all(p in restored for p in predecessors[node]):
             continue
-        task_id = dag.ids[node]
         restored.add(node)
         order.append(task_id)
         run.results[task_id] = kept.result()
@@ -248,6 +305,8 @@ def restore(
         lost,
         None if change is None else change[1],
         None if change is None else definition,
+        {tid: stored.tasks[tid].attempts for tid in order},
+        rewound,
     )
 
 
@@ -261,9 +320,146 @@ def _state_of(record: TaskRecord) -> dict[str, Any] | None:
         return None
 
 
+@attrs.frozen
+class ResumeRequest:
+    """How to resume a stored run (the options of ``WorkflowExecutor.resume``).
+
+    Attributes:
+        run_id: the run.
+        force: resume even though the workflow's definition changed.
+        rerun: tasks to run again (with everything downstream) though they completed.
+        compensate: compensate the earlier completions of ``rerun``'s tasks first.
+        on_restore: called with the :class:`Resumption` once it is decided,
+            before the run starts (the command line's progress view).
+    """
+
+    run_id: str
+    force: bool = False
+    rerun: tuple[str, ...] = ()
+    compensate: bool = True
+    on_restore: Callable[[Resumption], None] | None = attrs.field(default=None, eq=False)
+
+
+class RewindError(WorkflowError):
+    """Raised by a resume with ``rerun=`` when compensating the earlier completions failed.
+
+    Nothing was re-run. Attributes: ``run_id``; ``failures``, the exception of
+    each compensation that failed, by task id.
+    """
+
+    def __init__(self, run_id: str, failures: dict[str, BaseException]) -> None:
+        self.run_id = run_id
+        self.failures = failures
+        names = ", ".join(f"{tid!r} ({exc!r})" for tid, exc in failures.items())
+        super().__init__(
+            f"cannot re-run tasks of run {run_id!r}: compensating their earlier completion "
+            f"failed for {names}; nothing was re-run (fix the compensation, or re-run "
+            "without compensating: compensate=False, trioforge resume --no-compensate)"
+        )
+
+
+@asynccontextmanager
+async def driving(
+    store: RunStore,
+    run: Run,
+    definition: dict[str, Any],
+    *,
+    resume: ResumeRequest | None = None,
+    compensation_timeout: float = 30.0,
+    lease_ttl: float = 30.0,
+) -> AsyncIterator[Resumption | None]:
+    """Drive ``run`` durably: lease, (for a resume) one load and restore, recording.
+
+    A new run is created in the store first. Then the run's lease is taken
+    and kept; a resumed run is loaded once, under the lease (so what another
+    driver did before counts), restored (:func:`restore`), and the earlier
+    completions of the tasks to re-run are compensated; then the block runs
+    inside :func:`recording`, every commit fenced by the lease owner.
+
+    Losing the lease (the heartbeat's renewal or a commit refused) stops the
+    run at once without a rollback: the run's completed tasks are dropped
+    from it before its scope is cancelled, since they now belong to the
+    driver that took over, and the store is not written again. The block
+    then ends in :class:`LeaseLostError`, whatever the run raised.
+
+    Raises:
+        RunNotFoundError: a resumed run is not in the store.
+        RunLockedError: another live driver holds the run's lease.
+        LeaseLostError: the lease was lost while the run ran.
+        RewindError: compensating a re-run task's earlier completion failed.
+    """
+    run_id = run.workflow_id
+    if resume is None:
+        await store.create_run(RunRecord.start(run_id, definition, started_at=time.time()))
+    owner = lease_owner()
+    lost: list[LeaseLostError] = []
+
+    def abandon(exc: RunLockedError) -> None:
+        if not lost:
+            if not isinstance(exc, LeaseLostError):  # pragma: no cover - a foreign store
+                exc = LeaseLostError(exc.run_id, exc.holder, exc.expires_at, lost_by=owner)
+            exc.args = (
+                f"{exc}; this driver stopped at once and did not roll back "
+                "(what it completed belongs to the driver that took the run over)",
+            )
+            lost.append(exc)
+            run.cancel_reason = str(exc)
+            run.scope.cancel(reason="the run's lease was lost")
+        run.completed.clear()  # no rollback: the new driver owns these tasks
+
+    resumed: Resumption | None = None
+    try:
+        async with hold_lease(store, run_id, owner=owner, ttl=lease_ttl, on_lost=abandon):
+            if resume is not None:
+                stored = await store.load(run_id)
+                resumed = restore(
+                    run, stored, definition, force=resume.force, rerun=resume.rerun
+                )
+                if resume.on_restore is not None:
+                    resume.on_restore(resumed)
+            async with recording(store, run, resumed=resumed, owner=owner, on_lost=abandon):
+                if resume is not None and resume.compensate and resumed and resumed.rewound:
+                    await _rewind(run, stored, resumed.rewound, compensation_timeout)
+                yield resumed
+    except BaseException:
+        if lost:
+            raise lost[0]  # noqa: B904 - what the run raised is kept as __context__
+        raise
+
+
+async def _rewind(run: Run, stored: StoredRun, rewound: list[str], limit: float) -> None:
+    """Compensate the earlier completions of ``rewound`` (topological order), dependents first.
+
+    The compensations see each task's restored ``ctx.state`` and its stored
+    result; the events go to the store, which marks the tasks compensated.
+    """
+    restored = list(run.completed)
+    earlier = {}
+    for task_id in rewound:
+        record = stored.tasks[task_id]
+        if record.result_restorable:
+            with contextlib.suppress(ValueError):
+                earlier[task_id] = record.result()
+    run.completed[:] = rewound
+    run.results.update(earlier)
+    try:
+        failures = await compensate_completed(run, limit)
+    finally:
+        run.completed[:] = restored
+        for task_id in earlier:
+            del run.results[task_id]
+    if failures:
+        raise RewindError(run.workflow_id, failures)
+
+
 @asynccontextmanager
 async def recording(
-    store: RunStore, run: Run, *, resumed: Resumption | None = None
+    store: RunStore,
+    run: Run,
+    *,
+    resumed: Resumption | None = None,
+    owner: str | None = None,
+    on_lost: Callable[[LeaseLostError], None] | None = None,
 ) -> AsyncIterator[RunRecorder]:
     """Record every event and task state of ``run`` while the block runs.
 
@@ -271,10 +467,19 @@ async def recording(
     this block, and around loading the run it resumes, so that what it
     restored cannot change under it. ``resumed`` is what :func:`restore`
     returned for a resumed run; a definition it carries (a forced resume) is
-    stored with the first commit.
+    stored with the first commit. ``owner`` is the lease owner every commit
+    is fenced with; ``on_lost`` is called when a commit is refused for it.
     """
     definition = None if resumed is None else resumed.definition
-    recorder = RunRecorder(store, run.workflow_id, run.results, run.states, definition=definition)
+    recorder = RunRecorder(
+        store,
+        run.workflow_id,
+        run.results,
+        run.states,
+        definition=definition,
+        owner=owner,
+        on_lost=on_lost,
+    )
     run.audit.sinks.append(recorder)
     run.checkpoint = recorder.flush
     try:
@@ -284,7 +489,7 @@ async def recording(
                 try:
                     yield recorder
                 finally:
-                    nursery.cancel_scope.cancel()
+                    nursery.cancel_scope.cancel(reason="the run is over")
     except BaseException:
         # Record the end of the run if we can, but never hide why it ended.
         with trio.move_on_after(FINAL_FLUSH_TIMEOUT, shield=True):
@@ -305,7 +510,9 @@ async def recording(
 
 
 async def _flush_every(recorder: RunRecorder, interval: float) -> None:
+    """Flush what is buffered ``interval`` seconds after it was; wait on events when idle."""
     while True:
+        await recorder.wait_unflushed()
         await trio.sleep(interval)
         if recorder.unflushed:
             await recorder.flush()

@@ -309,13 +309,18 @@ class TaskRecord:
         return decode_state(self.ctx_state_json)
 
     def to_json(self) -> dict[str, Any]:
-        """``{id, state, attempts, started_at, finished_at}``, times as ISO 8601 UTC text."""
+        """``{id, state, attempts, started_at, finished_at, compensated}``.
+
+        Times are ISO 8601 UTC text; ``compensated`` is true for a task whose
+        completion was rolled back (its ``state`` stays ``completed``).
+        """
         return {
             "id": self.task_id,
             "state": self.state,
             "attempts": self.attempts,
             "started_at": iso_time(self.started_at),
             "finished_at": iso_time(self.finished_at),
+            "compensated": self.compensated,
         }
 
 
@@ -372,7 +377,7 @@ class StoredRun:
         ]
 
     def to_json(self) -> dict[str, Any]:
-        """``{id, workflow, status, tasks: [{id, state, attempts, started_at, finished_at}]}``."""
+        """``{id, workflow, status, tasks: [TaskRecord.to_json(), ...]}``."""
         out = self.record.to_json()
         del out["started_at"], out["finished_at"]
         out["tasks"] = [task.to_json() for task in self.tasks.values()]

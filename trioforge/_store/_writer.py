@@ -26,6 +26,13 @@ returns), so cancelling a run never drops a completion that already happened.
 A commit that fails breaks the recorder: that flush and every later one
 raise :class:`RunStoreError`, because a run that cannot record must stop.
 
+Fencing: each commit carries the driver's lease owner, and the store refuses
+it (writes nothing) once another driver has taken the lease over. The
+recorder then calls ``on_lost`` (the driver stops its run without rolling
+back), and every later flush calls it again, so a task that completed after
+the loss is dropped as well, then checkpoints, which raises ``Cancelled``
+inside the stopped run, and else raises the :class:`LeaseLostError`.
+
 Each commit also carries the ``ctx.state`` of every task it has an event of
 (an attempt's start, completion, failure, retry, cancellation,
 compensation), so a resumed run gets back what a task remembered for its
@@ -37,14 +44,14 @@ events were emitted, so the store gets the task's newest state.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import trio
 
 from .._core import AuditEvent
 from ._codec import encode_state
-from ._records import RunStoreError
+from ._records import LeaseLostError, RunStoreError
 
 if TYPE_CHECKING:
     from ._protocol import RunStore
@@ -66,6 +73,9 @@ class RunRecorder:
             events of, on the trio thread); None to store no states.
         definition: a definition to make the run's with the first commit
             (a resume forced through a changed workflow); None to keep it.
+        owner: the lease owner the run is driven as, sent with each commit as
+            a fencing token; None for no check.
+        on_lost: called (with the error) whenever a flush finds the lease lost.
     """
 
     def __init__(
@@ -76,8 +86,14 @@ class RunRecorder:
         states: Mapping[str, Mapping[str, Any]] | None = None,
         *,
         definition: Mapping[str, Any] | None = None,
+        owner: str | None = None,
+        on_lost: Callable[[LeaseLostError], None] | None = None,
     ) -> None:
         self.store = store
+        self.owner = owner
+        self._on_lost = on_lost
+        self._lost: LeaseLostError | None = None
+        self._waiting = trio.Event()
         self.run_id = run_id
         self._results = results
         self._states = states
@@ -104,6 +120,14 @@ class RunRecorder:
         if event.workflow_id == self.run_id:
             self._pending.append(event)
             self._emitted += 1
+            self._waiting.set()
+
+    async def wait_unflushed(self) -> None:
+        """Return once some event is waiting to be flushed (at once if one is)."""
+        while not self.unflushed:
+            await self._waiting.wait()
+            self._waiting = trio.Event()
+        await trio.lowlevel.checkpoint_if_cancelled()
 
     async def flush(self) -> None:
         """Return once every event emitted before this call is durable.
@@ -113,18 +137,24 @@ class RunRecorder:
         """
         target = self._emitted
         if self._durable >= target:
-            self._check()
+            await self._check()
             await trio.lowlevel.checkpoint()
             return
         while self._durable < target:
-            self._check()
+            await self._check()
             if self._committing:
                 await self._idle.wait()
             else:
                 await self._lead()
         await trio.lowlevel.checkpoint_if_cancelled()
 
-    def _check(self) -> None:
+    async def _check(self) -> None:
+        lost = self._lost
+        if lost is not None:
+            if self._on_lost is not None:
+                self._on_lost(lost)
+            await trio.lowlevel.checkpoint()  # Cancelled, inside the stopped run
+            raise lost
         if self._broken is not None:
             raise RunStoreError(
                 f"could not record run {self.run_id!r} in the run store: {self._broken!r}"
@@ -145,7 +175,11 @@ class RunRecorder:
                         self._results,
                         states=states,
                         definition=self._definition,
+                        owner=self.owner,
                     )
+                except LeaseLostError as exc:
+                    self._lost = exc  # the loop in flush() stops the run
+                    return
                 except Exception as exc:
                     self._broken = exc  # the loop in flush() raises it as RunStoreError
                     return
