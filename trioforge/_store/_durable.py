@@ -86,6 +86,8 @@ __all__ = [
 
 #: Seconds between background flushes of buffered events (task starts, say).
 FLUSH_INTERVAL = 0.5
+#: Seconds a driver's lease lasts without renewal (renewed every third of it).
+LEASE_TTL = 30.0
 #: Seconds the final flush may take before the run gives up on it.
 FINAL_FLUSH_TIMEOUT = 30.0
 
@@ -366,7 +368,7 @@ async def driving(
     *,
     resume: ResumeRequest | None = None,
     compensation_timeout: float = 30.0,
-    lease_ttl: float = 30.0,
+    lease_ttl: float | None = None,
 ) -> AsyncIterator[Resumption | None]:
     """Drive ``run`` durably: lease, (for a resume) one load and restore, recording.
 
@@ -409,7 +411,8 @@ async def driving(
 
     resumed: Resumption | None = None
     try:
-        async with hold_lease(store, run_id, owner=owner, ttl=lease_ttl, on_lost=abandon):
+        ttl = LEASE_TTL if lease_ttl is None else lease_ttl
+        async with hold_lease(store, run_id, owner=owner, ttl=ttl, on_lost=abandon):
             if resume is not None:
                 stored = await store.load(run_id)
                 resumed = restore(
