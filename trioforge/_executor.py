@@ -291,7 +291,9 @@ class WorkflowExecutor:
         else:
             driver = partial(run_dataflow, policy=policy, limiter=limiter, priorities=priorities)
         run = Run(
-            workflow_id=resume.run_id if resume else f"{self.workflow.name}-{uuid.uuid4().hex[:12]}",
+            workflow_id=resume.run_id
+            if resume
+            else f"{self.workflow.name}-{uuid.uuid4().hex[:12]}",
             dag=dag,
             tasks=list(self.workflow.tasks.values()),
             audit=self._audit,

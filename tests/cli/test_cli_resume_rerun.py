@@ -1,4 +1,4 @@
-"""``trioforge resume --force`` and ``--rerun``: what runs again, what is undone first, what is shown.
+"""``trioforge resume --force`` and ``--rerun``: what runs again, what is undone, what is shown.
 
 Every test runs the real command in a fresh folder (the default store).
 """
@@ -58,21 +58,21 @@ PLAIN = "\n".join(line for line in WORKFLOW.splitlines() if "compensate:" not in
 
 def _show(run_id: str, folder: Path) -> list[dict[str, object]]:
     shown = cli("show", run_id, "--json", cwd=folder)
-    assert 0 == shown.returncode, shown.stderr
+    assert shown.returncode == 0, shown.stderr
     tasks: list[dict[str, object]] = json.loads(shown.stdout)["tasks"]
     return tasks
 
 
 def test_a_forced_resume_reruns_the_changed_task_and_what_depends_on_it(tmp_path: Path) -> None:
-    """`resume --force` after editing a completed task runs that task again, then its dependents."""
+    """`resume --force` after editing a completed task runs it again, then its dependents."""
     run_id = _run(tmp_path, broken=True, workflow=PLAIN)
     before = _lines(tmp_path)
-    assert ["build 1", "lint 1", "setup 1"] == sorted(before)
+    assert sorted(before) == ["build 1", "lint 1", "setup 1"]
     text = PLAIN.replace('echo "lint $', 'echo "lint changed $')
     (tmp_path / "chain.yaml").write_text(text)
     (tmp_path / "build.sh").write_text("exit 0\n")
     forced = cli("resume", run_id, "--force", cwd=tmp_path)
-    assert 0 == forced.returncode, forced.stdout + forced.stderr
+    assert forced.returncode == 0, forced.stdout + forced.stderr
     again = _lines(tmp_path)[len(before) :]
     assert {"lint changed 2", "build 2", "publish 1"} == set(again)
     assert "setup 2" not in again
@@ -85,7 +85,7 @@ def test_the_refusal_of_a_changed_file_names_the_option_not_the_parameter(
     run_id = _run(tmp_path, broken=True, workflow=PLAIN)
     (tmp_path / "chain.yaml").write_text(PLAIN.replace('"lint $', '"lint changed $'))
     refused = cli("resume", run_id, cwd=tmp_path)
-    assert 2 == refused.returncode
+    assert refused.returncode == 2
     (message,) = refused.stderr.splitlines()
     assert "--force" in message
     assert "force=True" not in message
@@ -98,9 +98,9 @@ def test_rerun_compensates_then_reruns_the_task_and_everything_downstream(
     run_id = _run(tmp_path, broken=False)
     before = _lines(tmp_path)
     resumed = cli("resume", run_id, "--rerun", "setup", cwd=tmp_path)
-    assert 0 == resumed.returncode, resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     again = _lines(tmp_path)[len(before) :]
-    assert ["undo lint", "undo setup", "setup 2"] == again[:3]
+    assert again[:3] == ["undo lint", "undo setup", "setup 2"]
     assert {"lint 2", "build 2", "publish 2"} == set(again[3:])
     tasks = _show(run_id, tmp_path)
     assert {"completed"} == {task["state"] for task in tasks}
@@ -112,9 +112,9 @@ def test_rerun_without_compensation_only_reruns(tmp_path: Path) -> None:
     run_id = _run(tmp_path, broken=False)
     before = _lines(tmp_path)
     resumed = cli("resume", run_id, "--rerun", "lint", "--no-compensate", cwd=tmp_path)
-    assert 0 == resumed.returncode, resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     again = _lines(tmp_path)[len(before) :]
-    assert ["lint 2", "publish 2"] == again
+    assert again == ["lint 2", "publish 2"]
 
 
 def test_rerun_works_on_a_completed_run(tmp_path: Path) -> None:
@@ -122,8 +122,8 @@ def test_rerun_works_on_a_completed_run(tmp_path: Path) -> None:
     run_id = _run(tmp_path, broken=False)
     before = _lines(tmp_path)
     again = cli("resume", run_id, "--rerun", "publish", cwd=tmp_path)
-    assert 0 == again.returncode, again.stdout + again.stderr
-    assert ["publish 2"] == _lines(tmp_path)[len(before) :]
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _lines(tmp_path)[len(before) :] == ["publish 2"]
 
 
 def test_rerun_of_an_unknown_task_is_a_usage_error(tmp_path: Path) -> None:
@@ -131,7 +131,7 @@ def test_rerun_of_an_unknown_task_is_a_usage_error(tmp_path: Path) -> None:
     run_id = _run(tmp_path, broken=False)
     before = _lines(tmp_path)
     refused = cli("resume", run_id, "--rerun", "nope", cwd=tmp_path)
-    assert 2 == refused.returncode
+    assert refused.returncode == 2
     assert "'nope'" in refused.stderr
     assert before == _lines(tmp_path)
 
@@ -140,26 +140,26 @@ def test_the_progress_view_counts_what_the_store_restores(tmp_path: Path) -> Non
     """The start line counts only tasks the resume really restores (none, on --rerun setup)."""
     run_id = _run(tmp_path, broken=False)
     resumed = cli("resume", run_id, "--rerun", "setup", "--no-compensate", cwd=tmp_path)
-    assert 0 == resumed.returncode, resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     start = next(line for line in resumed.stdout.splitlines() if f"run {run_id}:" in line)
     assert "done before the resume" not in start
     assert "wall time" in resumed.stdout
     summary = resumed.stdout[resumed.stdout.index("task ") :]
-    assert 4 == sum(" ok " in line for line in summary.splitlines())
+    assert sum(" ok " in line for line in summary.splitlines()) == 4
 
 
 def test_show_lists_rolled_back_tasks_as_rolled_back(tmp_path: Path) -> None:
     """After a failed run's rollback, `show` says "rolled back" for the undone tasks, not done."""
     run_id = _run(tmp_path, broken=True)
     shown = cli("show", run_id, cwd=tmp_path)
-    assert 0 == shown.returncode, shown.stderr
+    assert shown.returncode == 0, shown.stderr
     rows = {line.split()[0]: line for line in shown.stdout.splitlines()[2:] if line.strip()}
     assert "rolled back" in rows["setup"]
     assert "rolled back" in rows["lint"]
     assert "2 rolled back" in shown.stdout
     assert "0 done" in shown.stdout
     compensated = {task["id"]: task["compensated"] for task in _show(run_id, tmp_path)}
-    assert {"setup": True, "lint": True, "build": False, "publish": False} == compensated
+    assert compensated == {"setup": True, "lint": True, "build": False, "publish": False}
 
 
 def test_show_lists_a_task_cancelled_in_its_backoff_as_cancelled(tmp_path: Path) -> None:
@@ -189,14 +189,14 @@ def test_show_lists_a_task_cancelled_in_its_backoff_as_cancelled(tmp_path: Path)
     finally:
         db.close()
     shown = cli("show", "w-1", "--store", str(tmp_path / "runs.db"), cwd=tmp_path)
-    assert 0 == shown.returncode, shown.stderr
+    assert shown.returncode == 0, shown.stderr
     (row,) = [line for line in shown.stdout.splitlines() if line.startswith("flaky")]
     assert "cancelled" in row
     assert "interrupted" not in shown.stdout
 
 
 def test_a_task_whose_dependency_was_rolled_back_is_not_shown_as_done(tmp_path: Path) -> None:
-    """lint completed, but setup (its need) was rolled back: the resume runs lint, and says so.
+    """Lint completed, but setup (its need) was rolled back: the resume runs lint, and says so.
 
     The progress view used to apply its own restore rule, without "its
     dependencies are restored too", and counted lint done before the resume
@@ -206,7 +206,7 @@ def test_a_task_whose_dependency_was_rolled_back_is_not_shown_as_done(tmp_path: 
     run_id = _run(tmp_path, broken=True, workflow=workflow)
     (tmp_path / "build.sh").write_text("exit 0\n")
     resumed = cli("resume", run_id, cwd=tmp_path)
-    assert 0 == resumed.returncode, resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     start = next(line for line in resumed.stdout.splitlines() if f"run {run_id}:" in line)
     assert "done before the resume" not in start
     assert "lint 2" in _lines(tmp_path)

@@ -48,7 +48,7 @@ def test_a_commit_of_known_tasks_never_scans_the_runs_rows(tmp_path: Path) -> No
     finally:
         db.close()
     scans = [s for s in statements + later if "MAX(position)" in s]
-    assert [] == scans
+    assert scans == []
 
 
 def test_a_batch_applies_its_events_in_order(tmp_path: Path) -> None:
@@ -62,7 +62,7 @@ def test_a_batch_applies_its_events_in_order(tmp_path: Path) -> None:
         run = db.load("r1", now=T0)
     finally:
         db.close()
-    assert "running" == run.tasks["t0"].state
+    assert run.tasks["t0"].state == "running"
     del run.tasks["t0"]
     assert {"completed"} == {task.state for task in run.tasks.values()}
     assert {1} == {task.attempts for task in run.tasks.values()}
@@ -82,6 +82,6 @@ def test_a_task_the_definition_lacks_still_gets_a_row_after_the_others(tmp_path:
         raise
     finally:
         db.close()
-    assert [("t0", 0), ("t1", 1), ("t2", 2), ("extra", 3)] == rows
-    assert "completed" == run.tasks["extra"].state
-    assert 5 == run.tasks["extra"].result()
+    assert rows == [("t0", 0), ("t1", 1), ("t2", 2), ("extra", 3)]
+    assert run.tasks["extra"].state == "completed"
+    assert run.tasks["extra"].result() == 5

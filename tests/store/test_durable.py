@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -323,9 +322,9 @@ async def test_resume_reads_the_run_once_under_the_lease(
 
         monkeypatch.setattr(store, "load", load)
         result = await tf.WorkflowExecutor(wf, store=store).resume(run_id)
-        assert [True] == leased_at_load
-        assert [] == calls
-        assert ["a", "b", "c", "d"] == sorted(result.completed)
+        assert leased_at_load == [True]
+        assert calls == []
+        assert sorted(result.completed) == ["a", "b", "c", "d"]
 
 
 async def test_ctx_last_attempt_counts_retries_across_a_resume(tmp_path: Path) -> None:

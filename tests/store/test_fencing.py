@@ -34,7 +34,7 @@ class Clock:
 
 
 def chain(log: list[str], gate: trio.Event, b_started: trio.Event) -> tf.Workflow:
-    """a (with a compensation) -> b, which waits for ``gate``."""
+    """A (with a compensation) -> b, which waits for ``gate``."""
 
     async def a(ctx: tf.TaskContext) -> str:
         log.append("a")
@@ -59,12 +59,12 @@ def raw_run(path: Path, run_id: str) -> tuple[str, dict[str, str], list[str]]:
     """The stored status, task states and event types, read without the store's rules."""
     with sqlite3.connect(path) as conn:
         status = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
-        states = dict(
-            conn.execute("SELECT task_id, state FROM tasks WHERE run_id = ?", (run_id,))
-        )
+        states = dict(conn.execute("SELECT task_id, state FROM tasks WHERE run_id = ?", (run_id,)))
         kinds = [
             row[0]
-            for row in conn.execute("SELECT type FROM events WHERE run_id = ? ORDER BY seq", (run_id,))
+            for row in conn.execute(
+                "SELECT type FROM events WHERE run_id = ? ORDER BY seq", (run_id,)
+            )
         ]
     return status, states, kinds
 
@@ -85,11 +85,11 @@ async def test_a_commit_of_a_stale_owner_is_refused_and_writes_nothing(tmp_path:
         with pytest.raises(LeaseLostError) as lost:
             await store_a.commit("r1", started, {}, owner="A:1:a")
         assert isinstance(lost.value, RunLockedError)
-        assert (TAKER, "A:1:a") == (lost.value.holder, lost.value.lost_by)
+        assert (lost.value.holder, lost.value.lost_by) == (TAKER, "A:1:a")
         await store_b.commit("r1", started, {}, owner=TAKER)
         run = await store_b.load("r1")
-    assert 2 == run.tasks["a"].attempts
-    assert 2 == len(raw_run(tmp_path / "runs.db", "r1")[2])
+    assert run.tasks["a"].attempts == 2
+    assert len(raw_run(tmp_path / "runs.db", "r1")[2]) == 2
 
 
 async def test_a_driver_whose_commit_is_refused_stops_without_rollback(tmp_path: Path) -> None:
@@ -124,19 +124,19 @@ async def test_a_driver_whose_commit_is_refused_stops_without_rollback(tmp_path:
         assert lease.taken_over_from is not None
         assert lease.taken_over_from == error.lost_by
         assert "did not roll back" in str(error)
-        assert ["a", "b"] == log  # a's compensation never ran
-        assert "running" == status  # not overwritten as cancelled
-        assert {"a": "completed", "b": "running"} == states
+        assert log == ["a", "b"]  # a's compensation never ran
+        assert status == "running"  # not overwritten as cancelled
+        assert states == {"a": "completed", "b": "running"}
         assert "WorkflowCancelled" not in kinds
-        assert "WorkflowTaskStarted" == kinds[-1]  # b's; its completion was refused
-        assert "running" == (await store_b.load(run_id)).record.status
+        assert kinds[-1] == "WorkflowTaskStarted"  # b's; its completion was refused
+        assert (await store_b.load(run_id)).record.status == "running"
 
 
 async def test_a_driver_whose_heartbeat_finds_the_lease_gone_stops_without_rollback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A's heartbeat renewal is refused after B took over: A stops at once, nothing undone."""
-    monkeypatch.setattr("trioforge._store._durable.LEASE_TTL", 0.6)  # a beat every 0.2 s
+    monkeypatch.setattr("trioforge._store._driving.LEASE_TTL", 0.6)  # a beat every 0.2 s
     log: list[str] = []
     never, b_started = trio.Event(), trio.Event()
     wf = chain(log, never, b_started)
@@ -152,7 +152,7 @@ async def test_a_driver_whose_heartbeat_finds_the_lease_gone_stops_without_rollb
         async def drive_a() -> None:
             try:
                 await executor.execute_dataflow()
-            except BaseException as exc:  # noqa: BLE001 - the test looks at what it was
+            except BaseException as exc:
                 outcome.append(exc)
 
         async with trio.open_nursery() as nursery:
@@ -163,17 +163,17 @@ async def test_a_driver_whose_heartbeat_finds_the_lease_gone_stops_without_rollb
         assert isinstance(error, LeaseLostError), repr(error)
         run_id = (await store_b.list_runs())[0].id
         status, states, kinds = raw_run(path, run_id)
-        assert ["a", "b"] == log
-        assert "running" == status
-        assert "completed" == states["a"]
+        assert log == ["a", "b"]
+        assert status == "running"
+        assert states["a"] == "completed"
         assert "WorkflowCancelled" not in kinds
         # B drives the run on: a is restored, b runs to completion.
         await store_b.release_lease(run_id, TAKER)
         log.clear()
         done = trio.Event()
         done.set()
-        resumed = await tf.WorkflowExecutor(
-            chain(log, done, trio.Event()), store=store_b
-        ).resume(run_id)
-    assert ["b"] == log
-    assert {"a": "a", "b": "b"} == resumed.results
+        resumed = await tf.WorkflowExecutor(chain(log, done, trio.Event()), store=store_b).resume(
+            run_id
+        )
+    assert log == ["b"]
+    assert resumed.results == {"a": "a", "b": "b"}

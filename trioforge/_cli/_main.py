@@ -270,7 +270,7 @@ def _add_store_commands(
     resume.add_argument(
         "--force",
         action="store_true",
-        help="resume even if the workflow file changed (changed tasks and their dependents re-run)",
+        help="resume even if the workflow file changed (changed tasks and dependents re-run)",
     )
     resume.add_argument(
         "--rerun",

@@ -26,7 +26,8 @@ a watchdog process (see ``_watchdog``) kills the task processes, and
 
 The executor's outcome maps to the exit status: 0 success, 1 a task failed,
 124 the workflow's ``timeout`` ran out, 128+N interrupted by signal N, and 2
-when ``resume`` is refused (unknown run, changed file, another live driver).
+when ``resume`` is refused (unknown run, changed file, another live driver, or
+the compensations before a ``--rerun`` failed).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import sqlite3
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -59,7 +61,6 @@ from .._executor import WorkflowExecutor, WorkflowResult
 from .._shell import display_path, kill_leftovers, process_watchdog
 from .._store import (
     DefinitionChangedError,
-    Resumption,
     RewindError,
     RunLockedError,
     RunNotFoundError,
@@ -69,6 +70,7 @@ from .._store import (
     default_store_path,
 )
 from .._workflow_file import WorkflowFile, load_workflow_file
+from . import _store_commands
 from ._output import JsonStreamSink
 from ._progress import LiveReporter, PlainReporter, RunTracker
 from ._signals import Interrupts
@@ -82,7 +84,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_TIMEOUT = 124
 #: Errors that refuse a resume before anything runs (exit status 2).
-REFUSALS = (RunLockedError, DefinitionChangedError, RunNotFoundError)
+REFUSALS = (RunLockedError, DefinitionChangedError, RunNotFoundError, RewindError)
 
 
 @attrs.frozen
@@ -94,9 +96,8 @@ class RunOptions:
             file, when the stored path is not the one to use).
         resume: the run id to resume; None for a new run.
         force: resume even if the workflow file changed.
-        rerun: tasks to run again on resume, with everything downstream (``--rerun``).
-        compensate: compensate the ``rerun`` tasks' earlier completions first
-            (``--no-compensate``: false).
+        rerun: tasks to re-run, with their dependents, on resume (``--rerun``).
+        compensate: undo the ``rerun`` tasks' earlier completions first.
         store: the run store's path (``--store``).
         no_store: record nothing (``--no-store``; a new run only).
     """
@@ -185,24 +186,6 @@ def _stored_file(stored: StoredRun) -> str:
             "--file FILE (and --force, since the path is part of the run's definition)"
         )
     return path
-
-
-def _restored(resumed: Resumption, tracker: RunTracker) -> None:
-    """Show the tasks the resume does not run again as done (the store's own decision)."""
-    for task_id in resumed.restored:
-        if task_id in tracker.records:
-            tracker.restore(task_id, resumed.attempts.get(task_id, 1))
-
-
-def _refusal(error: Exception | None) -> str:
-    """The one line that says why a resume was refused, in command-line words."""
-    if isinstance(error, DefinitionChangedError):
-        return (
-            f"the workflow changed since run {error.run_id!r} started ({error.detail}); "
-            "resume it with --force to run it anyway (the changed tasks and everything "
-            "downstream of them run again)"
-        )
-    return str(error)
 
 
 class _Console(Console):
@@ -323,9 +306,7 @@ def run_workflow_file(options: RunOptions) -> int:
     tracker = RunTracker(loaded.workflow, loaded.log_dir)
     views = _Views.choose(options, tracker)
     if target.stored is not None:
-        unknown = [tid for tid in options.rerun if tid not in loaded.workflow.tasks]
-        if unknown:
-            raise UsageError(f"--rerun: no task {', '.join(map(repr, unknown))} in {target.file}")
+        _store_commands.check_rerun(options.rerun, loaded.workflow, target.file)
         killed = kill_leftovers(target.stored.id)
         if killed and not options.quiet:
             views.notice(f"killed {killed} leftover process(es) of this run from a dead trioforge")
@@ -374,21 +355,15 @@ def _starter(
             "layers": executor.execute_parallel,
             "sequential": executor.execute,
         }[options.schedule]
-    run_id, force = options.resume, options.force
-    schedule = cast("Schedule", options.schedule)
-
-    def resume() -> Awaitable[WorkflowResult]:
-        # The store decides, under the run's lease, what is restored: the view shows that.
-        return executor.resume(
-            run_id,
-            force=force,
-            schedule=schedule,
-            rerun=options.rerun,
-            compensate=options.compensate,
-            on_restore=lambda resumed: _restored(resumed, tracker),
-        )
-
-    return resume
+    return partial(
+        executor.resume,
+        options.resume,
+        force=options.force,
+        schedule=cast("Schedule", options.schedule),
+        rerun=options.rerun,
+        compensate=options.compensate,
+        on_restore=partial(_store_commands.show_restored, tracker=tracker),
+    )
 
 
 def _report(
@@ -401,7 +376,7 @@ def _report(
 ) -> int:
     out, err = views.out, views.err
     if outcome.refused:
-        err.print(f"trioforge: error: {_refusal(outcome.error)}", markup=False)
+        err.print(f"trioforge: error: {_store_commands.refusal(outcome.error)}", markup=False)
         return outcome.code
     human = views.reporter is not None
     try:
@@ -506,8 +481,6 @@ async def _drive(
             outcome = _Outcome(EXIT_TIMEOUT, exc)
         except WorkflowCancelledError as exc:
             outcome = _Outcome(128 + (interrupts.signum or signal.SIGINT), exc)
-        except RewindError as exc:
-            outcome = _Outcome(EXIT_FAILED, exc, refused=True)  # nothing ran
         except REFUSALS as exc:
             if isinstance(exc, RunLockedError) and exc.lost_by is not None:
                 outcome = _Outcome(EXIT_FAILED, exc)  # lost while running: not a refusal

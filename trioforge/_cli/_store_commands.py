@@ -28,7 +28,7 @@ import shlex
 import sqlite3
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -38,10 +38,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .._core import AuditEvent, WorkflowError, format_duration
+from .._core import AuditEvent, Workflow, WorkflowError, format_duration
 from .._report import render_report
 from .._shell import display_path
 from .._store import (
+    DefinitionChangedError,
+    Resumption,
     RunRecord,
     RunStoreError,
     SQLiteRunStore,
@@ -49,14 +51,17 @@ from .._store import (
     TaskRecord,
     default_store_path,
 )
-from ._progress import short_error
+from ._progress import RunTracker, short_error
 
 __all__ = [
     "UsageError",
+    "check_rerun",
     "existing_store",
     "list_runs",
     "load_run",
+    "refusal",
     "resume_command",
+    "show_restored",
     "show_run",
     "write_report",
 ]
@@ -110,6 +115,35 @@ def resume_command(run_id: str, store: Path) -> str:
     if store != default_store_path():
         words += ["--store", display_path(store)]
     return shlex.join(words)
+
+
+def show_restored(resumed: Resumption, tracker: RunTracker) -> None:
+    """Show the tasks a resume does not run again as done (the store decided, under the lease)."""
+    for task_id in resumed.restored:
+        if task_id in tracker.records:
+            tracker.restore(task_id, resumed.attempts.get(task_id, 1))
+
+
+def check_rerun(rerun: Sequence[str], workflow: Workflow, file: str) -> None:
+    """Refuse ``--rerun`` of a task the workflow file does not have.
+
+    Raises:
+        UsageError: naming the unknown tasks.
+    """
+    unknown = [task_id for task_id in rerun if task_id not in workflow.tasks]
+    if unknown:
+        raise UsageError(f"--rerun: no task {', '.join(map(repr, unknown))} in {file}")
+
+
+def refusal(error: Exception | None) -> str:
+    """The one line that says why a resume was refused, in command-line words."""
+    if isinstance(error, DefinitionChangedError):
+        return (
+            f"the workflow changed since run {error.run_id!r} started ({error.detail}); "
+            "resume it with --force to run it anyway (the changed tasks and everything "
+            "downstream of them run again)"
+        )
+    return str(error)
 
 
 def _read(path: Path, action: Callable[[SQLiteRunStore], Awaitable[T]]) -> T:

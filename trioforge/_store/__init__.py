@@ -6,7 +6,9 @@ it speaks in (``_records``); the tagged-JSON codec for results and
 ``ctx.state`` with a registry of result types (``_codec``); leases
 (``_lease``, over the pure owner helpers in ``_owner``); group commit
 (``_writer``); and the durable-run logic the executor calls: the definition
-snapshot, restoring a stored run, recording a live one (``_durable``).
+snapshot, restoring a stored run, recording a live one (``_durable``), and
+driving a run under its lease with fenced commits (``_driving``). Commits
+fold their events into rows in ``_fold``.
 
 May import: ``_core`` only. Imported by: the executor, the shell (to register
 ``ShellResult`` with the codec), the report, the command line and the public
@@ -14,12 +16,12 @@ May import: ``_core`` only. Imported by: the executor, the shell (to register
 """
 
 from ._codec import register_result_type as register_result_type
+from ._driving import ResumeRequest as ResumeRequest
+from ._driving import RewindError as RewindError
+from ._driving import driving as driving
 from ._durable import DefinitionChangedError as DefinitionChangedError
-from ._durable import ResumeRequest as ResumeRequest
 from ._durable import Resumption as Resumption
-from ._durable import RewindError as RewindError
 from ._durable import definition_of as definition_of
-from ._durable import driving as driving
 from ._durable import recording as recording
 from ._durable import restore as restore
 from ._lease import hold_lease as hold_lease
@@ -60,8 +62,8 @@ __all__ = [
     "default_store_path",
     "definition_hash",
     "definition_of",
-    "driving",
     "definition_snapshot",
+    "driving",
     "hold_lease",
     "iso_time",
     "keep_lease",

@@ -344,7 +344,9 @@ def _task_record(row: Sequence[Any]) -> TaskRecord:
 
 def _check_owner(conn: sqlite3.Connection, run_id: str, owner: str, now: float | None) -> None:
     """Raise :class:`LeaseLostError` unless ``owner`` holds the run's lease (even expired)."""
-    row = conn.execute("SELECT owner, expires_at FROM leases WHERE run_id = ?", (run_id,)).fetchone()
+    row = conn.execute(
+        "SELECT owner, expires_at FROM leases WHERE run_id = ?", (run_id,)
+    ).fetchone()
     if row is None:
         raise LeaseLostError(run_id, None, None, lost_by=owner)
     if row[0] != owner:

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import time
 from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from typing import Any
@@ -54,17 +53,12 @@ from .._core import (
     Task,
     Workflow,
     WorkflowError,
-    compensate_completed,
     has_compensation,
     single_error,
 )
-from ._lease import hold_lease
-from ._owner import lease_owner
 from ._protocol import RunStore
 from ._records import (
     LeaseLostError,
-    RunLockedError,
-    RunRecord,
     RunStoreError,
     StoredRun,
     TaskRecord,
@@ -73,21 +67,10 @@ from ._records import (
 )
 from ._writer import RunRecorder
 
-__all__ = [
-    "DefinitionChangedError",
-    "ResumeRequest",
-    "Resumption",
-    "RewindError",
-    "definition_of",
-    "driving",
-    "recording",
-    "restore",
-]
+__all__ = ["DefinitionChangedError", "Resumption", "definition_of", "recording", "restore"]
 
 #: Seconds between background flushes of buffered events (task starts, say).
 FLUSH_INTERVAL = 0.5
-#: Seconds a driver's lease lasts without renewal (renewed every third of it).
-LEASE_TTL = 30.0
 #: Seconds the final flush may take before the run gives up on it.
 FINAL_FLUSH_TIMEOUT = 30.0
 
@@ -280,8 +263,8 @@ def restore(
         if any(p in tainted for p in predecessors[node]):
             tainted.add(node)
         if node in tainted:
-            record = stored.tasks.get(task_id)
-            if record is not None and record.state == "completed" and not record.compensated:
+            earlier = stored.tasks.get(task_id)
+            if earlier is not None and earlier.state == "completed" and not earlier.compensated:
                 rewound.append(task_id)
         kept = done.get(node)
         if kept is None or not all(p in restored for p in predecessors[node]):
@@ -320,139 +303,6 @@ def _state_of(record: TaskRecord) -> dict[str, Any] | None:
         return record.ctx_state()
     except ValueError:
         return None
-
-
-@attrs.frozen
-class ResumeRequest:
-    """How to resume a stored run (the options of ``WorkflowExecutor.resume``).
-
-    Attributes:
-        run_id: the run.
-        force: resume even though the workflow's definition changed.
-        rerun: tasks to run again (with everything downstream) though they completed.
-        compensate: compensate the earlier completions of ``rerun``'s tasks first.
-        on_restore: called with the :class:`Resumption` once it is decided,
-            before the run starts (the command line's progress view).
-    """
-
-    run_id: str
-    force: bool = False
-    rerun: tuple[str, ...] = ()
-    compensate: bool = True
-    on_restore: Callable[[Resumption], None] | None = attrs.field(default=None, eq=False)
-
-
-class RewindError(WorkflowError):
-    """Raised by a resume with ``rerun=`` when compensating the earlier completions failed.
-
-    Nothing was re-run. Attributes: ``run_id``; ``failures``, the exception of
-    each compensation that failed, by task id.
-    """
-
-    def __init__(self, run_id: str, failures: dict[str, BaseException]) -> None:
-        self.run_id = run_id
-        self.failures = failures
-        names = ", ".join(f"{tid!r} ({exc!r})" for tid, exc in failures.items())
-        super().__init__(
-            f"cannot re-run tasks of run {run_id!r}: compensating their earlier completion "
-            f"failed for {names}; nothing was re-run (fix the compensation, or re-run "
-            "without compensating: compensate=False, trioforge resume --no-compensate)"
-        )
-
-
-@asynccontextmanager
-async def driving(
-    store: RunStore,
-    run: Run,
-    definition: dict[str, Any],
-    *,
-    resume: ResumeRequest | None = None,
-    compensation_timeout: float = 30.0,
-    lease_ttl: float | None = None,
-) -> AsyncIterator[Resumption | None]:
-    """Drive ``run`` durably: lease, (for a resume) one load and restore, recording.
-
-    A new run is created in the store first. Then the run's lease is taken
-    and kept; a resumed run is loaded once, under the lease (so what another
-    driver did before counts), restored (:func:`restore`), and the earlier
-    completions of the tasks to re-run are compensated; then the block runs
-    inside :func:`recording`, every commit fenced by the lease owner.
-
-    Losing the lease (the heartbeat's renewal or a commit refused) stops the
-    run at once without a rollback: the run's completed tasks are dropped
-    from it before its scope is cancelled, since they now belong to the
-    driver that took over, and the store is not written again. The block
-    then ends in :class:`LeaseLostError`, whatever the run raised.
-
-    Raises:
-        RunNotFoundError: a resumed run is not in the store.
-        RunLockedError: another live driver holds the run's lease.
-        LeaseLostError: the lease was lost while the run ran.
-        RewindError: compensating a re-run task's earlier completion failed.
-    """
-    run_id = run.workflow_id
-    if resume is None:
-        await store.create_run(RunRecord.start(run_id, definition, started_at=time.time()))
-    owner = lease_owner()
-    lost: list[LeaseLostError] = []
-
-    def abandon(exc: RunLockedError) -> None:
-        if not lost:
-            if not isinstance(exc, LeaseLostError):  # pragma: no cover - a foreign store
-                exc = LeaseLostError(exc.run_id, exc.holder, exc.expires_at, lost_by=owner)
-            exc.args = (
-                f"{exc}; this driver stopped at once and did not roll back "
-                "(what it completed belongs to the driver that took the run over)",
-            )
-            lost.append(exc)
-            run.cancel_reason = str(exc)
-            run.scope.cancel(reason="the run's lease was lost")
-        run.completed.clear()  # no rollback: the new driver owns these tasks
-
-    resumed: Resumption | None = None
-    try:
-        ttl = LEASE_TTL if lease_ttl is None else lease_ttl
-        async with hold_lease(store, run_id, owner=owner, ttl=ttl, on_lost=abandon):
-            if resume is not None:
-                stored = await store.load(run_id)
-                resumed = restore(
-                    run, stored, definition, force=resume.force, rerun=resume.rerun
-                )
-                if resume.on_restore is not None:
-                    resume.on_restore(resumed)
-            async with recording(store, run, resumed=resumed, owner=owner, on_lost=abandon):
-                if resume is not None and resume.compensate and resumed and resumed.rewound:
-                    await _rewind(run, stored, resumed.rewound, compensation_timeout)
-                yield resumed
-    except BaseException:
-        if lost:
-            raise lost[0]  # noqa: B904 - what the run raised is kept as __context__
-        raise
-
-
-async def _rewind(run: Run, stored: StoredRun, rewound: list[str], limit: float) -> None:
-    """Compensate the earlier completions of ``rewound`` (topological order), dependents first.
-
-    The compensations see each task's restored ``ctx.state`` and its stored
-    result; the events go to the store, which marks the tasks compensated.
-    """
-    restored = list(run.completed)
-    earlier = {}
-    for task_id in rewound:
-        record = stored.tasks[task_id]
-        if record.result_restorable:
-            with contextlib.suppress(ValueError):
-                earlier[task_id] = record.result()
-    run.completed[:] = rewound
-    run.results.update(earlier)
-    try:
-        failures = await compensate_completed(run, limit)
-    finally:
-        run.completed[:] = restored
-        for task_id in earlier:
-            del run.results[task_id]
-    if failures:
-        raise RewindError(run.workflow_id, failures)
 
 
 @asynccontextmanager
@@ -495,13 +345,15 @@ async def recording(
                     nursery.cancel_scope.cancel(reason="the run is over")
     except BaseException:
         # Record the end of the run if we can, but never hide why it ended.
-        with trio.move_on_after(FINAL_FLUSH_TIMEOUT, shield=True):
-            with contextlib.suppress(RunStoreError):
-                await recorder.flush()
+        with (
+            contextlib.suppress(RunStoreError),  # the run's own exception says why it ended
+            trio.move_on_after(FINAL_FLUSH_TIMEOUT, shield=True) as bound,
+        ):
+            await recorder.flush(deadline=bound.deadline)
         raise
     else:
         with trio.move_on_after(FINAL_FLUSH_TIMEOUT, shield=True) as scope:
-            await recorder.flush()
+            await recorder.flush(deadline=scope.deadline)
         if scope.cancelled_caught:
             raise RunStoreError(
                 f"could not record the end of run {run.workflow_id!r} "

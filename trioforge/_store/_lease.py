@@ -134,10 +134,9 @@ async def hold_lease(
                 finally:
                     nursery.cancel_scope.cancel(reason="the lease is no longer needed")
     except BaseException:
-        with trio.move_on_after(RELEASE_TIMEOUT, shield=True):
-            # Never hide the original failure behind a cleanup error: the lease expires.
-            with contextlib.suppress(Exception):
-                await store.release_lease(run_id, who)
+        # Never hide the original failure behind a cleanup error: the lease expires.
+        with contextlib.suppress(Exception), trio.move_on_after(RELEASE_TIMEOUT, shield=True):
+            await store.release_lease(run_id, who)
         raise
     with trio.move_on_after(RELEASE_TIMEOUT, shield=True):
         await store.release_lease(run_id, who)

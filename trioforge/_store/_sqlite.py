@@ -63,6 +63,9 @@ __all__ = ["STORE_ENV", "SQLiteRunStore", "default_store_path"]
 
 T = TypeVar("T")
 
+#: Seconds ``aclose`` waits, shielded, for the calls before it to finish.
+CLOSE_TIMEOUT = 30.0
+
 #: The environment variable that names the store file.
 STORE_ENV = "TRIOFORGE_STORE"
 
@@ -249,14 +252,16 @@ class SQLiteRunStore:
     async def aclose(self) -> None:
         """Close the connection once calls already made have finished.
 
-        Closing happens even if the caller is cancelled (it is shielded);
+        Closing happens even if the caller is cancelled (it is shielded, for
+        at most :data:`CLOSE_TIMEOUT` seconds of waiting behind calls still
+        running; past that the connection is left to the garbage collector);
         the cancellation is raised afterwards. Closing twice is fine.
         """
         if self._closed:
             await trio.lowlevel.checkpoint()
             return
         self._closed = True
-        with trio.CancelScope(shield=True):
+        with trio.move_on_after(CLOSE_TIMEOUT, shield=True):
             await trio.to_thread.run_sync(self._close, limiter=self._limiter)
         await trio.lowlevel.checkpoint_if_cancelled()
 

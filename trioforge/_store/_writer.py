@@ -23,6 +23,10 @@ commits are slow (many completions, one fsync). The leader's commit runs
 under a shield: once events are taken from the buffer they are committed even
 if the leader is cancelled (the cancellation is raised when the commit
 returns), so cancelling a run never drops a completion that already happened.
+The shield has a deadline (:data:`COMMIT_TIMEOUT`, or sooner the deadline a
+bounded cleanup passes to ``flush``, as the run's final flush does): a commit
+that misses it breaks the recorder instead of holding a cleanup past its
+bound.
 A commit that fails breaks the recorder: that flush and every later one
 raise :class:`RunStoreError`, because a run that cannot record must stop.
 
@@ -44,8 +48,9 @@ events were emitted, so the store gets the task's newest state.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import trio
 
@@ -56,7 +61,13 @@ from ._records import LeaseLostError, RunStoreError
 if TYPE_CHECKING:
     from ._protocol import RunStore
 
-__all__ = ["RunRecorder"]
+__all__ = ["COMMIT_TIMEOUT", "RunRecorder"]
+
+#: Seconds one group commit may take (waiting for the store included) when
+#: the caller has no nearer deadline of its own.
+COMMIT_TIMEOUT = 30.0
+
+
 
 
 class RunRecorder:
@@ -129,41 +140,52 @@ class RunRecorder:
             self._waiting = trio.Event()
         await trio.lowlevel.checkpoint_if_cancelled()
 
-    async def flush(self) -> None:
+    async def flush(self, *, deadline: float = math.inf) -> None:
         """Return once every event emitted before this call is durable.
+
+        A commit this call leads is shielded from cancellation until
+        :data:`COMMIT_TIMEOUT` seconds have passed or ``deadline`` (trio time),
+        whichever comes first: a cleanup that must end by a bound passes it.
 
         Raises:
             RunStoreError: a commit failed (this one or an earlier one).
         """
         target = self._emitted
         if self._durable >= target:
-            await self._check()
+            if self._lost is not None:
+                await self._stop(self._lost)
+            self._check()
             await trio.lowlevel.checkpoint()
             return
         while self._durable < target:
-            await self._check()
+            if self._lost is not None:
+                await self._stop(self._lost)
+            self._check()
             if self._committing:
                 await self._idle.wait()
             else:
-                await self._lead()
+                await self._lead(deadline)
         await trio.lowlevel.checkpoint_if_cancelled()
 
-    async def _check(self) -> None:
-        lost = self._lost
-        if lost is not None:
-            if self._on_lost is not None:
-                self._on_lost(lost)
-            await trio.lowlevel.checkpoint()  # Cancelled, inside the stopped run
-            raise lost
+    async def _stop(self, lost: LeaseLostError) -> NoReturn:
+        if self._on_lost is not None:
+            self._on_lost(lost)
+        await trio.lowlevel.checkpoint()  # Cancelled, inside the stopped run
+        raise lost
+
+    def _check(self) -> None:
         if self._broken is not None:
             raise RunStoreError(
                 f"could not record run {self.run_id!r} in the run store: {self._broken!r}"
             ) from self._broken
 
-    async def _lead(self) -> None:
+    async def _lead(self, deadline: float) -> None:
         self._committing = True
+        limit = min(trio.current_time() + COMMIT_TIMEOUT, deadline)
         try:
-            with trio.CancelScope(shield=True):
+            # Shielded, so a cancelled leader still commits what it took, but with a
+            # deadline, so that no cleanup that awaits this is held past its bound.
+            with trio.CancelScope(shield=True, deadline=limit) as scope:
                 # Let the tasks woken in this tick emit their events into this batch.
                 await trio.lowlevel.checkpoint()
                 batch, self._pending = self._pending, []
@@ -183,12 +205,16 @@ class RunRecorder:
                 except Exception as exc:
                     self._broken = exc  # the loop in flush() raises it as RunStoreError
                     return
-                except BaseException as exc:
-                    self._broken = exc
-                    raise
                 self._definition = None
                 self._durable += len(batch)
                 self.commits += 1
+            if scope.cancelled_caught:
+                self._broken = TimeoutError(
+                    f"a commit of {len(batch)} events did not finish within its deadline"
+                )
+        except BaseException as exc:
+            self._broken = exc
+            raise
         finally:
             self._committing = False
             idle, self._idle = self._idle, trio.Event()
