@@ -68,8 +68,6 @@ __all__ = ["COMMIT_TIMEOUT", "RunRecorder"]
 COMMIT_TIMEOUT = 30.0
 
 
-
-
 class RunRecorder:
     """An audit sink that commits one run's events to a store in groups.
 
