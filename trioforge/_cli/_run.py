@@ -271,7 +271,7 @@ class _Target:
         store_path: Path | None = None
         file = options.file
         if stored is not None:
-            store_path = existing_store(options.file, options.store)
+            store_path = _store_commands.store_to_resume(options.file, options.store)
             file = file if file is not None else _stored_file(stored)
         elif not options.no_store:
             store_path = default_store_path(file, store=options.store)

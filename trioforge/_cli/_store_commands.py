@@ -1,8 +1,10 @@
 """``trioforge runs``, ``show`` and ``report``: the run store, read from the command line.
 
-These commands only read, through their own connection, so they work from
-another terminal while a run is live (SQLite's WAL mode lets readers in
-beside the writer, and the driver flushes task starts every half second).
+These commands only read, through their own read-only connection, so they
+work from another terminal while a run is live (SQLite's WAL mode lets readers
+in beside the writer, and the driver flushes task starts every half second),
+and without write access to the store (nothing is migrated or switched to
+WAL). ``resume`` writes, and says so up front when it cannot.
 
 Which store: ``--store PATH``, else ``$TRIOFORGE_STORE``, else
 ``.trioforge/runs.db`` beside ``--file FILE`` when given, else in the current
@@ -63,6 +65,7 @@ __all__ = [
     "resume_command",
     "show_restored",
     "show_run",
+    "store_to_resume",
     "write_report",
 ]
 
@@ -109,6 +112,21 @@ def existing_store(file: str | None, store: str | None) -> Path:
     return path
 
 
+def store_to_resume(file: str | None, store: str | None) -> Path:
+    """The store ``resume`` writes to: it must exist, and be writable.
+
+    Raises:
+        UsageError: there is no store there, or no write access to it.
+    """
+    path = existing_store(file, store)
+    if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        raise UsageError(
+            f"resume needs write access to the run store {display_path(path)} and its "
+            "folder (SQLite writes its journal beside it); runs, show and report only read"
+        )
+    return path
+
+
 def resume_command(run_id: str, store: Path) -> str:
     """The exact command that resumes ``run_id`` from the current folder and environment."""
     words = ["trioforge", "resume", run_id]
@@ -148,7 +166,7 @@ def refusal(error: Exception | None) -> str:
 
 def _read(path: Path, action: Callable[[SQLiteRunStore], Awaitable[T]]) -> T:
     async def main() -> T:
-        async with SQLiteRunStore(path) as store:
+        async with SQLiteRunStore(path, readonly=True) as store:
             return await action(store)
 
     try:

@@ -39,11 +39,12 @@ from ._records import (
     RunLockedError,
     RunNotFoundError,
     RunRecord,
+    RunStoreError,
     StoredRun,
     TaskRecord,
     definition_hash,
 )
-from ._schema import MIGRATIONS, Migration, migrate
+from ._schema import MIGRATIONS, Migration, migrate, schema_version
 
 __all__ = ["SQLiteDatabase"]
 
@@ -76,6 +77,10 @@ class SQLiteDatabase:
         synchronous: ``"full"`` or ``"normal"`` (see the module docs).
         busy_timeout: seconds to wait for another process's write lock.
         migrations: the schema steps (tests pass extra ones).
+        readonly: open the file read-only (``mode=ro``): no folder is made,
+            the journal mode is left alone and nothing is migrated, so a
+            store can be read without write access to it. A store that needs
+            a migration is refused (open it once with write access).
     """
 
     def __init__(
@@ -85,10 +90,15 @@ class SQLiteDatabase:
         synchronous: str = "full",
         busy_timeout: float = 10.0,
         migrations: Sequence[Migration] = MIGRATIONS,
+        readonly: bool = False,
     ) -> None:
         if synchronous not in ("full", "normal"):
             raise ValueError(f'synchronous must be "full" or "normal", got {synchronous!r}')
         self.path = path
+        self._rows: tuple[str, set[str]] | None = None
+        if readonly:
+            self._conn = _open_readonly(path, busy_timeout, len(migrations))
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(
             path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
@@ -104,7 +114,6 @@ class SQLiteDatabase:
             conn.close()
             raise
         self._conn = conn
-        self._rows: tuple[str, set[str]] | None = None
 
     def close(self) -> None:
         """Close the connection."""
@@ -340,6 +349,47 @@ def _task_record(row: Sequence[Any]) -> TaskRecord:
         state_json,
         None if state_ok is None else bool(state_ok),
     )
+
+
+def _open_readonly(path: Path, busy_timeout: float, latest: int) -> sqlite3.Connection:
+    """A read-only connection to the store at ``path`` whose schema is version ``latest``.
+
+    SQLite reads a WAL-mode file through its ``-shm`` index, which a reader
+    creates when the folder is writable. When it cannot (a read-only folder,
+    no ``-shm`` left behind), the file is opened ``immutable``: no locks,
+    which is right for a store nobody with our rights can be writing.
+    """
+    uri = path.absolute().as_uri()
+    last: sqlite3.Error | None = None
+    for query in ("?mode=ro", "?mode=ro&immutable=1"):
+        conn = sqlite3.connect(
+            uri + query,
+            uri=True,
+            timeout=busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            found = schema_version(conn)
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            last = exc
+            continue
+        if found != latest:
+            conn.close()
+            if found > latest:
+                raise RunStoreError(
+                    f"the run store {path} has schema version {found}, newer than this "
+                    f"trioforge knows ({latest}); upgrade trioforge to use it"
+                )
+            raise RunStoreError(
+                f"the run store {path} has schema version {found} and must be migrated to "
+                f"{latest} first: run or resume a workflow with write access to it once"
+            )
+        return conn
+    assert last is not None
+    raise last
 
 
 def _check_owner(conn: sqlite3.Connection, run_id: str, owner: str, now: float | None) -> None:

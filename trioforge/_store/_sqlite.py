@@ -119,6 +119,10 @@ class SQLiteRunStore:
         clock: the time source for leases and for telling an ``interrupted``
             run (default ``time.time``); called on the trio thread.
         migrations: the schema steps; only tests pass anything else.
+        readonly: only read: the file is opened read-only (``mode=ro``), is
+            never created, switched to WAL mode or migrated, so ``runs``,
+            ``show`` and ``report`` work without write access; every write
+            fails.
 
     Attributes:
         path: the database file, absolute.
@@ -132,6 +136,7 @@ class SQLiteRunStore:
         busy_timeout: float = 10.0,
         clock: Callable[[], float] = time.time,
         migrations: Sequence[Migration] = MIGRATIONS,
+        readonly: bool = False,
     ) -> None:
         check("synchronous", synchronous, one_of(("full", "normal")))
         check("busy_timeout", busy_timeout, seconds(optional=False))
@@ -140,6 +145,7 @@ class SQLiteRunStore:
         self._busy_timeout = busy_timeout
         self._clock = clock
         self._migrations = tuple(migrations)
+        self._readonly = readonly
         self._limiter = trio.CapacityLimiter(1)
         self._db: SQLiteDatabase | None = None
         self._closed = False
@@ -167,6 +173,7 @@ class SQLiteRunStore:
                 synchronous=self._synchronous,
                 busy_timeout=self._busy_timeout,
                 migrations=self._migrations,
+                readonly=self._readonly,
             )
         return self._db
 
