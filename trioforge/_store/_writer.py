@@ -14,9 +14,11 @@ before the call is committed. Flushes share commits, leader/follower style:
 * if no commit is in flight, the caller becomes the leader: it yields once
   (so completions from the same scheduler tick are emitted too), takes the
   whole buffer and commits it;
-* if one is in flight, the caller waits for it to end, then checks again:
-  its events were in that batch, or it leads the next one with everything
-  that piled up meanwhile.
+* if one is in flight, the caller waits once: for that commit, when its
+  events are in that batch; else for the next batch, which the first such
+  waiter is woken to lead (with everything that piled up meanwhile) when the
+  commit in flight ends. A flush never wakes up only to wait again, which
+  matters when thousands of tasks complete together.
 
 So there is at most one commit in flight, and batches grow by themselves when
 commits are slow (many completions, one fsync). The leader's commit runs
@@ -111,7 +113,9 @@ class RunRecorder:
         self._emitted = 0
         self._durable = 0
         self._committing = False
-        self._idle = trio.Event()
+        self._inflight_end = 0  # self._emitted when the batch in flight was taken
+        self._in_batch = trio.lowlevel.ParkingLot()  # waiters whose events are in it
+        self._after = trio.lowlevel.ParkingLot()  # waiters whose events came after
         self._broken: BaseException | None = None
         #: How many commits this recorder made (for tests and statistics).
         self.commits = 0
@@ -160,7 +164,10 @@ class RunRecorder:
                 await self._stop(self._lost)
             self._check()
             if self._committing:
-                await self._idle.wait()
+                # One wait per flush: until the batch that holds our events is done,
+                # or until we are picked to lead the next one.
+                lot = self._in_batch if target <= self._inflight_end else self._after
+                await lot.park()
             else:
                 await self._lead(deadline)
         await trio.lowlevel.checkpoint_if_cancelled()
@@ -179,6 +186,7 @@ class RunRecorder:
 
     async def _lead(self, deadline: float) -> None:
         self._committing = True
+        led = False
         limit = min(trio.current_time() + COMMIT_TIMEOUT, deadline)
         try:
             # Shielded, so a cancelled leader still commits what it took, but with a
@@ -187,6 +195,10 @@ class RunRecorder:
                 # Let the tasks woken in this tick emit their events into this batch.
                 await trio.lowlevel.checkpoint()
                 batch, self._pending = self._pending, []
+                self._inflight_end = self._emitted
+                # Whoever waited for "the next batch" waits for this one now.
+                self._after.repark_all(self._in_batch)
+                led = True
                 states = self._encode_states(batch)
                 try:
                     await self.store.commit(
@@ -215,8 +227,10 @@ class RunRecorder:
             raise
         finally:
             self._committing = False
-            idle, self._idle = self._idle, trio.Event()
-            idle.set()
+            if not led or self._broken is not None or self._lost is not None:
+                self._after.repark_all(self._in_batch)  # they all raise, or retry
+            self._in_batch.unpark_all()
+            self._after.unpark(count=1)  # the next leader; the rest wait for its batch
 
     def _encode_states(self, batch: list[AuditEvent]) -> dict[str, tuple[str | None, bool]]:
         """The encoded ``ctx.state`` of each task with an event in ``batch`` that has one."""
