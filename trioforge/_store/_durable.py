@@ -145,7 +145,7 @@ def _change(stored: StoredRun, definition: dict[str, Any]) -> tuple[list[str], s
 
 @attrs.frozen
 class Resumption:
-    """What a resumed run starts from, as :func:`restore` decided it.
+    """What a resumed run starts from, as the store's one restore rule decided it.
 
     Attributes:
         run_id: the run.

@@ -260,7 +260,7 @@ class SQLiteRunStore:
         """Close the connection once calls already made have finished.
 
         Closing happens even if the caller is cancelled (it is shielded, for
-        at most :data:`CLOSE_TIMEOUT` seconds of waiting behind calls still
+        at most 30 seconds of waiting behind calls still
         running; past that the connection is left to the garbage collector);
         the cancellation is raised afterwards. Closing twice is fine.
         """
