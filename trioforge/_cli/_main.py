@@ -83,14 +83,18 @@ examples:
   trioforge resume ci-3f2a9c1b7d4e
   trioforge resume ci-3f2a9c1b7d4e --store examples/.trioforge/runs.db
   trioforge resume ci-3f2a9c1b7d4e --file examples/ci.yaml --max-parallel 2
+  trioforge resume ci-3f2a9c1b7d4e --rerun deploy
 
 Tasks whose completion was recorded do not run again; failed, interrupted
 and pending tasks do, and TRIOFORGE_ATTEMPT keeps counting. The workflow file
 is the one the run started from; if it changed since, resume refuses unless
---force. Processes left by a trioforge that was killed are killed first.
+--force, which runs the changed tasks and what depends on them again.
+--rerun TASK... runs those tasks and what depends on them again, after
+compensating what they did before (dependents first; --no-compensate skips
+that). Processes left by a trioforge that was killed are killed first.
 
-exit status: as for run; 2 if the run is unknown, its file changed, or
-another live process is driving it.
+exit status: as for run; 2 if the run is unknown, its file changed, another
+live process is driving it, or a compensation before --rerun failed.
 """
 
 _RUNS_EXAMPLES = """\
