@@ -4,21 +4,25 @@ The executor's lifecycle stays the same with or without a store; this module
 wraps it. :func:`recording` creates nothing by itself: the caller has created
 (or loaded) the run record. While the block runs it
 
-* holds the run's lease (a heartbeat renews it; a second driver is refused);
+* runs inside the run's lease (held by the caller, ``_driving``), and sends
+  the lease owner with every commit as a fencing token;
 * adds a :class:`RunRecorder` to the audit sinks, so every event is buffered
   for the store, and installs ``run.checkpoint``: :func:`run_task` awaits it
   after a task's completion event and before anything that depends on the
   task may start, so a completion is durable before it is acted on. Tasks
   that complete in the same scheduler tick share one commit;
-* flushes the buffer every :data:`FLUSH_INTERVAL` seconds, so that another
-  process (``trioforge show``) sees which tasks are running;
+* flushes what is buffered :data:`FLUSH_INTERVAL` seconds after it was, so
+  that another process (``trioforge show``) sees which tasks are running,
+  and waits on an event, without waking up, while nothing is buffered;
 * flushes once more at the end, shielded and bounded, after the terminal
   event, so the run's final status is recorded however the block ends.
 
 :func:`restore` turns a stored run into the state a resumed :class:`Run`
-starts from: the tasks that completed (and were not rolled back) keep their
-results and are not run again; every other task runs, and a task that had
-started before keeps counting its attempts.
+starts from (the one restore rule; the command line shows what it decided):
+the tasks that completed (and were not rolled back, changed in a forced
+resume, or named to re-run) keep their results and are not run again, when
+every task they depend on is restored too; every other task runs, and a task
+that had started before keeps counting its attempts.
 
 A resumed run is the same run, so it also gets back each task's ``ctx.state``
 (the scratch dict a task's attempts and its compensation share). The recorder
