@@ -202,7 +202,8 @@ def test_a_task_whose_dependency_was_rolled_back_is_not_shown_as_done(tmp_path: 
     dependencies are restored too", and counted lint done before the resume
     and again when it ran.
     """
-    workflow = WORKFLOW.replace('        compensate: echo "undo lint" >> ran.txt\n', "")
+    workflow = WORKFLOW.replace('    compensate: echo "undo lint" >> ran.txt\n', "")
+    assert "undo lint" not in workflow
     run_id = _run(tmp_path, broken=True, workflow=workflow)
     (tmp_path / "build.sh").write_text("exit 0\n")
     resumed = cli("resume", run_id, cwd=tmp_path)
