@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import random
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from functools import partial
@@ -66,16 +65,7 @@ from ._core import (
     run_sequential,
     seconds,
 )
-from ._store import (
-    Resumption,
-    RunRecord,
-    RunStore,
-    StoredRun,
-    definition_of,
-    hold_lease,
-    recording,
-    restore,
-)
+from ._store import ResumeRequest, Resumption, RunStore, definition_of, driving
 
 __all__ = ["WorkflowExecutor", "WorkflowResult"]
 
@@ -242,7 +232,14 @@ class WorkflowExecutor:
         return await self._execute("dataflow")
 
     async def resume(
-        self, run_id: str, *, force: bool = False, schedule: Schedule = "dataflow"
+        self,
+        run_id: str,
+        *,
+        force: bool = False,
+        schedule: Schedule = "dataflow",
+        rerun: Iterable[str] = (),
+        compensate: bool = True,
+        on_restore: Callable[[Resumption], None] | None = None,
     ) -> WorkflowResult:
         """Resume a run recorded in the executor's ``store``, under the same run id.
 
@@ -252,26 +249,42 @@ class WorkflowExecutor:
         attempts (``ctx.attempt``). Every task gets back the ``ctx.state`` it
         had, when it could be stored faithfully; the ``WorkflowStarted``
         event names the restored tasks with a compensation whose state could
-        not be.
+        not be. The run is read from the store once, under its lease.
 
         Args:
             run_id: the run to resume.
-            force: resume even if the workflow's definition changed; the
-                current definition then becomes the run's (the resumed run's
-                ``WorkflowStarted`` event says what changed), so a later
-                resume of the same workflow needs no force.
+            force: resume even if the workflow's definition changed; the tasks
+                that changed (or were added) and everything downstream of
+                them run again, and the current definition becomes the run's
+                (the resumed run's ``WorkflowStarted`` event says what
+                changed), so a later resume of the same workflow needs no force.
             schedule: ``"dataflow"``, ``"layers"`` or ``"sequential"``.
+            rerun: ids of tasks to run again, with everything downstream of
+                them, even though they completed.
+            compensate: before re-running them, compensate the earlier
+                completions of the ``rerun`` tasks and their completed
+                dependents (dependents first, each with its restored
+                ``ctx.state``), so the re-run starts from a clean state.
+            on_restore: called with the :class:`~trioforge.store.Resumption`
+                (what is restored, what runs) before the run starts.
 
         Raises:
             RunNotFoundError: the store has no such run.
             DefinitionChangedError: the definition changed and ``force`` is false.
             RunLockedError: another live process is driving the run.
+            LeaseLostError: another driver took the run over while it ran
+                (this one stopped without rolling back).
+            RewindError: compensating an earlier completion failed (nothing re-ran).
+            ValueError: ``rerun`` names a task the workflow does not have.
         """
         if self.store is None:
             raise TypeError("resume() needs an executor created with store=...")
-        # Loaded here for RunNotFoundError; loaded again under the run's lease.
-        stored = await self.store.load(run_id)
-        return await self._execute(schedule, stored=stored, force=force)
+        again = tuple(rerun)
+        unknown = [tid for tid in again if tid not in self.workflow.tasks]
+        if unknown:
+            raise ValueError(f"cannot re-run {', '.join(map(repr, unknown))}: no such task")
+        request = ResumeRequest(run_id, force, again, compensate, on_restore)
+        return await self._execute(schedule, resume=request)
 
     def _pools(self, tasks: list[WorkflowTask]) -> tuple[Pools, list[Demand]] | None:
         """The run's pools and each task's demand, checked; None (fast) when no task names one."""
@@ -295,7 +308,7 @@ class WorkflowExecutor:
         return self.workflow._compile().remaining_costs(estimates)
 
     async def _execute(
-        self, schedule: Schedule, *, stored: StoredRun | None = None, force: bool = False
+        self, schedule: Schedule, *, resume: ResumeRequest | None = None
     ) -> WorkflowResult:
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
@@ -325,7 +338,9 @@ class WorkflowExecutor:
                 layers=schedule == "layers",
             )
         run = Run(
-            workflow_id=stored.id if stored else f"{self.workflow.name}-{uuid.uuid4().hex[:12]}",
+            workflow_id=resume.run_id
+            if resume
+            else f"{self.workflow.name}-{uuid.uuid4().hex[:12]}",
             dag=dag,
             tasks=tasks,
             audit=self._audit,
@@ -336,19 +351,15 @@ class WorkflowExecutor:
         )
         if self.store is None:
             return await self._lifecycle(run, driver)
-        store = self.store
         definition = definition_of(self.workflow, dict(self.definition_extra))
-        resumed: Resumption | None = None
-        if stored is None:
-            record = RunRecord.start(run.workflow_id, definition, started_at=time.time())
-            await store.create_run(record)
-        async with hold_lease(store, run.workflow_id):
-            if stored is not None:
-                # Load again under the lease: what another driver did before we
-                # held it must count, or a completed task could run twice.
-                resumed = restore(run, await store.load(run.workflow_id), definition, force=force)
-            async with recording(store, run, resumed=resumed):
-                return await self._lifecycle(run, driver, resumed=resumed)
+        async with driving(
+            self.store,
+            run,
+            definition,
+            resume=resume,
+            compensation_timeout=self.compensation_timeout,
+        ) as resumed:
+            return await self._lifecycle(run, driver, resumed=resumed)
 
     async def _lifecycle(
         self,

@@ -7,6 +7,9 @@ ships. See the "Durable runs" guide.
 """
 
 from ._store import Lease as Lease
+from ._store import LeaseLostError as LeaseLostError
+from ._store import Resumption as Resumption
+from ._store import RewindError as RewindError
 from ._store import RunLockedError as RunLockedError
 from ._store import RunNotFoundError as RunNotFoundError
 from ._store import RunRecord as RunRecord
@@ -19,6 +22,9 @@ from ._store import default_store_path as default_store_path
 
 __all__ = [
     "Lease",
+    "LeaseLostError",
+    "Resumption",
+    "RewindError",
     "RunLockedError",
     "RunNotFoundError",
     "RunRecord",

@@ -296,7 +296,14 @@ def test_show_during_a_run_lists_the_running_tasks(tmp_path: Path) -> None:
         run = show(run_id, tmp_path)
         assert run["status"] == "running"
         assert set(run) == {"id", "workflow", "status", "tasks"}
-        assert set(run["tasks"][0]) == {"id", "state", "attempts", "started_at", "finished_at"}
+        assert set(run["tasks"][0]) == {
+            "id",
+            "state",
+            "attempts",
+            "started_at",
+            "finished_at",
+            "compensated",
+        }
         table = cli("show", run_id, cwd=tmp_path)
         assert table.returncode == 0, table.stderr
         assert "2 running now, 1 done, 1 pending" in table.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -291,37 +292,37 @@ async def test_a_task_whose_dependency_runs_again_runs_again_too(
         assert (await store.load(run_id)).record.status == "completed"
 
 
-async def test_resume_restores_what_the_store_holds_once_the_lease_is_taken(
+async def test_resume_reads_the_run_once_under_the_lease(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A resume that read the run before another driver finished it runs nothing twice.
+    """A resume loads the stored run exactly once, while it holds the run's lease.
 
-    The first ``load`` (before the lease) is made to return a snapshot taken
-    before another resume completed the run; the resume must restore from a
-    load made under the lease.
+    So what another driver finished before the lease was taken counts, and
+    nothing runs twice.
     """
-    async with SQLiteRunStore(tmp_path / "runs.db") as store:
+    path = tmp_path / "runs.db"
+    async with SQLiteRunStore(path) as store:
         calls: list[str] = []
         broken = {"c"}
         wf = build(calls, broken=broken, store_for_check=[])
         with pytest.raises(tf.TaskFailedError):
             await tf.WorkflowExecutor(wf, store=store).execute_dataflow()
         run_id = (await store.list_runs())[0].id
-        stale = await store.load(run_id)
         broken.clear()
         await tf.WorkflowExecutor(wf, store=store).resume(run_id)
-        assert (await store.load(run_id)).record.status == "completed"
         calls.clear()
         real_load = store.load
-        loads: list[str] = []
+        leased_at_load: list[bool] = []
 
         async def load(wanted: str) -> tf.store.StoredRun:
-            loads.append(wanted)
-            return stale if len(loads) == 1 else await real_load(wanted)
+            with sqlite3.connect(path) as conn:
+                rows = conn.execute("SELECT owner FROM leases WHERE run_id = ?", (wanted,))
+                leased_at_load.append(rows.fetchone() is not None)
+            return await real_load(wanted)
 
         monkeypatch.setattr(store, "load", load)
         result = await tf.WorkflowExecutor(wf, store=store).resume(run_id)
-        assert len(loads) == 2
+        assert leased_at_load == [True]
         assert calls == []
         assert sorted(result.completed) == ["a", "b", "c", "d"]
 

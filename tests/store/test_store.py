@@ -332,6 +332,7 @@ async def test_json_shapes_for_the_cli(tmp_path: Path) -> None:
         "attempts": 1,
         "started_at": "2023-11-14T22:13:20+00:00",
         "finished_at": "2023-11-14T22:13:21+00:00",
+        "compensated": False,
     }
     assert [t["state"] for t in shown["tasks"]] == ["completed", "pending", "pending", "pending"]
     json.dumps(shown)
@@ -571,19 +572,16 @@ async def test_a_commit_is_all_or_nothing(tmp_path: Path, monkeypatch: pytest.Mo
 
     store = await new_store(tmp_path)
     await store.commit("r1", completed("a", T0, T0 + 1), {"a": 1})
-    real_apply = sqlite_module._apply
-    calls = []
+    real_fold = sqlite_module.fold
 
-    def failing_apply(*args: Any) -> None:
-        calls.append(args)
-        if len(calls) == 2:
-            raise sqlite3.OperationalError("disk I/O error")
-        real_apply(*args)
+    def failing_fold(*args: Any) -> None:
+        real_fold(*args)
+        raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(sqlite_module, "_apply", failing_apply)
+    monkeypatch.setattr(sqlite_module, "fold", failing_fold)
     with pytest.raises(sqlite3.OperationalError):
         await store.commit("r1", completed("b", T0 + 1, T0 + 2), {"b": 2})
-    monkeypatch.setattr(sqlite_module, "_apply", real_apply)
+    monkeypatch.setattr(sqlite_module, "fold", real_fold)
     run = await store.load("r1")
     events = await store.load_events("r1")
     await store.aclose()
@@ -1043,6 +1041,7 @@ class SlowStore:
         *,
         states: Mapping[str, tuple[str | None, bool]] | None = None,
         definition: Mapping[str, Any] | None = None,
+        owner: str | None = None,
     ) -> None:
         taken = dict(states or {})
         await trio.sleep(self.delay)

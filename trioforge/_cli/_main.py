@@ -85,14 +85,18 @@ examples:
   trioforge resume ci-3f2a9c1b7d4e
   trioforge resume ci-3f2a9c1b7d4e --store examples/.trioforge/runs.db
   trioforge resume ci-3f2a9c1b7d4e --file examples/ci.yaml --max-parallel 2
+  trioforge resume ci-3f2a9c1b7d4e --rerun deploy
 
 Tasks whose completion was recorded do not run again; failed, interrupted
 and pending tasks do, and TRIOFORGE_ATTEMPT keeps counting. The workflow file
 is the one the run started from; if it changed since, resume refuses unless
---force. Processes left by a trioforge that was killed are killed first.
+--force, which runs the changed tasks and what depends on them again.
+--rerun TASK... runs those tasks and what depends on them again, after
+compensating what they did before (dependents first; --no-compensate skips
+that). Processes left by a trioforge that was killed are killed first.
 
-exit status: as for run; 2 if the run is unknown, its file changed, or
-another live process is driving it.
+exit status: as for run; 2 if the run is unknown, its file changed, another
+live process is driving it, or a compensation before --rerun failed.
 """
 
 _RUNS_EXAMPLES = """\
@@ -279,7 +283,23 @@ def _add_store_commands(
     resume.add_argument("run_id", metavar="RUN_ID", help="the run to resume")
     _add_store_options(resume, file_help="the workflow file, if not the one the run started from")
     resume.add_argument(
-        "--force", action="store_true", help="resume even if the workflow file changed"
+        "--force",
+        action="store_true",
+        help="resume even if the workflow file changed (changed tasks and dependents re-run)",
+    )
+    resume.add_argument(
+        "--rerun",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="TASK",
+        help="run these tasks and everything downstream again, even if they completed "
+        "(their earlier completions are compensated first, dependents first)",
+    )
+    resume.add_argument(
+        "--no-compensate",
+        action="store_true",
+        help="with --rerun: do not compensate the earlier completions first",
     )
     _add_run_options(resume)
 
@@ -424,6 +444,8 @@ def _dispatch(args: argparse.Namespace) -> int:
                 quiet=args.quiet,
                 resume=args.run_id if command == "resume" else None,
                 force=command == "resume" and args.force,
+                rerun=tuple(args.rerun) if command == "resume" else (),
+                compensate=not (command == "resume" and args.no_compensate),
                 store=args.store,
                 no_store=command == "run" and args.no_store,
                 resources=tuple(args.resource),

@@ -26,7 +26,8 @@ a watchdog process (see ``_watchdog``) kills the task processes, and
 
 The executor's outcome maps to the exit status: 0 success, 1 a task failed,
 124 the workflow's ``timeout`` ran out, 128+N interrupted by signal N, and 2
-when ``resume`` is refused (unknown run, changed file, another live driver).
+when ``resume`` is refused (unknown run, changed file, another live driver, or
+the compensations before a ``--rerun`` failed).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import sqlite3
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -59,6 +61,7 @@ from .._executor import WorkflowExecutor, WorkflowResult
 from .._shell import display_path, kill_leftovers, process_watchdog
 from .._store import (
     DefinitionChangedError,
+    RewindError,
     RunLockedError,
     RunNotFoundError,
     RunStoreError,
@@ -67,6 +70,7 @@ from .._store import (
     default_store_path,
 )
 from .._workflow_file import WorkflowFile, load_workflow_file
+from . import _store_commands
 from ._output import JsonStreamSink
 from ._progress import LiveReporter, PlainReporter, RunTracker
 from ._signals import Interrupts
@@ -80,7 +84,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_TIMEOUT = 124
 #: Errors that refuse a resume before anything runs (exit status 2).
-REFUSALS = (RunLockedError, DefinitionChangedError, RunNotFoundError)
+REFUSALS = (RunLockedError, DefinitionChangedError, RunNotFoundError, RewindError)
 
 
 @attrs.frozen
@@ -92,6 +96,8 @@ class RunOptions:
             file, when the stored path is not the one to use).
         resume: the run id to resume; None for a new run.
         force: resume even if the workflow file changed.
+        rerun: tasks to re-run, with their dependents, on resume (``--rerun``).
+        compensate: undo the ``rerun`` tasks' earlier completions first.
         store: the run store's path (``--store``).
         no_store: record nothing (``--no-store``; a new run only).
     """
@@ -107,6 +113,8 @@ class RunOptions:
     quiet: bool = False
     resume: str | None = None
     force: bool = False
+    rerun: tuple[str, ...] = ()
+    compensate: bool = True
     store: str | None = None
     no_store: bool = False
     resources: tuple[tuple[str, int], ...] = ()  # --resource NAME=N, over the file's
@@ -179,18 +187,6 @@ def _stored_file(stored: StoredRun) -> str:
             "--file FILE (and --force, since the path is part of the run's definition)"
         )
     return path
-
-
-def _restored(stored: StoredRun, tracker: RunTracker) -> None:
-    """Show the tasks the resume will not run again as done (as ``restore`` decides)."""
-    for task_id, record in stored.tasks.items():
-        if (
-            task_id in tracker.records
-            and record.state == "completed"
-            and record.result_restorable
-            and not record.compensated
-        ):
-            tracker.restore(task_id, record.attempts)
 
 
 class _Console(Console):
@@ -276,7 +272,7 @@ class _Target:
         store_path: Path | None = None
         file = options.file
         if stored is not None:
-            store_path = existing_store(options.file, options.store)
+            store_path = _store_commands.store_to_resume(options.file, options.store)
             file = file if file is not None else _stored_file(stored)
         elif not options.no_store:
             store_path = default_store_path(file, store=options.store)
@@ -298,7 +294,7 @@ def run_workflow_file(options: RunOptions) -> int:
     stored = None
     if options.resume is not None:
         stored = load_run(existing_store(options.file, options.store), options.resume)
-        if stored.record.status == "completed":
+        if stored.record.status == "completed" and not options.rerun:
             if not options.quiet:
                 sys.stderr.write(f"trioforge: run {stored.id} completed; nothing to resume\n")
             return EXIT_OK
@@ -311,7 +307,7 @@ def run_workflow_file(options: RunOptions) -> int:
     tracker = RunTracker(loaded.workflow, loaded.log_dir)
     views = _Views.choose(options, tracker)
     if target.stored is not None:
-        _restored(target.stored, tracker)
+        _store_commands.check_rerun(options.rerun, loaded.workflow, target.file)
         killed = kill_leftovers(target.stored.id)
         if killed and not options.quiet:
             views.notice(f"killed {killed} leftover process(es) of this run from a dead trioforge")
@@ -331,7 +327,7 @@ def run_workflow_file(options: RunOptions) -> int:
         definition_extra={"path": str(Path(target.file).resolve()), "source": target.source},
         resources={**loaded.resources, **dict(options.resources)},
     )
-    start = _starter(executor, options)
+    start = _starter(executor, options, tracker)
     groups = loaded.process_groups
     with contextlib.ExitStack() as stack:
         try:
@@ -353,7 +349,7 @@ def run_workflow_file(options: RunOptions) -> int:
 
 
 def _starter(
-    executor: WorkflowExecutor, options: RunOptions
+    executor: WorkflowExecutor, options: RunOptions, tracker: RunTracker
 ) -> Callable[[], Awaitable[WorkflowResult]]:
     if options.resume is None:
         return {
@@ -361,13 +357,15 @@ def _starter(
             "layers": executor.execute_parallel,
             "sequential": executor.execute,
         }[options.schedule]
-    run_id, force = options.resume, options.force
-    schedule = cast("Schedule", options.schedule)
-
-    def resume() -> Awaitable[WorkflowResult]:
-        return executor.resume(run_id, force=force, schedule=schedule)
-
-    return resume
+    return partial(
+        executor.resume,
+        options.resume,
+        force=options.force,
+        schedule=cast("Schedule", options.schedule),
+        rerun=options.rerun,
+        compensate=options.compensate,
+        on_restore=partial(_store_commands.show_restored, tracker=tracker),
+    )
 
 
 def _report(
@@ -380,7 +378,7 @@ def _report(
 ) -> int:
     out, err = views.out, views.err
     if outcome.refused:
-        err.print(f"trioforge: error: {outcome.error}", markup=False)
+        err.print(f"trioforge: error: {_store_commands.refusal(outcome.error)}", markup=False)
         return outcome.code
     human = views.reporter is not None
     try:

@@ -1,8 +1,10 @@
 """``trioforge runs``, ``show`` and ``report``: the run store, read from the command line.
 
-These commands only read, through their own connection, so they work from
-another terminal while a run is live (SQLite's WAL mode lets readers in
-beside the writer, and the driver flushes task starts every half second).
+These commands only read, through their own read-only connection, so they
+work from another terminal while a run is live (SQLite's WAL mode lets readers
+in beside the writer, and the driver flushes task starts every half second),
+and without write access to the store (nothing is migrated or switched to
+WAL). ``resume`` writes, and says so up front when it cannot.
 
 Which store: ``--store PATH``, else ``$TRIOFORGE_STORE``, else
 ``.trioforge/runs.db`` beside ``--file FILE`` when given, else in the current
@@ -28,7 +30,7 @@ import shlex
 import sqlite3
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -38,10 +40,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .._core import AuditEvent, WorkflowError, format_duration
+from .._core import AuditEvent, Workflow, WorkflowError, format_duration
 from .._report import render_report
 from .._shell import display_path
 from .._store import (
+    DefinitionChangedError,
+    Resumption,
     RunRecord,
     RunStoreError,
     SQLiteRunStore,
@@ -49,15 +53,19 @@ from .._store import (
     TaskRecord,
     default_store_path,
 )
-from ._progress import short_error
+from ._progress import RunTracker, short_error
 
 __all__ = [
     "UsageError",
+    "check_rerun",
     "existing_store",
     "list_runs",
     "load_run",
+    "refusal",
     "resume_command",
+    "show_restored",
     "show_run",
+    "store_to_resume",
     "write_report",
 ]
 
@@ -66,6 +74,7 @@ T = TypeVar("T")
 #: How each task state is drawn in ``show`` (symbol, style).
 STATE_STYLES = {
     "completed": ("✓", "green"),
+    "rolled back": ("↺", "yellow"),
     "failed": ("✗", "bold red"),
     "running": ("…", "bold cyan"),
     "pending": ("·", "dim"),
@@ -103,6 +112,21 @@ def existing_store(file: str | None, store: str | None) -> Path:
     return path
 
 
+def store_to_resume(file: str | None, store: str | None) -> Path:
+    """The store ``resume`` writes to: it must exist, and be writable.
+
+    Raises:
+        UsageError: there is no store there, or no write access to it.
+    """
+    path = existing_store(file, store)
+    if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        raise UsageError(
+            f"resume needs write access to the run store {display_path(path)} and its "
+            "folder (SQLite writes its journal beside it); runs, show and report only read"
+        )
+    return path
+
+
 def resume_command(run_id: str, store: Path) -> str:
     """The exact command that resumes ``run_id`` from the current folder and environment."""
     words = ["trioforge", "resume", run_id]
@@ -111,9 +135,38 @@ def resume_command(run_id: str, store: Path) -> str:
     return shlex.join(words)
 
 
+def show_restored(resumed: Resumption, tracker: RunTracker) -> None:
+    """Show the tasks a resume does not run again as done (the store decided, under the lease)."""
+    for task_id in resumed.restored:
+        if task_id in tracker.records:
+            tracker.restore(task_id, resumed.attempts.get(task_id, 1))
+
+
+def check_rerun(rerun: Sequence[str], workflow: Workflow, file: str) -> None:
+    """Refuse ``--rerun`` of a task the workflow file does not have.
+
+    Raises:
+        UsageError: naming the unknown tasks.
+    """
+    unknown = [task_id for task_id in rerun if task_id not in workflow.tasks]
+    if unknown:
+        raise UsageError(f"--rerun: no task {', '.join(map(repr, unknown))} in {file}")
+
+
+def refusal(error: Exception | None) -> str:
+    """The one line that says why a resume was refused, in command-line words."""
+    if isinstance(error, DefinitionChangedError):
+        return (
+            f"the workflow changed since run {error.run_id!r} started ({error.detail}); "
+            "resume it with --force to run it anyway (the changed tasks and everything "
+            "downstream of them run again)"
+        )
+    return str(error)
+
+
 def _read(path: Path, action: Callable[[SQLiteRunStore], Awaitable[T]]) -> T:
     async def main() -> T:
-        async with SQLiteRunStore(path) as store:
+        async with SQLiteRunStore(path, readonly=True) as store:
             return await action(store)
 
     try:
@@ -182,6 +235,8 @@ def list_runs(path: Path, *, limit: int, as_json: bool) -> int:
 def _state(task: TaskRecord, run_status: str) -> str:
     if task.state == "running" and run_status != "running":
         return "interrupted"  # its driver is gone; it is not running now
+    if task.state == "completed" and task.compensated:
+        return "rolled back"  # it completed, then its compensation undid it
     return task.state
 
 
@@ -221,7 +276,7 @@ def show_run(path: Path, run_id: str, *, as_json: bool) -> int:
         "done": sum(state == "completed" for state in states.values()),
         "pending": sum(state == "pending" for state in states.values()),
     }
-    for state in ("failed", "skipped", "cancelled", "interrupted"):
+    for state in ("rolled back", "failed", "skipped", "cancelled", "interrupted"):
         counts[state] = sum(s == state for s in states.values())
     always = (
         ("running now", "done", "pending") if record.status == "running" else ("done", "pending")

@@ -6,7 +6,9 @@ it speaks in (``_records``); the tagged-JSON codec for results and
 ``ctx.state`` with a registry of result types (``_codec``); leases
 (``_lease``, over the pure owner helpers in ``_owner``); group commit
 (``_writer``); and the durable-run logic the executor calls: the definition
-snapshot, restoring a stored run, recording a live one (``_durable``).
+snapshot, restoring a stored run, recording a live one (``_durable``), and
+driving a run under its lease with fenced commits (``_driving``). Commits
+fold their events into rows in ``_fold``.
 
 May import: ``_core`` only. Imported by: the executor, the shell (to register
 ``ShellResult`` with the codec), the report, the command line and the public
@@ -14,6 +16,9 @@ May import: ``_core`` only. Imported by: the executor, the shell (to register
 """
 
 from ._codec import register_result_type as register_result_type
+from ._driving import ResumeRequest as ResumeRequest
+from ._driving import RewindError as RewindError
+from ._driving import driving as driving
 from ._durable import DefinitionChangedError as DefinitionChangedError
 from ._durable import Resumption as Resumption
 from ._durable import definition_of as definition_of
@@ -24,6 +29,7 @@ from ._lease import keep_lease as keep_lease
 from ._owner import lease_owner as lease_owner
 from ._protocol import RunStore as RunStore
 from ._records import Lease as Lease
+from ._records import LeaseLostError as LeaseLostError
 from ._records import RunLockedError as RunLockedError
 from ._records import RunNotFoundError as RunNotFoundError
 from ._records import RunRecord as RunRecord
@@ -40,7 +46,10 @@ from ._writer import RunRecorder as RunRecorder
 __all__ = [
     "DefinitionChangedError",
     "Lease",
+    "LeaseLostError",
+    "ResumeRequest",
     "Resumption",
+    "RewindError",
     "RunLockedError",
     "RunNotFoundError",
     "RunRecord",
@@ -54,6 +63,7 @@ __all__ = [
     "definition_hash",
     "definition_of",
     "definition_snapshot",
+    "driving",
     "hold_lease",
     "iso_time",
     "keep_lease",

@@ -214,6 +214,10 @@ def decode_result(text: str) -> Any:
 
 def _encode(value: Any, decode: Callable[[str], Any]) -> tuple[str | None, bool]:
     """``(json_text, restorable)``: restorable when ``decode`` gives ``value`` back."""
+    kind = type(value)
+    if value is None or kind is bool or kind is int or kind is str:
+        # The common results (a no-op's None, a count, a name): no round trip needed.
+        return json.dumps(value, ensure_ascii=False), True
     try:
         text = json.dumps(
             _dump_tagged(value), allow_nan=False, ensure_ascii=False, separators=(",", ":")

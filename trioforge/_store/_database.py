@@ -31,27 +31,23 @@ from typing import Any
 
 from .._core import AuditEvent, EventType
 from ._codec import encode_result
+from ._fold import ensure_rows, fold
 from ._owner import holder_is_dead
 from ._records import (
     Lease,
+    LeaseLostError,
     RunLockedError,
     RunNotFoundError,
     RunRecord,
+    RunStoreError,
     StoredRun,
     TaskRecord,
     definition_hash,
 )
-from ._schema import MIGRATIONS, Migration, migrate
+from ._schema import MIGRATIONS, Migration, migrate, schema_version
 
 __all__ = ["SQLiteDatabase"]
 
-_FAILURE_ENDS = frozenset({EventType.TASK_FAILED, EventType.TASK_TIMED_OUT})
-_RUN_ENDS = {
-    EventType.WORKFLOW_COMPLETED: "completed",
-    EventType.WORKFLOW_FAILED: "failed",
-    EventType.WORKFLOW_CANCELLED: "cancelled",
-    EventType.WORKFLOW_TIMED_OUT: "timed_out",
-}
 _TASK_COLUMNS = (
     "run_id, task_id, state, attempts, started_at, finished_at, error, "
     "result_json, result_restorable, duration, compensated, ctx_state_json, ctx_state_restorable"
@@ -81,6 +77,10 @@ class SQLiteDatabase:
         synchronous: ``"full"`` or ``"normal"`` (see the module docs).
         busy_timeout: seconds to wait for another process's write lock.
         migrations: the schema steps (tests pass extra ones).
+        readonly: open the file read-only (``mode=ro``): no folder is made,
+            the journal mode is left alone and nothing is migrated, so a
+            store can be read without write access to it. A store that needs
+            a migration is refused (open it once with write access).
     """
 
     def __init__(
@@ -90,10 +90,15 @@ class SQLiteDatabase:
         synchronous: str = "full",
         busy_timeout: float = 10.0,
         migrations: Sequence[Migration] = MIGRATIONS,
+        readonly: bool = False,
     ) -> None:
         if synchronous not in ("full", "normal"):
             raise ValueError(f'synchronous must be "full" or "normal", got {synchronous!r}')
         self.path = path
+        self._rows: tuple[str, set[str]] | None = None
+        if readonly:
+            self._conn = _open_readonly(path, busy_timeout, len(migrations))
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(
             path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
@@ -156,6 +161,7 @@ class SQLiteDatabase:
                 "VALUES (?, ?, ?, 'pending')",
                 [(record.id, tid, pos) for pos, tid in enumerate(record.task_ids)],
             )
+        self._rows = (record.id, set(record.task_ids))
 
     def commit(
         self,
@@ -164,11 +170,18 @@ class SQLiteDatabase:
         results: Mapping[str, Any],
         states: Mapping[str, tuple[str | None, bool]] | None = None,
         definition: Mapping[str, Any] | None = None,
+        owner: str | None = None,
+        now: float | None = None,
     ) -> None:
         """Append ``events`` and apply them to the run's rows, in one durable transaction.
 
         ``states`` are encoded already (:func:`encode_state`); ``definition``,
-        if given, replaces the run's definition first.
+        if given, replaces the run's definition first. ``owner``, if given, is
+        the fencing token: the commit is refused (nothing is written) unless
+        ``owner`` holds the run's lease, checked inside the transaction.
+
+        Raises:
+            LeaseLostError: ``owner`` no longer holds the run's lease.
         """
         encoded = {tid: encode_result(value) for tid, value in results.items()}
         rows = [
@@ -189,28 +202,42 @@ class SQLiteDatabase:
         ]
         with self._transaction() as conn:
             self._require_run(conn, run_id)
-            if definition is not None:
-                _replace_definition(conn, run_id, definition)
-            conn.executemany(
-                "INSERT INTO events (run_id, type, workflow_id, task_id, clock, wall, layer, "
-                "attempt, duration, error, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-            seen: set[str] = set()
-            for event in events:
-                task_id = event.task_id
-                if task_id is not None and task_id not in seen:
-                    seen.add(task_id)
-                    _ensure_row(conn, run_id, task_id)
-                _apply(conn, run_id, event, encoded)
-            for task_id, (text, restorable) in (states or {}).items():
-                if task_id not in seen:
-                    _ensure_row(conn, run_id, task_id)
-                conn.execute(
-                    "UPDATE tasks SET ctx_state_json = ?, ctx_state_restorable = ? "
-                    "WHERE run_id = ? AND task_id = ?",
-                    (text, int(restorable), run_id, task_id),
+            if owner is not None:
+                _check_owner(conn, run_id, owner, now)
+            known = self._known_rows(conn, run_id)
+            try:
+                if definition is not None:
+                    _replace_definition(conn, run_id, definition)
+                    known.clear()  # rows may have been added
+                conn.executemany(
+                    "INSERT INTO events (run_id, type, workflow_id, task_id, clock, wall, layer, "
+                    "attempt, duration, error, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
                 )
+                ids = dict.fromkeys(e.task_id for e in events if e.task_id is not None)
+                ids.update(dict.fromkeys(states or {}))
+                ensure_rows(conn, run_id, ids, known)
+                fold(conn, run_id, events, encoded)
+                if states:
+                    conn.executemany(
+                        "UPDATE tasks SET ctx_state_json = ?, ctx_state_restorable = ? "
+                        "WHERE run_id = ? AND task_id = ?",
+                        [(text, int(ok), run_id, tid) for tid, (text, ok) in states.items()],
+                    )
+            except BaseException:
+                self._rows = None  # the rows this transaction added are rolled back
+                raise
+
+    def _known_rows(self, conn: sqlite3.Connection, run_id: str) -> set[str]:
+        """Task ids of the run known to have a row (the last run committed to, cached).
+
+        Rows are only ever added to a run (by its lease holder), so the cache
+        can only miss rows, never claim one that is not there, unless a
+        transaction that added rows rolled back (then it is dropped).
+        """
+        if self._rows is None or self._rows[0] != run_id:
+            self._rows = (run_id, set())
+        return self._rows[1]
 
     def load(self, run_id: str, now: float) -> StoredRun:
         """The run and its tasks, read in one snapshot."""
@@ -291,9 +318,9 @@ class SQLiteDatabase:
                 "SELECT owner, expires_at FROM leases WHERE run_id = ?", (run_id,)
             ).fetchone()
             if row is None:
-                raise RunLockedError(run_id, None, None, lost_by=owner)
+                raise LeaseLostError(run_id, None, None, lost_by=owner)
             if row[0] != owner:
-                raise RunLockedError(run_id, row[0], row[1], now=now, lost_by=owner)
+                raise LeaseLostError(run_id, row[0], row[1], now=now, lost_by=owner)
             conn.execute("UPDATE leases SET expires_at = ? WHERE run_id = ?", (now + ttl, run_id))
         return Lease(run_id, owner, now + ttl)
 
@@ -324,13 +351,56 @@ def _task_record(row: Sequence[Any]) -> TaskRecord:
     )
 
 
-def _ensure_row(conn: sqlite3.Connection, run_id: str, task_id: str) -> None:
-    """Give a task seen only in events (or states) a ``pending`` row after the others."""
-    conn.execute(
-        "INSERT OR IGNORE INTO tasks (run_id, task_id, position, state) "
-        "SELECT ?, ?, COALESCE(MAX(position) + 1, 0), 'pending' FROM tasks WHERE run_id = ?",
-        (run_id, task_id, run_id),
-    )
+def _open_readonly(path: Path, busy_timeout: float, latest: int) -> sqlite3.Connection:
+    """A read-only connection to the store at ``path`` whose schema is version ``latest``.
+
+    SQLite reads a WAL-mode file through its ``-shm`` index, which a reader
+    creates when the folder is writable. When it cannot (a read-only folder,
+    no ``-shm`` left behind), the file is opened ``immutable``: no locks,
+    which is right for a store nobody with our rights can be writing.
+    """
+    uri = path.absolute().as_uri()
+    last: sqlite3.Error | None = None
+    for query in ("?mode=ro", "?mode=ro&immutable=1"):
+        conn = sqlite3.connect(
+            uri + query,
+            uri=True,
+            timeout=busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            found = schema_version(conn)
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            last = exc
+            continue
+        if found != latest:
+            conn.close()
+            if found > latest:
+                raise RunStoreError(
+                    f"the run store {path} has schema version {found}, newer than this "
+                    f"trioforge knows ({latest}); upgrade trioforge to use it"
+                )
+            raise RunStoreError(
+                f"the run store {path} has schema version {found} and must be migrated to "
+                f"{latest} first: run or resume a workflow with write access to it once"
+            )
+        return conn
+    assert last is not None
+    raise last
+
+
+def _check_owner(conn: sqlite3.Connection, run_id: str, owner: str, now: float | None) -> None:
+    """Raise :class:`LeaseLostError` unless ``owner`` holds the run's lease (even expired)."""
+    row = conn.execute(
+        "SELECT owner, expires_at FROM leases WHERE run_id = ?", (run_id,)
+    ).fetchone()
+    if row is None:
+        raise LeaseLostError(run_id, None, None, lost_by=owner)
+    if row[0] != owner:
+        raise LeaseLostError(run_id, row[0], row[1], now=now, lost_by=owner)
 
 
 def _replace_definition(
@@ -376,57 +446,3 @@ def _replace_definition(
 def _run_record(row: Sequence[Any], now: float) -> RunRecord:
     status = effective_status(row[4], row[7], row[8], now)
     return RunRecord(row[0], row[1], row[2], json.loads(row[3]), status, row[5], row[6])
-
-
-def _apply(
-    conn: sqlite3.Connection,
-    run_id: str,
-    event: AuditEvent,
-    encoded: Mapping[str, tuple[str | None, bool]],
-) -> None:
-    """Fold one event into the run's and its task's rows."""
-    kind = event.type
-    task_id = event.task_id
-    key = (run_id, task_id)
-    if kind == EventType.TASK_STARTED:
-        conn.execute(
-            "UPDATE tasks SET state = 'running', attempts = attempts + 1, started_at = ?, "
-            "finished_at = NULL, duration = NULL WHERE run_id = ? AND task_id = ?",
-            (event.wall, *key),
-        )
-    elif kind == EventType.TASK_COMPLETED:
-        text, restorable = encoded.get(task_id or "", (None, False))
-        conn.execute(
-            "UPDATE tasks SET state = 'completed', finished_at = ?, duration = ?, error = NULL, "
-            "result_json = ?, result_restorable = ?, compensated = 0 "
-            "WHERE run_id = ? AND task_id = ?",
-            (event.wall, event.duration, text, int(restorable), *key),
-        )
-    elif kind in _FAILURE_ENDS:
-        # Final unless a TASK_RETRYING follows (in this batch or the next).
-        conn.execute(
-            "UPDATE tasks SET state = 'failed', finished_at = ?, duration = ?, error = ? "
-            "WHERE run_id = ? AND task_id = ?",
-            (event.wall, event.duration, event.error, *key),
-        )
-    elif kind == EventType.TASK_RETRYING:
-        conn.execute("UPDATE tasks SET state = 'running' WHERE run_id = ? AND task_id = ?", key)
-    elif kind == EventType.TASK_CANCELLED:
-        conn.execute(
-            "UPDATE tasks SET state = 'cancelled', finished_at = ?, duration = ? "
-            "WHERE run_id = ? AND task_id = ?",
-            (event.wall, event.duration, *key),
-        )
-    elif kind == EventType.TASK_SKIPPED:
-        conn.execute("UPDATE tasks SET state = 'skipped' WHERE run_id = ? AND task_id = ?", key)
-    elif kind == EventType.TASK_COMPENSATED:
-        conn.execute("UPDATE tasks SET compensated = 1 WHERE run_id = ? AND task_id = ?", key)
-    elif kind == EventType.WORKFLOW_STARTED:
-        conn.execute(
-            "UPDATE runs SET status = 'running', finished_at = NULL WHERE id = ?", (run_id,)
-        )
-    elif kind in _RUN_ENDS:
-        conn.execute(
-            "UPDATE runs SET status = ?, finished_at = ? WHERE id = ?",
-            (_RUN_ENDS[kind], event.wall, run_id),
-        )

@@ -4,21 +4,25 @@ The executor's lifecycle stays the same with or without a store; this module
 wraps it. :func:`recording` creates nothing by itself: the caller has created
 (or loaded) the run record. While the block runs it
 
-* holds the run's lease (a heartbeat renews it; a second driver is refused);
+* runs inside the run's lease (held by the caller, ``_driving``), and sends
+  the lease owner with every commit as a fencing token;
 * adds a :class:`RunRecorder` to the audit sinks, so every event is buffered
   for the store, and installs ``run.checkpoint``: :func:`run_task` awaits it
   after a task's completion event and before anything that depends on the
   task may start, so a completion is durable before it is acted on. Tasks
   that complete in the same scheduler tick share one commit;
-* flushes the buffer every :data:`FLUSH_INTERVAL` seconds, so that another
-  process (``trioforge show``) sees which tasks are running;
+* flushes what is buffered :data:`FLUSH_INTERVAL` seconds after it was, so
+  that another process (``trioforge show``) sees which tasks are running,
+  and waits on an event, without waking up, while nothing is buffered;
 * flushes once more at the end, shielded and bounded, after the terminal
   event, so the run's final status is recorded however the block ends.
 
 :func:`restore` turns a stored run into the state a resumed :class:`Run`
-starts from: the tasks that completed (and were not rolled back) keep their
-results and are not run again; every other task runs, and a task that had
-started before keeps counting its attempts.
+starts from (the one restore rule; the command line shows what it decided):
+the tasks that completed (and were not rolled back, changed in a forced
+resume, or named to re-run) keep their results and are not run again, when
+every task they depend on is restored too; every other task runs, and a task
+that had started before keeps counting its attempts.
 
 A resumed run is the same run, so it also gets back each task's ``ctx.state``
 (the scratch dict a task's attempts and its compensation share). The recorder
@@ -41,16 +45,24 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from typing import Any
 
 import attrs
 import trio
 
-from .._core import Run, Task, Workflow, WorkflowError, has_compensation, single_error
+from .._core import (
+    Run,
+    Task,
+    Workflow,
+    WorkflowError,
+    has_compensation,
+    single_error,
+)
 from ._protocol import RunStore
 from ._records import (
+    LeaseLostError,
     RunStoreError,
     StoredRun,
     TaskRecord,
@@ -75,14 +87,17 @@ class DefinitionChangedError(WorkflowError):
     Attributes:
         run_id: the run that was to be resumed.
         changed: task ids whose definition differs, was added or was removed.
+        detail: what changed, in words (``"changed: a; added: b"``).
     """
 
     def __init__(self, run_id: str, changed: list[str], detail: str) -> None:
         self.run_id = run_id
         self.changed = changed
+        self.detail = detail
         super().__init__(
             f"the workflow changed since run {run_id!r} started ({detail}); "
-            "resume it with force=True (trioforge resume --force) to run it anyway"
+            "resume it with force=True to run it anyway (the changed tasks and "
+            "everything downstream of them run again)"
         )
 
 
@@ -134,7 +149,7 @@ def _change(stored: StoredRun, definition: dict[str, Any]) -> tuple[list[str], s
 
 @attrs.frozen
 class Resumption:
-    """What a resumed run starts from, as :func:`restore` decided it.
+    """What a resumed run starts from, as the store's one restore rule decided it.
 
     Attributes:
         run_id: the run.
@@ -149,6 +164,11 @@ class Resumption:
             resume was forced through the change; None when it did not change.
         definition: the definition to store as the run's from now on (the
             current one, when ``forced``); None to keep the stored one.
+        attempts: the attempts each restored task took.
+        rewound: tasks that completed before and run again because they were
+            named to re-run or are downstream of one (``rerun=``), in a
+            topological order; their earlier completions are compensated
+            first (dependents first) unless ``compensate=False``.
     """
 
     run_id: str
@@ -157,12 +177,16 @@ class Resumption:
     lost_states: list[str] = attrs.Factory(list)
     forced: str | None = None
     definition: dict[str, Any] | None = attrs.field(default=None, hash=False)
+    attempts: dict[str, int] = attrs.field(factory=dict, hash=False)
+    rewound: list[str] = attrs.Factory(list)
 
     def describe(self) -> str:
         """The detail of the resumed run's ``WorkflowStarted`` event (without parentheses)."""
         text = f"resumed; {len(self.restored)} tasks restored"
         if self.forced is not None:
             text += f"; definition changed, resumed with force ({self.forced})"
+        if self.rewound:
+            text += f"; re-running completed tasks {', '.join(self.rewound)}"
         if self.lost_states:
             text += (
                 f"; ctx.state not restorable for {', '.join(self.lost_states)}: "
@@ -177,14 +201,18 @@ def restore(
     definition: dict[str, Any] | None = None,
     *,
     force: bool = False,
+    rerun: Collection[str] = (),
 ) -> Resumption:
     """Load what ``stored`` finished into the fresh ``run``; return what the resume starts from.
 
-    Completed tasks whose results were stored faithfully (and that were not
-    compensated) are restored, when every task they depend on is restored
-    too; they count as completed in this run too, so a later failure rolls
-    them back like the rest. Every task's stored
-    ``ctx.state`` that decodes faithfully goes back into ``run.states``.
+    This is the one restore rule (the command line's progress view uses what
+    it returns). Completed tasks whose results were stored faithfully (and
+    that were not compensated) are restored, when every task they depend on
+    is restored too; they count as completed in this run too, so a later
+    failure rolls them back like the rest. A task named in ``rerun``, and on
+    a forced resume a task whose definition changed or was added, is not
+    restored, so it and everything downstream of it run again. Every task's
+    stored ``ctx.state`` that decodes faithfully goes back into ``run.states``.
 
     Args:
         run: the fresh run (same id as ``stored``), not started yet.
@@ -193,15 +221,20 @@ def restore(
             when given, a change since the run started is refused unless
             ``force``, and a forced change is returned for the recorder to store.
         force: resume even though ``definition`` changed.
+        rerun: ids of tasks to run again even though they completed.
 
     Raises:
         DefinitionChangedError: ``definition`` changed and ``force`` is false.
     """
+    unknown = [tid for tid in rerun if tid not in run.dag.index]
+    if unknown:
+        raise ValueError(f"cannot re-run {', '.join(map(repr, unknown))}: no such task")
     change = None if definition is None else _change(stored, definition)
     if change is not None and not force:
         raise DefinitionChangedError(stored.id, *change)
     index = run.dag.index
     dag = run.dag
+    invalid = set(rerun) | (set(change[0]) if change is not None else set())
     done: dict[int, TaskRecord] = {}
     for task_id, record in stored.tasks.items():
         node = index.get(task_id)
@@ -212,7 +245,12 @@ def restore(
         state = _state_of(record)
         if state is not None:
             run.states[task_id] = state
-        if record.state == "completed" and record.result_restorable and not record.compensated:
+        if (
+            record.state == "completed"
+            and record.result_restorable
+            and not record.compensated
+            and task_id not in invalid
+        ):
             done[node] = record
     # A completed task is kept only if everything it depends on is kept too: one
     # whose dependency runs again (rolled back, or its result could not be stored)
@@ -221,12 +259,20 @@ def restore(
     restored: set[int] = set()
     order: list[str] = []
     lost: list[str] = []
+    rewound: list[str] = []
+    tainted = {index[tid] for tid in rerun}
     predecessors = dag.predecessors
     for node in dag.topological_order():
+        task_id = dag.ids[node]
+        if any(p in tainted for p in predecessors[node]):
+            tainted.add(node)
+        if node in tainted:
+            earlier = stored.tasks.get(task_id)
+            if earlier is not None and earlier.state == "completed" and not earlier.compensated:
+                rewound.append(task_id)
         kept = done.get(node)
         if kept is None or not all(p in restored for p in predecessors[node]):
             continue
-        task_id = dag.ids[node]
         restored.add(node)
         order.append(task_id)
         run.results[task_id] = kept.result()
@@ -248,6 +294,8 @@ def restore(
         lost,
         None if change is None else change[1],
         None if change is None else definition,
+        {tid: stored.tasks[tid].attempts for tid in order},
+        rewound,
     )
 
 
@@ -263,7 +311,12 @@ def _state_of(record: TaskRecord) -> dict[str, Any] | None:
 
 @asynccontextmanager
 async def recording(
-    store: RunStore, run: Run, *, resumed: Resumption | None = None
+    store: RunStore,
+    run: Run,
+    *,
+    resumed: Resumption | None = None,
+    owner: str | None = None,
+    on_lost: Callable[[LeaseLostError], None] | None = None,
 ) -> AsyncIterator[RunRecorder]:
     """Record every event and task state of ``run`` while the block runs.
 
@@ -271,10 +324,19 @@ async def recording(
     this block, and around loading the run it resumes, so that what it
     restored cannot change under it. ``resumed`` is what :func:`restore`
     returned for a resumed run; a definition it carries (a forced resume) is
-    stored with the first commit.
+    stored with the first commit. ``owner`` is the lease owner every commit
+    is fenced with; ``on_lost`` is called when a commit is refused for it.
     """
     definition = None if resumed is None else resumed.definition
-    recorder = RunRecorder(store, run.workflow_id, run.results, run.states, definition=definition)
+    recorder = RunRecorder(
+        store,
+        run.workflow_id,
+        run.results,
+        run.states,
+        definition=definition,
+        owner=owner,
+        on_lost=on_lost,
+    )
     run.audit.sinks.append(recorder)
     run.checkpoint = recorder.flush
     try:
@@ -284,16 +346,18 @@ async def recording(
                 try:
                     yield recorder
                 finally:
-                    nursery.cancel_scope.cancel()
+                    nursery.cancel_scope.cancel(reason="the run is over")
     except BaseException:
         # Record the end of the run if we can, but never hide why it ended.
-        with trio.move_on_after(FINAL_FLUSH_TIMEOUT, shield=True):
-            with contextlib.suppress(RunStoreError):
-                await recorder.flush()
+        with (
+            contextlib.suppress(RunStoreError),  # the run's own exception says why it ended
+            trio.move_on_after(FINAL_FLUSH_TIMEOUT, shield=True) as bound,
+        ):
+            await recorder.flush(deadline=bound.deadline)
         raise
     else:
         with trio.move_on_after(FINAL_FLUSH_TIMEOUT, shield=True) as scope:
-            await recorder.flush()
+            await recorder.flush(deadline=scope.deadline)
         if scope.cancelled_caught:
             raise RunStoreError(
                 f"could not record the end of run {run.workflow_id!r} "
@@ -305,7 +369,9 @@ async def recording(
 
 
 async def _flush_every(recorder: RunRecorder, interval: float) -> None:
+    """Flush what is buffered ``interval`` seconds after it was; wait on events when idle."""
     while True:
+        await recorder.wait_unflushed()
         await trio.sleep(interval)
         if recorder.unflushed:
             await recorder.flush()

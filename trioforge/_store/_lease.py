@@ -26,7 +26,7 @@ drivers must never write the same run.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import TYPE_CHECKING
@@ -49,7 +49,13 @@ RELEASE_TIMEOUT = 10.0
 
 
 async def keep_lease(
-    store: RunStore, run_id: str, owner: str, ttl: float, *, interval: float | None = None
+    store: RunStore,
+    run_id: str,
+    owner: str,
+    ttl: float,
+    *,
+    interval: float | None = None,
+    on_lost: Callable[[RunLockedError], None] | None = None,
 ) -> None:
     """Renew ``owner``'s lease every ``interval`` (default ``ttl / 3``) seconds, forever.
 
@@ -57,6 +63,10 @@ async def keep_lease(
     ends. A renewal that fails for another reason (the database busy for
     longer than its timeout, say) is retried at the next beat, as long as the
     lease has not lapsed meanwhile.
+
+    ``on_lost``, if given, is called with the error before it is raised
+    (synchronously, so the driver can stop its run before anything else
+    happens).
 
     Raises:
         RunLockedError: the lease was taken over or released, so the caller
@@ -73,7 +83,9 @@ async def keep_lease(
         asked = trio.current_time()
         try:
             await store.renew_lease(run_id, owner, ttl)
-        except RunLockedError:
+        except RunLockedError as exc:
+            if on_lost is not None:
+                on_lost(exc)
             raise
         except Exception:
             if trio.current_time() + every - renewed >= ttl:
@@ -90,6 +102,7 @@ async def hold_lease(
     owner: str | None = None,
     ttl: float = 30.0,
     interval: float | None = None,
+    on_lost: Callable[[RunLockedError], None] | None = None,
 ) -> AsyncIterator[Lease]:
     """Acquire the run's lease, renew it while the block runs, release it after.
 
@@ -99,6 +112,8 @@ async def hold_lease(
         owner: the owner name; a fresh :func:`lease_owner` by default.
         ttl: seconds a lease lasts without renewal.
         interval: seconds between renewals (default ``ttl / 3``).
+        on_lost: called with the error when the heartbeat finds the lease
+            lost, before the block is cancelled.
 
     Raises:
         RunLockedError: on entry, another live process drives the run; inside
@@ -112,16 +127,16 @@ async def hold_lease(
     try:
         with single_error():
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(partial(keep_lease, interval=interval), store, run_id, who, ttl)
+                beat = partial(keep_lease, interval=interval, on_lost=on_lost)
+                nursery.start_soon(beat, store, run_id, who, ttl)
                 try:
                     yield lease
                 finally:
                     nursery.cancel_scope.cancel(reason="the lease is no longer needed")
     except BaseException:
-        with trio.move_on_after(RELEASE_TIMEOUT, shield=True):
-            # Never hide the original failure behind a cleanup error: the lease expires.
-            with contextlib.suppress(Exception):
-                await store.release_lease(run_id, who)
+        # Never hide the original failure behind a cleanup error: the lease expires.
+        with contextlib.suppress(Exception), trio.move_on_after(RELEASE_TIMEOUT, shield=True):
+            await store.release_lease(run_id, who)
         raise
     with trio.move_on_after(RELEASE_TIMEOUT, shield=True):
         await store.release_lease(run_id, who)

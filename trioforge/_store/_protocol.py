@@ -40,6 +40,7 @@ class RunStore(Protocol):
         *,
         states: Mapping[str, tuple[str | None, bool]] | None = None,
         definition: Mapping[str, Any] | None = None,
+        owner: str | None = None,
     ) -> None:
         """Append ``events`` and fold them into the run's rows, in one transaction.
 
@@ -62,8 +63,15 @@ class RunStore(Protocol):
         run ``running``; the workflow's ending events set its status and
         ``finished_at``.
 
+        ``owner``, when given, is a fencing token: the lease owner the driver
+        holds the run's lease as. The transaction checks that ``owner`` still
+        holds the lease and writes nothing if not, so a driver whose lease
+        was taken over (its heartbeat stalled) can never overwrite what the
+        new driver records.
+
         Raises:
             RunNotFoundError: the run is not in the store.
+            LeaseLostError: ``owner`` no longer holds the run's lease.
         """
         ...
 

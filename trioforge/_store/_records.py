@@ -37,6 +37,7 @@ __all__ = [
     "RUN_STATUSES",
     "TASK_STATES",
     "Lease",
+    "LeaseLostError",
     "RunLockedError",
     "RunNotFoundError",
     "RunRecord",
@@ -131,6 +132,18 @@ class RunLockedError(RunStoreError):
                 "it and retry once its lease has expired"
             )
         super().__init__(message)
+
+
+class LeaseLostError(RunLockedError):
+    """Raised when a driver finds that another driver has taken its run's lease over.
+
+    The heartbeat's renewal raises it, and so does a commit: every commit
+    carries the lease owner as a fencing token and is refused, in its own
+    transaction, when the owner no longer holds the lease. The driver that
+    gets it stops at once and does *not* roll back: the tasks it completed
+    now belong to the new driver, which restores or re-runs them. The
+    attributes are those of :class:`RunLockedError`; ``lost_by`` is always set.
+    """
 
 
 def _check_status(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
@@ -296,13 +309,18 @@ class TaskRecord:
         return decode_state(self.ctx_state_json)
 
     def to_json(self) -> dict[str, Any]:
-        """``{id, state, attempts, started_at, finished_at}``, times as ISO 8601 UTC text."""
+        """``{id, state, attempts, started_at, finished_at, compensated}``.
+
+        Times are ISO 8601 UTC text; ``compensated`` is true for a task whose
+        completion was rolled back (its ``state`` stays ``completed``).
+        """
         return {
             "id": self.task_id,
             "state": self.state,
             "attempts": self.attempts,
             "started_at": iso_time(self.started_at),
             "finished_at": iso_time(self.finished_at),
+            "compensated": self.compensated,
         }
 
 
@@ -359,7 +377,7 @@ class StoredRun:
         ]
 
     def to_json(self) -> dict[str, Any]:
-        """``{id, workflow, status, tasks: [{id, state, attempts, started_at, finished_at}]}``."""
+        """``{id, workflow, status, tasks: [TaskRecord.to_json(), ...]}``."""
         out = self.record.to_json()
         del out["started_at"], out["finished_at"]
         out["tasks"] = [task.to_json() for task in self.tasks.values()]

@@ -63,6 +63,9 @@ __all__ = ["STORE_ENV", "SQLiteRunStore", "default_store_path"]
 
 T = TypeVar("T")
 
+#: Seconds ``aclose`` waits, shielded, for the calls before it to finish.
+CLOSE_TIMEOUT = 30.0
+
 #: The environment variable that names the store file.
 STORE_ENV = "TRIOFORGE_STORE"
 
@@ -116,6 +119,10 @@ class SQLiteRunStore:
         clock: the time source for leases and for telling an ``interrupted``
             run (default ``time.time``); called on the trio thread.
         migrations: the schema steps; only tests pass anything else.
+        readonly: only read: the file is opened read-only (``mode=ro``), is
+            never created, switched to WAL mode or migrated, so ``runs``,
+            ``show`` and ``report`` work without write access; every write
+            fails.
 
     Attributes:
         path: the database file, absolute.
@@ -129,6 +136,7 @@ class SQLiteRunStore:
         busy_timeout: float = 10.0,
         clock: Callable[[], float] = time.time,
         migrations: Sequence[Migration] = MIGRATIONS,
+        readonly: bool = False,
     ) -> None:
         check("synchronous", synchronous, one_of(("full", "normal")))
         check("busy_timeout", busy_timeout, seconds(optional=False))
@@ -137,6 +145,7 @@ class SQLiteRunStore:
         self._busy_timeout = busy_timeout
         self._clock = clock
         self._migrations = tuple(migrations)
+        self._readonly = readonly
         self._limiter = trio.CapacityLimiter(1)
         self._db: SQLiteDatabase | None = None
         self._closed = False
@@ -164,6 +173,7 @@ class SQLiteRunStore:
                 synchronous=self._synchronous,
                 busy_timeout=self._busy_timeout,
                 migrations=self._migrations,
+                readonly=self._readonly,
             )
         return self._db
 
@@ -186,6 +196,7 @@ class SQLiteRunStore:
         *,
         states: Mapping[str, tuple[str | None, bool]] | None = None,
         definition: Mapping[str, Any] | None = None,
+        owner: str | None = None,
     ) -> None:
         """See :meth:`RunStore.commit`.
 
@@ -201,7 +212,10 @@ class SQLiteRunStore:
         encoded = dict(states or {})
         if definition is not None:
             validate_definition(definition)
-        await self._call(lambda db: db.commit(run_id, batch, picked, encoded, definition))
+        now = self._clock()
+        await self._call(
+            lambda db: db.commit(run_id, batch, picked, encoded, definition, owner, now)
+        )
 
     async def load(self, run_id: str) -> StoredRun:
         """See :meth:`RunStore.load`."""
@@ -245,14 +259,16 @@ class SQLiteRunStore:
     async def aclose(self) -> None:
         """Close the connection once calls already made have finished.
 
-        Closing happens even if the caller is cancelled (it is shielded);
+        Closing happens even if the caller is cancelled (it is shielded, for
+        at most 30 seconds of waiting behind calls still
+        running; past that the connection is left to the garbage collector);
         the cancellation is raised afterwards. Closing twice is fine.
         """
         if self._closed:
             await trio.lowlevel.checkpoint()
             return
         self._closed = True
-        with trio.CancelScope(shield=True):
+        with trio.move_on_after(CLOSE_TIMEOUT, shield=True):
             await trio.to_thread.run_sync(self._close, limiter=self._limiter)
         await trio.lowlevel.checkpoint_if_cancelled()
 

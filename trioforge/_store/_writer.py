@@ -14,17 +14,30 @@ before the call is committed. Flushes share commits, leader/follower style:
 * if no commit is in flight, the caller becomes the leader: it yields once
   (so completions from the same scheduler tick are emitted too), takes the
   whole buffer and commits it;
-* if one is in flight, the caller waits for it to end, then checks again:
-  its events were in that batch, or it leads the next one with everything
-  that piled up meanwhile.
+* if one is in flight, the caller waits once: for that commit, when its
+  events are in that batch; else for the next batch, which the first such
+  waiter is woken to lead (with everything that piled up meanwhile) when the
+  commit in flight ends. A flush never wakes up only to wait again, which
+  matters when thousands of tasks complete together.
 
 So there is at most one commit in flight, and batches grow by themselves when
 commits are slow (many completions, one fsync). The leader's commit runs
 under a shield: once events are taken from the buffer they are committed even
 if the leader is cancelled (the cancellation is raised when the commit
 returns), so cancelling a run never drops a completion that already happened.
+The shield has a deadline (:data:`COMMIT_TIMEOUT`, or sooner the deadline a
+bounded cleanup passes to ``flush``, as the run's final flush does): a commit
+that misses it breaks the recorder instead of holding a cleanup past its
+bound.
 A commit that fails breaks the recorder: that flush and every later one
 raise :class:`RunStoreError`, because a run that cannot record must stop.
+
+Fencing: each commit carries the driver's lease owner, and the store refuses
+it (writes nothing) once another driver has taken the lease over. The
+recorder then calls ``on_lost`` (the driver stops its run without rolling
+back), and every later flush calls it again, so a task that completed after
+the loss is dropped as well, then checkpoints, which raises ``Cancelled``
+inside the stopped run, and else raises the :class:`LeaseLostError`.
 
 Each commit also carries the ``ctx.state`` of every task it has an event of
 (an attempt's start, completion, failure, retry, cancellation,
@@ -37,19 +50,24 @@ events were emitted, so the store gets the task's newest state.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+import math
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import trio
 
 from .._core import AuditEvent
 from ._codec import encode_state
-from ._records import RunStoreError
+from ._records import LeaseLostError, RunStoreError
 
 if TYPE_CHECKING:
     from ._protocol import RunStore
 
-__all__ = ["RunRecorder"]
+__all__ = ["COMMIT_TIMEOUT", "RunRecorder"]
+
+#: Seconds one group commit may take (waiting for the store included) when
+#: the caller has no nearer deadline of its own.
+COMMIT_TIMEOUT = 30.0
 
 
 class RunRecorder:
@@ -66,6 +84,9 @@ class RunRecorder:
             events of, on the trio thread); None to store no states.
         definition: a definition to make the run's with the first commit
             (a resume forced through a changed workflow); None to keep it.
+        owner: the lease owner the run is driven as, sent with each commit as
+            a fencing token; None for no check.
+        on_lost: called (with the error) whenever a flush finds the lease lost.
     """
 
     def __init__(
@@ -76,8 +97,14 @@ class RunRecorder:
         states: Mapping[str, Mapping[str, Any]] | None = None,
         *,
         definition: Mapping[str, Any] | None = None,
+        owner: str | None = None,
+        on_lost: Callable[[LeaseLostError], None] | None = None,
     ) -> None:
         self.store = store
+        self.owner = owner
+        self._on_lost = on_lost
+        self._lost: LeaseLostError | None = None
+        self._waiting = trio.Event()
         self.run_id = run_id
         self._results = results
         self._states = states
@@ -86,7 +113,9 @@ class RunRecorder:
         self._emitted = 0
         self._durable = 0
         self._committing = False
-        self._idle = trio.Event()
+        self._inflight_end = 0  # self._emitted when the batch in flight was taken
+        self._in_batch = trio.lowlevel.ParkingLot()  # waiters whose events are in it
+        self._after = trio.lowlevel.ParkingLot()  # waiters whose events came after
         self._broken: BaseException | None = None
         #: How many commits this recorder made (for tests and statistics).
         self.commits = 0
@@ -104,25 +133,50 @@ class RunRecorder:
         if event.workflow_id == self.run_id:
             self._pending.append(event)
             self._emitted += 1
+            self._waiting.set()
 
-    async def flush(self) -> None:
+    async def wait_unflushed(self) -> None:
+        """Return once some event is waiting to be flushed (at once if one is)."""
+        while not self.unflushed:
+            await self._waiting.wait()
+            self._waiting = trio.Event()
+        await trio.lowlevel.checkpoint_if_cancelled()
+
+    async def flush(self, *, deadline: float = math.inf) -> None:
         """Return once every event emitted before this call is durable.
+
+        A commit this call leads is shielded from cancellation until
+        :data:`COMMIT_TIMEOUT` seconds have passed or ``deadline`` (trio time),
+        whichever comes first: a cleanup that must end by a bound passes it.
 
         Raises:
             RunStoreError: a commit failed (this one or an earlier one).
         """
         target = self._emitted
         if self._durable >= target:
+            if self._lost is not None:
+                await self._stop(self._lost)
             self._check()
             await trio.lowlevel.checkpoint()
             return
         while self._durable < target:
+            if self._lost is not None:
+                await self._stop(self._lost)
             self._check()
             if self._committing:
-                await self._idle.wait()
+                # One wait per flush: until the batch that holds our events is done,
+                # or until we are picked to lead the next one.
+                lot = self._in_batch if target <= self._inflight_end else self._after
+                await lot.park()
             else:
-                await self._lead()
+                await self._lead(deadline)
         await trio.lowlevel.checkpoint_if_cancelled()
+
+    async def _stop(self, lost: LeaseLostError) -> NoReturn:
+        if self._on_lost is not None:
+            self._on_lost(lost)
+        await trio.lowlevel.checkpoint()  # Cancelled, inside the stopped run
+        raise lost
 
     def _check(self) -> None:
         if self._broken is not None:
@@ -130,13 +184,21 @@ class RunRecorder:
                 f"could not record run {self.run_id!r} in the run store: {self._broken!r}"
             ) from self._broken
 
-    async def _lead(self) -> None:
+    async def _lead(self, deadline: float) -> None:
         self._committing = True
+        led = False
+        limit = min(trio.current_time() + COMMIT_TIMEOUT, deadline)
         try:
-            with trio.CancelScope(shield=True):
+            # Shielded, so a cancelled leader still commits what it took, but with a
+            # deadline, so that no cleanup that awaits this is held past its bound.
+            with trio.CancelScope(shield=True, deadline=limit) as scope:
                 # Let the tasks woken in this tick emit their events into this batch.
                 await trio.lowlevel.checkpoint()
                 batch, self._pending = self._pending, []
+                self._inflight_end = self._emitted
+                # Whoever waited for "the next batch" waits for this one now.
+                self._after.repark_all(self._in_batch)
+                led = True
                 states = self._encode_states(batch)
                 try:
                     await self.store.commit(
@@ -145,20 +207,30 @@ class RunRecorder:
                         self._results,
                         states=states,
                         definition=self._definition,
+                        owner=self.owner,
                     )
+                except LeaseLostError as exc:
+                    self._lost = exc  # the loop in flush() stops the run
+                    return
                 except Exception as exc:
                     self._broken = exc  # the loop in flush() raises it as RunStoreError
                     return
-                except BaseException as exc:
-                    self._broken = exc
-                    raise
                 self._definition = None
                 self._durable += len(batch)
                 self.commits += 1
+            if scope.cancelled_caught:
+                self._broken = TimeoutError(
+                    f"a commit of {len(batch)} events did not finish within its deadline"
+                )
+        except BaseException as exc:
+            self._broken = exc
+            raise
         finally:
             self._committing = False
-            idle, self._idle = self._idle, trio.Event()
-            idle.set()
+            if not led or self._broken is not None or self._lost is not None:
+                self._after.repark_all(self._in_batch)  # they all raise, or retry
+            self._in_batch.unpark_all()
+            self._after.unpark(count=1)  # the next leader; the rest wait for its batch
 
     def _encode_states(self, batch: list[AuditEvent]) -> dict[str, tuple[str | None, bool]]:
         """The encoded ``ctx.state`` of each task with an event in ``batch`` that has one."""
