@@ -20,8 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from tests.cli_helpers import _env, cli
+from cli_helpers import _env, cli
 
 WORKFLOW = "name: ro\ntasks:\n  a:\n    run: 'true'\n  b:\n    needs: [a]\n    run: exit 3\n"
 NO_OVERRIDE = "-dac_override,-dac_read_search"

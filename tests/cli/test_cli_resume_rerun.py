@@ -10,7 +10,7 @@ import re
 import textwrap
 from pathlib import Path
 
-from tests.cli_helpers import cli
+from cli_helpers import cli
 
 WORKFLOW = textwrap.dedent(
     """\

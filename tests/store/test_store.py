@@ -572,7 +572,7 @@ async def test_a_commit_is_all_or_nothing(tmp_path: Path, monkeypatch: pytest.Mo
 
     store = await new_store(tmp_path)
     await store.commit("r1", completed("a", T0, T0 + 1), {"a": 1})
-    real_fold = sqlite_module.fold
+    real_fold = sqlite_module.fold  # type: ignore[attr-defined]  # the name _database calls
 
     def failing_fold(*args: Any) -> None:
         real_fold(*args)

@@ -29,6 +29,7 @@ import argparse
 import contextlib
 import os
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ from .._nox import (
 )
 from .._shell import ProcessGroups, display_path, kill_leftovers, process_watchdog
 from .._store import SQLiteRunStore, StoredRun, default_store_path
+from . import _store_commands
 from ._nox_config import positive, project_defaults, resource_option
 from ._nox_output import SessionBlocks
 from ._progress import RunTracker
@@ -57,7 +59,6 @@ from ._run import (
     RunOptions,
     _headline,
     _Outcome,
-    _restored,
     _run,
     _silence_stdout,
     _Views,
@@ -317,7 +318,6 @@ def _run_nox(options: NoxOptions, stored: StoredRun | None) -> int:
     if options.show_output and views.reporter is not None:
         views.sinks.append(SessionBlocks(tracker, views.reporter))
     if stored is not None:
-        _restored(stored, tracker)
         killed = kill_leftovers(stored.id)
         if killed and not options.quiet:
             views.notice(f"killed {killed} leftover process(es) of this run from a dead trioforge")
@@ -342,7 +342,13 @@ def _run_nox(options: NoxOptions, stored: StoredRun | None) -> int:
         run_id, force = stored.id, options.force
 
         def start() -> Any:
-            return executor.resume(run_id, force=force)
+            # The progress view learns what was restored from the store's one
+            # restore rule, under the lease (not from a read before it).
+            return executor.resume(
+                run_id,
+                force=force,
+                on_restore=partial(_store_commands.show_restored, tracker=tracker),
+            )
 
     with contextlib.ExitStack() as stack:
         try:

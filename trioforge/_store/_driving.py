@@ -28,7 +28,7 @@ from typing import Any
 
 import attrs
 
-from .._core import Run, WorkflowError, compensate_completed
+from .._core import Run, WorkflowError, roll_back
 from ._durable import Resumption, recording, restore
 from ._lease import hold_lease
 from ._owner import lease_owner
@@ -164,10 +164,12 @@ async def _rewind(run: Run, stored: StoredRun, rewound: list[str], limit: float)
     run.completed[:] = rewound
     run.results.update(earlier)
     try:
-        failures = await compensate_completed(run, limit)
+        undone = await roll_back(run, limit)
     finally:
         run.completed[:] = restored
         for task_id in earlier:
             del run.results[task_id]
-    if failures:
-        raise RewindError(run.workflow_id, failures)
+    if undone.raised is not None:
+        raise undone.raised  # a KeyboardInterrupt-like exception from a compensation
+    if undone.failures:
+        raise RewindError(run.workflow_id, undone.failures)
