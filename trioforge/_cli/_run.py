@@ -220,8 +220,8 @@ class _Views:
 
     @classmethod
     def choose(cls, options: RunOptions, tracker: RunTracker) -> _Views:
-        out = _Console(file=sys.stdout, highlight=False, soft_wrap=True)
-        err = _Console(file=sys.stderr, highlight=False, soft_wrap=True)
+        out = _Console(file=sys.stdout, highlight=False, soft_wrap=True, markup=False)
+        err = _Console(file=sys.stderr, highlight=False, soft_wrap=True, markup=False)
         if options.json and not options.quiet:
             line = _RunIdLine(lambda text: err.print(text, markup=False))
             sink = JsonStreamSink(sys.stdout)

@@ -294,7 +294,7 @@ def write_report(path: Path, run_id: str, output: str) -> int:
 
 
 def _console() -> Console:
-    console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    console = Console(file=sys.stdout, highlight=False, soft_wrap=True, markup=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console.width = 200  # no terminal to fit (a pipe, a log): keep ids and names whole
     return console

@@ -92,7 +92,7 @@ def print_summary(
     for record in shown:
         symbol, style = STYLES.get(record.status, ("•", ""))
         table.add_row(
-            record.task_id,
+            Text(record.task_id),
             Text(f"{symbol} {_status(record, results)}", style=style),
             str(record.attempts),
             format_duration(record.busy) if record.attempts and not record.earlier else "-",
