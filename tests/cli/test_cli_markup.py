@@ -30,7 +30,7 @@ def test_a_run_named_with_brackets_succeeds_and_prints_its_name(tmp_path: Path) 
     for name in NAMES:
         _file(tmp_path, name)
         result = cli("run", "w.yaml", cwd=tmp_path)
-        assert 0 == result.returncode, result.stderr
+        assert result.returncode == 0, result.stderr
         assert f"{name} succeeded" in result.stdout
 
 
@@ -40,7 +40,7 @@ def test_a_failing_run_prints_bracketed_names_and_log_lines_verbatim(tmp_path: P
     folder.mkdir()
     _file(folder, "deploy [prod]", run="echo '[bold]x[/bold]'; exit 3")
     result = cli("run", "w.yaml", cwd=folder)
-    assert 1 == result.returncode
+    assert result.returncode == 1
     assert "[bold]x[/bold]" in result.stdout
     assert "deploy [prod] failed" in result.stderr
     assert "deploy [prod]" in result.stdout  # the summary's progress header
@@ -50,12 +50,12 @@ def test_plan_and_runs_print_bracketed_names(tmp_path: Path) -> None:
     """`plan` prints a `[link=...]` name and a `[blink]` command; `runs` a `ci [/tmp]` workflow."""
     _file(tmp_path, "ci [/tmp]", run="echo [blink]")
     plan = cli("plan", "w.yaml", cwd=tmp_path)
-    assert 0 == plan.returncode, plan.stderr
+    assert plan.returncode == 0, plan.stderr
     assert "ci [/tmp]" in plan.stdout
     assert "echo [blink]" in plan.stdout
-    assert 0 == cli("run", "w.yaml", "--quiet", cwd=tmp_path).returncode
+    assert cli("run", "w.yaml", "--quiet", cwd=tmp_path).returncode == 0
     runs = cli("runs", cwd=tmp_path)
-    assert 0 == runs.returncode, runs.stderr
+    assert runs.returncode == 0, runs.stderr
     assert "ci [/tmp]" in runs.stdout
 
 

@@ -57,6 +57,7 @@ from .._core import (
 )
 from .._executor import WorkflowExecutor, WorkflowResult
 from .._shell import display_path, kill_leftovers, process_watchdog
+from .._shell._files import open_regular, read_regular
 from .._store import (
     DefinitionChangedError,
     RunLockedError,
@@ -70,7 +71,13 @@ from .._workflow_file import WorkflowFile, load_workflow_file
 from ._output import JsonStreamSink
 from ._progress import LiveReporter, PlainReporter, RunTracker
 from ._signals import Interrupts
-from ._store_commands import UsageError, existing_store, load_run, resume_command
+from ._store_commands import (
+    UsageError,
+    checked_store,
+    existing_store,
+    load_run,
+    resume_command,
+)
 from ._summary import print_failures, print_summary
 
 __all__ = ["RunOptions", "UsageError", "run_workflow_file"]
@@ -79,6 +86,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_TIMEOUT = 124
+#: A workflow file larger than this is refused by the loader (as ``_nodes.MAX_BYTES``).
+MAX_FILE_BYTES = 32 * 1024 * 1024
 #: Errors that refuse a resume before anything runs (exit status 2).
 REFUSALS = (RunLockedError, DefinitionChangedError, RunNotFoundError)
 
@@ -135,8 +144,7 @@ def _check_audit_log(path: str) -> None:
         folder = os.path.dirname(path)
         if folder:
             os.makedirs(folder, exist_ok=True)
-        with open(path, "a", encoding="utf-8"):
-            pass
+        os.close(open_regular(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND))
     except OSError as exc:
         raise UsageError(f"cannot write the audit log {path!r}: {exc.strerror or exc}") from None
 
@@ -156,12 +164,14 @@ def _check_log_dir(path: Path) -> None:
 def _load(file: str, log_dir: str | None) -> tuple[WorkflowFile, str]:
     """The loaded file and the exact text it was loaded from (for the stored definition)."""
     try:
-        data: bytes | None = Path(file).read_bytes()
+        data: bytes | None = read_regular(file, MAX_FILE_BYTES + 1)
     except OSError:
         data = None  # the loader reads it again and says why it cannot
+    if data is not None and len(data) > MAX_FILE_BYTES:
+        data = None
     loaded = load_workflow_file(file, text=data, log_dir=log_dir)
     if data is None:  # pragma: no cover - the file appeared between the two reads
-        data = Path(file).read_bytes()
+        data = read_regular(file, MAX_FILE_BYTES + 1)
     return loaded, data.decode("utf-8", errors="surrogateescape")
 
 
@@ -278,7 +288,7 @@ class _Target:
             store_path = existing_store(options.file, options.store)
             file = file if file is not None else _stored_file(stored)
         elif not options.no_store:
-            store_path = default_store_path(file, store=options.store)
+            store_path = checked_store(default_store_path(file, store=options.store))
         if file is None:
             raise UsageError("no workflow file given")
         loaded, source = _load(file, options.log_dir)

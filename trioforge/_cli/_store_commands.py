@@ -41,6 +41,7 @@ from rich.text import Text
 from .._core import AuditEvent, WorkflowError, format_duration
 from .._report import render_report
 from .._shell import display_path
+from .._shell._files import check_regular
 from .._store import (
     RunRecord,
     RunStoreError,
@@ -88,6 +89,19 @@ class UsageError(WorkflowError, ValueError):
     """A command line that cannot work, e.g. a store that does not exist (exit status 2)."""
 
 
+def checked_store(path: Path) -> Path:
+    """``path``, if it is a regular file or does not exist yet (SQLite would block on a FIFO).
+
+    Raises:
+        UsageError: ``path`` is a FIFO, device, socket or folder.
+    """
+    try:
+        check_regular(path)
+    except OSError as exc:
+        raise UsageError(f"cannot use the run store: {exc.strerror}") from None
+    return path
+
+
 def existing_store(file: str | None, store: str | None) -> Path:
     """The store a reading command uses; it must exist.
 
@@ -95,6 +109,7 @@ def existing_store(file: str | None, store: str | None) -> Path:
         UsageError: there is no store file there.
     """
     path = default_store_path(file, store=store)
+    checked_store(path)
     if not path.is_file():
         raise UsageError(
             f"no run store at {display_path(path)}: runs are recorded in .trioforge/runs.db "

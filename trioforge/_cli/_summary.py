@@ -24,6 +24,7 @@ from rich.text import Text
 
 from .._core import format_duration
 from .._shell import display_path
+from .._shell._files import open_regular
 from ._progress import STYLES, RunTracker, TaskRecord, short_error
 
 __all__ = ["TAIL_LINES", "print_failures", "print_summary", "tail"]
@@ -43,7 +44,7 @@ def tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
     printing the lines cannot move the cursor or change the terminal.
     """
     try:
-        with open(path, "rb") as file:
+        with os.fdopen(open_regular(path, os.O_RDONLY), "rb") as file:
             file.seek(0, os.SEEK_END)
             size = file.tell()
             file.seek(max(0, size - _TAIL_BYTES))

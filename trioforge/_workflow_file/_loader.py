@@ -45,8 +45,10 @@ from .._shell import (
     to_command,
     to_env,
 )
+from .._shell._files import NotRegularFileError, read_regular
 from ._graph import check_graph
 from ._nodes import (
+    MAX_BYTES,
     Node,
     ScalarNode,
     SourceError,
@@ -169,6 +171,24 @@ def load_workflow(path: str | os.PathLike[str], *, text: str | bytes | None = No
     return load_workflow_file(path, text=text).workflow
 
 
+def _read(file: Path) -> bytes:
+    """The file's bytes (as ``read_bytes``), refusing a FIFO, device or socket at once.
+
+    ``open()`` on a FIFO waits for a writer forever: the file is opened
+    without blocking and read only if it is a regular file.
+    """
+    try:
+        data = read_regular(file, MAX_BYTES + 1)
+    except NotRegularFileError as exc:
+        reason = f"it is {exc.kind}, not a regular file"
+        raise SourceError(1, 1, f"cannot read the file: {reason}") from None
+    except OSError as exc:
+        raise SourceError(1, 1, f"cannot read the file: {exc.strerror or exc}") from None
+    if len(data) > MAX_BYTES:
+        return read_bytes(file)  # the same "too large" problem, worded in one place
+    return data
+
+
 def load_workflow_file(
     path: str | os.PathLike[str],
     *,
@@ -189,7 +209,7 @@ def load_workflow_file(
     display = os.fspath(path)
     try:
         if text is None:
-            source = decode(read_bytes(file))
+            source = decode(_read(file))
         elif isinstance(text, bytes):
             source = decode(text)
         else:
