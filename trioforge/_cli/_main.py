@@ -27,7 +27,8 @@ from .. import __version__
 from .._core import SCHEDULES, DurationError, WorkflowError, parse_duration
 from .._workflow_file import WorkflowFileError, load_workflow_file
 from ._plan import count, render_dot, render_mermaid, render_plan
-from ._run import EXIT_USAGE, REFUSALS, RunOptions, run_workflow_file
+from ._run import EXIT_USAGE, REFUSALS, RunOptions, UsageError, run_workflow_file
+from ._select import outside_needs, select
 from ._store_commands import existing_store, list_runs, show_run, write_report
 
 __all__ = ["build_parser", "main"]
@@ -169,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=formatter,
     )
     run.add_argument("file", metavar="FILE", help="the workflow file (YAML)")
+    _add_selection(run)
     _add_run_options(run)
     recording = run.add_mutually_exclusive_group()
     recording.add_argument(
@@ -201,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=formatter,
     )
     plan.add_argument("file", metavar="FILE", help="the workflow file (YAML)")
+    _add_selection(plan)
     _add_max_parallel(plan)
     _add_schedule(plan)
 
@@ -213,10 +216,38 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=formatter,
     )
     graph.add_argument("file", metavar="FILE", help="the workflow file (YAML)")
+    _add_selection(graph)
     graph.add_argument(
         "--format", choices=("dot", "mermaid"), default="dot", help="output format (default: dot)"
     )
     return parser
+
+
+def _add_selection(parser: argparse.ArgumentParser) -> None:
+    """``[TASK...]`` and ``--only TASK...``: the part of the workflow to run (or show)."""
+    parser.add_argument(
+        "tasks",
+        metavar="TASK",
+        nargs="*",
+        help="only these tasks and everything they need (default: every task)",
+    )
+    parser.add_argument(
+        "--only",
+        metavar="TASK",
+        nargs="+",
+        default=[],
+        help="just these tasks: what they need is not run again but restored from the "
+        "newest completed run in the store",
+    )
+
+
+def _selected(args: argparse.Namespace) -> tuple[tuple[str, ...], bool]:
+    """The tasks named on the command line and whether ``--only`` named them."""
+    if args.tasks and args.only:
+        raise UsageError("name the tasks either after FILE or after --only, not both")
+    if args.only:
+        return tuple(args.only), True
+    return tuple(args.tasks), False
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -396,6 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     command = args.command
     if command in ("run", "resume"):
+        tasks, only = _selected(args) if command == "run" else ((), False)
         return run_workflow_file(
             RunOptions(
                 file=args.file,
@@ -411,6 +443,8 @@ def _dispatch(args: argparse.Namespace) -> int:
                 force=command == "resume" and args.force,
                 store=args.store,
                 no_store=command == "run" and args.no_store,
+                tasks=tasks,
+                only=only,
             )
         )
     if command in ("runs", "show", "report"):
@@ -424,6 +458,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _validate(args.files)
     loaded = load_workflow_file(args.file)
     workflow = loaded.workflow
+    tasks, only = _selected(args)
+    if tasks:
+        # Without a store at hand, --only shows what it needs as tasks with nothing to run.
+        outside = outside_needs(workflow, tasks) if only else []
+        workflow = select(workflow, tasks, only=only, restored=dict.fromkeys(outside))
     if command == "plan":
         limit = args.max_parallel or loaded.max_parallel or os.cpu_count() or 1
         _out(render_plan(workflow, max_parallel=limit, schedule=args.schedule))

@@ -52,6 +52,7 @@ from .._core import (
     FailurePolicy,
     Schedule,
     TaskFailedError,
+    Workflow,
     WorkflowCancelledError,
     WorkflowTimeoutError,
 )
@@ -70,6 +71,7 @@ from .._store import (
 from .._workflow_file import WorkflowFile, load_workflow_file
 from ._output import JsonStreamSink
 from ._progress import LiveReporter, PlainReporter, RunTracker
+from ._select import find_restorable, select
 from ._signals import Interrupts
 from ._store_commands import (
     UsageError,
@@ -103,6 +105,9 @@ class RunOptions:
         force: resume even if the workflow file changed.
         store: the run store's path (``--store``).
         no_store: record nothing (``--no-store``; a new run only).
+        tasks: run these tasks and what they need (``run FILE TASK...``);
+            empty for all of them.
+        only: run just ``tasks``; what they need is restored from the store.
     """
 
     file: str | None
@@ -118,6 +123,8 @@ class RunOptions:
     force: bool = False
     store: str | None = None
     no_store: bool = False
+    tasks: tuple[str, ...] = ()
+    only: bool = False
 
 
 @attrs.frozen
@@ -313,11 +320,12 @@ def run_workflow_file(options: RunOptions) -> int:
             return EXIT_OK
     target = _Target.find(options, stored)
     loaded = target.loaded
+    workflow, selection = _selection(options, target)
     if options.audit_log is not None:
         _check_audit_log(options.audit_log)
     _check_log_dir(loaded.log_dir)
     max_parallel = options.max_parallel or loaded.max_parallel or os.cpu_count() or 1
-    tracker = RunTracker(loaded.workflow, loaded.log_dir)
+    tracker = RunTracker(workflow, loaded.log_dir)
     views = _Views.choose(options, tracker)
     if target.stored is not None:
         _restored(target.stored, tracker)
@@ -326,8 +334,11 @@ def run_workflow_file(options: RunOptions) -> int:
             views.notice(f"killed {killed} leftover process(es) of this run from a dead trioforge")
     keep_going = options.keep_going or loaded.keep_going
     store = None if target.store_path is None else SQLiteRunStore(target.store_path)
+    extra: dict[str, object] = {"path": str(Path(target.file).resolve()), "source": target.source}
+    if selection:
+        extra["selection"] = selection
     executor = WorkflowExecutor(
-        loaded.workflow,
+        workflow,
         compensation_timeout=loaded.compensation_timeout,
         max_concurrency=max_parallel,
         workflow_timeout=options.timeout or loaded.timeout,
@@ -337,7 +348,7 @@ def run_workflow_file(options: RunOptions) -> int:
         audit_path=options.audit_log,
         audit_sinks=views.sinks,
         store=store,
-        definition_extra={"path": str(Path(target.file).resolve()), "source": target.source},
+        definition_extra=extra,
     )
     start = _starter(executor, options)
     groups = loaded.process_groups
@@ -358,6 +369,31 @@ def run_workflow_file(options: RunOptions) -> int:
             views.stop()
             executor.audit_log.close()
     return _report(outcome, views, tracker, target, options.schedule, max_parallel)
+
+
+def _selection(options: RunOptions, target: _Target) -> tuple[Workflow, dict[str, object]]:
+    """The part of the file's workflow to run, and the selection as stored in the definition.
+
+    A resume runs the part its run ran (the stored ``selection``), whatever
+    the command line says.
+    """
+    workflow = target.loaded.workflow
+    names, only = list(options.tasks), options.only
+    if target.stored is not None:
+        stored = target.stored.record.definition.get("selection")
+        names, only = [], False
+        if isinstance(stored, dict):
+            names = [str(name) for name in stored.get("tasks", [])]
+            only = bool(stored.get("only", False))
+    if not names:
+        return workflow, {}
+    restored: dict[str, object] = {}
+    if only:
+        _run_id, restored = find_restorable(
+            target.store_path, workflow, names, file=display_path(Path(target.file))
+        )
+    part = select(workflow, names, only=only, restored=restored)
+    return part, {"tasks": names, "only": only}
 
 
 def _starter(
