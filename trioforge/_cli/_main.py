@@ -26,10 +26,12 @@ from collections.abc import Sequence
 from .. import __version__
 from .._core import SCHEDULES, DurationError, WorkflowError, parse_duration
 from .._workflow_file import WorkflowFileError, load_workflow_file
+from ._follow import OUTPUT_MODES
 from ._plan import count, render_dot, render_mermaid, render_plan
 from ._run import EXIT_USAGE, REFUSALS, RunOptions, UsageError, run_workflow_file
 from ._select import outside_needs, select
 from ._store_commands import existing_store, list_runs, show_run, write_report
+from ._summary import TAIL_LINES
 
 __all__ = ["build_parser", "main"]
 
@@ -143,6 +145,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _whole(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
 
 
@@ -280,6 +292,20 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--quiet", "-q", action="store_true", help="print nothing unless something fails"
+    )
+    parser.add_argument(
+        "--output",
+        choices=OUTPUT_MODES,
+        help="the tasks' output on the console: stream (every line as it comes, prefixed "
+        "with the task id), grouped (each task's output as one block when it ends) or quiet "
+        "(none: only the progress lines); default: the live view on a terminal, else grouped",
+    )
+    parser.add_argument(
+        "--tail",
+        type=_whole,
+        default=TAIL_LINES,
+        metavar="N",
+        help=f"show the last N lines of a failed task's log (default {TAIL_LINES}; 0: none)",
     )
 
 
@@ -439,6 +465,8 @@ def _dispatch(args: argparse.Namespace) -> int:
                 log_dir=args.log_dir,
                 json=args.json,
                 quiet=args.quiet,
+                output=args.output,
+                tail=args.tail,
                 resume=args.run_id if command == "resume" else None,
                 force=command == "resume" and args.force,
                 store=args.store,

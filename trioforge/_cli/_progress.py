@@ -29,6 +29,7 @@ when the run ends: a progress line is worth less than a timeout that fires.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import IO, Any
 
@@ -207,13 +208,26 @@ def _retries(task: object, default: int) -> int:
 
 
 def short_error(error: str | None) -> str:
-    """An audit event's ``"Type: message"`` without the type, for trioforge's own errors."""
+    """An audit event's ``"Type: message"`` without the type, for trioforge's own errors.
+
+    The ``(log: PATH)`` a shell task's error carries is left out too: the
+    failure excerpt prints each log's path, once.
+    """
     if not error:
         return "unknown error"
+    error = without_log_path(error)
     for prefix in ("ShellCommandError: ", "TaskTimeoutError: ", "MissingOutputError: "):
         if error.startswith(prefix):
             return error[len(prefix) :]
     return error
+
+
+_LOG_NOTE = re.compile(r" \(log: [^\n]*?\.log\)")
+
+
+def without_log_path(message: str) -> str:
+    """``message`` without the ``(log: PATH)`` notes of shell task errors."""
+    return _LOG_NOTE.sub("", message)
 
 
 _OUTCOMES = frozenset(
@@ -300,6 +314,13 @@ class PlainReporter:
 
     def _write(self, text: str) -> None:
         self.writer.put(text)
+
+    def write_now(self, text: str) -> None:
+        """Write ``text`` at once: for actions already running on the writer thread."""
+        stream = self.writer.stream
+        if stream is not None:
+            stream.write(text)
+            stream.flush()
 
 
 class LiveReporter:
@@ -403,6 +424,10 @@ class LiveReporter:
             (f"{symbol} ", style), (f"{task_id:<{self.pad}}", "bold"), f"  {message}"
         )
         self.console.print(line, highlight=False)
+
+    def write_now(self, text: str) -> None:
+        """Print ``text`` (one line) at once: for actions already on the writer thread."""
+        self._guard(lambda: self.console.print(Text(text.removesuffix("\n")), highlight=False))
 
     def _guard(self, action: Any) -> None:
         if self.broken:

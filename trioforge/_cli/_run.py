@@ -69,8 +69,9 @@ from .._store import (
     default_store_path,
 )
 from .._workflow_file import WorkflowFile, load_workflow_file
+from ._follow import LogFollower
 from ._output import JsonStreamSink
-from ._progress import LiveReporter, PlainReporter, RunTracker
+from ._progress import LiveReporter, PlainReporter, RunTracker, without_log_path
 from ._select import find_restorable, select
 from ._signals import Interrupts
 from ._store_commands import (
@@ -80,7 +81,7 @@ from ._store_commands import (
     load_run,
     resume_command,
 )
-from ._summary import print_failures, print_summary
+from ._summary import TAIL_LINES, print_failures, print_summary
 
 __all__ = ["RunOptions", "UsageError", "run_workflow_file"]
 
@@ -108,6 +109,9 @@ class RunOptions:
         tasks: run these tasks and what they need (``run FILE TASK...``);
             empty for all of them.
         only: run just ``tasks``; what they need is restored from the store.
+        output: ``stream``, ``grouped`` or ``quiet`` (``--output``); None
+            for the default: the live view on a terminal, else ``grouped``.
+        tail: how many log lines of a failed task to show (``--tail``).
     """
 
     file: str | None
@@ -119,6 +123,8 @@ class RunOptions:
     log_dir: str | None = None
     json: bool = False
     quiet: bool = False
+    output: str | None = None
+    tail: int = TAIL_LINES
     resume: str | None = None
     force: bool = False
     store: str | None = None
@@ -234,6 +240,7 @@ class _Views:
     out: Console
     err: Console
     outputs: list[LiveReporter | PlainReporter | JsonStreamSink] = attrs.Factory(list)
+    follower: LogFollower | None = None
 
     @classmethod
     def choose(cls, options: RunOptions, tracker: RunTracker) -> _Views:
@@ -251,14 +258,40 @@ class _Views:
         else:
             reporter = PlainReporter(tracker, sys.stdout)
         line = _RunIdLine(reporter.line)
-        return cls([line, reporter], reporter, out, err, [reporter])
+        mode = options.output or ("quiet" if out.is_terminal else "grouped")
+        if mode == "quiet":
+            return cls([line, reporter], reporter, out, err, [reporter])
+        write = reporter.write_now
+        if mode == "stream":
+
+            def show(task_id: str, text: str) -> None:
+                write(f"{task_id} | {text}\n")
+
+        else:
+
+            def show(task_id: str, text: str) -> None:
+                write(f"  {text}\n")
+
+        follower = LogFollower(
+            tracker,
+            reporter.writer,
+            show,
+            mode=mode,
+            header=lambda task_id, what: write(f"── {task_id}: {what}\n"),
+        )
+        # The follower first: a task's last lines are queued before the line saying it ended.
+        return cls([line, follower, reporter], reporter, out, err, [reporter], follower)
 
     def start(self) -> None:
         for output in self.outputs:
             output.start()
+        if self.follower is not None:
+            self.follower.start()
 
     def stop(self) -> None:
         """Flush the outputs (each for a bounded time); say if lines were dropped."""
+        if self.follower is not None:
+            self.follower.stop()
         for output in self.outputs:
             output.stop()
         dropped = sum(output.writer.dropped for output in self.outputs)
@@ -368,7 +401,7 @@ def run_workflow_file(options: RunOptions) -> int:
         finally:
             views.stop()
             executor.audit_log.close()
-    return _report(outcome, views, tracker, target, options.schedule, max_parallel)
+    return _report(outcome, views, tracker, target, options.schedule, max_parallel, options.tail)
 
 
 def _selection(options: RunOptions, target: _Target) -> tuple[Workflow, dict[str, object]]:
@@ -421,6 +454,7 @@ def _report(
     target: _Target,
     schedule: str,
     max_parallel: int,
+    tail_lines: int = TAIL_LINES,
 ) -> int:
     out, err = views.out, views.err
     if outcome.refused:
@@ -437,7 +471,7 @@ def _report(
                 max_parallel=max_parallel,
             )
         if outcome.code != EXIT_OK:
-            print_failures(out if human else err, tracker)
+            print_failures(out if human else err, tracker, lines=tail_lines)
         elif human:
             out.print(f"✓ {target.loaded.name} succeeded", style="bold green")
     except OSError:
@@ -445,7 +479,8 @@ def _report(
         # headline on stderr and the exit status still tell what happened.
         _silence_stdout()
     if outcome.code != EXIT_OK:
-        err.print(f"trioforge: {_headline(target.loaded.name, outcome)}", markup=False)
+        headline = without_log_path(_headline(target.loaded.name, outcome))
+        err.print(f"trioforge: {headline}", markup=False)
         if target.store_path is not None and tracker.run_id is not None:
             command = resume_command(tracker.run_id, target.store_path)
             err.print(f"trioforge: to resume this run: {command}", markup=False)

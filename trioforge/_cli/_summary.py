@@ -27,7 +27,7 @@ from .._shell import display_path
 from .._shell._files import open_regular
 from ._progress import STYLES, RunTracker, TaskRecord, short_error
 
-__all__ = ["TAIL_LINES", "print_failures", "print_summary", "tail"]
+__all__ = ["TAIL_LINES", "clean_line", "print_failures", "print_summary", "tail"]
 
 TAIL_LINES = 20
 _ROWS_IF_LARGE = 50
@@ -54,7 +54,12 @@ def tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
     text = data.decode("utf-8", errors="replace")
     if not text:
         return []
-    return [_CONTROL.sub("", line) for line in text.removesuffix("\n").split("\n")[-lines:]]
+    return [clean_line(line) for line in text.removesuffix("\n").split("\n")[-lines:]]
+
+
+def clean_line(line: str) -> str:
+    """``line`` without control characters (but tab), so printing it cannot drive a terminal."""
+    return _CONTROL.sub("", line)
 
 
 def _status(record: TaskRecord, results: Mapping[str, Any] | None) -> str:
@@ -118,8 +123,11 @@ def print_summary(
         )
 
 
-def print_failures(console: Console, tracker: RunTracker) -> None:
-    """For each failed or timed-out task, a header and the last lines of its log."""
+def print_failures(console: Console, tracker: RunTracker, *, lines: int = TAIL_LINES) -> None:
+    """For each failed or timed-out task, a header and the last ``lines`` lines of its log.
+
+    The header is the one place the log's path is printed.
+    """
     for record in tracker.records.values():
         if (
             record.status not in ("failed", "timed out")
@@ -137,8 +145,8 @@ def print_failures(console: Console, tracker: RunTracker) -> None:
         )
         if record.error:
             console.print(Text(short_error(record.error)), highlight=False)
-        lines = tail(path) if path is not None else []
-        if lines:
-            console.print(Text(f"last {len(lines)} lines of the log:", style="dim"))
-            for line in lines:
+        excerpt = tail(path, lines) if path is not None and lines > 0 else []
+        if excerpt:
+            console.print(Text(f"last {len(excerpt)} lines of the log:", style="dim"))
+            for line in excerpt:
                 console.print(Text("  " + line), highlight=False, soft_wrap=True)
