@@ -206,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=formatter,
     )
     validate.add_argument("files", metavar="FILE", nargs="+", help="workflow files (YAML)")
+    _add_inputs(validate)
 
     plan = commands.add_parser(
         "plan",
@@ -216,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("file", metavar="FILE", help="the workflow file (YAML)")
     _add_selection(plan)
+    _add_inputs(plan)
     _add_max_parallel(plan)
     _add_schedule(plan)
 
@@ -229,10 +231,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     graph.add_argument("file", metavar="FILE", help="the workflow file (YAML)")
     _add_selection(graph)
+    _add_inputs(graph)
     graph.add_argument(
         "--format", choices=("dot", "mermaid"), default="dot", help="output format (default: dot)"
     )
     return parser
+
+
+def _input(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def _add_inputs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--input",
+        dest="inputs",
+        type=_input,
+        action="append",
+        metavar="KEY=VALUE",
+        help="a value for the file's input KEY, used as ${{ inputs.KEY }} (repeatable)",
+    )
+
+
+def _given(args: argparse.Namespace) -> dict[str, str] | None:
+    """The ``--input`` values (None when there is none: check without them)."""
+    return None if not args.inputs else dict(args.inputs)
 
 
 def _add_selection(parser: argparse.ArgumentParser) -> None:
@@ -264,6 +290,7 @@ def _selected(args: argparse.Namespace) -> tuple[tuple[str, ...], bool]:
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     """The options ``run`` and ``resume`` share."""
+    _add_inputs(parser)
     _add_max_parallel(parser)
     _add_schedule(parser)
     parser.add_argument(
@@ -473,6 +500,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 no_store=command == "run" and args.no_store,
                 tasks=tasks,
                 only=only,
+                inputs=tuple(args.inputs) if args.inputs else None,
             )
         )
     if command in ("runs", "show", "report"):
@@ -483,8 +511,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             return show_run(store, args.run_id, as_json=args.json)
         return write_report(store, args.run_id, args.output)
     if command == "validate":
-        return _validate(args.files)
-    loaded = load_workflow_file(args.file)
+        return _validate(args.files, _given(args))
+    loaded = load_workflow_file(args.file, inputs=_given(args))
     workflow = loaded.workflow
     tasks, only = _selected(args)
     if tasks:
@@ -499,11 +527,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _validate(files: Sequence[str]) -> int:
+def _validate(files: Sequence[str], inputs: dict[str, str] | None) -> int:
     status = 0
     for file in files:
         try:
-            loaded = load_workflow_file(file)
+            loaded = load_workflow_file(file, inputs=inputs)
         except WorkflowFileError as exc:
             _print_problems(exc)
             status = EXIT_USAGE

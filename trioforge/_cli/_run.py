@@ -112,6 +112,8 @@ class RunOptions:
         output: ``stream``, ``grouped`` or ``quiet`` (``--output``); None
             for the default: the live view on a terminal, else ``grouped``.
         tail: how many log lines of a failed task to show (``--tail``).
+        inputs: the ``--input KEY=VALUE`` pairs; None if none was given (a
+            resume then uses the inputs its run started with).
     """
 
     file: str | None
@@ -131,6 +133,7 @@ class RunOptions:
     no_store: bool = False
     tasks: tuple[str, ...] = ()
     only: bool = False
+    inputs: tuple[tuple[str, str], ...] | None = None
 
 
 @attrs.frozen
@@ -174,7 +177,7 @@ def _check_log_dir(path: Path) -> None:
         ) from None
 
 
-def _load(file: str, log_dir: str | None) -> tuple[WorkflowFile, str]:
+def _load(file: str, log_dir: str | None, inputs: dict[str, str]) -> tuple[WorkflowFile, str]:
     """The loaded file and the exact text it was loaded from (for the stored definition)."""
     try:
         data: bytes | None = read_regular(file, MAX_FILE_BYTES + 1)
@@ -182,7 +185,7 @@ def _load(file: str, log_dir: str | None) -> tuple[WorkflowFile, str]:
         data = None  # the loader reads it again and says why it cannot
     if data is not None and len(data) > MAX_FILE_BYTES:
         data = None
-    loaded = load_workflow_file(file, text=data, log_dir=log_dir)
+    loaded = load_workflow_file(file, text=data, log_dir=log_dir, inputs=inputs)
     if data is None:  # pragma: no cover - the file appeared between the two reads
         data = read_regular(file, MAX_FILE_BYTES + 1)
     return loaded, data.decode("utf-8", errors="surrogateescape")
@@ -331,7 +334,13 @@ class _Target:
             store_path = checked_store(default_store_path(file, store=options.store))
         if file is None:
             raise UsageError("no workflow file given")
-        loaded, source = _load(file, options.log_dir)
+        inputs = dict(options.inputs or ())
+        if options.inputs is None and stored is not None:
+            # A resume runs with the inputs its run started with, unless told otherwise.
+            earlier = stored.record.definition.get("inputs")
+            if isinstance(earlier, dict):
+                inputs = {str(key): str(value) for key, value in earlier.items()}
+        loaded, source = _load(file, options.log_dir, inputs)
         return cls(file, loaded, source, store_path, stored)
 
 
@@ -370,6 +379,8 @@ def run_workflow_file(options: RunOptions) -> int:
     extra: dict[str, object] = {"path": str(Path(target.file).resolve()), "source": target.source}
     if selection:
         extra["selection"] = selection
+    if loaded.inputs is not None:
+        extra["inputs"] = loaded.inputs
     executor = WorkflowExecutor(
         workflow,
         compensation_timeout=loaded.compensation_timeout,

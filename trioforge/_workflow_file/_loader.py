@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import heapq
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -47,6 +47,7 @@ from .._shell import (
 )
 from .._shell._files import NotRegularFileError, read_regular
 from ._graph import check_graph
+from ._inputs import InputSpec, read_inputs, resolve_inputs, substitute
 from ._nodes import (
     MAX_BYTES,
     Node,
@@ -73,6 +74,7 @@ MAX_PROBLEMS = 500
 
 _TOP_KEYS = (
     "name",
+    "inputs",
     "description",
     "max_parallel",
     "timeout",
@@ -124,6 +126,9 @@ class WorkflowFile:
         compensation_timeout: the limit for the whole rollback, in seconds.
         log_dir: where task logs go (``.trioforge/logs`` beside the file).
         process_groups: the registry of the tasks' running process groups.
+        inputs: each input's value (given, else its default), or None when
+            the file has no ``inputs:``; part of a run's stored definition.
+        input_specs: the declared inputs, with descriptions and defaults.
     """
 
     path: Path
@@ -136,6 +141,8 @@ class WorkflowFile:
     compensation_timeout: float
     log_dir: Path
     process_groups: ProcessGroups
+    inputs: dict[str, str] | None = None
+    input_specs: dict[str, InputSpec] = attrs.Factory(dict)
 
     @property
     def executor_options(self) -> dict[str, Any]:
@@ -194,6 +201,7 @@ def load_workflow_file(
     *,
     text: str | bytes | None = None,
     log_dir: str | os.PathLike[str] | None = None,
+    inputs: Mapping[str, str] | None = None,
 ) -> WorkflowFile:
     """Load a YAML workflow file with its settings (see :class:`WorkflowFile`).
 
@@ -201,6 +209,10 @@ def load_workflow_file(
         path: the file.
         text: the file's content, if you have it already.
         log_dir: where task logs go; default ``.trioforge/logs`` beside the file.
+        inputs: values of the file's ``inputs:`` (``--input KEY=VALUE``); a
+            key the file does not declare, or a declared input with no
+            default missing here, is a problem. None (to check a file
+            without running it): defaults, and empty values for the rest.
 
     Raises:
         WorkflowFileError: the file cannot be read or is not a valid workflow.
@@ -221,7 +233,7 @@ def load_workflow_file(
     logs = Path(log_dir) if log_dir is not None else folder / ".trioforge" / "logs"
     try:
         with gc_paused():
-            return _Loader(display, source, folder, logs).load(root, file)
+            return _Loader(display, source, folder, logs).load(root, file, inputs)
     except RecursionError:  # pragma: no cover - the reader nests no deeper than MAX_DEPTH
         problem = Problem(display, 1, 1, "the YAML is nested too deeply")
         raise WorkflowFileError([problem]) from None
@@ -243,6 +255,7 @@ class _Loader:
         self.check = Checker(display, source)
         self.folder = folder
         self.log_dir = log_dir
+        self.inputs: dict[str, str] = {}
         # What ShellTask would make of it, made once, not once per task (a getcwd each).
         self._task_log_dir = log_dir.absolute()
         self._cwds: dict[str, Path] = {}
@@ -266,6 +279,8 @@ class _Loader:
 
     def _command(self, command: str | tuple[str, ...]) -> str | tuple[str, ...]:
         """A spec's command, checked; a long argv item is checked once in the file."""
+        if not isinstance(command, str) and self.inputs:
+            command = tuple(substitute(item, self.inputs) for item in command)
         if isinstance(command, str) or max(map(len, command)) <= _SHORT:
             return to_command(command)
         return to_command(tuple(self._text(item) for item in command))
@@ -284,6 +299,8 @@ class _Loader:
 
     def _env_layer(self, layer: dict[str, str]) -> tuple[tuple[str, str], ...]:
         """One env layer, checked; a long value is checked once in the file."""
+        if self.inputs:
+            layer = {name: substitute(text, self.inputs) for name, text in layer.items()}
         if max(map(len, layer.values()), default=0) <= _SHORT:
             return to_env(layer)
         return to_env({name: self._text(text) for name, text in layer.items()})
@@ -292,7 +309,9 @@ class _Loader:
         """An argv item or env value, checked (once per object if long, see ``_SHORT``)."""
         return text if len(text) <= _SHORT else self._once(text, checked_text)
 
-    def load(self, root: Node | None, file: Path) -> WorkflowFile:
+    def load(
+        self, root: Node | None, file: Path, given: Mapping[str, str] | None = None
+    ) -> WorkflowFile:
         check = self.check
         if root is None:
             check.problems.append(
@@ -302,6 +321,13 @@ class _Loader:
         top = check.mapping(root, "the workflow", _TOP_KEYS, extensions=True)
         if top is None:
             raise WorkflowFileError(check.problems)
+        specs: dict[str, InputSpec] = {}
+        if "inputs" in top:
+            specs = read_inputs(check, top["inputs"][1])
+            check.inputs = specs
+        self.inputs = resolve_inputs(
+            check, specs, given, top["inputs"][0] if "inputs" in top else None
+        )
         name = file.stem or "workflow"
         if "name" in top:
             name = check.string(top["name"][1], "name") or name
@@ -338,24 +364,24 @@ class _Loader:
                     )
                 env[var] = value
         defaults = self._defaults(top["defaults"][1] if "defaults" in top else None)
-        specs: list[Spec] = []
+        tasks: list[Spec] = []
         if "tasks" not in top:
             check.add(root, "the workflow has no 'tasks' mapping")
         else:
-            specs = self.tasks.tasks(top["tasks"][1])
-        if specs:
+            tasks = self.tasks.tasks(top["tasks"][1])
+        if tasks:
             check_graph(
                 check,
-                [spec.id for spec in specs],
-                {spec.id: spec.needs for spec in specs},
-                {spec.id: spec.refs for spec in specs if spec.refs},
+                [spec.id for spec in tasks],
+                {spec.id: spec.needs for spec in tasks},
+                {spec.id: spec.refs for spec in tasks if spec.refs},
             )
         if check.problems:
             raise WorkflowFileError(check.problems)
         groups = ProcessGroups()
         workflow = Workflow(name)
         self._base_env = to_env(env)
-        for spec in specs:
+        for spec in tasks:
             workflow.add_task(self._build(spec, defaults, groups, compensation_timeout))
         return WorkflowFile(
             path=file,
@@ -368,6 +394,8 @@ class _Loader:
             compensation_timeout=compensation_timeout,
             log_dir=self.log_dir,
             process_groups=groups,
+            inputs=self.inputs if "inputs" in top else None,
+            input_specs=specs,
         )
 
     def _defaults(self, node: Node | None) -> dict[str, Any]:

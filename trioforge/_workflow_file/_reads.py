@@ -39,14 +39,15 @@ from __future__ import annotations
 import functools
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import attrs
 
 from .._core import DurationError, parse_duration
-from .._shell import OPEN, Reference, scan
+from .._shell import OPEN, Reference
 from ._hints import SYNONYMS, suggestion
+from ._inputs import scan_with_inputs
 from ._nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 __all__ = ["NodeReader", "Problem", "once_per_shared_node", "shown", "under", "usual_tag"]
@@ -174,6 +175,8 @@ class NodeReader:
         self._opens: dict[int, tuple[list[int], list[int]]] = {}
         self._hint_budget = _HINT_BUDGET
         self._resolved_by_id: dict[int, dict[str, tuple[ScalarNode, Node]]] = {}
+        #: The file's declared inputs (None: it has no ``inputs:``), read before the tasks.
+        self.inputs: Mapping[str, object] | None = None
 
     def first(self, node: Node, *about: Hashable) -> bool:
         """Whether ``about`` is asked of ``node`` for the first time (always true if not shared).
@@ -319,8 +322,12 @@ class NodeReader:
 
     @once_per_shared_node
     def templates(self, node: ScalarNode, what: str) -> list[Reference]:
-        """The well-formed templates in a scalar; malformed ones are problems."""
-        refs, problems = scan(node.value)
+        """The well-formed templates in a scalar; malformed ones are problems.
+
+        ``${{ inputs.KEY }}`` counts as a template (see ``_inputs``), of the
+        inputs in :attr:`inputs`.
+        """
+        refs, problems = scan_with_inputs(node.value, self.inputs)
         for offset, message in problems:
             self.add_in_scalar(node, offset, f"{what}: {message}")
         return refs

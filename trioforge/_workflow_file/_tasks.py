@@ -28,6 +28,7 @@ from typing import Any
 import attrs
 
 from .._shell import OPEN, RESERVED_ENV, CodeItem, Reference, code_items
+from ._inputs import INPUTS_TASK
 from ._nodes import MappingNode, Node, ScalarNode
 from ._schema import Checker, EnvLayer, shown
 
@@ -311,6 +312,9 @@ class TaskReader:
     def _scalar_refs(self, node: ScalarNode, what: str, *, own_outputs: bool) -> list[Ref]:
         """The templates of one scalar: one list for every task that shares the scalar."""
         found = self.check.templates(node, what)  # read once if shared
+        if found and any(ref.task == INPUTS_TASK for ref in found):
+            # Input templates are put in place by the loader: no task to be upstream of.
+            found = [ref for ref in found if ref.task != INPUTS_TASK]
         if not found:
             return []
         if not node.shared:
