@@ -28,6 +28,7 @@ from .._core import SCHEDULES, DurationError, WorkflowError, parse_duration
 from .._workflow_file import WorkflowFileError, load_workflow_file
 from ._follow import OUTPUT_MODES
 from ._plan import count, render_dot, render_mermaid, render_plan
+from ._prune import DEFAULT_KEEP, Retention, describe, prune_runs
 from ._run import EXIT_USAGE, REFUSALS, RunOptions, UsageError, run_workflow_file
 from ._select import outside_needs, select
 from ._store_commands import existing_store, list_runs, show_run, write_report
@@ -131,6 +132,17 @@ examples:
   trioforge plan ci.yaml --max-parallel 1
 """
 
+_PRUNE_EXAMPLES = """\
+examples:
+  trioforge prune                          keep the newest 100 runs
+  trioforge prune --keep 20 --dry-run      say what would go
+  trioforge prune --older-than 30d         remove runs started over 30 days ago
+
+A run that is being driven now is never removed. `trioforge run` prunes the
+runs of its workflow when it ends, as the file's `retention:` (or
+[tool.trioforge] retention in pyproject.toml) says; default keep 100.
+"""
+
 _GRAPH_EXAMPLES = """\
 examples:
   trioforge graph ci.yaml | dot -Tsvg > ci.svg
@@ -197,6 +209,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="record nothing: the run cannot be resumed, shown or reported",
     )
     _add_store_commands(commands, formatter)
+
+    prune = commands.add_parser(
+        "prune",
+        help="remove old runs and their logs from the run store",
+        description="Remove old runs (with their tasks, events and logs) from the run store; "
+        "never a run that is being driven now.",
+        epilog=_PRUNE_EXAMPLES,
+        formatter_class=formatter,
+    )
+    _add_store_options(prune)
+    prune.add_argument(
+        "--keep", type=_positive_int, metavar="N", help="keep the newest N runs (default 100)"
+    )
+    prune.add_argument(
+        "--older-than",
+        type=_duration,
+        metavar="DURATION",
+        help="remove the runs started longer ago than DURATION, e.g. 30d or 12h",
+    )
+    prune.add_argument(
+        "--dry-run", action="store_true", help="say what would be removed; remove nothing"
+    )
 
     validate = commands.add_parser(
         "validate",
@@ -510,6 +544,17 @@ def _dispatch(args: argparse.Namespace) -> int:
         if command == "show":
             return show_run(store, args.run_id, as_json=args.json)
         return write_report(store, args.run_id, args.output)
+    if command == "prune":
+        store = existing_store(args.file, args.store)
+        keep = args.keep
+        if keep is None and args.older_than is None:
+            keep = DEFAULT_KEEP
+        pruned = prune_runs(store, Retention(keep, args.older_than), dry_run=args.dry_run)
+        _out(describe(pruned, store, dry_run=args.dry_run) + "\n")
+        if args.dry_run:
+            for run in pruned.removed:
+                _out(f"  {run.id}  {run.workflow}  {run.status}\n")
+        return 0
     if command == "validate":
         return _validate(args.files, _given(args))
     loaded = load_workflow_file(args.file, inputs=_given(args))

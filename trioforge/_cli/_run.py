@@ -72,6 +72,7 @@ from .._workflow_file import WorkflowFile, load_workflow_file
 from ._follow import LogFollower
 from ._output import JsonStreamSink
 from ._progress import LiveReporter, PlainReporter, RunTracker, without_log_path
+from ._prune import Retention, prune_runs, retention_from_pyproject
 from ._select import find_restorable, select
 from ._signals import Interrupts
 from ._store_commands import (
@@ -366,6 +367,9 @@ def run_workflow_file(options: RunOptions) -> int:
     if options.audit_log is not None:
         _check_audit_log(options.audit_log)
     _check_log_dir(loaded.log_dir)
+    _ignore_folder(loaded.log_dir)
+    if target.store_path is not None:
+        _ignore_folder(target.store_path)
     max_parallel = options.max_parallel or loaded.max_parallel or os.cpu_count() or 1
     tracker = RunTracker(workflow, loaded.log_dir)
     views = _Views.choose(options, tracker)
@@ -412,7 +416,39 @@ def run_workflow_file(options: RunOptions) -> int:
         finally:
             views.stop()
             executor.audit_log.close()
-    return _report(outcome, views, tracker, target, options.schedule, max_parallel, options.tail)
+    code = _report(outcome, views, tracker, target, options.schedule, max_parallel, options.tail)
+    if target.store_path is not None and not outcome.refused:
+        _retain(target, views)
+    return code
+
+
+def _retain(target: _Target, views: _Views) -> None:
+    """Apply the retention (see ``_prune``) to the runs of this workflow; never fail the run."""
+    loaded = target.loaded
+    assert target.store_path is not None
+    try:
+        if loaded.retention is not None:
+            rule = Retention(*loaded.retention)
+        else:
+            rule = retention_from_pyproject(loaded.path.parent) or Retention()
+        prune_runs(target.store_path, rule, workflow=loaded.name)
+    except (ValueError, OSError, sqlite3.Error, RunStoreError) as exc:
+        views.err.print(f"trioforge: old runs were not pruned: {exc}", markup=False)
+
+
+def _ignore_folder(path: Path) -> None:
+    """Give the ``.trioforge`` folder holding ``path`` a ``.gitignore`` of ``*``, once.
+
+    As pytest's and ruff's caches do: the folder never shows in ``git status``.
+    """
+    for folder in (path, *path.parents):
+        if folder.name == ".trioforge":
+            ignore = folder / ".gitignore"
+            if not ignore.exists():
+                with contextlib.suppress(OSError):
+                    folder.mkdir(parents=True, exist_ok=True)
+                    ignore.write_text("# Created by trioforge: runs and logs, not sources.\n*\n")
+            return
 
 
 def _selection(options: RunOptions, target: _Target) -> tuple[Workflow, dict[str, object]]:

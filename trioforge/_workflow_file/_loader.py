@@ -75,6 +75,7 @@ MAX_PROBLEMS = 500
 _TOP_KEYS = (
     "name",
     "inputs",
+    "retention",
     "description",
     "max_parallel",
     "timeout",
@@ -129,6 +130,9 @@ class WorkflowFile:
         inputs: each input's value (given, else its default), or None when
             the file has no ``inputs:``; part of a run's stored definition.
         input_specs: the declared inputs, with descriptions and defaults.
+        retention: ``retention:`` as ``(keep, older_than)``: keep the newest
+            ``keep`` runs and none older than ``older_than`` seconds (either
+            may be None); None when the file does not say.
     """
 
     path: Path
@@ -143,6 +147,7 @@ class WorkflowFile:
     process_groups: ProcessGroups
     inputs: dict[str, str] | None = None
     input_specs: dict[str, InputSpec] = attrs.Factory(dict)
+    retention: tuple[int | None, float | None] | None = None
 
     @property
     def executor_options(self) -> dict[str, Any]:
@@ -351,6 +356,7 @@ class _Loader:
                 check.duration(top["compensation_timeout"][1], "compensation_timeout")
                 or compensation_timeout
             )
+        retention = self._retention(top["retention"][1]) if "retention" in top else None
         env: dict[str, str] = {}
         if "env" in top:
             layers = check.env(top["env"][1], "the workflow's env", RESERVED_ENV)
@@ -396,7 +402,24 @@ class _Loader:
             process_groups=groups,
             inputs=self.inputs if "inputs" in top else None,
             input_specs=specs,
+            retention=retention,
         )
+
+    def _retention(self, node: Node) -> tuple[int | None, float | None] | None:
+        """``retention: {keep: N, older_than: DURATION}``."""
+        check = self.check
+        pairs = check.mapping(node, "retention", ("keep", "older_than"))
+        if pairs is None:
+            return None
+        keep = None
+        if "keep" in pairs:
+            keep = check.whole(pairs["keep"][1], "retention keep", minimum=1, maximum=10**9)
+        older_than = None
+        if "older_than" in pairs:
+            older_than = check.duration(pairs["older_than"][1], "retention older_than")
+        if keep is None and older_than is None:
+            return None
+        return keep, older_than
 
     def _defaults(self, node: Node | None) -> dict[str, Any]:
         defaults: dict[str, Any] = {"timeout": None, "retries": 0, "grace_period": 5.0}
