@@ -20,7 +20,9 @@ workflow file its definition names, when that differs; a custom
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import sqlite3
 import time
 import tomllib
 from collections.abc import Sequence
@@ -28,12 +30,21 @@ from pathlib import Path
 
 import attrs
 import trio
+from rich.console import Console
 
 from .._core import DurationError, parse_duration
 from .._shell import display_path, run_folder
-from .._store import RunRecord, SQLiteRunStore
+from .._store import RunRecord, RunStoreError, SQLiteRunStore
+from .._workflow_file import WorkflowFile
 
-__all__ = ["DEFAULT_KEEP", "Retention", "prune_runs", "retention_from_pyproject"]
+__all__ = [
+    "DEFAULT_KEEP",
+    "Retention",
+    "ignore_folder",
+    "prune_runs",
+    "retain",
+    "retention_from_pyproject",
+]
 
 #: Runs kept when nothing says otherwise.
 DEFAULT_KEEP = 100
@@ -155,3 +166,30 @@ def retention_from_pyproject(folder: Path) -> Retention | None:
             return None
         return retention_from_mapping(table["retention"], f"{candidate} [tool.trioforge]")
     return None
+
+
+def retain(store: Path, loaded: WorkflowFile, err: Console) -> None:
+    """Apply the retention to the runs of ``loaded``'s workflow; never fail the run."""
+    try:
+        if loaded.retention is not None:
+            rule = Retention(*loaded.retention)
+        else:
+            rule = retention_from_pyproject(loaded.path.parent) or Retention()
+        prune_runs(store, rule, workflow=loaded.name)
+    except (ValueError, OSError, sqlite3.Error, RunStoreError) as exc:
+        err.print(f"trioforge: old runs were not pruned: {exc}", markup=False)
+
+
+def ignore_folder(path: Path) -> None:
+    """Give the ``.trioforge`` folder holding ``path`` a ``.gitignore`` of ``*``, once.
+
+    As pytest's and ruff's caches do: the folder never shows in ``git status``.
+    """
+    for folder in (path, *path.parents):
+        if folder.name == ".trioforge":
+            ignore = folder / ".gitignore"
+            if not ignore.exists():
+                with contextlib.suppress(OSError):
+                    folder.mkdir(parents=True, exist_ok=True)
+                    ignore.write_text("# Created by trioforge: runs and logs, not sources.\n*\n")
+            return

@@ -43,12 +43,8 @@ from typing import cast
 
 import attrs
 import trio
-from rich.console import Console
 
 from .._core import (
-    AuditEvent,
-    AuditSink,
-    EventType,
     FailurePolicy,
     Schedule,
     TaskFailedError,
@@ -69,10 +65,8 @@ from .._store import (
     default_store_path,
 )
 from .._workflow_file import WorkflowFile, load_workflow_file
-from ._follow import LogFollower
-from ._output import JsonStreamSink
-from ._progress import LiveReporter, PlainReporter, RunTracker, without_log_path
-from ._prune import Retention, prune_runs, retention_from_pyproject
+from ._progress import RunTracker, without_log_path
+from ._prune import ignore_folder, retain
 from ._select import find_restorable, select
 from ._signals import Interrupts
 from ._store_commands import (
@@ -83,6 +77,7 @@ from ._store_commands import (
     resume_command,
 )
 from ._summary import TAIL_LINES, print_failures, print_summary
+from ._views import Views
 
 __all__ = ["RunOptions", "UsageError", "run_workflow_file"]
 
@@ -143,17 +138,6 @@ class _Outcome:
     error: Exception | None = None
     result: WorkflowResult | None = None
     refused: bool = False
-
-
-@attrs.define(eq=False)
-class _RunIdLine:
-    """Prints ``run id: RUN_ID`` when the run starts (an audit sink)."""
-
-    write: Callable[[str], None]
-
-    def emit(self, event: AuditEvent) -> None:
-        if event.type == EventType.WORKFLOW_STARTED:
-            self.write(f"run id: {event.workflow_id}")
 
 
 def _check_audit_log(path: str) -> None:
@@ -219,100 +203,6 @@ def _restored(stored: StoredRun, tracker: RunTracker) -> None:
             tracker.restore(task_id, record.attempts)
 
 
-class _Console(Console):
-    """A rich console whose closed pipe raises ``BrokenPipeError``.
-
-    rich's own ``on_broken_pipe`` raises ``SystemExit(1)``, which would turn
-    any outcome into exit status 1 (and, from the live view's writer thread,
-    silently end the thread).
-    """
-
-    def on_broken_pipe(self) -> None:
-        raise BrokenPipeError("the output was closed")
-
-
-@attrs.define(eq=False)
-class _Views:
-    """Where a run's progress goes: the sinks, and the reporter (None: no live view).
-
-    ``outputs`` are the views that write from a thread of their own (see
-    ``_progress``): started before the run, flushed after it.
-    """
-
-    sinks: list[AuditSink]
-    reporter: LiveReporter | PlainReporter | None
-    out: Console
-    err: Console
-    outputs: list[LiveReporter | PlainReporter | JsonStreamSink] = attrs.Factory(list)
-    follower: LogFollower | None = None
-
-    @classmethod
-    def choose(cls, options: RunOptions, tracker: RunTracker) -> _Views:
-        out = _Console(file=sys.stdout, highlight=False, soft_wrap=True, markup=False)
-        err = _Console(file=sys.stderr, highlight=False, soft_wrap=True, markup=False)
-        if options.json and not options.quiet:
-            line = _RunIdLine(lambda text: err.print(text, markup=False))
-            sink = JsonStreamSink(sys.stdout)
-            return cls([line, tracker, sink], None, out, err, [sink])
-        if options.quiet:
-            return cls([tracker], None, out, err)
-        reporter: LiveReporter | PlainReporter
-        if out.is_terminal:
-            reporter = LiveReporter(tracker, out)
-        else:
-            reporter = PlainReporter(tracker, sys.stdout)
-        line = _RunIdLine(reporter.line)
-        mode = options.output or ("quiet" if out.is_terminal else "grouped")
-        if mode == "quiet":
-            return cls([line, reporter], reporter, out, err, [reporter])
-        write = reporter.write_now
-        if mode == "stream":
-
-            def show(task_id: str, text: str) -> None:
-                write(f"{task_id} | {text}\n")
-
-        else:
-
-            def show(task_id: str, text: str) -> None:
-                write(f"  {text}\n")
-
-        follower = LogFollower(
-            tracker,
-            reporter.writer,
-            show,
-            mode=mode,
-            header=lambda task_id, what: write(f"── {task_id}: {what}\n"),
-        )
-        # The follower first: a task's last lines are queued before the line saying it ended.
-        return cls([line, follower, reporter], reporter, out, err, [reporter], follower)
-
-    def start(self) -> None:
-        for output in self.outputs:
-            output.start()
-        if self.follower is not None:
-            self.follower.start()
-
-    def stop(self) -> None:
-        """Flush the outputs (each for a bounded time); say if lines were dropped."""
-        if self.follower is not None:
-            self.follower.stop()
-        for output in self.outputs:
-            output.stop()
-        dropped = sum(output.writer.dropped for output in self.outputs)
-        if dropped:
-            self.err.print(
-                f"trioforge: {dropped} progress line(s) not written: stdout was not read "
-                "fast enough (the audit log and the run store have every event)",
-                markup=False,
-            )
-
-    def notice(self, text: str) -> None:
-        if self.reporter is not None:
-            self.reporter.notice(text)
-        else:
-            self.err.print(f"trioforge: {text}", markup=False)
-
-
 @attrs.frozen
 class _Target:
     """What to run: the file (loaded), its text, the store, and the stored run to resume."""
@@ -367,12 +257,12 @@ def run_workflow_file(options: RunOptions) -> int:
     if options.audit_log is not None:
         _check_audit_log(options.audit_log)
     _check_log_dir(loaded.log_dir)
-    _ignore_folder(loaded.log_dir)
+    ignore_folder(loaded.log_dir)
     if target.store_path is not None:
-        _ignore_folder(target.store_path)
+        ignore_folder(target.store_path)
     max_parallel = options.max_parallel or loaded.max_parallel or os.cpu_count() or 1
     tracker = RunTracker(workflow, loaded.log_dir)
-    views = _Views.choose(options, tracker)
+    views = Views.choose(tracker, json=options.json, quiet=options.quiet, output=options.output)
     if target.stored is not None:
         _restored(target.stored, tracker)
         killed = kill_leftovers(target.stored.id)
@@ -418,37 +308,8 @@ def run_workflow_file(options: RunOptions) -> int:
             executor.audit_log.close()
     code = _report(outcome, views, tracker, target, options.schedule, max_parallel, options.tail)
     if target.store_path is not None and not outcome.refused:
-        _retain(target, views)
+        retain(target.store_path, target.loaded, views.err)
     return code
-
-
-def _retain(target: _Target, views: _Views) -> None:
-    """Apply the retention (see ``_prune``) to the runs of this workflow; never fail the run."""
-    loaded = target.loaded
-    assert target.store_path is not None
-    try:
-        if loaded.retention is not None:
-            rule = Retention(*loaded.retention)
-        else:
-            rule = retention_from_pyproject(loaded.path.parent) or Retention()
-        prune_runs(target.store_path, rule, workflow=loaded.name)
-    except (ValueError, OSError, sqlite3.Error, RunStoreError) as exc:
-        views.err.print(f"trioforge: old runs were not pruned: {exc}", markup=False)
-
-
-def _ignore_folder(path: Path) -> None:
-    """Give the ``.trioforge`` folder holding ``path`` a ``.gitignore`` of ``*``, once.
-
-    As pytest's and ruff's caches do: the folder never shows in ``git status``.
-    """
-    for folder in (path, *path.parents):
-        if folder.name == ".trioforge":
-            ignore = folder / ".gitignore"
-            if not ignore.exists():
-                with contextlib.suppress(OSError):
-                    folder.mkdir(parents=True, exist_ok=True)
-                    ignore.write_text("# Created by trioforge: runs and logs, not sources.\n*\n")
-            return
 
 
 def _selection(options: RunOptions, target: _Target) -> tuple[Workflow, dict[str, object]]:
@@ -496,7 +357,7 @@ def _starter(
 
 def _report(
     outcome: _Outcome,
-    views: _Views,
+    views: Views,
     tracker: RunTracker,
     target: _Target,
     schedule: str,
