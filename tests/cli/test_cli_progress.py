@@ -135,8 +135,8 @@ def test_summary_shows_each_task_and_the_speedup(tmp_path: Path) -> None:
     assert "✓ ok, rolled back" in text
     # The 0.10 s rollback is in the wall time, not in the time the tasks had to run.
     assert (
-        "wall time 1.25s (rollback 0.10s), task time 2.00s, speed-up 1.7x "
-        "(dataflow, max_parallel 2)"
+        "wall time 1.25s (rollback 0.10s), task time 2.00s (dataflow, max_parallel 2)\n"
+        "speed-up 1.7x = task time 2.00s / wall time without the rollback 1.15s\n"
     ) in text
 
 

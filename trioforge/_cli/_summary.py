@@ -113,14 +113,19 @@ def print_summary(
     if wall is not None:
         # The rollback is part of the wall time but not of the task time.
         working = wall - tracker.rollback
-        speedup = f", speed-up {busy / working:.1f}x" if working > 0 and busy > 0 else ""
         rollback = f" (rollback {format_duration(tracker.rollback)})" if tracker.rollback else ""
         console.print(
-            f"wall time {format_duration(wall)}{rollback}, task time {format_duration(busy)}"
-            f"{speedup} "
+            f"wall time {format_duration(wall)}{rollback}, task time {format_duration(busy)} "
             f"({schedule}, max_parallel {max_parallel})",
             highlight=False,
         )
+        if working > 0 and busy > 0:
+            less = " without the rollback" if tracker.rollback else ""
+            console.print(
+                f"speed-up {busy / working:.1f}x = task time {format_duration(busy)} / "
+                f"wall time{less} {format_duration(working)}",
+                highlight=False,
+            )
 
 
 def print_failures(console: Console, tracker: RunTracker, *, lines: int = TAIL_LINES) -> None:
