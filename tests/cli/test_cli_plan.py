@@ -6,8 +6,6 @@ from pathlib import Path
 
 from cli_helpers import cli
 
-from trioforge._cli._plan import spec_duration
-
 
 def test_plan_prints_timeouts_and_estimates_in_one_format(tmp_path: Path) -> None:
     """`timeout: 30s` shows as 30s (not 30.0s) beside `timeout: 1m` and an estimate of 1m30s."""
@@ -25,6 +23,8 @@ def test_plan_prints_timeouts_and_estimates_in_one_format(tmp_path: Path) -> Non
 
 def test_spec_duration_writes_what_a_file_would() -> None:
     """Whole seconds split into h, m and s; fractions stay decimal."""
+    from trioforge._cli._plan import spec_duration
+
     cases = {0.25: "0.25s", 1.5: "1.5s", 30: "30s", 60: "1m", 90: "1m30s", 3600: "1h"}
     cases[3930] = "1h5m30s"
     assert {seconds: spec_duration(seconds) for seconds in cases} == cases
