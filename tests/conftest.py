@@ -11,6 +11,7 @@ job), and the session fails.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -66,10 +67,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not left:
         return
     for pid in left:
-        try:
+        with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
     listing = "\n".join(f"  pid {pid}: {argv}" for pid, argv in sorted(left.items()))
     sys.stderr.write(
         f"\nERROR: the tests left {len(left)} process(es) running (now killed):\n{listing}\n"

@@ -289,6 +289,11 @@ def _add_store_commands(
     report.add_argument(
         "-o", "--output", required=True, metavar="FILE", help="write it to FILE ('-': stdout)"
     )
+    report.add_argument(
+        "--logs",
+        action="store_true",
+        help="embed the whole logs of failed and retried tasks (folded away) in the report",
+    )
     _add_store_options(report)
 
 
@@ -396,7 +401,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             return list_runs(store, limit=args.limit, as_json=args.json)
         if command == "show":
             return show_run(store, args.run_id, as_json=args.json)
-        return write_report(store, args.run_id, args.output)
+        return write_report(store, args.run_id, args.output, embed_logs=args.logs)
     if command == "prune":
         store = existing_store(args.file, args.store)
         keep = args.keep

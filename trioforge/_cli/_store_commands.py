@@ -51,6 +51,7 @@ from .._store import (
     default_store_path,
 )
 from ._progress import short_error
+from ._report_files import task_details
 
 __all__ = [
     "UsageError",
@@ -284,15 +285,32 @@ def show_run(path: Path, run_id: str, *, as_json: bool) -> int:
     return 0
 
 
-def write_report(path: Path, run_id: str, output: str) -> int:
-    """Write the HTML report of the run to ``output`` (``-``: stdout); return the exit status."""
+def write_report(path: Path, run_id: str, output: str, *, embed_logs: bool = False) -> int:
+    """Write the HTML report of the run to ``output`` (``-``: stdout); return the exit status.
+
+    Failed and retried tasks get their error, log excerpt, outputs and a link
+    to their log relative to ``output``; ``embed_logs`` puts whole logs in.
+
+    Raises:
+        UsageError: the store holds events this version of trioforge does not know.
+    """
 
     async def gather(store: SQLiteRunStore) -> tuple[StoredRun, list[AuditEvent]]:
         return await store.load(run_id), await store.load_events(run_id)
 
-    run, events = _read(path, gather)
+    try:
+        run, events = _read(path, gather)
+    except ValueError as exc:
+        if isinstance(exc, WorkflowError):
+            raise
+        raise UsageError(
+            f"cannot report run {run_id!r}: the store holds an event this version of "
+            f"trioforge does not know ({exc}); report it with the trioforge that ran it"
+        ) from None
     live = run.record.status == "running"
-    html = render_report(run, events, now=time.time() if live else None)
+    folder = Path.cwd() if output == "-" else Path(output).parent
+    details = task_details(run, path, folder, embed_logs=embed_logs)
+    html = render_report(run, events, now=time.time() if live else None, details=details)
     if output == "-":
         _out(html)
         return 0

@@ -7,8 +7,10 @@ May import: ``_core`` and ``_store``. Imported by: the command line and the
 public top level (``render_report``).
 """
 
+from ._data import TaskDetail as TaskDetail
 from ._html import render_report as render_report
 
 __all__ = [
+    "TaskDetail",
     "render_report",
 ]
