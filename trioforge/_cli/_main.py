@@ -439,6 +439,10 @@ def _validate(files: Sequence[str], inputs: dict[str, str] | None) -> int:
             _print_problems(exc)
             status = EXIT_USAGE
             continue
+        for warning in loaded.warnings:
+            sys.stderr.write(
+                f"{warning.path}:{warning.line}:{warning.column}: warning: {warning.message}\n"
+            )
         layers = len(loaded.workflow.execution_layers())
         _out(f"{file}: ok ({count(len(loaded.workflow), 'task')}, {count(layers, 'layer')})\n")
     return status

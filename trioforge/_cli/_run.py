@@ -36,7 +36,6 @@ import os
 import signal
 import sqlite3
 import sys
-import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import cast
@@ -54,7 +53,7 @@ from .._core import (
 )
 from .._executor import WorkflowExecutor, WorkflowResult
 from .._shell import display_path, kill_leftovers, process_watchdog
-from .._shell._files import open_regular, read_regular
+from .._shell._files import read_regular
 from .._store import (
     DefinitionChangedError,
     RunLockedError,
@@ -65,8 +64,16 @@ from .._store import (
     default_store_path,
 )
 from .._workflow_file import WorkflowFile, load_workflow_file
+from ._preflight import (
+    AuditLogError,
+    audit_failure,
+    check_paths,
+    store_failure,
+    text_path,
+    warn,
+)
 from ._progress import RunTracker, without_log_path
-from ._prune import ignore_folder, retain
+from ._prune import retain
 from ._select import find_restorable, select
 from ._signals import Interrupts
 from ._store_commands import (
@@ -138,28 +145,6 @@ class _Outcome:
     error: Exception | None = None
     result: WorkflowResult | None = None
     refused: bool = False
-
-
-def _check_audit_log(path: str) -> None:
-    try:
-        folder = os.path.dirname(path)
-        if folder:
-            os.makedirs(folder, exist_ok=True)
-        os.close(open_regular(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND))
-    except OSError as exc:
-        raise UsageError(f"cannot write the audit log {path!r}: {exc.strerror or exc}") from None
-
-
-def _check_log_dir(path: Path) -> None:
-    """Create the tasks' log folder and make sure a file can be written in it."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as exc:
-        raise UsageError(
-            f"cannot write task logs in {display_path(path)}: {exc.strerror or exc}"
-        ) from None
 
 
 def _load(file: str, log_dir: str | None, inputs: dict[str, str]) -> tuple[WorkflowFile, str]:
@@ -253,13 +238,9 @@ def run_workflow_file(options: RunOptions) -> int:
             return EXIT_OK
     target = _Target.find(options, stored)
     loaded = target.loaded
+    warn(loaded, quiet=options.quiet)
     workflow, selection = _selection(options, target)
-    if options.audit_log is not None:
-        _check_audit_log(options.audit_log)
-    _check_log_dir(loaded.log_dir)
-    ignore_folder(loaded.log_dir)
-    if target.store_path is not None:
-        ignore_folder(target.store_path)
+    check_paths(options.audit_log, loaded.log_dir, target.store_path)
     max_parallel = options.max_parallel or loaded.max_parallel or os.cpu_count() or 1
     tracker = RunTracker(workflow, loaded.log_dir)
     views = Views.choose(tracker, json=options.json, quiet=options.quiet, output=options.output)
@@ -270,7 +251,7 @@ def run_workflow_file(options: RunOptions) -> int:
             views.notice(f"killed {killed} leftover process(es) of this run from a dead trioforge")
     keep_going = options.keep_going or loaded.keep_going
     store = None if target.store_path is None else SQLiteRunStore(target.store_path)
-    extra: dict[str, object] = {"path": str(Path(target.file).resolve()), "source": target.source}
+    extra: dict[str, object] = {"path": text_path(target.file), "source": target.source}
     if selection:
         extra["selection"] = selection
     if loaded.inputs is not None:
@@ -302,10 +283,11 @@ def run_workflow_file(options: RunOptions) -> int:
             interrupts = Interrupts(
                 executor, groups, views.notice, started=lambda: tracker.run_id is not None
             )
-            outcome = trio.run(_run, start, interrupts, store)
+            outcome = trio.run(_run, start, interrupts, store, options.audit_log)
         finally:
             views.stop()
-            executor.audit_log.close()
+            with contextlib.suppress(OSError):  # what it could not write was reported
+                executor.audit_log.close()
     code = _report(outcome, views, tracker, target, options.schedule, max_parallel, options.tail)
     if target.store_path is not None and not outcome.refused:
         retain(target.store_path, target.loaded, views.err)
@@ -422,33 +404,24 @@ def _headline(name: str, outcome: _Outcome) -> str:
         return f"{name} interrupted: {error.reason}; rolled back{extra}"
     if isinstance(error, (RunStoreError, sqlite3.Error)):
         return f"{name} stopped: the run store failed: {error}"
+    if isinstance(error, AuditLogError):
+        return f"{name} stopped: {error.strerror}"
     return f"{name} failed: {error}"
-
-
-def _store_failure(exc: BaseException) -> Exception | None:
-    """The run store's error that ``exc`` is or holds (the run cannot record), if any."""
-    if isinstance(exc, (RunStoreError, sqlite3.Error)):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = _store_failure(inner)
-            if found is not None:
-                return found
-    return None
 
 
 async def _run(
     start: Callable[[], Awaitable[WorkflowResult]],
     interrupts: Interrupts,
     store: SQLiteRunStore | None,
+    audit_log: str | None = None,
 ) -> _Outcome:
     if store is None:
-        return await _drive(start, interrupts)
+        return await _drive(start, interrupts, audit_log)
     opening = True
     try:
         async with store:  # opens the file, creating it and its tables if need be
             opening = False
-            return await _drive(start, interrupts)
+            return await _drive(start, interrupts, audit_log)
     except (sqlite3.Error, OSError) as exc:
         if not opening:
             raise
@@ -459,7 +432,9 @@ async def _run(
 
 
 async def _drive(
-    start: Callable[[], Awaitable[WorkflowResult]], interrupts: Interrupts
+    start: Callable[[], Awaitable[WorkflowResult]],
+    interrupts: Interrupts,
+    audit_log: str | None = None,
 ) -> _Outcome:
     outcome: _Outcome
     async with trio.open_nursery() as nursery:
@@ -478,7 +453,7 @@ async def _drive(
             else:
                 outcome = _Outcome(EXIT_USAGE, exc, refused=True)
         except Exception as exc:
-            failure = _store_failure(exc)
+            failure = store_failure(audit_failure(exc, audit_log))
             if failure is None:
                 raise
             outcome = _Outcome(EXIT_FAILED, failure)

@@ -133,6 +133,8 @@ class WorkflowFile:
         retention: ``retention:`` as ``(keep, older_than)``: keep the newest
             ``keep`` runs and none older than ``older_than`` seconds (either
             may be None); None when the file does not say.
+        warnings: what is valid but probably not meant (a ``$NAME`` as a
+            ``cmd`` program), as problems that fail nothing.
     """
 
     path: Path
@@ -148,6 +150,7 @@ class WorkflowFile:
     inputs: dict[str, str] | None = None
     input_specs: dict[str, InputSpec] = attrs.Factory(dict)
     retention: tuple[int | None, float | None] | None = None
+    warnings: tuple[Problem, ...] = ()
 
     @property
     def executor_options(self) -> dict[str, Any]:
@@ -326,14 +329,11 @@ class _Loader:
         top = check.mapping(root, "the workflow", _TOP_KEYS, extensions=True)
         if top is None:
             raise WorkflowFileError(check.problems)
-        specs: dict[str, InputSpec] = {}
-        if "inputs" in top:
-            specs = read_inputs(check, top["inputs"][1])
-            check.inputs = specs
-        self.inputs = resolve_inputs(
-            check, specs, given, top["inputs"][0] if "inputs" in top else None
-        )
-        name = file.stem or "workflow"
+        specs = self._inputs(top, given)
+        # A file name that is not UTF-8 (ok\xff.yaml) gives a stem with surrogates, which
+        # no store, JSON line or terminal can take: U+FFFD stands for each bad byte.
+        stem = os.fsencode(file.stem).decode("utf-8", errors="replace")
+        name = stem or "workflow"
         if "name" in top:
             name = check.string(top["name"][1], "name") or name
         description = None
@@ -403,7 +403,22 @@ class _Loader:
             inputs=self.inputs if "inputs" in top else None,
             input_specs=specs,
             retention=retention,
+            warnings=tuple(check.warnings),
         )
+
+    def _inputs(
+        self, top: dict[str, tuple[ScalarNode, Node]], given: Mapping[str, str] | None
+    ) -> dict[str, InputSpec]:
+        """Read ``inputs:`` (before the tasks, whose templates name them) and their values."""
+        check = self.check
+        specs: dict[str, InputSpec] = {}
+        if "inputs" in top:
+            specs = read_inputs(check, top["inputs"][1])
+            check.inputs = specs
+        self.inputs = resolve_inputs(
+            check, specs, given, top["inputs"][0] if "inputs" in top else None
+        )
+        return specs
 
     def _retention(self, node: Node) -> tuple[int | None, float | None] | None:
         """``retention: {keep: N, older_than: DURATION}``."""

@@ -169,6 +169,8 @@ class NodeReader:
         self.path = path
         self.text = text
         self.problems: list[Problem] = []
+        #: What is valid but probably not meant (``validate`` prints them; they fail nothing).
+        self.warnings: list[Problem] = []
         self._memo: dict[Hashable, Any] = {}
         self._asked: set[Hashable] = set()
         self._line_starts: list[int] | None = None

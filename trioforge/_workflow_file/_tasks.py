@@ -30,7 +30,7 @@ import attrs
 from .._shell import OPEN, RESERVED_ENV, CodeItem, Reference, code_items
 from ._inputs import INPUTS_TASK
 from ._nodes import MappingNode, Node, ScalarNode
-from ._schema import Checker, EnvLayer, shown
+from ._schema import Checker, EnvLayer, Problem, shown
 
 __all__ = ["Ref", "RefGroup", "Spec", "TaskReader", "UsedGroup"]
 
@@ -48,6 +48,8 @@ _TASK_KEYS = (
     "estimate",
     "grace_period",
 )
+#: A program that is an environment variable, ``$NAME`` or ``${NAME}`` (cmd is not a shell).
+_VARIABLE = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_]\w*)\}|(?P<plain>[A-Za-z_]\w*))")
 _TASK_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,127}")
 _SHELL_TEMPLATE_HINT = (
     "templates are not expanded in {what}: a task's output pasted into shell code could run "
@@ -387,6 +389,19 @@ class TaskReader:
         used: list[UsedGroup] = [(refs, _WHOLE) for refs in groups]
         if len(argv) != len(items):
             return None, used
+        program = _VARIABLE.match(argv[0]) if argv else None
+        if program is not None and check.first(node, "program variable"):
+            name = program["braced"] or program["plain"]
+            check.warnings.append(
+                Problem(
+                    check.path,
+                    items[0].line,
+                    items[0].column,
+                    f"item 1 of {what} is {shown(argv[0])}, which nothing expands (cmd items "
+                    f"are passed as they are): write run: '\"${name}\" ...' so that a shell "
+                    "expands it, or name the program itself and pass the value through env:",
+                )
+            )
         for code in code_items(argv):
             template = first_template.get(code.index, "${{ tasks.ID.outputs.KEY }}")
             self._code_item(items[code.index], code, what, template)
