@@ -80,3 +80,24 @@ def test_open_regular_refuses_fifos_devices_sockets_and_folders(tmp_path: Path) 
                 assert f"{path} is {kind}, not a regular file" == caught.value.strerror
     with pytest.raises(ValueError, match="FIFO"):
         read_outputs(tmp_path / "fifo")
+
+
+def test_an_output_too_long_for_an_argument_is_refused_where_it_is_produced(
+    tmp_path: Path,
+) -> None:
+    """A 200 KiB output fails its producer, naming the output and its size, not the consumer."""
+    (tmp_path / "w.yaml").write_text(
+        "tasks:\n"
+        "  produce:\n"
+        '    run: printf "big=%0204800d\\n" 0 >> "$TRIOFORGE_OUTPUT"\n'
+        "  consume:\n"
+        "    needs: [produce]\n"
+        '    env: {BIG: "${{ tasks.produce.outputs.big }}"}\n'
+        "    run: 'true'\n"
+    )
+    result = cli("run", "w.yaml", "--output", "quiet", cwd=tmp_path)
+    assert result.returncode == 1
+    text = result.stdout + result.stderr
+    assert "output 'big' is 204,800 bytes" in text
+    assert "Argument list too long" not in text
+    assert "── produce failed" in result.stdout

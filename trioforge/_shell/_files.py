@@ -36,6 +36,9 @@ __all__ = [
 ]
 
 MAX_OUTPUTS_BYTES = 1024 * 1024
+#: Longest value one output may have: the kernel's limit for one argv item or
+#: environment string (Linux's MAX_ARG_STRLEN, 128 KiB with the closing NUL).
+MAX_VALUE_BYTES = 128 * 1024 - 1
 _OUTPUT_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -180,6 +183,14 @@ def read_outputs(path: Path) -> dict[str, str]:
             )
         if "\0" in value:
             raise ValueError(f"$TRIOFORGE_OUTPUT line {number} holds a NUL character")
+        size = len(value.encode("utf-8", errors="surrogatepass"))
+        if size > MAX_VALUE_BYTES:
+            raise ValueError(
+                f"$TRIOFORGE_OUTPUT line {number}: output {key!r} is {size:,} bytes, more than "
+                f"the {MAX_VALUE_BYTES + 1:,} bytes (128 KiB) the kernel allows in one argument "
+                "or environment variable, so no task could be started with it; write the "
+                "value to a file and pass the file's path"
+            )
         outputs[key] = value
     return outputs
 
