@@ -45,20 +45,18 @@ from .._shell import (
     to_command,
     to_env,
 )
-from .._shell._files import NotRegularFileError, read_regular
 from ._graph import check_graph
 from ._inputs import InputSpec, read_inputs, resolve_inputs, substitute
 from ._nodes import (
-    MAX_BYTES,
     Node,
     ScalarNode,
     SourceError,
     compose,
     decode,
     gc_paused,
-    read_bytes,
 )
 from ._schema import Checker, Problem, effective_env
+from ._source import read_source, tab_message
 from ._tasks import Spec, TaskReader
 
 __all__ = [
@@ -186,24 +184,6 @@ def load_workflow(path: str | os.PathLike[str], *, text: str | bytes | None = No
     return load_workflow_file(path, text=text).workflow
 
 
-def _read(file: Path) -> bytes:
-    """The file's bytes (as ``read_bytes``), refusing a FIFO, device or socket at once.
-
-    ``open()`` on a FIFO waits for a writer forever: the file is opened
-    without blocking and read only if it is a regular file.
-    """
-    try:
-        data = read_regular(file, MAX_BYTES + 1)
-    except NotRegularFileError as exc:
-        reason = f"it is {exc.kind}, not a regular file"
-        raise SourceError(1, 1, f"cannot read the file: {reason}") from None
-    except OSError as exc:
-        raise SourceError(1, 1, f"cannot read the file: {exc.strerror or exc}") from None
-    if len(data) > MAX_BYTES:
-        return read_bytes(file)  # the same "too large" problem, worded in one place
-    return data
-
-
 def load_workflow_file(
     path: str | os.PathLike[str],
     *,
@@ -227,16 +207,18 @@ def load_workflow_file(
     """
     file = Path(path)
     display = os.fspath(path)
+    source = ""
     try:
         if text is None:
-            source = decode(_read(file))
+            source = decode(read_source(file))
         elif isinstance(text, bytes):
             source = decode(text)
         else:
             source = decode(text.encode("utf-8", errors="surrogatepass"))
         root = compose(source)
     except SourceError as exc:
-        raise WorkflowFileError([Problem(display, exc.line, exc.column, exc.message)]) from None
+        message = tab_message(source, exc)
+        raise WorkflowFileError([Problem(display, exc.line, exc.column, message)]) from None
     folder = file.parent
     logs = Path(log_dir) if log_dir is not None else folder / ".trioforge" / "logs"
     try:

@@ -59,7 +59,10 @@ _STANDARD_TAGS = frozenset(
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _WHOLE = re.compile(r"[+]?[0-9][0-9_]*")
 _OPENS = re.compile(re.escape(OPEN))
-_NEWLINE = re.compile("\n")
+#: The one rule for lines in every problem's position: a line ends at \r\n, \r or \n
+#: (as editors count them), never at U+0085, U+2028 or U+2029 (which YAML's own marks
+#: count), so a position is the same whether the node or a template inside it is named.
+_NEWLINE = re.compile("\r\n?|\n")
 _SHOWN = 40
 _HINT_BUDGET = 200_000
 """Candidates all "did you mean" hints of one file may compare (see :meth:`Checker.hint`)."""
@@ -210,11 +213,11 @@ class NodeReader:
 
     def add(self, node: Node, message: str) -> None:
         """Record a problem at ``node``."""
-        self.problems.append(Problem(self.path, node.line, node.column, message))
+        self.problems.append(Problem(self.path, *self.position(node.start), message))
 
     def add_in_scalar(self, node: ScalarNode, offset: int, message: str) -> None:
         """Record a problem at the template starting at ``offset`` of the scalar's value."""
-        line, column = node.line, node.column
+        line, column = self.position(node.start)
         found = self._source_offset(node, offset)
         if found is not None:
             line, column = self.position(found)

@@ -207,6 +207,14 @@ class TaskReader:
         if isinstance(node, ScalarNode) and node.is_null():
             check.add(node, f"{where} is empty; give it 'run' (a script) or 'cmd' (an argv list)")
             return None
+        if task_id in _TASK_KEYS and not isinstance(node, MappingNode):
+            # `needs: [a]` two spaces short of its task's other keys is read as a task.
+            check.add(
+                key,
+                f"{where} is not a mapping, and {task_id!r} is a task key: is it indented "
+                "too little? Indent it as deep as the other keys of the task it belongs to",
+            )
+            return None
         pairs = check.mapping(node, where, _TASK_KEYS)
         if pairs is None:
             return None
@@ -395,8 +403,7 @@ class TaskReader:
             check.warnings.append(
                 Problem(
                     check.path,
-                    items[0].line,
-                    items[0].column,
+                    *check.position(items[0].start),
                     f"item 1 of {what} is {shown(argv[0])}, which nothing expands (cmd items "
                     f"are passed as they are): write run: '\"${name}\" ...' so that a shell "
                     "expands it, or name the program itself and pass the value through env:",
