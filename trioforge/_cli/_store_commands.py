@@ -39,7 +39,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .._core import AuditEvent, WorkflowError, format_duration
-from .._report import render_report
+from .._report import render_page
 from .._shell import display_path
 from .._shell._files import check_regular
 from .._store import (
@@ -310,7 +310,7 @@ def write_report(path: Path, run_id: str, output: str, *, embed_logs: bool = Fal
     live = run.record.status == "running"
     folder = Path.cwd() if output == "-" else Path(output).parent
     details = task_details(run, path, folder, embed_logs=embed_logs)
-    html = render_report(run, events, now=time.time() if live else None, details=details)
+    html = render_page(run, events, now=time.time() if live else None, details=details)
     if output == "-":
         _out(html)
         return 0

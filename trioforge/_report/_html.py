@@ -24,7 +24,7 @@ from .._core import AuditEvent, format_duration
 from .._store import StoredRun, iso_time
 from ._data import Attempt, TaskDetail, Timeline, build_timeline
 
-__all__ = ["render_report"]
+__all__ = ["render_page", "render_report"]
 
 SVG_NS = "http://www.w3.org/2000/svg"
 
@@ -105,9 +105,30 @@ def render_report(
     events: Sequence[AuditEvent],
     *,
     now: float | None = None,
-    details: Sequence[TaskDetail] = (),
 ) -> str:
     """The report of one run as a self-contained HTML page.
+
+    Args:
+        run: the run, from :meth:`~trioforge.store.RunStore.load`.
+        events: its events, from :meth:`~trioforge.store.RunStore.load_events`.
+        now: for a live run, the time (epoch seconds) its running attempts
+            are drawn up to; defaults to the last event's time.
+
+    The page has a summary (workflow, run id, status, wall time against the
+    sum of task times), a Gantt timeline with one bar per attempt, the
+    critical path, the DAG, and a table of tasks.
+    """
+    return render_page(run, events, now=now)
+
+
+def render_page(
+    run: StoredRun,
+    events: Sequence[AuditEvent],
+    *,
+    now: float | None = None,
+    details: Sequence[TaskDetail] = (),
+) -> str:
+    """:func:`render_report`, with a section per failed or retried task (the command line's).
 
     Args:
         run: the run, from :meth:`~trioforge.store.RunStore.load`.

@@ -127,7 +127,6 @@ class WorkflowFile:
         process_groups: the registry of the tasks' running process groups.
         inputs: each input's value (given, else its default), or None when
             the file has no ``inputs:``; part of a run's stored definition.
-        input_specs: the declared inputs, with descriptions and defaults.
         retention: ``retention:`` as ``(keep, older_than)``: keep the newest
             ``keep`` runs and none older than ``older_than`` seconds (either
             may be None); None when the file does not say.
@@ -146,7 +145,6 @@ class WorkflowFile:
     log_dir: Path
     process_groups: ProcessGroups
     inputs: dict[str, str] | None = None
-    input_specs: dict[str, InputSpec] = attrs.Factory(dict)
     retention: tuple[int | None, float | None] | None = None
     warnings: tuple[Problem, ...] = ()
 
@@ -311,7 +309,7 @@ class _Loader:
         top = check.mapping(root, "the workflow", _TOP_KEYS, extensions=True)
         if top is None:
             raise WorkflowFileError(check.problems)
-        specs = self._inputs(top, given)
+        self._inputs(top, given)
         # A file name that is not UTF-8 (ok\xff.yaml) gives a stem with surrogates, which
         # no store, JSON line or terminal can take: U+FFFD stands for each bad byte.
         stem = os.fsencode(file.stem).decode("utf-8", errors="replace")
@@ -383,7 +381,6 @@ class _Loader:
             log_dir=self.log_dir,
             process_groups=groups,
             inputs=self.inputs if "inputs" in top else None,
-            input_specs=specs,
             retention=retention,
             warnings=tuple(check.warnings),
         )
