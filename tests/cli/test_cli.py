@@ -329,7 +329,7 @@ def test_bad_input_gives_a_clear_error_never_a_traceback(tmp_path: Path) -> None
         "list": "list.yaml:1:1: the workflow must be a mapping",
         "syntax": "syntax.yaml:",
         "missing": "missing.yaml:1:1: cannot read the file: No such file or directory",
-        "folder": ".:1:1: cannot read the file: Is a directory",
+        "folder": ".:1:1: cannot read the file: it is a folder, not a regular file",
     }
     for name, message in messages.items():
         assert message in result.stderr, name

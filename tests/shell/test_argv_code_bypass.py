@@ -12,6 +12,7 @@ import pytest
 
 import trioforge
 from trioforge import WorkflowFileError, load_workflow
+from trioforge._shell._argv_code import code_items
 
 T = "${{ tasks.produce.outputs.evil }}"
 WORKFLOW = """\
@@ -196,3 +197,21 @@ def test_the_stdbuf_bypass_no_longer_runs_an_output(tmp_path: Path) -> None:
     assert (validated.returncode, ran.returncode) == (2, 2), validated.stdout + ran.stdout
     assert "item 6 of 'cmd' of task 'consume' is the script sh runs" in validated.stderr
     assert not (tmp_path / "PWNED").exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["timeout", T, "L", "sh", "-c", "echo hi"],
+        ["env", T, "sh", "-c", "echo hi"],
+        ["nice", T, "sh", "-c", "echo hi"],
+        ["stdbuf", T, "sh", "-c", "echo hi"],
+    ],
+)
+def test_a_template_where_a_wrapper_reads_options_is_refused(argv: list[str]) -> None:
+    """A template where a wrapper reads options could be "-k": it and all after are refused."""
+    found = problems(argv)
+    assert len(found) == 1, found  # the only template, at item 2
+    assert "item 2 of 'cmd' of task 'consume' is where" in found[0], found[0]
+    assert "reads its options and operands" in found[0]
+    assert code_items(argv)[-1].index == len(argv) - 1  # every later item is unverifiable

@@ -5,6 +5,7 @@ Linux only, like the guarantee it checks (it reads ``/proc``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -106,9 +107,13 @@ def test_without_the_watchdog_the_commands_survive(tmp_path: Path) -> None:
         assert alive(background)
         assert alive(leader)
     finally:
+        # The leader's group holds the shell's foreground `sleep 1000` too: kill it all.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(leader, signal.SIGKILL)
         for pid in (background, leader):
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: not alive(background) and not alive(leader), "the commands to die")
 
 
 def test_process_watchdog_follows_groups_and_restores_the_callback() -> None:

@@ -417,7 +417,10 @@ MSG = "${{ tasks.produce.outputs.msg }}"
             "6:12: item 1 of 'cmd' of task 'consume' is the program to run: a task's output "
             "there would choose what runs",
         ),
-        (f'[env, "{MSG}"]', "6:17: item 2 of 'cmd' of task 'consume' is the program env runs"),
+        (
+            f'[env, "{MSG}"]',
+            "6:17: item 2 of 'cmd' of task 'consume' is where env reads its options and operands",
+        ),
         (f'[python, -m, "{MSG}"]', "6:24: item 3 of 'cmd' of task 'consume' is the code python"),
         (f'[bash, "{MSG}"]', "6:18: item 2 of 'cmd' of task 'consume' is the script file bash"),
         (

@@ -24,61 +24,38 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from .._core import SCHEDULES, DurationError, WorkflowError, parse_duration
+from .._core import SCHEDULES, WorkflowError
 from .._workflow_file import WorkflowFileError, load_workflow_file
+from ._args import (
+    add_inputs,
+    add_selection,
+    duration,
+    given_inputs,
+    positive_int,
+    selected,
+    whole,
+)
+from ._follow import OUTPUT_MODES
+from ._help import (
+    DESCRIPTION,
+    EXAMPLES,
+    GRAPH_EXAMPLES,
+    PLAN_EXAMPLES,
+    PRUNE_EXAMPLES,
+    REPORT_EXAMPLES,
+    RUN_EXAMPLES,
+    RUNS_EXAMPLES,
+    VALIDATE_EXAMPLES,
+)
 from ._nox_command import add_nox_parser, nox_options, resource_option, resume_nox_run, run_nox
 from ._plan import count, render_dot, render_mermaid, render_plan
+from ._prune import DEFAULT_KEEP, Retention, describe, prune_runs
 from ._run import EXIT_USAGE, REFUSALS, RunOptions, run_workflow_file
+from ._select import outside_needs, select
 from ._store_commands import existing_store, list_runs, show_run, write_report
+from ._summary import TAIL_LINES
 
 __all__ = ["build_parser", "main"]
-
-_DESCRIPTION = """\
-Run workflows of shell commands described in YAML: tasks run in parallel as
-far as their `needs` allow, with timeouts, retries, rollback and a live view.
-"""
-
-_EXAMPLES = """\
-examples:
-  trioforge validate ci.yaml               report every problem in the file
-  trioforge plan ci.yaml                   show what would run in parallel
-  trioforge run ci.yaml                    run it, with a live view
-  trioforge run ci.yaml --json > run.jsonl audit events as JSON Lines
-  trioforge resume RUN_ID                  finish a failed or killed run
-  trioforge runs                           recent runs
-  trioforge show RUN_ID                    every task of a run, even while it runs
-  trioforge report RUN_ID -o run.html      timeline, critical path and DAG
-  trioforge graph ci.yaml --format mermaid the DAG, for a README
-  trioforge nox -s lint tests              nox sessions in parallel, durable
-
-Runs are recorded in .trioforge/runs.db beside the workflow file (--store
-PATH or TRIOFORGE_STORE to put it elsewhere); runs, show, report and resume
-look in .trioforge/runs.db in the current folder unless given --store,
-TRIOFORGE_STORE or --file FILE.
-
-exit status: 0 success, 1 a task failed, 2 invalid file or usage (or a
-refused resume), 124 workflow timeout, 130 interrupted (Ctrl-C).
-"""
-
-_RUN_EXAMPLES = """\
-examples:
-  trioforge run ci.yaml
-  trioforge run ci.yaml --max-parallel 2 --schedule layers
-  trioforge run deploy.yaml --timeout 30m --audit-log audit/deploy.jsonl
-  trioforge run ci.yaml --keep-going --quiet
-
-Ctrl-C once stops running tasks (SIGTERM, then SIGKILL after their grace
-period) and runs the compensations of completed tasks; twice kills
-everything at once. Task logs go to .trioforge/logs/RUN_ID/TASK.log beside
-the workflow file.
-
-The run is recorded in .trioforge/runs.db beside the workflow file (or
---store PATH, or $TRIOFORGE_STORE). Its id is printed first; if it does not
-succeed, the command that resumes it is printed last.
-
-exit status: 0 success, 1 a task failed, 2 invalid file or usage,
-124 workflow timeout, 130 interrupted (Ctrl-C).
-"""
 
 _RESUME_EXAMPLES = """\
 examples:
@@ -99,13 +76,6 @@ exit status: as for run; 2 if the run is unknown, its file changed, another
 live process is driving it, or a compensation before --rerun failed.
 """
 
-_RUNS_EXAMPLES = """\
-examples:
-  trioforge runs
-  trioforge runs --limit 5 --json
-  trioforge runs --file examples/ci.yaml
-"""
-
 _SHOW_EXAMPLES = """\
 examples:
   trioforge show ci-3f2a9c1b7d4e
@@ -114,55 +84,12 @@ examples:
 Works while the run is live, from another terminal.
 """
 
-_REPORT_EXAMPLES = """\
-examples:
-  trioforge report ci-3f2a9c1b7d4e -o report.html
-  trioforge report ci-3f2a9c1b7d4e -o - > report.html
-"""
-
-_VALIDATE_EXAMPLES = """\
-examples:
-  trioforge validate ci.yaml
-  trioforge validate workflows/*.yaml
-
-Every problem is printed as FILE:LINE:COL: message; exit status 2 if any.
-"""
-
-_PLAN_EXAMPLES = """\
-examples:
-  trioforge plan ci.yaml
-  trioforge plan ci.yaml --max-parallel 1
-"""
-
-_GRAPH_EXAMPLES = """\
-examples:
-  trioforge graph ci.yaml | dot -Tsvg > ci.svg
-  trioforge graph ci.yaml --format mermaid
-"""
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except DurationError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``trioforge`` command."""
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="trioforge", description=_DESCRIPTION, epilog=_EXAMPLES, formatter_class=formatter
+        prog="trioforge", description=DESCRIPTION, epilog=EXAMPLES, formatter_class=formatter
     )
     parser.add_argument("--version", action="version", version=f"trioforge {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -171,10 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="run a workflow file",
         description="Run a workflow file.",
-        epilog=_RUN_EXAMPLES,
+        epilog=RUN_EXAMPLES,
         formatter_class=formatter,
     )
     run.add_argument("file", metavar="FILE", help="the workflow file (YAML)")
+    add_selection(run)
     _add_run_options(run)
     recording = run.add_mutually_exclusive_group()
     recording.add_argument(
@@ -191,23 +119,48 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_commands(commands, formatter)
     add_nox_parser(commands, formatter)
 
+    prune = commands.add_parser(
+        "prune",
+        help="remove old runs and their logs from the run store",
+        description="Remove old runs (with their tasks, events and logs) from the run store; "
+        "never a run that is being driven now.",
+        epilog=PRUNE_EXAMPLES,
+        formatter_class=formatter,
+    )
+    _add_store_options(prune)
+    prune.add_argument(
+        "--keep", type=positive_int, metavar="N", help="keep the newest N runs (default 100)"
+    )
+    prune.add_argument(
+        "--older-than",
+        type=duration,
+        metavar="DURATION",
+        help="remove the runs started longer ago than DURATION, e.g. 30d or 12h",
+    )
+    prune.add_argument(
+        "--dry-run", action="store_true", help="say what would be removed; remove nothing"
+    )
+
     validate = commands.add_parser(
         "validate",
         help="check workflow files and report every problem",
         description="Check workflow files and report every problem, each as FILE:LINE:COL.",
-        epilog=_VALIDATE_EXAMPLES,
+        epilog=VALIDATE_EXAMPLES,
         formatter_class=formatter,
     )
     validate.add_argument("files", metavar="FILE", nargs="+", help="workflow files (YAML)")
+    add_inputs(validate)
 
     plan = commands.add_parser(
         "plan",
         help="show layers, critical path and parallelism; run nothing",
         description="Show the layers, the critical path and what would run in parallel.",
-        epilog=_PLAN_EXAMPLES,
+        epilog=PLAN_EXAMPLES,
         formatter_class=formatter,
     )
     plan.add_argument("file", metavar="FILE", help="the workflow file (YAML)")
+    add_selection(plan)
+    add_inputs(plan)
     _add_max_parallel(plan)
     _add_schedule(plan)
 
@@ -216,10 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the dependency graph as DOT or Mermaid",
         description="Print the dependency graph on stdout; edges point from a task to "
         "the tasks that need it.",
-        epilog=_GRAPH_EXAMPLES,
+        epilog=GRAPH_EXAMPLES,
         formatter_class=formatter,
     )
     graph.add_argument("file", metavar="FILE", help="the workflow file (YAML)")
+    add_selection(graph)
+    add_inputs(graph)
     graph.add_argument(
         "--format", choices=("dot", "mermaid"), default="dot", help="output format (default: dot)"
     )
@@ -228,11 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     """The options ``run`` and ``resume`` share."""
+    add_inputs(parser)
     _add_max_parallel(parser)
     _add_schedule(parser)
     parser.add_argument(
         "--timeout",
-        type=_duration,
+        type=duration,
         metavar="DURATION",
         help="limit for the whole run, e.g. 30m (overrides the file's 'timeout')",
     )
@@ -264,6 +220,20 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         type=resource_option,
         metavar="NAME=N",
         help="a resource pool of N units (over the file's 'resources:'); repeatable",
+    )
+    parser.add_argument(
+        "--output",
+        choices=OUTPUT_MODES,
+        help="the tasks' output on the console: stream (every line as it comes, prefixed "
+        "with the task id), grouped (each task's output as one block when it ends) or quiet "
+        "(none: only the progress lines); default: the live view on a terminal, else grouped",
+    )
+    parser.add_argument(
+        "--tail",
+        type=whole,
+        default=TAIL_LINES,
+        metavar="N",
+        help=f"show the last N lines of a failed task's log (default {TAIL_LINES}; 0: none)",
     )
 
 
@@ -307,12 +277,12 @@ def _add_store_commands(
         "runs",
         help="list recent runs, newest first",
         description="List the recent runs of the run store, newest first.",
-        epilog=_RUNS_EXAMPLES,
+        epilog=RUNS_EXAMPLES,
         formatter_class=formatter,
     )
     _add_store_options(runs)
     runs.add_argument(
-        "--limit", type=_positive_int, default=20, metavar="N", help="show N runs (default 20)"
+        "--limit", type=positive_int, default=20, metavar="N", help="show N runs (default 20)"
     )
     runs.add_argument(
         "--json",
@@ -342,12 +312,17 @@ def _add_store_commands(
         help="write a run's HTML report: timeline, critical path, DAG",
         description="Write a self-contained HTML report of a run: a timeline with one bar "
         "per attempt, the critical path and the DAG.",
-        epilog=_REPORT_EXAMPLES,
+        epilog=REPORT_EXAMPLES,
         formatter_class=formatter,
     )
     report.add_argument("run_id", metavar="RUN_ID", help="the run")
     report.add_argument(
         "-o", "--output", required=True, metavar="FILE", help="write it to FILE ('-': stdout)"
+    )
+    report.add_argument(
+        "--logs",
+        action="store_true",
+        help="embed the whole logs of failed and retried tasks (folded away) in the report",
     )
     _add_store_options(report)
 
@@ -369,7 +344,7 @@ def _add_store_options(
 def _add_max_parallel(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-parallel",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="run at most N tasks at once (default: the file's max_parallel, else the CPUs)",
     )
@@ -431,6 +406,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "resume" and (code := resume_nox_run(args)) is not None:
         return code
     if command in ("run", "resume"):
+        tasks, only = selected(args) if command == "run" else ((), False)
         return run_workflow_file(
             RunOptions(
                 file=args.file,
@@ -442,6 +418,8 @@ def _dispatch(args: argparse.Namespace) -> int:
                 log_dir=args.log_dir,
                 json=args.json,
                 quiet=args.quiet,
+                output=args.output,
+                tail=args.tail,
                 resume=args.run_id if command == "resume" else None,
                 force=command == "resume" and args.force,
                 rerun=tuple(args.rerun) if command == "resume" else (),
@@ -449,6 +427,9 @@ def _dispatch(args: argparse.Namespace) -> int:
                 store=args.store,
                 no_store=command == "run" and args.no_store,
                 resources=tuple(args.resource),
+                tasks=tasks,
+                only=only,
+                inputs=tuple(args.inputs) if args.inputs else None,
             )
         )
     if command in ("runs", "show", "report"):
@@ -457,11 +438,27 @@ def _dispatch(args: argparse.Namespace) -> int:
             return list_runs(store, limit=args.limit, as_json=args.json)
         if command == "show":
             return show_run(store, args.run_id, as_json=args.json)
-        return write_report(store, args.run_id, args.output)
+        return write_report(store, args.run_id, args.output, embed_logs=args.logs)
+    if command == "prune":
+        store = existing_store(args.file, args.store)
+        keep = args.keep
+        if keep is None and args.older_than is None:
+            keep = DEFAULT_KEEP
+        pruned = prune_runs(store, Retention(keep, args.older_than), dry_run=args.dry_run)
+        _out(describe(pruned, store, dry_run=args.dry_run) + "\n")
+        if args.dry_run:
+            for run in pruned.removed:
+                _out(f"  {run.id}  {run.workflow}  {run.status}\n")
+        return 0
     if command == "validate":
-        return _validate(args.files)
-    loaded = load_workflow_file(args.file)
+        return _validate(args.files, given_inputs(args))
+    loaded = load_workflow_file(args.file, inputs=given_inputs(args))
     workflow = loaded.workflow
+    tasks, only = selected(args)
+    if tasks:
+        # Without a store at hand, --only shows what it needs as tasks with nothing to run.
+        outside = outside_needs(workflow, tasks) if only else []
+        workflow = select(workflow, tasks, only=only, restored=dict.fromkeys(outside))
     if command == "plan":
         limit = args.max_parallel or loaded.max_parallel or os.cpu_count() or 1
         _out(
@@ -474,15 +471,19 @@ def _dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _validate(files: Sequence[str]) -> int:
+def _validate(files: Sequence[str], inputs: dict[str, str] | None) -> int:
     status = 0
     for file in files:
         try:
-            loaded = load_workflow_file(file)
+            loaded = load_workflow_file(file, inputs=inputs)
         except WorkflowFileError as exc:
             _print_problems(exc)
             status = EXIT_USAGE
             continue
+        for warning in loaded.warnings:
+            sys.stderr.write(
+                f"{warning.path}:{warning.line}:{warning.column}: warning: {warning.message}\n"
+            )
         layers = len(loaded.workflow.execution_layers())
         _out(f"{file}: ok ({count(len(loaded.workflow), 'task')}, {count(layers, 'layer')})\n")
     return status

@@ -56,16 +56,15 @@ from ._progress import RunTracker
 from ._run import (
     EXIT_OK,
     EXIT_USAGE,
-    RunOptions,
     _headline,
     _Outcome,
     _run,
     _silence_stdout,
-    _Views,
 )
 from ._signals import Interrupts
 from ._store_commands import UsageError, existing_store, load_run, resume_command
 from ._summary import print_failures, print_summary
+from ._views import Views
 
 __all__ = [
     "NoxOptions",
@@ -314,7 +313,7 @@ def _run_nox(options: NoxOptions, stored: StoredRun | None) -> int:
     )
     max_parallel = options.max_parallel or limit or os.cpu_count() or 1
     tracker = RunTracker(workflow, log_dir)
-    views = _Views.choose(RunOptions(None, json=options.json, quiet=options.quiet), tracker)
+    views = Views.choose(tracker, json=options.json, quiet=options.quiet, output="quiet")
     if options.show_output and views.reporter is not None:
         views.sinks.append(SessionBlocks(tracker, views.reporter))
     if stored is not None:
@@ -371,7 +370,7 @@ def _run_nox(options: NoxOptions, stored: StoredRun | None) -> int:
 
 def _report(
     outcome: _Outcome,
-    views: _Views,
+    views: Views,
     tracker: RunTracker,
     store_path: Path | None,
     max_parallel: int,

@@ -47,6 +47,9 @@ class LineWriter:
         self.broken = False
         self._queue: queue.Queue[str | Callable[[], object] | None] = queue.Queue(limit)
         self._thread: threading.Thread | None = None
+        #: Called on the writer thread whenever the queue has just been emptied, so a
+        #: view can draw what a burst of actions collected once, not once per action.
+        self.on_idle: Callable[[], object] | None = None
 
     def start(self) -> None:
         """Start the writer thread (once)."""
@@ -100,6 +103,8 @@ class LineWriter:
                         self.stream.flush()
                 else:
                     item()
+                if self.on_idle is not None and self._queue.empty():
+                    self.on_idle()
             except (OSError, ValueError):
                 self.broken = True
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 
-from .._core import Workflow, format_duration
+from .._core import Workflow
 
-__all__ = ["command_text", "count", "render_dot", "render_mermaid", "render_plan"]
+__all__ = ["command_text", "count", "render_dot", "render_mermaid", "render_plan", "spec_duration"]
 
 _MAX_PER_LAYER = 25
 
@@ -33,11 +33,28 @@ def command_text(task: object) -> str:
     return ""
 
 
+def spec_duration(seconds: float) -> str:
+    """A duration as a workflow file writes it, one format for all: ``30s``, ``1m``, ``1h5m30s``.
+
+    Whole seconds are split into hours, minutes and seconds (units that are
+    zero left out); a fraction of a second is kept as decimals (``1.5s``).
+    """
+    if seconds != int(seconds) or seconds < 1:
+        return f"{seconds:g}s"
+    rest = int(seconds)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [
+        f"{value}{unit}" for value, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if value
+    ]
+    return "".join(parts)
+
+
 def _details(task: object) -> str:
     parts: list[str] = []
     timeout = getattr(getattr(task, "task", task), "timeout", None)
     if timeout is not None:
-        parts.append(f"timeout {format_duration(timeout)}")
+        parts.append(f"timeout {spec_duration(timeout)}")
     retries = getattr(task, "retries", None)
     if retries:
         parts.append(f"retries {retries}")
@@ -84,7 +101,7 @@ def render_plan(
             lines.append(f"  ... and {len(layer) - _MAX_PER_LAYER} more")
     path, total = workflow.critical_path()
     estimated = all(getattr(tasks[t], "estimate", None) is not None for t in path)
-    cost = f"estimated {format_duration(total)}" if estimated else f"{len(path)} tasks"
+    cost = f"estimated {spec_duration(total)}" if estimated else f"{len(path)} tasks"
     shown_path = path if len(path) <= 12 else [*path[:6], "...", *path[-5:]]
     lines += ["", f"critical path ({cost}): {' -> '.join(shown_path)}"]
     if schedule == "sequential":

@@ -29,6 +29,7 @@ when the run ends: a progress line is worth less than a timeout that fires.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import IO, Any
 
@@ -58,6 +59,12 @@ __all__ = [
 ]
 
 LIVE_LINE_LIMIT = 500
+#: Running tasks the live view draws a row for; the others are one "... and N more" row.
+#: Every line printed above the live area redraws it: 200 rows made each line cost
+#: milliseconds of the writer thread (and of the GIL the trio thread needs).
+LIVE_ROWS = 20
+#: Lines printed above the live area in one ``print`` at most (one redraw each).
+PRINT_BATCH = 200
 FINAL_STATUSES = frozenset({"ok", "failed", "timed out", "cancelled", "skipped"})
 
 
@@ -207,13 +214,26 @@ def _retries(task: object, default: int) -> int:
 
 
 def short_error(error: str | None) -> str:
-    """An audit event's ``"Type: message"`` without the type, for trioforge's own errors."""
+    """An audit event's ``"Type: message"`` without the type, for trioforge's own errors.
+
+    The ``(log: PATH)`` a shell task's error carries is left out too: the
+    failure excerpt prints each log's path, once.
+    """
     if not error:
         return "unknown error"
+    error = without_log_path(error)
     for prefix in ("ShellCommandError: ", "TaskTimeoutError: ", "MissingOutputError: "):
         if error.startswith(prefix):
             return error[len(prefix) :]
     return error
+
+
+_LOG_NOTE = re.compile(r" \(log: [^\n]*?\.log\)")
+
+
+def without_log_path(message: str) -> str:
+    """``message`` without the ``(log: PATH)`` notes of shell task errors."""
+    return _LOG_NOTE.sub("", message)
 
 
 _OUTCOMES = frozenset(
@@ -301,6 +321,13 @@ class PlainReporter:
     def _write(self, text: str) -> None:
         self.writer.put(text)
 
+    def write_now(self, text: str) -> None:
+        """Write ``text`` at once: for actions already running on the writer thread."""
+        stream = self.writer.stream
+        if stream is not None:
+            stream.write(text)
+            stream.flush()
+
 
 class LiveReporter:
     """A live terminal view: running tasks with spinners, an overall bar, finished tasks above.
@@ -315,12 +342,12 @@ class LiveReporter:
         self.console = console
         self.running = Progress(
             SpinnerColumn(),
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             TimeElapsedColumn(),
             console=console,
         )
         self.overall = Progress(
-            TextColumn("[bold]{task.description}"),
+            TextColumn("{task.description}", style="bold", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -328,6 +355,9 @@ class LiveReporter:
         )
         self.total = self.overall.add_task(tracker.name, total=len(tracker.records))
         self.rows: dict[str, TaskID] = {}
+        #: Running tasks beyond the first LIVE_ROWS: counted in one row, not drawn.
+        self.waiting: dict[str, str] = {}
+        self.more: TaskID | None = None
         self.quiet_lines = len(tracker.records) > LIVE_LINE_LIMIT
         self.pad = min(max((len(tid) for tid in tracker.records), default=0), 24)
         self.failed = 0
@@ -340,7 +370,9 @@ class LiveReporter:
             redirect_stderr=False,
         )
         self.broken = False
+        self._pending: list[Text] = []
         self.writer = LineWriter(None)
+        self.writer.on_idle = lambda: self._guard(self._flush)
 
     def start(self) -> None:
         """Start drawing (the writer thread does all drawing)."""
@@ -349,20 +381,33 @@ class LiveReporter:
 
     def stop(self, timeout: float = FLUSH_LIMIT) -> None:
         """Stop drawing and clear the live area (finished lines stay); wait at most ``timeout``."""
+        self.writer.put(lambda: self._guard(self._flush))
         self.writer.put(lambda: self._guard(self.live.stop))
         self.writer.close(timeout)
 
     def notice(self, text: str) -> None:
         """Print a line above the live area."""
-        self.writer.put(
-            lambda: self._guard(lambda: self.console.print(Text(text, style="bold yellow")))
-        )
+        self.writer.put(lambda: self._print(Text(text, style="bold yellow")))
 
     def line(self, text: str, style: str = "dim") -> None:
         """Print a line above the live area, as it is."""
-        self.writer.put(
-            lambda: self._guard(lambda: self.console.print(text, markup=False, style=style))
-        )
+        self.writer.put(lambda: self._print(Text(text, style=style)))
+
+    def _print(self, line: Text) -> None:
+        """Queue a line above the live area (writer thread); a burst is drawn in one go.
+
+        Each ``print`` redraws the live area, so lines are collected and
+        printed together when the writer's queue runs dry (``on_idle``), or
+        every :data:`PRINT_BATCH` lines.
+        """
+        self._pending.append(line)
+        if len(self._pending) >= PRINT_BATCH:
+            self._guard(self._flush)
+
+    def _flush(self) -> None:
+        if self._pending:
+            lines, self._pending = self._pending, []
+            self.console.print(Group(*lines), highlight=False)
 
     def emit(self, event: AuditEvent) -> None:
         """Record the event and queue the update of the view."""
@@ -377,13 +422,23 @@ class LiveReporter:
         task_id = record.task_id
         if event.type == EventType.TASK_STARTED:
             label = task_id if record.attempts <= 1 else f"{task_id} (attempt {record.attempts})"
-            self.rows[task_id] = self.running.add_task(label, total=None)
+            if len(self.rows) < LIVE_ROWS:
+                self.rows[task_id] = self.running.add_task(label, total=None)
+            else:
+                self.waiting[task_id] = label
+                self._count_waiting()
             return
-        row = self.rows.pop(task_id, None)
-        if row is not None and event.type in _ATTEMPT_ENDS:
-            self.running.remove_task(row)
-        elif row is not None:
-            self.rows[task_id] = row
+        if event.type in _ATTEMPT_ENDS:
+            row = self.rows.pop(task_id, None)
+            if row is not None:
+                self.running.remove_task(row)
+                if self.waiting:  # the longest waiting takes the free row
+                    promoted = next(iter(self.waiting))
+                    label = self.waiting.pop(promoted)
+                    self.rows[promoted] = self.running.add_task(label, total=None)
+            else:
+                self.waiting.pop(task_id, None)
+            self._count_waiting()
         final_attempt = (event.attempt or 1) > self.tracker.retries.get(task_id, 0)
         if event.type in (EventType.TASK_FAILED, EventType.TASK_TIMED_OUT) and final_attempt:
             self.failed += 1
@@ -402,7 +457,23 @@ class LiveReporter:
         line = Text.assemble(
             (f"{symbol} ", style), (f"{task_id:<{self.pad}}", "bold"), f"  {message}"
         )
-        self.console.print(line, highlight=False)
+        self._print(line)
+
+    def write_now(self, text: str) -> None:
+        """Print ``text`` (one line): for actions already on the writer thread."""
+        self._print(Text(text.removesuffix("\n")))
+
+    def _count_waiting(self) -> None:
+        """Keep the "... and N more running" row in step with the tasks not shown."""
+        if self.waiting:
+            text = f"... and {len(self.waiting)} more running"
+            if self.more is None:
+                self.more = self.running.add_task(text, total=None)
+            else:
+                self.running.update(self.more, description=text)
+        elif self.more is not None:
+            self.running.remove_task(self.more)
+            self.more = None
 
     def _guard(self, action: Any) -> None:
         if self.broken:

@@ -37,7 +37,6 @@ import os
 import signal
 import sqlite3
 import sys
-import tempfile
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -45,20 +44,18 @@ from typing import cast
 
 import attrs
 import trio
-from rich.console import Console
 
 from .._core import (
-    AuditEvent,
-    AuditSink,
-    EventType,
     FailurePolicy,
     Schedule,
     TaskFailedError,
+    Workflow,
     WorkflowCancelledError,
     WorkflowTimeoutError,
 )
 from .._executor import WorkflowExecutor, WorkflowResult
 from .._shell import display_path, kill_leftovers, process_watchdog
+from .._shell._files import read_regular
 from .._store import (
     DefinitionChangedError,
     RewindError,
@@ -71,11 +68,27 @@ from .._store import (
 )
 from .._workflow_file import WorkflowFile, load_workflow_file
 from . import _store_commands
-from ._output import JsonStreamSink
-from ._progress import LiveReporter, PlainReporter, RunTracker
+from ._preflight import (
+    AuditLogError,
+    audit_failure,
+    check_paths,
+    store_failure,
+    text_path,
+    warn,
+)
+from ._progress import RunTracker, without_log_path
+from ._prune import retain
+from ._select import find_restorable, select
 from ._signals import Interrupts
-from ._store_commands import UsageError, existing_store, load_run, resume_command
-from ._summary import print_failures, print_summary
+from ._store_commands import (
+    UsageError,
+    checked_store,
+    existing_store,
+    load_run,
+    resume_command,
+)
+from ._summary import TAIL_LINES, print_failures, print_summary
+from ._views import Views
 
 __all__ = ["RunOptions", "UsageError", "run_workflow_file"]
 
@@ -83,6 +96,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_TIMEOUT = 124
+#: A workflow file larger than this is refused by the loader (as ``_nodes.MAX_BYTES``).
+MAX_FILE_BYTES = 32 * 1024 * 1024
 #: Errors that refuse a resume before anything runs (exit status 2).
 REFUSALS = (RunLockedError, DefinitionChangedError, RunNotFoundError, RewindError)
 
@@ -100,6 +115,14 @@ class RunOptions:
         compensate: undo the ``rerun`` tasks' earlier completions first.
         store: the run store's path (``--store``).
         no_store: record nothing (``--no-store``; a new run only).
+        tasks: run these tasks and what they need (``run FILE TASK...``);
+            empty for all of them.
+        only: run just ``tasks``; what they need is restored from the store.
+        output: ``stream``, ``grouped`` or ``quiet`` (``--output``); None
+            for the default: the live view on a terminal, else ``grouped``.
+        tail: how many log lines of a failed task to show (``--tail``).
+        inputs: the ``--input KEY=VALUE`` pairs; None if none was given (a
+            resume then uses the inputs its run started with).
     """
 
     file: str | None
@@ -111,6 +134,8 @@ class RunOptions:
     log_dir: str | None = None
     json: bool = False
     quiet: bool = False
+    output: str | None = None
+    tail: int = TAIL_LINES
     resume: str | None = None
     force: bool = False
     rerun: tuple[str, ...] = ()
@@ -118,6 +143,9 @@ class RunOptions:
     store: str | None = None
     no_store: bool = False
     resources: tuple[tuple[str, int], ...] = ()  # --resource NAME=N, over the file's
+    tasks: tuple[str, ...] = ()
+    only: bool = False
+    inputs: tuple[tuple[str, str], ...] | None = None
 
 
 @attrs.frozen
@@ -128,49 +156,17 @@ class _Outcome:
     refused: bool = False
 
 
-@attrs.define(eq=False)
-class _RunIdLine:
-    """Prints ``run id: RUN_ID`` when the run starts (an audit sink)."""
-
-    write: Callable[[str], None]
-
-    def emit(self, event: AuditEvent) -> None:
-        if event.type == EventType.WORKFLOW_STARTED:
-            self.write(f"run id: {event.workflow_id}")
-
-
-def _check_audit_log(path: str) -> None:
-    try:
-        folder = os.path.dirname(path)
-        if folder:
-            os.makedirs(folder, exist_ok=True)
-        with open(path, "a", encoding="utf-8"):
-            pass
-    except OSError as exc:
-        raise UsageError(f"cannot write the audit log {path!r}: {exc.strerror or exc}") from None
-
-
-def _check_log_dir(path: Path) -> None:
-    """Create the tasks' log folder and make sure a file can be written in it."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as exc:
-        raise UsageError(
-            f"cannot write task logs in {display_path(path)}: {exc.strerror or exc}"
-        ) from None
-
-
-def _load(file: str, log_dir: str | None) -> tuple[WorkflowFile, str]:
+def _load(file: str, log_dir: str | None, inputs: dict[str, str]) -> tuple[WorkflowFile, str]:
     """The loaded file and the exact text it was loaded from (for the stored definition)."""
     try:
-        data: bytes | None = Path(file).read_bytes()
+        data: bytes | None = read_regular(file, MAX_FILE_BYTES + 1)
     except OSError:
         data = None  # the loader reads it again and says why it cannot
-    loaded = load_workflow_file(file, text=data, log_dir=log_dir)
+    if data is not None and len(data) > MAX_FILE_BYTES:
+        data = None
+    loaded = load_workflow_file(file, text=data, log_dir=log_dir, inputs=inputs)
     if data is None:  # pragma: no cover - the file appeared between the two reads
-        data = Path(file).read_bytes()
+        data = read_regular(file, MAX_FILE_BYTES + 1)
     return loaded, data.decode("utf-8", errors="surrogateescape")
 
 
@@ -187,73 +183,6 @@ def _stored_file(stored: StoredRun) -> str:
             "--file FILE (and --force, since the path is part of the run's definition)"
         )
     return path
-
-
-class _Console(Console):
-    """A rich console whose closed pipe raises ``BrokenPipeError``.
-
-    rich's own ``on_broken_pipe`` raises ``SystemExit(1)``, which would turn
-    any outcome into exit status 1 (and, from the live view's writer thread,
-    silently end the thread).
-    """
-
-    def on_broken_pipe(self) -> None:
-        raise BrokenPipeError("the output was closed")
-
-
-@attrs.define(eq=False)
-class _Views:
-    """Where a run's progress goes: the sinks, and the reporter (None: no live view).
-
-    ``outputs`` are the views that write from a thread of their own (see
-    ``_progress``): started before the run, flushed after it.
-    """
-
-    sinks: list[AuditSink]
-    reporter: LiveReporter | PlainReporter | None
-    out: Console
-    err: Console
-    outputs: list[LiveReporter | PlainReporter | JsonStreamSink] = attrs.Factory(list)
-
-    @classmethod
-    def choose(cls, options: RunOptions, tracker: RunTracker) -> _Views:
-        out = _Console(file=sys.stdout, highlight=False, soft_wrap=True)
-        err = _Console(file=sys.stderr, highlight=False, soft_wrap=True)
-        if options.json and not options.quiet:
-            line = _RunIdLine(lambda text: err.print(text, markup=False))
-            sink = JsonStreamSink(sys.stdout)
-            return cls([line, tracker, sink], None, out, err, [sink])
-        if options.quiet:
-            return cls([tracker], None, out, err)
-        reporter: LiveReporter | PlainReporter
-        if out.is_terminal:
-            reporter = LiveReporter(tracker, out)
-        else:
-            reporter = PlainReporter(tracker, sys.stdout)
-        line = _RunIdLine(reporter.line)
-        return cls([line, reporter], reporter, out, err, [reporter])
-
-    def start(self) -> None:
-        for output in self.outputs:
-            output.start()
-
-    def stop(self) -> None:
-        """Flush the outputs (each for a bounded time); say if lines were dropped."""
-        for output in self.outputs:
-            output.stop()
-        dropped = sum(output.writer.dropped for output in self.outputs)
-        if dropped:
-            self.err.print(
-                f"trioforge: {dropped} progress line(s) not written: stdout was not read "
-                "fast enough (the audit log and the run store have every event)",
-                markup=False,
-            )
-
-    def notice(self, text: str) -> None:
-        if self.reporter is not None:
-            self.reporter.notice(text)
-        else:
-            self.err.print(f"trioforge: {text}", markup=False)
 
 
 @attrs.frozen
@@ -275,10 +204,16 @@ class _Target:
             store_path = _store_commands.store_to_resume(options.file, options.store)
             file = file if file is not None else _stored_file(stored)
         elif not options.no_store:
-            store_path = default_store_path(file, store=options.store)
+            store_path = checked_store(default_store_path(file, store=options.store))
         if file is None:
             raise UsageError("no workflow file given")
-        loaded, source = _load(file, options.log_dir)
+        inputs = dict(options.inputs or ())
+        if options.inputs is None and stored is not None:
+            # A resume runs with the inputs its run started with, unless told otherwise.
+            earlier = stored.record.definition.get("inputs")
+            if isinstance(earlier, dict):
+                inputs = {str(key): str(value) for key, value in earlier.items()}
+        loaded, source = _load(file, options.log_dir, inputs)
         return cls(file, loaded, source, store_path, stored)
 
 
@@ -300,12 +235,12 @@ def run_workflow_file(options: RunOptions) -> int:
             return EXIT_OK
     target = _Target.find(options, stored)
     loaded = target.loaded
-    if options.audit_log is not None:
-        _check_audit_log(options.audit_log)
-    _check_log_dir(loaded.log_dir)
+    warn(loaded, quiet=options.quiet)
+    workflow, selection = _selection(options, target)
+    check_paths(options.audit_log, loaded.log_dir, target.store_path)
     max_parallel = options.max_parallel or loaded.max_parallel or os.cpu_count() or 1
-    tracker = RunTracker(loaded.workflow, loaded.log_dir)
-    views = _Views.choose(options, tracker)
+    tracker = RunTracker(workflow, loaded.log_dir)
+    views = Views.choose(tracker, json=options.json, quiet=options.quiet, output=options.output)
     if target.stored is not None:
         _store_commands.check_rerun(options.rerun, loaded.workflow, target.file)
         killed = kill_leftovers(target.stored.id)
@@ -313,8 +248,13 @@ def run_workflow_file(options: RunOptions) -> int:
             views.notice(f"killed {killed} leftover process(es) of this run from a dead trioforge")
     keep_going = options.keep_going or loaded.keep_going
     store = None if target.store_path is None else SQLiteRunStore(target.store_path)
+    extra: dict[str, object] = {"path": text_path(target.file), "source": target.source}
+    if selection:
+        extra["selection"] = selection
+    if loaded.inputs is not None:
+        extra["inputs"] = loaded.inputs
     executor = WorkflowExecutor(
-        loaded.workflow,
+        workflow,
         compensation_timeout=loaded.compensation_timeout,
         max_concurrency=max_parallel,
         workflow_timeout=options.timeout or loaded.timeout,
@@ -324,7 +264,7 @@ def run_workflow_file(options: RunOptions) -> int:
         audit_path=options.audit_log,
         audit_sinks=views.sinks,
         store=store,
-        definition_extra={"path": str(Path(target.file).resolve()), "source": target.source},
+        definition_extra=extra,
         resources={**loaded.resources, **dict(options.resources)},
     )
     start = _starter(executor, options, tracker)
@@ -341,11 +281,40 @@ def run_workflow_file(options: RunOptions) -> int:
             interrupts = Interrupts(
                 executor, groups, views.notice, started=lambda: tracker.run_id is not None
             )
-            outcome = trio.run(_run, start, interrupts, store)
+            outcome = trio.run(_run, start, interrupts, store, options.audit_log)
         finally:
             views.stop()
-            executor.audit_log.close()
-    return _report(outcome, views, tracker, target, options.schedule, max_parallel)
+            with contextlib.suppress(OSError):  # what it could not write was reported
+                executor.audit_log.close()
+    code = _report(outcome, views, tracker, target, options.schedule, max_parallel, options.tail)
+    if target.store_path is not None and not outcome.refused:
+        retain(target.store_path, target.loaded, views.err)
+    return code
+
+
+def _selection(options: RunOptions, target: _Target) -> tuple[Workflow, dict[str, object]]:
+    """The part of the file's workflow to run, and the selection as stored in the definition.
+
+    A resume runs the part its run ran (the stored ``selection``), whatever
+    the command line says.
+    """
+    workflow = target.loaded.workflow
+    names, only = list(options.tasks), options.only
+    if target.stored is not None:
+        stored = target.stored.record.definition.get("selection")
+        names, only = [], False
+        if isinstance(stored, dict):
+            names = [str(name) for name in stored.get("tasks", [])]
+            only = bool(stored.get("only", False))
+    if not names:
+        return workflow, {}
+    restored: dict[str, object] = {}
+    if only:
+        _run_id, restored = find_restorable(
+            target.store_path, workflow, names, file=display_path(Path(target.file))
+        )
+    part = select(workflow, names, only=only, restored=restored)
+    return part, {"tasks": names, "only": only}
 
 
 def _starter(
@@ -370,11 +339,12 @@ def _starter(
 
 def _report(
     outcome: _Outcome,
-    views: _Views,
+    views: Views,
     tracker: RunTracker,
     target: _Target,
     schedule: str,
     max_parallel: int,
+    tail_lines: int = TAIL_LINES,
 ) -> int:
     out, err = views.out, views.err
     if outcome.refused:
@@ -391,7 +361,7 @@ def _report(
                 max_parallel=max_parallel,
             )
         if outcome.code != EXIT_OK:
-            print_failures(out if human else err, tracker)
+            print_failures(out if human else err, tracker, lines=tail_lines)
         elif human:
             out.print(f"✓ {target.loaded.name} succeeded", style="bold green")
     except OSError:
@@ -399,7 +369,8 @@ def _report(
         # headline on stderr and the exit status still tell what happened.
         _silence_stdout()
     if outcome.code != EXIT_OK:
-        err.print(f"trioforge: {_headline(target.loaded.name, outcome)}", markup=False)
+        headline = without_log_path(_headline(target.loaded.name, outcome))
+        err.print(f"trioforge: {headline}", markup=False)
         if target.store_path is not None and tracker.run_id is not None:
             command = resume_command(tracker.run_id, target.store_path)
             err.print(f"trioforge: to resume this run: {command}", markup=False)
@@ -433,33 +404,24 @@ def _headline(name: str, outcome: _Outcome) -> str:
         return f"{name} interrupted: {error.reason}; rolled back{extra}"
     if isinstance(error, (RunStoreError, sqlite3.Error)):
         return f"{name} stopped: the run store failed: {error}"
+    if isinstance(error, AuditLogError):
+        return f"{name} stopped: {error.strerror}"
     return f"{name} failed: {error}"
-
-
-def _store_failure(exc: BaseException) -> Exception | None:
-    """The run store's error that ``exc`` is or holds (the run cannot record), if any."""
-    if isinstance(exc, (RunStoreError, sqlite3.Error)):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = _store_failure(inner)
-            if found is not None:
-                return found
-    return None
 
 
 async def _run(
     start: Callable[[], Awaitable[WorkflowResult]],
     interrupts: Interrupts,
     store: SQLiteRunStore | None,
+    audit_log: str | None = None,
 ) -> _Outcome:
     if store is None:
-        return await _drive(start, interrupts)
+        return await _drive(start, interrupts, audit_log)
     opening = True
     try:
         async with store:  # opens the file, creating it and its tables if need be
             opening = False
-            return await _drive(start, interrupts)
+            return await _drive(start, interrupts, audit_log)
     except (sqlite3.Error, OSError) as exc:
         if not opening:
             raise
@@ -470,7 +432,9 @@ async def _run(
 
 
 async def _drive(
-    start: Callable[[], Awaitable[WorkflowResult]], interrupts: Interrupts
+    start: Callable[[], Awaitable[WorkflowResult]],
+    interrupts: Interrupts,
+    audit_log: str | None = None,
 ) -> _Outcome:
     outcome: _Outcome
     async with trio.open_nursery() as nursery:
@@ -489,7 +453,7 @@ async def _drive(
             else:
                 outcome = _Outcome(EXIT_USAGE, exc, refused=True)
         except Exception as exc:
-            failure = _store_failure(exc)
+            failure = store_failure(audit_failure(exc, audit_log))
             if failure is None:
                 raise
             outcome = _Outcome(EXIT_FAILED, failure)

@@ -41,8 +41,9 @@ from rich.table import Table
 from rich.text import Text
 
 from .._core import AuditEvent, Workflow, WorkflowError, format_duration
-from .._report import render_report
+from .._report import render_page
 from .._shell import display_path
+from .._shell._files import check_regular
 from .._store import (
     DefinitionChangedError,
     Resumption,
@@ -54,6 +55,7 @@ from .._store import (
     default_store_path,
 )
 from ._progress import RunTracker, short_error
+from ._report_files import task_details
 
 __all__ = [
     "UsageError",
@@ -97,6 +99,19 @@ class UsageError(WorkflowError, ValueError):
     """A command line that cannot work, e.g. a store that does not exist (exit status 2)."""
 
 
+def checked_store(path: Path) -> Path:
+    """``path``, if it is a regular file or does not exist yet (SQLite would block on a FIFO).
+
+    Raises:
+        UsageError: ``path`` is a FIFO, device, socket or folder.
+    """
+    try:
+        check_regular(path)
+    except OSError as exc:
+        raise UsageError(f"cannot use the run store: {exc.strerror}") from None
+    return path
+
+
 def existing_store(file: str | None, store: str | None) -> Path:
     """The store a reading command uses; it must exist.
 
@@ -104,6 +119,7 @@ def existing_store(file: str | None, store: str | None) -> Path:
         UsageError: there is no store file there.
     """
     path = default_store_path(file, store=store)
+    checked_store(path)
     if not path.is_file():
         raise UsageError(
             f"no run store at {display_path(path)}: runs are recorded in .trioforge/runs.db "
@@ -324,15 +340,32 @@ def show_run(path: Path, run_id: str, *, as_json: bool) -> int:
     return 0
 
 
-def write_report(path: Path, run_id: str, output: str) -> int:
-    """Write the HTML report of the run to ``output`` (``-``: stdout); return the exit status."""
+def write_report(path: Path, run_id: str, output: str, *, embed_logs: bool = False) -> int:
+    """Write the HTML report of the run to ``output`` (``-``: stdout); return the exit status.
+
+    Failed and retried tasks get their error, log excerpt, outputs and a link
+    to their log relative to ``output``; ``embed_logs`` puts whole logs in.
+
+    Raises:
+        UsageError: the store holds events this version of trioforge does not know.
+    """
 
     async def gather(store: SQLiteRunStore) -> tuple[StoredRun, list[AuditEvent]]:
         return await store.load(run_id), await store.load_events(run_id)
 
-    run, events = _read(path, gather)
+    try:
+        run, events = _read(path, gather)
+    except ValueError as exc:
+        if isinstance(exc, WorkflowError):
+            raise
+        raise UsageError(
+            f"cannot report run {run_id!r}: the store holds an event this version of "
+            f"trioforge does not know ({exc}); report it with the trioforge that ran it"
+        ) from None
     live = run.record.status == "running"
-    html = render_report(run, events, now=time.time() if live else None)
+    folder = Path.cwd() if output == "-" else Path(output).parent
+    details = task_details(run, path, folder, embed_logs=embed_logs)
+    html = render_page(run, events, now=time.time() if live else None, details=details)
     if output == "-":
         _out(html)
         return 0
@@ -349,7 +382,7 @@ def write_report(path: Path, run_id: str, output: str) -> int:
 
 
 def _console() -> Console:
-    console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    console = Console(file=sys.stdout, highlight=False, soft_wrap=True, markup=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console.width = 200  # no terminal to fit (a pipe, a log): keep ids and names whole
     return console

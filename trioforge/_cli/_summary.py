@@ -24,9 +24,10 @@ from rich.text import Text
 
 from .._core import format_duration
 from .._shell import display_path
+from .._shell._files import open_regular
 from ._progress import STYLES, RunTracker, TaskRecord, short_error
 
-__all__ = ["TAIL_LINES", "print_failures", "print_summary", "tail"]
+__all__ = ["TAIL_LINES", "clean_line", "print_failures", "print_summary", "tail"]
 
 TAIL_LINES = 20
 _ROWS_IF_LARGE = 50
@@ -43,7 +44,7 @@ def tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
     printing the lines cannot move the cursor or change the terminal.
     """
     try:
-        with open(path, "rb") as file:
+        with os.fdopen(open_regular(path, os.O_RDONLY), "rb") as file:
             file.seek(0, os.SEEK_END)
             size = file.tell()
             file.seek(max(0, size - _TAIL_BYTES))
@@ -53,7 +54,12 @@ def tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
     text = data.decode("utf-8", errors="replace")
     if not text:
         return []
-    return [_CONTROL.sub("", line) for line in text.removesuffix("\n").split("\n")[-lines:]]
+    return [clean_line(line) for line in text.removesuffix("\n").split("\n")[-lines:]]
+
+
+def clean_line(line: str) -> str:
+    """``line`` without control characters (but tab), so printing it cannot drive a terminal."""
+    return _CONTROL.sub("", line)
 
 
 def _status(record: TaskRecord, results: Mapping[str, Any] | None) -> str:
@@ -92,7 +98,7 @@ def print_summary(
     for record in shown:
         symbol, style = STYLES.get(record.status, ("•", ""))
         table.add_row(
-            record.task_id,
+            Text(record.task_id),
             Text(f"{symbol} {_status(record, results)}", style=style),
             str(record.attempts),
             format_duration(record.busy) if record.attempts and not record.earlier else "-",
@@ -107,18 +113,26 @@ def print_summary(
     if wall is not None:
         # The rollback is part of the wall time but not of the task time.
         working = wall - tracker.rollback
-        speedup = f", speed-up {busy / working:.1f}x" if working > 0 and busy > 0 else ""
         rollback = f" (rollback {format_duration(tracker.rollback)})" if tracker.rollback else ""
         console.print(
-            f"wall time {format_duration(wall)}{rollback}, task time {format_duration(busy)}"
-            f"{speedup} "
+            f"wall time {format_duration(wall)}{rollback}, task time {format_duration(busy)} "
             f"({schedule}, max_parallel {max_parallel})",
             highlight=False,
         )
+        if working > 0 and busy > 0:
+            less = " without the rollback" if tracker.rollback else ""
+            console.print(
+                f"speed-up {busy / working:.1f}x = task time {format_duration(busy)} / "
+                f"wall time{less} {format_duration(working)}",
+                highlight=False,
+            )
 
 
-def print_failures(console: Console, tracker: RunTracker) -> None:
-    """For each failed or timed-out task, a header and the last lines of its log."""
+def print_failures(console: Console, tracker: RunTracker, *, lines: int = TAIL_LINES) -> None:
+    """For each failed or timed-out task, a header and the last ``lines`` lines of its log.
+
+    The header is the one place the log's path is printed.
+    """
     for record in tracker.records.values():
         if (
             record.status not in ("failed", "timed out")
@@ -136,8 +150,8 @@ def print_failures(console: Console, tracker: RunTracker) -> None:
         )
         if record.error:
             console.print(Text(short_error(record.error)), highlight=False)
-        lines = tail(path) if path is not None else []
-        if lines:
-            console.print(Text(f"last {len(lines)} lines of the log:", style="dim"))
-            for line in lines:
+        excerpt = tail(path, lines) if path is not None and lines > 0 else []
+        if excerpt:
+            console.print(Text(f"last {len(excerpt)} lines of the log:", style="dim"))
+            for line in excerpt:
                 console.print(Text("  " + line), highlight=False, soft_wrap=True)

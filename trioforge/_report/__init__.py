@@ -7,8 +7,12 @@ May import: ``_core`` and ``_store``. Imported by: the command line and the
 public top level (``render_report``).
 """
 
+from ._data import TaskDetail as TaskDetail
+from ._html import render_page as render_page
 from ._html import render_report as render_report
 
 __all__ = [
+    "TaskDetail",
+    "render_page",
     "render_report",
 ]

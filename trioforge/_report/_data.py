@@ -30,7 +30,7 @@ import attrs
 from .._core import AuditEvent, Dag, EventType, WorkflowError, compile_dag
 from .._store import StoredRun
 
-__all__ = ["Attempt", "Timeline", "build_timeline"]
+__all__ = ["Attempt", "TaskDetail", "Timeline", "build_timeline"]
 
 _ENDS = {
     EventType.TASK_COMPLETED: "completed",
@@ -237,3 +237,27 @@ def _compile(name: str, ids: list[str], deps: dict[str, list[str]], known: set[s
         )
     except WorkflowError:
         return None
+
+
+@attrs.frozen
+class TaskDetail:
+    """What the report shows of one failed or retried task, beyond the timeline.
+
+    Gathered by the caller (the command line reads the files); the report
+    only draws it.
+
+    Attributes:
+        task_id: the task.
+        error: its last error, ``"Type: message"``, or None.
+        log_link: the log's path relative to the report file (a link), or None.
+        tail: the last lines of its log, control characters removed.
+        log: the whole log (``report --logs``), or None.
+        outputs: what it wrote to ``$TRIOFORGE_OUTPUT`` (key, value) pairs.
+    """
+
+    task_id: str
+    error: str | None = None
+    log_link: str | None = None
+    tail: tuple[str, ...] = ()
+    log: str | None = None
+    outputs: tuple[tuple[str, str], ...] = ()

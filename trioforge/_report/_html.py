@@ -18,12 +18,13 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from html import escape
+from urllib.parse import quote
 
 from .._core import AuditEvent, format_duration
 from .._store import StoredRun, iso_time
-from ._data import Attempt, Timeline, build_timeline
+from ._data import Attempt, TaskDetail, Timeline, build_timeline
 
-__all__ = ["render_report"]
+__all__ = ["render_page", "render_report"]
 
 SVG_NS = "http://www.w3.org/2000/svg"
 
@@ -82,6 +83,9 @@ th, td { text-align: left; padding: 3px 12px 3px 0; vertical-align: top; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.state i { display: inline-block; width: 10px; height: 10px; margin-right: 6px; }
 td.error { color: #a00; white-space: pre-wrap; max-width: 60em; }
+pre.log { background: #f6f6f6; border: 1px solid #ddd; padding: 8px; overflow-x: auto;
+  white-space: pre-wrap; max-width: 110em; }
+p.error { color: #a00; white-space: pre-wrap; }
 """
 _LEGEND = ("completed", "failed", "timed_out", "cancelled", "running", "interrupted")
 
@@ -114,6 +118,32 @@ def render_report(
     sum of task times), a Gantt timeline with one bar per attempt, the
     critical path, the DAG, and a table of tasks.
     """
+    return render_page(run, events, now=now)
+
+
+def render_page(
+    run: StoredRun,
+    events: Sequence[AuditEvent],
+    *,
+    now: float | None = None,
+    details: Sequence[TaskDetail] = (),
+) -> str:
+    """:func:`render_report`, with a section per failed or retried task (the command line's).
+
+    Args:
+        run: the run, from :meth:`~trioforge.store.RunStore.load`.
+        events: its events, from :meth:`~trioforge.store.RunStore.load_events`.
+        now: for a live run, the time (epoch seconds) its running attempts
+            are drawn up to; defaults to the last event's time.
+        details: the failed and retried tasks' errors, log excerpts, log
+            links, full logs and outputs, in the order to show them.
+
+    The page has a summary (workflow, run id, status, wall time against the
+    sum of task times), a Gantt timeline with one bar per attempt, the
+    critical path, the DAG, and a table of tasks; with ``details``, a
+    section per failed or retried task (a full log folds away in a
+    ``<details>`` element, which needs no script).
+    """
     timeline = build_timeline(run, events, now=now)
     record = run.record
     critical = set(timeline.critical_path)
@@ -137,6 +167,7 @@ def render_report(
         _dag(run, timeline, critical),
         "<h2>Tasks</h2>",
         _table(run, timeline),
+        *_details(details),
         "</body>",
         "</html>",
     ]
@@ -346,3 +377,38 @@ def _table(run: StoredRun, timeline: Timeline) -> str:
         )
     rows.append("</tbody></table>")
     return "\n".join(rows)
+
+
+def _details(details: Sequence[TaskDetail]) -> list[str]:
+    """A section per failed or retried task: error, log link, last lines, outputs, full log."""
+    if not details:
+        return []
+    parts = ["<h2>Failed and retried tasks</h2>"]
+    for detail in details:
+        parts.append(
+            f'<h3 id="task-{text(detail.task_id)}"><code>{text(detail.task_id)}</code></h3>'
+        )
+        if detail.error:
+            parts.append(f'<p class="error">{text(detail.error)}</p>')
+        if detail.log_link is not None:
+            link = text(quote(detail.log_link))
+            parts.append(f'<p>log: <a href="{link}">{text(detail.log_link)}</a></p>')
+        if detail.tail:
+            lines = "\n".join(text(line) for line in detail.tail)
+            parts.append(f"<p>last {len(detail.tail)} lines of the log:</p>")
+            parts.append(f'<pre class="log">{lines}</pre>')
+        if detail.outputs:
+            rows = "".join(
+                f"<tr><td><code>{text(key)}</code></td><td><code>{text(value)}</code></td></tr>"
+                for key, value in detail.outputs
+            )
+            parts.append(
+                f"<table><thead><tr><th>output</th><th>value</th></tr></thead>"
+                f"<tbody>{rows}</tbody></table>"
+            )
+        if detail.log is not None:
+            parts.append(
+                f'<details><summary>full log</summary><pre class="log">{text(detail.log)}</pre>'
+                "</details>"
+            )
+    return parts

@@ -99,13 +99,19 @@ class CodeItem:
 
 
 class _Unverifiable(Exception):
-    """An option we do not know: from ``at`` on, we cannot tell what the program reads."""
+    """An option we do not know: from ``at`` on, we cannot tell what the program reads.
 
-    def __init__(self, at: int, name: str, option: str) -> None:
+    ``templated`` when the item is a template where the wrapper reads its
+    options or operands: its value is known only at run time, and one that
+    starts with ``-`` would be read as an option and move the program.
+    """
+
+    def __init__(self, at: int, name: str, option: str, *, templated: bool = False) -> None:
         super().__init__(option)
         self.at = at
         self.name = name
         self.option = option
+        self.templated = templated
 
 
 def code_items(argv: Sequence[str]) -> list[CodeItem]:
@@ -135,10 +141,18 @@ def code_items(argv: Sequence[str]) -> list[CodeItem]:
                 break
             index, runner = next_index, name
     except _Unverifiable as unknown:
-        reads = (
-            f"past an option trioforge does not know ({unknown.option!r} of {unknown.name}), "
-            f"so it cannot tell which item {unknown.name} runs or reads as code"
-        )
+        if unknown.templated:
+            reads = (
+                f"where {unknown.name} reads its options and operands: a value there that "
+                f"starts with '-' would be read as an option, so trioforge cannot tell which "
+                f"item {unknown.name} runs or reads as code"
+            )
+        else:
+            reads = (
+                f"past an option trioforge does not know ({unknown.option!r} of "
+                f"{unknown.name}), so it cannot tell which item {unknown.name} runs or reads "
+                "as code"
+            )
         found.extend(CodeItem(at, reads) for at in range(unknown.at, len(argv)))
     # An option whose argument is missing (``[python, -c]``) names no item.
     by_index = {item.index: item for item in reversed(found) if item.index < len(argv)}
@@ -298,14 +312,19 @@ def _wrapped(
     options = wrapper.options
     flags: set[str] = set()
     at = index + 1
+    options_end = False
     while at < len(argv):
         item = argv[at]
         if item == "--":
             at += 1
+            options_end = True
             break
         if wrapper.assignments and _assignment(item):
             at += 1
             continue
+        if item.startswith(OPEN):
+            # Fails closed: the value could start with "-" (see _Unverifiable).
+            raise _Unverifiable(at, name, item, templated=True)
         if not item.startswith("-") or (item == "-" and name != "env"):
             break
         if item.startswith("--"):
@@ -320,6 +339,9 @@ def _wrapped(
         return None
     while wrapper.assignments and at < len(argv) and _assignment(argv[at]):
         at += 1
+    for operand in range(at, min(at + wrapper.operands, len(argv))):
+        if argv[operand].startswith(OPEN) and not options_end:
+            raise _Unverifiable(operand, name, argv[operand], templated=True)
     at += wrapper.operands
     return at if at < len(argv) else None
 

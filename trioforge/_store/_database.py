@@ -278,6 +278,24 @@ class SQLiteDatabase:
         ).fetchall()
         return [_run_record(row, now) for row in rows]
 
+    def delete_runs(self, run_ids: Sequence[str], now: float) -> list[str]:
+        """Delete runs with their tasks, events and leases; return the ids deleted.
+
+        A run whose lease is held by a live owner is never deleted (it is
+        being driven now); unknown ids are skipped. One transaction.
+        """
+        deleted: list[str] = []
+        with self._transaction() as conn:
+            for run_id in run_ids:
+                row = conn.execute(
+                    "SELECT owner, expires_at FROM leases WHERE run_id = ?", (run_id,)
+                ).fetchone()
+                if row is not None and row[1] > now and not holder_is_dead(row[0]):
+                    continue
+                if conn.execute("DELETE FROM runs WHERE id = ?", (run_id,)).rowcount:
+                    deleted.append(run_id)
+        return deleted
+
     def completed_durations(self, workflow: str, runs: int) -> list[tuple[str, float]]:
         """``(task_id, duration)`` of every completed task of the newest ``runs`` runs."""
         return self._conn.execute(

@@ -232,6 +232,17 @@ class SQLiteRunStore:
         now = self._clock()
         return await self._call(lambda db: db.list_runs(limit, workflow, now))
 
+    async def delete_runs(self, run_ids: Sequence[str]) -> list[str]:
+        """Delete these runs (tasks, events, leases too); return the ids deleted.
+
+        Not part of :class:`RunStore`: housekeeping (``trioforge prune``).
+        A run whose lease a live driver holds is never deleted; unknown ids
+        are skipped.
+        """
+        ids = list(run_ids)
+        now = self._clock()
+        return await self._call(lambda db: db.delete_runs(ids, now))
+
     async def task_durations(self, workflow: str, *, runs: int = 20) -> dict[str, float]:
         """See :meth:`RunStore.task_durations`."""
         rows = await self._call(lambda db: db.completed_durations(workflow, runs))

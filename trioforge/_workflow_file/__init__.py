@@ -1,8 +1,10 @@
 """The YAML front end: a workflow file in, a :class:`Workflow` out.
 
-What it holds: YAML nodes with positions (``_nodes``), "did you mean" hints
-(``_hints``), the schema checks (``_schema``), task specs (``_tasks``), the
-graph checks (``_graph``) and the loader (``_loader``) that returns a
+What it holds: the file's bytes, read without blocking (``_source``), YAML
+nodes with positions (``_nodes``), "did you mean" hints (``_hints``), the
+schema checks (``_schema``, ``_reads``), ``inputs:`` (``_inputs``), task specs
+(``_tasks``), the graph checks (``_graph``) and the loader (``_loader``) that
+returns a
 :class:`WorkflowFile`: the workflow plus the file's run settings as plain
 data (``executor_options``) that the caller hands to the executor. Every
 problem names FILE:LINE:COL.

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import heapq
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -46,6 +46,7 @@ from .._shell import (
     to_env,
 )
 from ._graph import check_graph
+from ._inputs import InputSpec, read_inputs, resolve_inputs, substitute
 from ._nodes import (
     Node,
     ScalarNode,
@@ -53,10 +54,10 @@ from ._nodes import (
     compose,
     decode,
     gc_paused,
-    read_bytes,
 )
 from ._pooled import PooledFallbackTask, PooledShellTask
 from ._schema import Checker, Problem, effective_env
+from ._source import read_source, tab_message
 from ._tasks import Spec, TaskReader
 
 __all__ = [
@@ -72,6 +73,8 @@ MAX_PROBLEMS = 500
 
 _TOP_KEYS = (
     "name",
+    "inputs",
+    "retention",
     "description",
     "max_parallel",
     "timeout",
@@ -125,6 +128,13 @@ class WorkflowFile:
         log_dir: where task logs go (``.trioforge/logs`` beside the file).
         process_groups: the registry of the tasks' running process groups.
         resources: the named resource pools (``resources:``) and their capacities.
+        inputs: each input's value (given, else its default), or None when
+            the file has no ``inputs:``; part of a run's stored definition.
+        retention: ``retention:`` as ``(keep, older_than)``: keep the newest
+            ``keep`` runs and none older than ``older_than`` seconds (either
+            may be None); None when the file does not say.
+        warnings: what is valid but probably not meant (a ``$NAME`` as a
+            ``cmd`` program), as problems that fail nothing.
     """
 
     path: Path
@@ -138,6 +148,9 @@ class WorkflowFile:
     log_dir: Path
     process_groups: ProcessGroups
     resources: dict[str, int] = attrs.Factory(dict)
+    inputs: dict[str, str] | None = None
+    retention: tuple[int | None, float | None] | None = None
+    warnings: tuple[Problem, ...] = ()
 
     @property
     def executor_options(self) -> dict[str, Any]:
@@ -180,6 +193,7 @@ def load_workflow_file(
     *,
     text: str | bytes | None = None,
     log_dir: str | os.PathLike[str] | None = None,
+    inputs: Mapping[str, str] | None = None,
 ) -> WorkflowFile:
     """Load a YAML workflow file with its settings (see :class:`WorkflowFile`).
 
@@ -187,27 +201,33 @@ def load_workflow_file(
         path: the file.
         text: the file's content, if you have it already.
         log_dir: where task logs go; default ``.trioforge/logs`` beside the file.
+        inputs: values of the file's ``inputs:`` (``--input KEY=VALUE``); a
+            key the file does not declare, or a declared input with no
+            default missing here, is a problem. None (to check a file
+            without running it): defaults, and empty values for the rest.
 
     Raises:
         WorkflowFileError: the file cannot be read or is not a valid workflow.
     """
     file = Path(path)
     display = os.fspath(path)
+    source = ""
     try:
         if text is None:
-            source = decode(read_bytes(file))
+            source = decode(read_source(file))
         elif isinstance(text, bytes):
             source = decode(text)
         else:
             source = decode(text.encode("utf-8", errors="surrogatepass"))
         root = compose(source)
     except SourceError as exc:
-        raise WorkflowFileError([Problem(display, exc.line, exc.column, exc.message)]) from None
+        message = tab_message(source, exc)
+        raise WorkflowFileError([Problem(display, exc.line, exc.column, message)]) from None
     folder = file.parent
     logs = Path(log_dir) if log_dir is not None else folder / ".trioforge" / "logs"
     try:
         with gc_paused():
-            return _Loader(display, source, folder, logs).load(root, file)
+            return _Loader(display, source, folder, logs).load(root, file, inputs)
     except RecursionError:  # pragma: no cover - the reader nests no deeper than MAX_DEPTH
         problem = Problem(display, 1, 1, "the YAML is nested too deeply")
         raise WorkflowFileError([problem]) from None
@@ -229,6 +249,7 @@ class _Loader:
         self.check = Checker(display, source)
         self.folder = folder
         self.log_dir = log_dir
+        self.inputs: dict[str, str] = {}
         # What ShellTask would make of it, made once, not once per task (a getcwd each).
         self._task_log_dir = log_dir.absolute()
         self._cwds: dict[str, Path] = {}
@@ -252,6 +273,8 @@ class _Loader:
 
     def _command(self, command: str | tuple[str, ...]) -> str | tuple[str, ...]:
         """A spec's command, checked; a long argv item is checked once in the file."""
+        if not isinstance(command, str) and self.inputs:
+            command = tuple(substitute(item, self.inputs) for item in command)
         if isinstance(command, str) or max(map(len, command)) <= _SHORT:
             return to_command(command)
         return to_command(tuple(self._text(item) for item in command))
@@ -270,6 +293,8 @@ class _Loader:
 
     def _env_layer(self, layer: dict[str, str]) -> tuple[tuple[str, str], ...]:
         """One env layer, checked; a long value is checked once in the file."""
+        if self.inputs:
+            layer = {name: substitute(text, self.inputs) for name, text in layer.items()}
         if max(map(len, layer.values()), default=0) <= _SHORT:
             return to_env(layer)
         return to_env({name: self._text(text) for name, text in layer.items()})
@@ -278,7 +303,9 @@ class _Loader:
         """An argv item or env value, checked (once per object if long, see ``_SHORT``)."""
         return text if len(text) <= _SHORT else self._once(text, checked_text)
 
-    def load(self, root: Node | None, file: Path) -> WorkflowFile:
+    def load(  # noqa: PLR0915 - one pass over the top-level keys, in file order
+        self, root: Node | None, file: Path, given: Mapping[str, str] | None = None
+    ) -> WorkflowFile:
         check = self.check
         if root is None:
             check.problems.append(
@@ -288,7 +315,11 @@ class _Loader:
         top = check.mapping(root, "the workflow", _TOP_KEYS, extensions=True)
         if top is None:
             raise WorkflowFileError(check.problems)
-        name = file.stem or "workflow"
+        self._inputs(top, given)
+        # A file name that is not UTF-8 (ok\xff.yaml) gives a stem with surrogates, which
+        # no store, JSON line or terminal can take: U+FFFD stands for each bad byte.
+        stem = os.fsencode(file.stem).decode("utf-8", errors="replace")
+        name = stem or "workflow"
         if "name" in top:
             name = check.string(top["name"][1], "name") or name
         description = None
@@ -311,6 +342,7 @@ class _Loader:
                 check.duration(top["compensation_timeout"][1], "compensation_timeout")
                 or compensation_timeout
             )
+        retention = self._retention(top["retention"][1]) if "retention" in top else None
         env: dict[str, str] = {}
         if "env" in top:
             layers = check.env(top["env"][1], "the workflow's env", RESERVED_ENV)
@@ -324,29 +356,29 @@ class _Loader:
                     )
                 env[var] = value
         defaults = self._defaults(top["defaults"][1] if "defaults" in top else None)
-        specs: list[Spec] = []
+        tasks: list[Spec] = []
         if "tasks" not in top:
             check.add(root, "the workflow has no 'tasks' mapping")
         else:
-            specs = self.tasks.tasks(top["tasks"][1])
+            tasks = self.tasks.tasks(top["tasks"][1])
         pools = {}
         if "resources" in top:
             pools = self.tasks.pools(top["resources"][1], "the workflow's resources")
-        for spec in specs:
+        for spec in tasks:
             _check_demand(check, spec, pools)
-        if specs:
+        if tasks:
             check_graph(
                 check,
-                [spec.id for spec in specs],
-                {spec.id: spec.needs for spec in specs},
-                {spec.id: spec.refs for spec in specs if spec.refs},
+                [spec.id for spec in tasks],
+                {spec.id: spec.needs for spec in tasks},
+                {spec.id: spec.refs for spec in tasks if spec.refs},
             )
         if check.problems:
             raise WorkflowFileError(check.problems)
         groups = ProcessGroups()
         workflow = Workflow(name)
         self._base_env = to_env(env)
-        for spec in specs:
+        for spec in tasks:
             workflow.add_task(self._build(spec, defaults, groups, compensation_timeout))
         return WorkflowFile(
             path=file,
@@ -360,7 +392,40 @@ class _Loader:
             log_dir=self.log_dir,
             process_groups=groups,
             resources={name: units for name, (units, _node) in pools.items()},
+            inputs=self.inputs if "inputs" in top else None,
+            retention=retention,
+            warnings=tuple(check.warnings),
         )
+
+    def _inputs(
+        self, top: dict[str, tuple[ScalarNode, Node]], given: Mapping[str, str] | None
+    ) -> dict[str, InputSpec]:
+        """Read ``inputs:`` (before the tasks, whose templates name them) and their values."""
+        check = self.check
+        specs: dict[str, InputSpec] = {}
+        if "inputs" in top:
+            specs = read_inputs(check, top["inputs"][1])
+            check.inputs = specs
+        self.inputs = resolve_inputs(
+            check, specs, given, top["inputs"][0] if "inputs" in top else None
+        )
+        return specs
+
+    def _retention(self, node: Node) -> tuple[int | None, float | None] | None:
+        """``retention: {keep: N, older_than: DURATION}``."""
+        check = self.check
+        pairs = check.mapping(node, "retention", ("keep", "older_than"))
+        if pairs is None:
+            return None
+        keep = None
+        if "keep" in pairs:
+            keep = check.whole(pairs["keep"][1], "retention keep", minimum=1, maximum=10**9)
+        older_than = None
+        if "older_than" in pairs:
+            older_than = check.duration(pairs["older_than"][1], "retention older_than")
+        if keep is None and older_than is None:
+            return None
+        return keep, older_than
 
     def _defaults(self, node: Node | None) -> dict[str, Any]:
         defaults: dict[str, Any] = {"timeout": None, "retries": 0, "grace_period": 5.0}

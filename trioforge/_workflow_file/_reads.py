@@ -39,14 +39,15 @@ from __future__ import annotations
 import functools
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import attrs
 
 from .._core import DurationError, parse_duration
-from .._shell import OPEN, Reference, scan
+from .._shell import OPEN, Reference
 from ._hints import SYNONYMS, HintBudget, suggestion
+from ._inputs import scan_with_inputs
 from ._nodes import MappingNode, Merges, Node, ScalarNode, SequenceNode, is_merge_key
 
 __all__ = ["NodeReader", "Problem", "once_per_shared_node", "shown", "under", "usual_tag"]
@@ -57,7 +58,10 @@ _STANDARD_TAGS = frozenset(
 )
 _WHOLE = re.compile(r"[+]?[0-9][0-9_]*")
 _OPENS = re.compile(re.escape(OPEN))
-_NEWLINE = re.compile("\n")
+#: The one rule for lines in every problem's position: a line ends at \r\n, \r or \n
+#: (as editors count them), never at U+0085, U+2028 or U+2029 (which YAML's own marks
+#: count), so a position is the same whether the node or a template inside it is named.
+_NEWLINE = re.compile("\r\n?|\n")
 _SHOWN = 40
 _HINT_BUDGET = 200_000
 """Candidates all "did you mean" hints of one file may compare (see :meth:`Checker.hint`)."""
@@ -160,6 +164,8 @@ class NodeReader:
         self.path = path
         self.text = text
         self.problems: list[Problem] = []
+        #: What is valid but probably not meant (``validate`` prints them; they fail nothing).
+        self.warnings: list[Problem] = []
         self._memo: dict[Hashable, Any] = {}
         self._asked: set[Hashable] = set()
         self._line_starts: list[int] | None = None
@@ -167,6 +173,8 @@ class NodeReader:
         self._hint_budget = _HINT_BUDGET
         self._hint_work = HintBudget()
         self._merges = Merges(self.add)
+        #: The file's declared inputs (None: it has no ``inputs:``), read before the tasks.
+        self.inputs: Mapping[str, object] | None = None
 
     def first(self, node: Node, *about: Hashable) -> bool:
         """Whether ``about`` is asked of ``node`` for the first time (always true if not shared).
@@ -199,11 +207,11 @@ class NodeReader:
 
     def add(self, node: Node, message: str) -> None:
         """Record a problem at ``node``."""
-        self.problems.append(Problem(self.path, node.line, node.column, message))
+        self.problems.append(Problem(self.path, *self.position(node.start), message))
 
     def add_in_scalar(self, node: ScalarNode, offset: int, message: str) -> None:
         """Record a problem at the template starting at ``offset`` of the scalar's value."""
-        line, column = node.line, node.column
+        line, column = self.position(node.start)
         found = self._source_offset(node, offset)
         if found is not None:
             line, column = self.position(found)
@@ -313,8 +321,12 @@ class NodeReader:
 
     @once_per_shared_node
     def templates(self, node: ScalarNode, what: str) -> list[Reference]:
-        """The well-formed templates in a scalar; malformed ones are problems."""
-        refs, problems = scan(node.value)
+        """The well-formed templates in a scalar; malformed ones are problems.
+
+        ``${{ inputs.KEY }}`` counts as a template (see ``_inputs``), of the
+        inputs in :attr:`inputs`.
+        """
+        refs, problems = scan_with_inputs(node.value, self.inputs)
         for offset, message in problems:
             self.add_in_scalar(node, offset, f"{what}: {message}")
         return refs

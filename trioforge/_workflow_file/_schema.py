@@ -11,7 +11,8 @@ from collections.abc import KeysView, Sequence
 
 import attrs
 
-from .._shell import ENV_NAME, scan
+from .._shell import ENV_NAME
+from ._inputs import scan_with_inputs
 from ._nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ._reads import NodeReader, Problem, once_per_shared_node, shown, usual_tag
 
@@ -42,6 +43,16 @@ def effective_env(layers: Sequence[EnvLayer]) -> dict[str, tuple[str, ScalarNode
     return env
 
 
+class _AnyInput(dict[str, object]):
+    """Every input name is declared: an unknown one is the templates' check to report."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
+_ANY_INPUT = _AnyInput()
+
+
 def _usable_env(name: str, value: Node, reserved: frozenset[str]) -> bool:
     """Whether a variable passes every check :meth:`Checker.env` and the templates make."""
     return (
@@ -51,7 +62,7 @@ def _usable_env(name: str, value: Node, reserved: frozenset[str]) -> bool:
         and usual_tag(value.tag)
         and not value.is_null()
         and "\0" not in value.value
-        and not scan(value.value)[1]
+        and not scan_with_inputs(value.value, _ANY_INPUT)[1]
     )
 
 

@@ -28,8 +28,9 @@ from typing import Any
 import attrs
 
 from .._shell import OPEN, RESERVED_ENV, CodeItem, Reference, code_items
+from ._inputs import INPUTS_TASK
 from ._nodes import MappingNode, Node, ScalarNode
-from ._schema import Checker, EnvLayer, shown
+from ._schema import Checker, EnvLayer, Problem, shown
 
 __all__ = ["Ref", "RefGroup", "Spec", "TaskReader", "UsedGroup"]
 
@@ -48,6 +49,8 @@ _TASK_KEYS = (
     "grace_period",
     "resources",
 )
+#: A program that is an environment variable, ``$NAME`` or ``${NAME}`` (cmd is not a shell).
+_VARIABLE = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_]\w*)\}|(?P<plain>[A-Za-z_]\w*))")
 _TASK_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,127}")
 _SHELL_TEMPLATE_HINT = (
     "templates are not expanded in {what}: a task's output pasted into shell code could run "
@@ -216,6 +219,14 @@ class TaskReader:
         if isinstance(node, ScalarNode) and node.is_null():
             check.add(node, f"{where} is empty; give it 'run' (a script) or 'cmd' (an argv list)")
             return None
+        if task_id in _TASK_KEYS and not isinstance(node, MappingNode):
+            # `needs: [a]` two spaces short of its task's other keys is read as a task.
+            check.add(
+                key,
+                f"{where} is not a mapping, and {task_id!r} is a task key: is it indented "
+                "too little? Indent it as deep as the other keys of the task it belongs to",
+            )
+            return None
         pairs = check.mapping(node, where, _TASK_KEYS)
         if pairs is None:
             return None
@@ -325,6 +336,9 @@ class TaskReader:
     def _scalar_refs(self, node: ScalarNode, what: str, *, own_outputs: bool) -> list[Ref]:
         """The templates of one scalar: one list for every task that shares the scalar."""
         found = self.check.templates(node, what)  # read once if shared
+        if found and any(ref.task == INPUTS_TASK for ref in found):
+            # Input templates are put in place by the loader: no task to be upstream of.
+            found = [ref for ref in found if ref.task != INPUTS_TASK]
         if not found:
             return []
         if not node.shared:
@@ -397,6 +411,18 @@ class TaskReader:
         used: list[UsedGroup] = [(refs, _WHOLE) for refs in groups]
         if len(argv) != len(items):
             return None, used
+        program = _VARIABLE.match(argv[0]) if argv else None
+        if program is not None and check.first(node, "program variable"):
+            name = program["braced"] or program["plain"]
+            check.warnings.append(
+                Problem(
+                    check.path,
+                    *check.position(items[0].start),
+                    f"item 1 of {what} is {shown(argv[0])}, which nothing expands (cmd items "
+                    f"are passed as they are): write run: '\"${name}\" ...' so that a shell "
+                    "expands it, or name the program itself and pass the value through env:",
+                )
+            )
         for code in code_items(argv):
             template = first_template.get(code.index, "${{ tasks.ID.outputs.KEY }}")
             self._code_item(items[code.index], code, what, template)
