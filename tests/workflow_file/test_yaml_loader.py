@@ -29,7 +29,7 @@ from trioforge._cli._main import main as cli_main
 from trioforge._core._dag import Dag
 from trioforge._core._durations import DurationError, format_duration, parse_duration
 from trioforge._shell._argv_code import code_items
-from trioforge._workflow_file._loader import MAX_PROBLEMS
+from trioforge._workflow_file._file import MAX_PROBLEMS
 from trioforge._workflow_file._schema import Checker
 from trioforge.combinators import FallbackTask
 

@@ -228,13 +228,16 @@ class Fetcher:
         except Exception:
             for future, report in batch:
                 self._client.loop.add_callback(fetch_one, self._client, future, report)
-            return
+            return  # noqa: ASYNC910 - on the client's asyncio loop, where trio rules do not apply
         for (_, report), value in zip(batch, values, strict=True):
             report(value, None)
 
 
-async def fetch_one(client: Any, future: Future[Any], report: Report) -> None:
-    """On the client's loop: wait for ``future``, fetch its value or error, ``report`` it."""
+async def fetch_one(client: Any, future: Future[Any], report: Report) -> None:  # noqa: ASYNC910
+    """On the client's loop: wait for ``future``, fetch its value or error, ``report`` it.
+
+    An asyncio coroutine (the client's loop), so trio's checkpoint rules do not apply.
+    """
     try:
         value = await client.gather(future, asynchronous=True)
     except FutureCancelledError as exc:

@@ -114,7 +114,8 @@ def cancel_remote(client: Client, future: Future[Any], reason: str) -> None:
         _loop(client).add_callback(_cancel_on_loop, client, future, reason)
 
 
-async def _cancel_on_loop(client: Client, future: Future[Any], reason: str) -> None:
+async def _cancel_on_loop(client: Client, future: Future[Any], reason: str) -> None:  # noqa: ASYNC910
+    # An asyncio coroutine on the client's loop: trio's checkpoint rules do not apply.
     # Flag first, so a cooperative function sees it even if the cancel races its end.
     # Best effort both: the cluster may be gone.
     untyped: Any = client

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
+import trio
 from distributed import Client, Future
 
 import trioforge
@@ -205,6 +206,8 @@ class DaskTask:
         return result if self.fetch else RemoteResult(result)
 
     async def compensate(self, ctx: trioforge.TaskContext) -> None:
-        """Run the local ``compensate`` function, if one was given."""
+        """Run the local ``compensate`` function, if one was given; always a checkpoint."""
         if self._compensate is not None:
             await self._compensate(ctx)
+        else:
+            await trio.lowlevel.checkpoint()

@@ -189,7 +189,7 @@ async def run_in_group(
         if groups is not None and groups.forced:
             note(f"stopping at once: SIGKILL to process group {pgid}")
             signal_group(pgid, signal.SIGKILL)
-            return
+            return  # noqa: ASYNC910 - a forced stop (second Ctrl-C) waits for nothing
         note(f"cancelled: SIGTERM to process group {pgid}")
         signal_group(pgid, signal.SIGTERM)
         await trio.sleep(grace_period)

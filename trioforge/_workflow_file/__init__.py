@@ -14,8 +14,8 @@ never the executor or the command line. Imported by: the command line and
 the public top level.
 """
 
-from ._loader import WorkflowFile as WorkflowFile
-from ._loader import WorkflowFileError as WorkflowFileError
+from ._file import WorkflowFile as WorkflowFile
+from ._file import WorkflowFileError as WorkflowFileError
 from ._loader import load_workflow as load_workflow
 from ._loader import load_workflow_file as load_workflow_file
 from ._schema import Problem as Problem
