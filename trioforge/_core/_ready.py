@@ -178,7 +178,9 @@ class ReadyQueue:
         successors: Sequence[Sequence[int]],
         priorities: Sequence[float] | None = None,
     ) -> None:
-        self._remaining = [len(p) for p in predecessors]
+        degrees = getattr(predecessors, "degrees", None)
+        # A compiled graph's Adjacency counts from its offsets, with no array per node.
+        self._remaining = degrees() if degrees is not None else [len(p) for p in predecessors]
         self._successors = successors
         self._priorities = priorities
         self._heap: list[tuple[float, int]] = []

@@ -182,7 +182,7 @@ async def run_dataflow(
 class _Unbounded:
     """Dataflow without a slot limit: ready dependents start immediately."""
 
-    __slots__ = ("ids", "nursery", "policy", "queue", "run", "run_node", "successors")
+    __slots__ = ("degree", "ids", "nursery", "policy", "queue", "run", "run_node")
 
     def __init__(
         self, run: Run, queue: ReadyQueue, policy: FailurePolicy, nursery: trio.Nursery
@@ -191,7 +191,7 @@ class _Unbounded:
         self.queue = queue
         self.policy = policy
         self.nursery = nursery
-        self.successors = run.dag.successors
+        self.degree = run.dag.successors.degree
         self.ids = run.dag.ids
         self.run_node = TaskRunner(run, done=self.done).run_node
 
@@ -207,7 +207,7 @@ class _Unbounded:
     def done(self, node: int, succeeded: bool) -> None:
         if succeeded:
             # Most tasks of a wide graph have no dependents: skip the queue for them.
-            if self.successors[node]:
+            if self.degree(node):
                 self.start_all(self.queue.finish(node))
         elif self.policy is FailurePolicy.FAIL_FAST:
             self.run.halt(_fail_fast(self.run, node), self.nursery.cancel_scope)
