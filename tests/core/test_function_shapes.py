@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -83,3 +84,15 @@ def test_task_accepts_exactly_what_inspect_accepts(fn: Callable[..., Any]) -> No
     else:
         accepted = True
     assert expected == accepted
+
+
+def test_checking_a_plain_function_gives_it_no_dict() -> None:
+    """Making a Task does not create the function's __dict__ (memory per task)."""
+
+    async def fresh(ctx):  # type: ignore[no-untyped-def]
+        return None
+
+    tf.Task("t", fresh)
+    # A created __dict__ shows up as an empty dict among the function's referents.
+    created = [ref for ref in gc.get_referents(fresh) if type(ref) is dict and not ref]
+    assert not created

@@ -99,6 +99,7 @@ def context_function(*, awaitable: bool = True, optional: bool = True) -> Rule:
 
 _CO_VARARGS = inspect.CO_VARARGS
 _CO_COROUTINE = inspect.CO_COROUTINE
+_SIGNATURE_HOOKS = ("__wrapped__", "__signature__", "_partialmethod", "__partialmethod__")
 
 
 def _plain_takes_one(value: object, awaitable: bool) -> bool | None:
@@ -109,8 +110,13 @@ def _plain_takes_one(value: object, awaitable: bool) -> bool | None:
     its own closure). None when ``value`` is not a plain function (wrapped,
     with a ``__signature__``, a partial, a method...): the caller asks inspect.
     """
-    if type(value) is not types.FunctionType or value.__dict__:
+    if type(value) is not types.FunctionType:
         return None
+    # What inspect.signature would follow instead of the code object. Looked up
+    # by name: reading ``value.__dict__`` would give every function a dict.
+    for name in _SIGNATURE_HOOKS:
+        if hasattr(value, name):
+            return None
     code = value.__code__
     if awaitable and not code.co_flags & _CO_COROUTINE:
         return False
