@@ -35,13 +35,15 @@ class Adjacency(Sequence["array[int]"]):
     ``adjacency[node]`` is a new small array of the node's neighbours, in
     rustworkx's order. Two arrays for the whole graph instead of a tuple per
     node: no object per node or per edge that lives for the run (the garbage
-    collector never sees them), 8 bytes per edge and per node.
+    collector never sees them), 4 bytes per edge and 8 per node.
     """
 
     __slots__ = ("_flat", "_offsets")
 
     def __init__(self, count: int, neighbours: Callable[[int], Sequence[int]]) -> None:
-        flat: array[int] = array("q")
+        # C ints (4 bytes) while they can hold every index, as they do below 2**31 nodes.
+        code = "i" if count < 2**31 - 1 else "q"
+        flat: array[int] = array(code)
         offsets: array[int] = array("q", [0])
         extend, append = flat.extend, offsets.append
         for node in range(count):
@@ -195,7 +197,10 @@ def compile_dag(
     """
     if not ids:
         raise EmptyWorkflowError(name)
-    index = {tid: i for i, tid in enumerate(ids)}
+    # One int object per node, shared by the index, the graph's payloads and the
+    # layers (rustworkx hands back a new int for every index it returns).
+    nodes = list(range(len(ids)))
+    index = dict(zip(ids, nodes, strict=True))
     try:
         edges = [
             (index[dep], after)
@@ -215,14 +220,15 @@ def compile_dag(
     # on every insertion, scanning the source's edges, so 1,500 tasks that each
     # need the same 1,500 tasks took 75 s instead of 1 s.
     graph: rx.PyDiGraph[int, None] = rx.PyDiGraph(check_cycle=False, multigraph=True)
-    graph.add_nodes_from(range(len(ids)))
+    graph.add_nodes_from(nodes)
     graph.add_edges_from_no_data(edges)
     try:
         generations = rx.topological_generations(graph)
     except rx.DAGHasCycle:
         raise CycleDetectedError(_find_cycle(graph, ids)) from None
     key = ids.__getitem__
-    layers = [sorted(gen, key=key) for gen in generations]
+    shared = nodes.__getitem__
+    layers = [list(map(shared, sorted(gen, key=key))) for gen in generations]
     return Dag(list(ids), index, layers, graph)
 
 
