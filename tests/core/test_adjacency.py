@@ -40,3 +40,11 @@ def test_adjacency_degrees_and_iteration() -> None:
         assert [len(row) for row in by_index] == adjacency.degrees()
         assert [len(row) for row in by_index] == [adjacency.degree(i) for i in range(len(ids))]
     assert [len(set(d)) for d in deps] == dag.predecessors.degrees()
+
+
+def test_in_degrees_count_each_nodes_dependencies() -> None:
+    """in_degrees() is the number of distinct dependencies of each node."""
+    ids, deps = _random_dag(200, seed=5)
+    deps[10] = [*deps[10], *deps[10]]  # a repeated dependency is one edge
+    dag = compile_dag("wf", ids, deps)
+    assert [len(set(d)) for d in deps] == dag.in_degrees()

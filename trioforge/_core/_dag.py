@@ -119,6 +119,10 @@ class Dag:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def in_degrees(self) -> list[int]:
+        """Each node's number of dependencies, a new list (one rustworkx call per node)."""
+        return list(map(self.graph.in_degree, range(len(self.ids))))
+
     def layer_ids(self) -> list[list[str]]:
         """Layers as lists of task ids, each sorted."""
         ids = self.ids

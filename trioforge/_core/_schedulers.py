@@ -79,7 +79,8 @@ def _skip_dependents(run: Run, queue: ReadyQueue, node: int) -> None:
 
 
 def _queue(run: Run, priorities: list[float] | None = None) -> ReadyQueue:
-    return ReadyQueue(run.dag.predecessors, run.dag.successors, priorities)
+    dag = run.dag
+    return ReadyQueue(None, dag.successors, priorities, counts=dag.in_degrees())
 
 
 async def run_sequential(run: Run, policy: FailurePolicy) -> None:
