@@ -10,19 +10,31 @@ from __future__ import annotations
 
 import json
 import os
+from array import array
 from collections.abc import Iterable, Sequence
+from math import isnan, nan
 from typing import IO, Any, Protocol, runtime_checkable
 
 import attrs
 
 from ._events import AuditEvent, EventType
 
-__all__ = ["FIELDS", "AuditLog", "AuditSink", "JsonLinesSink"]
+__all__ = ["FIELDS", "NO_DURATION", "AuditLog", "AuditSink", "JsonLinesSink"]
 
 _TYPES = {str(t): t for t in EventType}
 
 FIELDS = len(attrs.fields(AuditEvent))
 """How many values one event has: the type's string value, then the other fields in order."""
+
+NO_DURATION = nan
+"""What a pending event's duration is while it has none (None once it is an AuditEvent)."""
+
+OBJECTS = 7
+"""Values per pending event in the object list: type, workflow_id, task_id, layer, attempt,
+error, detail."""
+
+TIMES = 3
+"""Values per pending event in the array of doubles: clock, wall, duration."""
 
 
 @runtime_checkable
@@ -80,26 +92,30 @@ class AuditLog:
         sinks: consumers that receive each event as it is recorded.
 
     While no sink is attached, the executor records each event as its field
-    values (ten of them) appended to one flat list, and
-    :attr:`events` turns the new ones into :class:`AuditEvent` objects when
-    it is read: the hot path of a run pays for a list extend, not for an
-    object nobody may look at, and leaves nothing new for the garbage
-    collector to track.
+    values appended to two flat buffers, and :attr:`events` turns the new
+    ones into :class:`AuditEvent` objects when it is read: the hot path of a
+    run pays for two extends, not for an object nobody may look at, and
+    leaves nothing new for the garbage collector to track. The three numbers
+    of an event (clock, wall, duration) go into an array of doubles, so they
+    are not float objects either (an event's numbers read back as floats).
     """
 
     def __init__(self, sinks: Iterable[AuditSink] = ()) -> None:
         self._events: list[AuditEvent] = []
-        # Events not yet turned into AuditEvents, FIELDS values per event in one flat
-        # list. Private: record_fields() is the way in (the executor's hot path extends
-        # it directly after checking that no sink is attached).
+        # Events not yet turned into AuditEvents: per event, OBJECTS values (type,
+        # workflow_id, task_id, layer, attempt, error, detail) in one flat list and
+        # TIMES values (clock, wall, duration or NO_DURATION) in one array. Private:
+        # record_fields() is the way in (the executor's hot path extends both directly
+        # after checking that no sink is attached).
         self._pending: list[Any] = []
+        self._times: array[float] = array("d")
         self.sinks: list[AuditSink] = list(sinks)
 
     def __repr__(self) -> str:
         return f"AuditLog(events={len(self)}, sinks={self.sinks!r})"
 
     def __len__(self) -> int:
-        return len(self._events) + len(self._pending) // FIELDS
+        return len(self._events) + len(self._pending) // OBJECTS
 
     @property
     def events(self) -> list[AuditEvent]:
@@ -107,9 +123,32 @@ class AuditLog:
         pending = self._pending
         if pending:
             types = _TYPES
-            chunks = zip(*[iter(pending)] * FIELDS, strict=True)
-            self._events.extend([AuditEvent(types[f[0]], *f[1:]) for f in chunks])
+            times = self._times
+            objects = zip(*[iter(pending)] * OBJECTS, strict=True)
+            numbers = zip(*[iter(times)] * TIMES, strict=True)
+            self._events.extend(
+                [
+                    AuditEvent(
+                        types[kind],
+                        workflow_id,
+                        clock,
+                        wall,
+                        task_id,
+                        layer,
+                        attempt,
+                        None if isnan(duration) else duration,
+                        error,
+                        detail,
+                    )
+                    for (kind, workflow_id, task_id, layer, attempt, error, detail), (
+                        clock,
+                        wall,
+                        duration,
+                    ) in zip(objects, numbers, strict=True)
+                ]
+            )
             pending.clear()
+            del times[:]
         return self._events
 
     def record(self, event: AuditEvent) -> None:
@@ -130,7 +169,11 @@ class AuditLog:
         else:
             if len(fields) != FIELDS:
                 raise ValueError(f"an event has {FIELDS} fields, got {len(fields)}")
-            self._pending.extend(fields)
+            kind, workflow_id, clock, wall, task_id, layer, attempt, duration, error, detail = (
+                fields
+            )
+            self._pending.extend((kind, workflow_id, task_id, layer, attempt, error, detail))
+            self._times.extend((clock, wall, NO_DURATION if duration is None else duration))
 
     def of_type(self, *types: EventType | str) -> list[AuditEvent]:
         """The events whose type is one of ``types``."""

@@ -164,21 +164,29 @@ class ReadyQueue:
     """Dependency counts and a priority heap of ready nodes.
 
     Args:
-        predecessors: for each node, the nodes it depends on.
+        predecessors: for each node, the nodes it depends on (only counted).
         successors: for each node, the nodes that depend on it.
         priorities: for each node, its priority (higher pops first); None
             pops in node order.
+        counts: each node's number of dependencies, instead of counting
+            ``predecessors`` (the list is kept and counted down).
     """
 
     __slots__ = ("_heap", "_priorities", "_remaining", "_skipped", "_successors")
 
     def __init__(
         self,
-        predecessors: Sequence[Sequence[int]],
+        predecessors: Sequence[Sequence[int]] | None,
         successors: Sequence[Sequence[int]],
         priorities: Sequence[float] | None = None,
+        *,
+        counts: list[int] | None = None,
     ) -> None:
-        self._remaining = [len(p) for p in predecessors]
+        if counts is None:
+            if predecessors is None:
+                raise TypeError("ReadyQueue needs predecessors or counts")
+            counts = [len(p) for p in predecessors]
+        self._remaining = counts
         self._successors = successors
         self._priorities = priorities
         self._heap: list[tuple[float, int]] = []

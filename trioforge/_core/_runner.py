@@ -29,7 +29,7 @@ from typing import Any, NoReturn
 import attrs
 import trio
 
-from ._audit import AuditLog
+from ._audit import NO_DURATION, AuditLog
 from ._dag import Dag
 from ._errors import TaskTimeoutError
 from ._events import EventType
@@ -210,9 +210,8 @@ async def _refuse(run: Run) -> NoReturn:
     raise AssertionError("a halted run's task was not cancelled")  # pragma: no cover
 
 
-# The hot path records an event as its field values appended to the audit log's
-# flat pending list (see AuditLog): plain strings and numbers, no new object for
-# the garbage collector to track, which matters with hundreds of thousands of events.
+# The hot path appends an event's fields to the audit log's flat buffers (see AuditLog):
+# no new object for the garbage collector to track, nor a float object per time.
 _STARTED = EventType.TASK_STARTED.value
 _COMPLETED = EventType.TASK_COMPLETED.value
 
@@ -265,7 +264,7 @@ class TaskRunner:
         workflow_id = run.workflow_id
         layer = self.layer
         audit = run.audit
-        record = audit.record_fields if audit.sinks else audit._pending.extend
+        sinks = audit.sinks
         now = run.clock.current_time
         ctx = TaskContext(
             task_id, workflow_id, 1, run.results, run.upstream, run.states, steps=run.steps
@@ -273,7 +272,13 @@ class TaskRunner:
         started = now()
         if run.halted is not None or started >= run.deadline:
             await _refuse(run)
-        record((_STARTED, workflow_id, started, time.time(), task_id, layer, 1, None, None, None))
+        if sinks:
+            audit.record_fields(
+                (_STARTED, workflow_id, started, time.time(), task_id, layer, 1, None, None, None)
+            )
+        else:
+            audit._pending.extend((_STARTED, workflow_id, task_id, layer, 1, None, None))
+            audit._times.extend((started, time.time(), NO_DURATION))
         try:
             result = await task._fn(ctx)  # the fn property would cost a call per task
         except Exception as exc:
@@ -290,20 +295,24 @@ class TaskRunner:
         run.results[task_id] = result
         run.completed.append(task_id)
         ended = now()
-        record(
-            (
-                _COMPLETED,
-                workflow_id,
-                ended,
-                time.time(),
-                task_id,
-                layer,
-                1,
-                ended - started,
-                None,
-                None,
+        if sinks:
+            audit.record_fields(
+                (
+                    _COMPLETED,
+                    workflow_id,
+                    ended,
+                    time.time(),
+                    task_id,
+                    layer,
+                    1,
+                    ended - started,
+                    None,
+                    None,
+                )
             )
-        )
+        else:
+            audit._pending.extend((_COMPLETED, workflow_id, task_id, layer, 1, None, None))
+            audit._times.extend((ended, time.time(), ended - started))
         if self.done is not None:
             self.done(node, True)
         return True
@@ -328,7 +337,7 @@ async def _run_attempts(  # noqa: PLR0915 - one frame per attempt loop
     # A plain Task's run() only awaits fn(ctx): skip that frame.
     call = task.fn if type(task) is Task else task.run
     audit = run.audit
-    record = audit.record_fields if audit.sinks else audit._pending.extend
+    record = audit.record_fields
     workflow_id = run.workflow_id
     now = run.clock.current_time
     # A resumed run keeps counting the attempts the task made before.

@@ -79,7 +79,8 @@ def _skip_dependents(run: Run, queue: ReadyQueue, node: int) -> None:
 
 
 def _queue(run: Run, priorities: list[float] | None = None) -> ReadyQueue:
-    return ReadyQueue(run.dag.predecessors, run.dag.successors, priorities)
+    dag = run.dag
+    return ReadyQueue(None, dag.successors, priorities, counts=dag.in_degrees())
 
 
 async def run_sequential(run: Run, policy: FailurePolicy) -> None:
@@ -182,7 +183,7 @@ async def run_dataflow(
 class _Unbounded:
     """Dataflow without a slot limit: ready dependents start immediately."""
 
-    __slots__ = ("ids", "nursery", "policy", "queue", "run", "run_node", "successors")
+    __slots__ = ("degree", "ids", "nursery", "policy", "queue", "run", "run_node")
 
     def __init__(
         self, run: Run, queue: ReadyQueue, policy: FailurePolicy, nursery: trio.Nursery
@@ -191,7 +192,7 @@ class _Unbounded:
         self.queue = queue
         self.policy = policy
         self.nursery = nursery
-        self.successors = run.dag.successors
+        self.degree = run.dag.successors.degree
         self.ids = run.dag.ids
         self.run_node = TaskRunner(run, done=self.done).run_node
 
@@ -207,7 +208,7 @@ class _Unbounded:
     def done(self, node: int, succeeded: bool) -> None:
         if succeeded:
             # Most tasks of a wide graph have no dependents: skip the queue for them.
-            if self.successors[node]:
+            if self.degree(node):
                 self.start_all(self.queue.finish(node))
         elif self.policy is FailurePolicy.FAIL_FAST:
             self.run.halt(_fail_fast(self.run, node), self.nursery.cancel_scope)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import types
 from collections.abc import Iterable
 from typing import Any
 
@@ -38,6 +39,8 @@ class Rule:
     def __call__(self, instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
         if value is None and self.optional:
             return  # the common case costs one comparison: tasks are made by the thousand
+        if self.kind == "function" and _plain_takes_one(value, self.positive):
+            return  # a plain function: answered from its code object
         try:
             self.validate(attribute.alias or attribute.name, value)
         except (TypeError, ValueError) as exc:
@@ -96,6 +99,42 @@ def context_function(*, awaitable: bool = True, optional: bool = True) -> Rule:
     return Rule("function", optional=optional, positive=awaitable)
 
 
+_CO_VARARGS = inspect.CO_VARARGS
+_CO_COROUTINE = inspect.CO_COROUTINE
+_SIGNATURE_HOOKS = ("__wrapped__", "__signature__", "_partialmethod", "__partialmethod__")
+
+
+def _plain_takes_one(value: object, awaitable: bool) -> bool | None:
+    """For a plain function, whether it is (``awaitable``: async and) able to take one argument.
+
+    Read from the code object in O(1): what ``inspect.signature(value).bind(None)``
+    answers, without building a signature (tasks are made by the thousand, each
+    its own closure). None when ``value`` is not a plain function (wrapped,
+    with a ``__signature__``, a partial, a method...): the caller asks inspect.
+    """
+    if type(value) is not types.FunctionType:
+        return None
+    # What inspect.signature would follow instead of the code object. Looked up
+    # by name: reading ``value.__dict__`` would give every function a dict.
+    for name in _SIGNATURE_HOOKS:
+        if hasattr(value, name):
+            return None
+    code = value.__code__
+    if awaitable and not code.co_flags & _CO_COROUTINE:
+        return False
+    positional = code.co_argcount
+    defaults = value.__defaults__
+    required = positional - (len(defaults) if defaults else 0)
+    if required > 1 or (positional == 0 and not code.co_flags & _CO_VARARGS):
+        return False
+    if code.co_kwonlyargcount:
+        names = code.co_varnames[positional : positional + code.co_kwonlyargcount]
+        given = value.__kwdefaults__ or {}
+        if any(name not in given for name in names):
+            return False
+    return True
+
+
 def _is_async(value: object) -> bool:
     if inspect.iscoroutinefunction(value):
         return True
@@ -107,6 +146,8 @@ def _check_function(name: str, value: object, *, awaitable: bool) -> None:
     shape = "an async function taking the task's context, like `async def f(ctx)`"
     if not awaitable:
         shape = "a function taking the task's context, like `def f(ctx)`"
+    if _plain_takes_one(value, awaitable):
+        return  # the common case: the answer inspect would give, from the code object
     if not callable(value):
         raise TypeError(f"{name} must be {shape}, got {value!r}")
     if awaitable and not _is_async(value):

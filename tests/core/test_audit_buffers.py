@@ -1,0 +1,53 @@
+"""The audit log's pending buffers: events read back exactly as they were recorded."""
+
+from __future__ import annotations
+
+import trio
+
+import trioforge as tf
+from trioforge._core._audit import AuditLog
+
+
+def test_recorded_fields_read_back_as_events() -> None:
+    """record_fields without sinks keeps every field, a missing duration reads back as None."""
+    log = AuditLog()
+    started = ("WorkflowTaskStarted", "wf-1", 1.5, 1700000000.25, "a", None, 1, None, None, None)
+    failed = ("WorkflowTaskFailed", "wf-1", 2.75, 1700000001.5, "a", 3, 2, 1.25, "E: x", "why")
+    log.record_fields(started)
+    log.record_fields(failed)
+    assert len(log) == 2
+    events = log.events
+    assert [started, failed] == [
+        (
+            str(e.type),
+            e.workflow_id,
+            e.clock,
+            e.wall,
+            e.task_id,
+            e.layer,
+            e.attempt,
+            e.duration,
+            e.error,
+            e.detail,
+        )
+        for e in events
+    ]
+    assert len(log) == 2
+
+
+def test_a_run_keeps_no_float_object_per_event() -> None:
+    """After a plain run, the pending buffer holds no float: times live in the array of doubles."""
+
+    async def body(ctx: tf.TaskContext) -> None:
+        return None
+
+    wf = tf.Workflow("w")
+    for i in range(50):
+        wf.add_task(tf.Task(f"t{i}", body, depends_on=[f"t{i - 1}"] if i else ()))
+    executor = tf.WorkflowExecutor(wf)
+    trio.run(executor.execute_dataflow)
+    pending = executor.audit_log._pending
+    assert [value for value in pending if isinstance(value, float)] == []
+    durations = [e.duration for e in executor.audit_log.of_type(tf.EventType.TASK_COMPLETED)]
+    assert len(durations) == 50
+    assert all(d is not None and d >= 0 for d in durations)
