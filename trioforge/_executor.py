@@ -28,7 +28,7 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from functools import partial
-from typing import Any, NoReturn
+from typing import Any
 
 import attrs
 import trio
@@ -45,17 +45,11 @@ from ._core import (
     Pools,
     Run,
     Schedule,
-    TaskFailedError,
     Workflow,
-    WorkflowCancelledError,
-    WorkflowError,
     WorkflowTask,
-    WorkflowTimeoutError,
     check,
     count,
-    describe,
-    is_cancellation,
-    lone_base_exception,
+    fail,
     names_a_pool,
     pools_for,
     roll_back,
@@ -64,6 +58,7 @@ from ._core import (
     run_pooled,
     run_sequential,
     seconds,
+    stopped_from_outside,
 )
 from ._store import ResumeRequest, Resumption, RunStore, definition_of, driving
 
@@ -387,7 +382,7 @@ class WorkflowExecutor:
                 # roll_back is shielded and bounded by compensation_timeout itself;
                 # this outer shield shows it here and bounds the bookkeeping too.
                 with trio.move_on_after(2 * self.compensation_timeout, shield=True):
-                    await self._stopped_from_outside(run, exc, start)
+                    await stopped_from_outside(run, exc, start, self.compensation_timeout)
                 raise
         finally:
             self._active.remove(run)
@@ -399,7 +394,7 @@ class WorkflowExecutor:
             or trio.current_time() >= run.deadline
         )
         if stopped or run.failures:
-            await self._fail(run, start, stopped=stopped)
+            await fail(run, start, self.compensation_timeout, stopped=stopped)
         duration = trio.current_time() - start
         if len(run.results) != len(run.tasks):
             # Never report success with a task that did not run (a scheduler bug).
@@ -419,93 +414,3 @@ class WorkflowExecutor:
             skipped=run.skipped,
             attempts=run.attempts_of_completed(),
         )
-
-    async def _stopped_from_outside(self, run: Run, exc: BaseException, start: float) -> None:
-        """Roll back a run stopped by the caller's cancel scope, an interrupt or a bug.
-
-        The caller re-raises ``exc``; a lone ``KeyboardInterrupt``-like exception
-        raised inside a task is raised as itself, and an interrupt raised by a
-        compensation outranks them both (with ``exc`` as its context).
-        """
-        undone = await roll_back(run, self.compensation_timeout)
-        lone = lone_base_exception(exc)
-        run.emit(
-            EventType.WORKFLOW_CANCELLED,
-            duration=trio.current_time() - start,
-            error="Cancelled" if is_cancellation(exc) else describe(lone or exc),
-            detail="stopped from outside the run",
-        )
-        stopper = lone if lone is not None else exc
-        if not is_cancellation(stopper):
-            for task_id, failure in run.failures.items():
-                stopper.add_note(f"trioforge: task {task_id!r} had failed: {describe(failure)}")
-        if undone.raised is not None and undone.raised is not stopper:
-            raise undone.raised  # an interrupt from a compensation outranks exc
-        if lone is not None:
-            # A KeyboardInterrupt/SystemExit raised inside a task reaches the
-            # caller as itself, not wrapped in the nursery's group.
-            raise lone  # the group is kept as __context__
-
-    async def _fail(self, run: Run, start: float, *, stopped: bool) -> NoReturn:
-        """Roll back, record the terminal event and raise the run's error.
-
-        The reason escalates (a failure < the timeout < a cancel) and what came
-        before is kept: every error carries ``failures`` and ``results`` and
-        chains the first failure as ``__cause__``. A ``BaseException`` raised by
-        a compensation is raised last, with the run's error as its context.
-        """
-        undone = await roll_back(run, self.compensation_timeout)
-        duration = trio.current_time() - start
-        failures = run.failures
-        cause = next(iter(failures.values()), None)
-        error: WorkflowError
-        if stopped and (run.cancel_reason is not None or run.workflow_timeout is None):
-            reason = run.cancel_reason or run.stop_reason()
-            run.emit(EventType.WORKFLOW_CANCELLED, duration=duration, detail=reason)
-            error = WorkflowCancelledError(
-                reason,
-                completed=run.completed,
-                compensation_failures=undone.failures,
-                results=run.results,
-                failures=failures,
-            )
-        elif stopped:
-            assert run.workflow_timeout is not None
-            run.emit(
-                EventType.WORKFLOW_TIMED_OUT,
-                duration=duration,
-                detail=f"{len(failures)} task(s) had failed" if failures else None,
-            )
-            error = WorkflowTimeoutError(
-                run.workflow_timeout,
-                completed=run.completed,
-                running=run.cancelled,
-                compensation_failures=undone.failures,
-                results=run.results,
-                failures=failures,
-            )
-        else:
-            first_id = next(iter(failures))
-            run.emit(
-                EventType.WORKFLOW_FAILED,
-                duration=duration,
-                error=describe(failures[first_id]),
-                detail=f"task {first_id!r} failed first; {len(failures)} failed in all",
-            )
-            error = TaskFailedError(
-                first_id,
-                failures,
-                completed=run.completed,
-                skipped=run.skipped,
-                compensation_failures=undone.failures,
-                results=run.results,
-            )
-        if undone.raised is not None:
-            # An interrupt (or other BaseException) from a compensation outranks
-            # the run's error, which stays its context.
-            error.__cause__ = cause
-            undone.raised.__context__ = error
-            raise undone.raised
-        if cause is not None:
-            raise error from cause
-        raise error

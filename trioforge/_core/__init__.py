@@ -22,6 +22,8 @@ from ._dag import compile_dag as compile_dag
 from ._durations import DurationError as DurationError
 from ._durations import format_duration as format_duration
 from ._durations import parse_duration as parse_duration
+from ._ending import fail as fail
+from ._ending import stopped_from_outside as stopped_from_outside
 from ._errors import CycleDetectedError as CycleDetectedError
 from ._errors import DuplicateTaskError as DuplicateTaskError
 from ._errors import EmptyWorkflowError as EmptyWorkflowError
@@ -108,6 +110,7 @@ __all__ = [
     "context_function",
     "count",
     "describe",
+    "fail",
     "format_duration",
     "has_compensation",
     "is_cancellation",
@@ -123,5 +126,6 @@ __all__ = [
     "run_sequential",
     "seconds",
     "single_error",
+    "stopped_from_outside",
     "undo_all",
 ]
