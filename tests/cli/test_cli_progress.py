@@ -63,6 +63,26 @@ def test_tracker_folds_events_into_task_records(tmp_path: Path) -> None:
     assert tracker.log_path("build") == tmp_path / "w-1" / "build.log"
 
 
+def test_a_task_undone_before_it_runs_again_is_not_shown_rolled_back(tmp_path: Path) -> None:
+    """An undo before the task runs again (rewind, retry) leaves no "rolled back" mark."""
+    tracker = RunTracker(workflow(), tmp_path)
+    for item in [
+        event(EventType.TASK_COMPENSATED, "docs", duration=0.1),  # resume --rerun docs
+        event(EventType.WORKFLOW_STARTED, detail="w"),
+        event(EventType.TASK_STARTED, "docs", attempt=1),
+        event(EventType.TASK_COMPLETED, "docs", attempt=1, duration=1.0),
+        event(EventType.TASK_STARTED, "build", attempt=1),
+        event(EventType.TASK_FAILED, "build", attempt=1, duration=0.5, error="E: x"),
+        event(EventType.TASK_COMPENSATED, "build", attempt=1, duration=0.1, detail="step 1: undo"),
+        event(EventType.TASK_RETRYING, "build", attempt=2, detail="retrying in 0.100s"),
+        event(EventType.TASK_STARTED, "build", attempt=2),
+        event(EventType.TASK_COMPLETED, "build", attempt=2, duration=0.5),
+    ]:
+        tracker.emit(item)
+    assert tracker.records["docs"].rollback is None
+    assert tracker.records["build"].rollback is None
+
+
 def test_plain_reporter_prints_one_line_per_event_prefixed_with_the_task(tmp_path: Path) -> None:
     """Off a terminal every task event is one plain line: `[task] message`."""
     stream = io.StringIO()

@@ -156,6 +156,7 @@ class RunTracker:
         if kind == EventType.TASK_STARTED:
             record.status = "running"
             record.attempts = event.attempt or record.attempts + 1
+            record.rollback = None  # undone before it ran again (a --rerun's rewind)
             return record
         if event.duration is not None and kind in _ATTEMPT_ENDS:
             record.busy += event.duration
@@ -172,6 +173,8 @@ class RunTracker:
             record.status = "retrying"
         if kind in _COMPENSATION_ENDS and event.duration is not None:
             self.rollback += event.duration
+        if event.attempt is not None and kind in _COMPENSATION_ENDS:
+            return record  # a failed attempt's steps, undone before its retry: no rollback
         if kind == EventType.TASK_COMPENSATED:
             record.rollback = "compensated"
         elif kind == EventType.TASK_COMPENSATION_FAILED:
