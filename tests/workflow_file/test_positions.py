@@ -45,3 +45,17 @@ def test_a_task_key_indented_too_little_says_so() -> None:
     (problem,) = _problems("tasks:\n  a:\n    run: 'true'\n  needs: [a]\n")
     assert problem.startswith("w.yaml:4:3: task 'needs' is not a mapping, and 'needs' is a task")
     assert "indented too little" in problem
+
+
+def test_a_syntax_error_after_a_line_separator_counts_lines_like_every_problem() -> None:
+    """PyYAML counts U+2028 as a line end; the syntax error's position does not."""
+    (problem,) = _problems("tasks:\u2028  a: {run: x}\n  b: [\n\n")
+    assert problem.startswith("w.yaml:4:1: YAML syntax error:")
+
+
+def test_a_nesting_error_counts_lines_like_every_problem() -> None:
+    """An error trioforge raises while composing (too deep) uses the same line rule."""
+    deep = "[" * 70 + "]" * 70
+    (problem,) = _problems(f"x: \u2028\ntasks: {deep}\n")
+    assert problem.startswith("w.yaml:2:")
+    assert "nested more than" in problem

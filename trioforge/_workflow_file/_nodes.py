@@ -46,6 +46,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import re
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any, NoReturn
 
@@ -172,12 +173,27 @@ class MappingNode(Node):
         self.tag: str | None = event.tag
 
 
+#: Where a line ends, for every position trioforge reports: \r\n, \r or \n (as
+#: editors count them), never U+0085, U+2028 or U+2029 (which PyYAML's marks count).
+LINE_END = re.compile("\r\n?|\n")
+
+
 def position(text: str, index: int) -> tuple[int, int]:
-    """1-based line and column of character ``index`` of ``text``."""
+    """1-based line and column of character ``index`` of ``text``, by :data:`LINE_END`."""
     index = max(0, min(index, len(text)))
-    line = text.count("\n", 0, index) + 1
-    column = index - (text.rfind("\n", 0, index) + 1) + 1
-    return line, column
+    line, start = 1, 0
+    for match in LINE_END.finditer(text, 0, index):
+        line, start = line + 1, match.end()
+    return line, index - start + 1
+
+
+class _Located(Exception):
+    """A problem at character ``index``, turned into a :class:`SourceError` by :func:`compose`."""
+
+    def __init__(self, index: int, message: str) -> None:
+        super().__init__(message)
+        self.index = index
+        self.message = message
 
 
 def read_bytes(path: str | os.PathLike[str]) -> bytes:
@@ -234,9 +250,11 @@ def compose(text: str) -> Node | None:
     try:
         with gc_paused():
             return _compose(text)
+    except _Located as exc:
+        raise SourceError(*position(text, exc.index), exc.message) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        line, column = position(text, mark.index) if mark is not None else (1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
         if exc.context and exc.problem:
             problem = f"{problem} ({exc.context})"
@@ -265,8 +283,7 @@ def gc_paused() -> Iterator[None]:
 
 
 def _fail(event: Any, message: str) -> NoReturn:
-    mark = event.start_mark
-    raise SourceError(mark.line + 1, mark.column + 1, message)
+    raise _Located(event.start_mark.index, message)
 
 
 def _mark_shared(node: Node) -> None:

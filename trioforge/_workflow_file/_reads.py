@@ -48,7 +48,7 @@ from .._core import DurationError, parse_duration
 from .._shell import OPEN, Reference
 from ._hints import SYNONYMS, HintBudget, suggestion
 from ._inputs import scan_with_inputs
-from ._nodes import MappingNode, Merges, Node, ScalarNode, SequenceNode, is_merge_key
+from ._nodes import LINE_END, MappingNode, Merges, Node, ScalarNode, SequenceNode, is_merge_key
 
 __all__ = ["NodeReader", "Problem", "once_per_shared_node", "shown", "under", "usual_tag"]
 
@@ -58,10 +58,7 @@ _STANDARD_TAGS = frozenset(
 )
 _WHOLE = re.compile(r"[+]?[0-9][0-9_]*")
 _OPENS = re.compile(re.escape(OPEN))
-#: The one rule for lines in every problem's position: a line ends at \r\n, \r or \n
-#: (as editors count them), never at U+0085, U+2028 or U+2029 (which YAML's own marks
-#: count), so a position is the same whether the node or a template inside it is named.
-_NEWLINE = re.compile("\r\n?|\n")
+_NEWLINE = LINE_END  # the one rule for lines in every problem's position
 _SHOWN = 40
 _HINT_BUDGET = 200_000
 """Candidates all "did you mean" hints of one file may compare (see :meth:`Checker.hint`)."""
