@@ -85,7 +85,7 @@ def test_open_regular_refuses_fifos_devices_sockets_and_folders(tmp_path: Path) 
 def test_an_output_too_long_for_an_argument_is_refused_where_it_is_produced(
     tmp_path: Path,
 ) -> None:
-    """A 200 KiB output fails its producer, naming the output and its size, not the consumer."""
+    """A 200 KiB output fails its producer, naming the output, its size and who would use it."""
     (tmp_path / "w.yaml").write_text(
         "tasks:\n"
         "  produce:\n"
@@ -99,5 +99,6 @@ def test_an_output_too_long_for_an_argument_is_refused_where_it_is_produced(
     assert result.returncode == 1
     text = result.stdout + result.stderr
     assert "output 'big' is 204,800 bytes" in text
+    assert "task 'consume', which uses it, could not be started" in text
     assert "Argument list too long" not in text
     assert "── produce failed" in result.stdout

@@ -21,6 +21,7 @@ import hashlib
 import os
 import re
 import stat
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 __all__ = [
@@ -148,8 +149,13 @@ def task_log_path(log_dir: Path, run_id: str, task_id: str) -> Path:
     return run_folder(log_dir, run_id) / f"{task_file_stem(task_id)}.log"
 
 
-def read_outputs(path: Path) -> dict[str, str]:
+def read_outputs(
+    path: Path, *, consumers: Mapping[str, Sequence[str]] | None = None
+) -> dict[str, str]:
     """Parse a ``TRIOFORGE_OUTPUT`` file: ``key=value`` lines; blank lines are skipped.
+
+    ``consumers`` (output key -> the tasks whose templates use it) only makes
+    the message about a value too large to pass on name those tasks.
 
     Raises:
         ValueError: a line is not ``key=value`` with a valid key, the file is
@@ -185,11 +191,17 @@ def read_outputs(path: Path) -> dict[str, str]:
             raise ValueError(f"$TRIOFORGE_OUTPUT line {number} holds a NUL character")
         size = len(value.encode("utf-8", errors="surrogatepass"))
         if size > MAX_VALUE_BYTES:
+            users = (consumers or {}).get(key, ())
+            named = ", ".join(map(repr, users))
+            who = {
+                0: "no task could be started with it",
+                1: f"task {named}, which uses it, could not be started",
+            }.get(len(users), f"tasks {named}, which use it, could not be started")
             raise ValueError(
                 f"$TRIOFORGE_OUTPUT line {number}: output {key!r} is {size:,} bytes, more than "
                 f"the {MAX_VALUE_BYTES + 1:,} bytes (128 KiB) the kernel allows in one argument "
-                "or environment variable, so no task could be started with it; write the "
-                "value to a file and pass the file's path"
+                f"or environment variable, so {who}; write the value to a file and pass the "
+                "file's path"
             )
         outputs[key] = value
     return outputs

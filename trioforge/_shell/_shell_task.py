@@ -99,6 +99,9 @@ class ShellTask:
         process_groups: registry of running process groups, so that all of
             them can be killed at once (the command line uses it on a second
             Ctrl-C).
+        consumers: for each output key, the tasks whose templates use it, so
+            that an output too large to pass on names who would have used it
+            (the YAML loader fills it in).
 
     Raises:
         ValueError: an empty command, a template in a script, a malformed
@@ -128,6 +131,9 @@ class ShellTask:
     )
     process_groups: ProcessGroups | None = attrs.field(
         default=None, kw_only=True, eq=False, hash=False
+    )
+    consumers: Mapping[str, tuple[str, ...]] = attrs.field(
+        factory=dict, kw_only=True, eq=False, hash=False, repr=False
     )
 
     def __attrs_post_init__(self) -> None:
@@ -177,7 +183,7 @@ class ShellTask:
                 name, _status(what, returncode), returncode=returncode, log_path=log_path
             )
         try:
-            outputs = read_outputs(outputs_path)
+            outputs = read_outputs(outputs_path, consumers=self.consumers)
         except ValueError as exc:
             _append(log_path, f"[trioforge] error: {exc}\n")
             raise ShellCommandError(

@@ -288,8 +288,13 @@ class _Loader:
         groups = ProcessGroups()
         workflow = Workflow(name)
         self._base_env = to_env(env)
+        consumers = _consumers(tasks)
         for spec in tasks:
-            workflow.add_task(self._build(spec, defaults, groups, compensation_timeout))
+            workflow.add_task(
+                self._build(
+                    spec, defaults, groups, compensation_timeout, consumers.get(spec.id, {})
+                )
+            )
         return WorkflowFile(
             path=file,
             name=name,
@@ -352,6 +357,7 @@ class _Loader:
         defaults: dict[str, Any],
         groups: ProcessGroups,
         compensation_timeout: float,
+        consumers: dict[str, tuple[str, ...]],
     ) -> WorkflowTask:
         options = {**defaults, **spec.options}
         cwd = self.folder
@@ -366,6 +372,7 @@ class _Loader:
             "log_dir": self._task_log_dir,
             "name": spec.id,
             "process_groups": groups,
+            "consumers": consumers,
         }
         command = self._once(spec.command, self._command)
         compensate = (
@@ -406,6 +413,19 @@ class _Loader:
             compensation_timeout=compensation_timeout,
             **({"pools": _pairs(spec)} if spec.resources else {}),
         )
+
+
+def _consumers(specs: list[Spec]) -> dict[str, dict[str, tuple[str, ...]]]:
+    """For each task, for each of its outputs that templates use: the tasks using it."""
+    found: dict[str, dict[str, dict[str, None]]] = {}
+    for spec in specs:
+        for group, _unused in spec.refs:
+            for reference, _scalar, _own in group:
+                users = found.setdefault(reference.task, {}).setdefault(reference.key, {})
+                users[spec.id] = None
+    return {
+        task: {key: tuple(users) for key, users in keys.items()} for task, keys in found.items()
+    }
 
 
 def _pairs(spec: Spec) -> tuple[tuple[str, int], ...]:
