@@ -27,7 +27,7 @@ made 1,500 tasks sharing a 1,500-variable env take seconds, not milliseconds.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -288,12 +288,9 @@ class _Loader:
         groups = ProcessGroups()
         workflow = Workflow(name)
         self._base_env = to_env(env)
-        consumers = _consumers(tasks)
         for spec in tasks:
             workflow.add_task(
-                self._build(
-                    spec, defaults, groups, compensation_timeout, consumers.get(spec.id, {})
-                )
+                self._build(spec, defaults, groups, compensation_timeout, _Users(spec.id, tasks))
             )
         return WorkflowFile(
             path=file,
@@ -357,7 +354,7 @@ class _Loader:
         defaults: dict[str, Any],
         groups: ProcessGroups,
         compensation_timeout: float,
-        consumers: dict[str, tuple[str, ...]],
+        consumers: Mapping[str, tuple[str, ...]],
     ) -> WorkflowTask:
         options = {**defaults, **spec.options}
         cwd = self.folder
@@ -415,17 +412,40 @@ class _Loader:
         )
 
 
-def _consumers(specs: list[Spec]) -> dict[str, dict[str, tuple[str, ...]]]:
-    """For each task, for each of its outputs that templates use: the tasks using it."""
-    found: dict[str, dict[str, dict[str, None]]] = {}
-    for spec in specs:
-        for group, _unused in spec.refs:
-            for reference, _scalar, _own in group:
-                users = found.setdefault(reference.task, {}).setdefault(reference.key, {})
-                users[spec.id] = None
-    return {
-        task: {key: tuple(users) for key, users in keys.items()} for task, keys in found.items()
-    }
+class _Users(Mapping[str, tuple[str, ...]]):
+    """The tasks whose templates use each output of one task, found only when asked.
+
+    Only an error message asks (an output too large to pass on), so the
+    search over every task's templates costs nothing in a run that does not
+    need it; computing it up front would cost tasks x templates.
+    """
+
+    def __init__(self, producer: str, specs: list[Spec]) -> None:
+        self._producer = producer
+        self._specs = specs
+
+    def _users(self) -> dict[str, tuple[str, ...]]:
+        found: dict[str, dict[str, None]] = {}
+        groups: dict[int, set[str]] = {}  # a shared group is looked at once
+        for spec in self._specs:
+            for group, _unused in spec.refs:
+                keys = groups.get(id(group))
+                if keys is None:
+                    keys = groups[id(group)] = {
+                        ref.key for ref, _scalar, _own in group if ref.task == self._producer
+                    }
+                for key in keys:
+                    found.setdefault(key, {})[spec.id] = None
+        return {key: tuple(users) for key, users in found.items()}
+
+    def __getitem__(self, key: str) -> tuple[str, ...]:
+        return self._users()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._users())
+
+    def __len__(self) -> int:
+        return len(self._users())
 
 
 def _pairs(spec: Spec) -> tuple[tuple[str, int], ...]:
