@@ -25,6 +25,10 @@ import pytest
 MARKER = "TRIOFORGE_TEST_SESSION"
 #: Seconds a process that is ending anyway (a watchdog, a killed group) may take.
 SETTLE = 5.0
+#: multiprocessing's resource tracker (started for Dask's worker processes) is
+#: the standard library's helper of this very process: it ends when pytest
+#: does (its pipe closes), and stopping it early races later spawns.
+_RESOURCE_TRACKER = "from multiprocessing.resource_tracker import main"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -52,7 +56,7 @@ def _leftovers() -> dict[int, str]:
             argv = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except (OSError, IndexError, ValueError):
             continue  # gone, or not ours to read
-        if child or marked:
+        if (child or marked) and _RESOURCE_TRACKER not in argv:
             found[int(entry.name)] = argv.strip()
     return found
 

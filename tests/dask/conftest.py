@@ -16,7 +16,6 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterator
-from multiprocessing import resource_tracker
 
 import cloudpickle  # type: ignore[import-untyped]
 import dask
@@ -53,10 +52,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
         ) as local,
     ):
         yield local
-    # The worker processes started multiprocessing's resource tracker, a child of
-    # pytest that would otherwise live until pytest exits: end it with the cluster
-    # (multiprocessing starts it again when a later module needs it).
-    resource_tracker._resource_tracker._stop()  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="module")
