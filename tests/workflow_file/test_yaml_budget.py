@@ -26,14 +26,13 @@ from hypothesis import strategies as st
 
 import trioforge
 from trioforge._workflow_file._hints import HintBudget, suggestion
+from trioforge._workflow_file._merges import Merges, is_merge_key
 from trioforge._workflow_file._nodes import (
     MappingNode,
-    Merges,
     Node,
     ScalarNode,
     SequenceNode,
     compose,
-    is_merge_key,
 )
 
 MEMORY = 512 * 1024 * 1024

@@ -44,7 +44,8 @@ from .._shell import (
 )
 from ._file import MAX_PROBLEMS, WorkflowFile, WorkflowFileError
 from ._graph import check_graph
-from ._inputs import InputSpec, read_inputs, resolve_inputs, substitute
+from ._input_checks import read_inputs, resolve_inputs
+from ._inputs import InputSpec, substitute
 from ._nodes import (
     Node,
     ScalarNode,

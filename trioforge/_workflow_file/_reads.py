@@ -48,7 +48,8 @@ from .._core import DurationError, parse_duration
 from .._shell import OPEN, Reference
 from ._hints import SYNONYMS, HintBudget, suggestion
 from ._inputs import scan_with_inputs
-from ._nodes import LINE_END, MappingNode, Merges, Node, ScalarNode, SequenceNode, is_merge_key
+from ._merges import Merges, is_merge_key
+from ._nodes import LINE_END, MappingNode, Node, ScalarNode, SequenceNode
 
 __all__ = ["NodeReader", "Problem", "once_per_shared_node", "shown", "under", "usual_tag"]
 
