@@ -1352,3 +1352,26 @@ def test_results_round_trip_with_shell_results_nested(tmp_path: Path) -> None:
     assert encode_result((1, 2)) == ("[1,2]", False)
     assert encode_result({"x": {1, 2}}) == (None, False)
     assert encode_result(math.inf) == (None, False)
+
+
+async def test_a_failed_attempts_undone_steps_do_not_mark_the_task_rolled_back(
+    tmp_path: Path,
+) -> None:
+    """Steps undone before a retry (events with an attempt) are not a rollback of the task."""
+    store = await new_store(tmp_path)
+    await store.commit(
+        "r1",
+        [
+            ev(EventType.TASK_STARTED, "a", T0, attempt=1),
+            ev(EventType.TASK_FAILED, "a", T0 + 1, attempt=1, duration=1.0, error="E: x"),
+            ev(EventType.TASK_COMPENSATED, "a", T0 + 1, attempt=1, detail="step 1: undo"),
+            ev(EventType.TASK_RETRYING, "a", T0 + 1, attempt=2),
+        ],
+        {},
+    )
+    assert (await store.load("r1")).tasks["a"].compensated is False
+    await store.commit(
+        "r1", [ev(EventType.TASK_COMPENSATED, "a", T0 + 2, detail="step 1: undo")], {}
+    )
+    assert (await store.load("r1")).tasks["a"].compensated is True  # a rollback's undo counts
+    await store.aclose()

@@ -106,7 +106,8 @@ def _statement(
         return _CANCELLED, (event.wall, event.duration, run_id, task_id)
     if kind == EventType.TASK_SKIPPED:
         return _SKIPPED, (run_id, task_id)
-    if kind == EventType.TASK_COMPENSATED:
+    if kind == EventType.TASK_COMPENSATED and event.attempt is None:
+        # With an attempt: a failed attempt's steps, undone before its retry (not a rollback).
         return _COMPENSATED, (run_id, task_id)
     if kind == EventType.WORKFLOW_STARTED:
         return _RUN_STARTED, (run_id,)
