@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import os
 import threading
 import time
@@ -82,7 +83,9 @@ async def test_run_reraises_the_remote_exception_as_itself(client: Client) -> No
 
 async def test_run_resolves_futures_in_arguments_on_the_worker(client: Client) -> None:
     """A future among the arguments (inside a list) is replaced by its value on the worker."""
-    future = client.submit(add, 20, 22, pure=False)
+    # operator.add, not this module's add: client.submit pickles the whole task,
+    # so a function of a test module would be pickled by name, which workers cannot import.
+    future = client.submit(operator.add, 20, 22, pure=False)
     try:
         assert await trioforge.dask.run(client, sum, [future]) == 42
     finally:
