@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,29 +26,6 @@ from trioforge._nox import (
 Project = Callable[[str], Path]
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-@pytest.fixture
-def interpreter() -> NoxInterpreter:
-    """The interpreter running the tests, which has nox 2026.10.20 installed."""
-    return NoxInterpreter(sys.executable, "the test interpreter")
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Callable[[str], Path]:
-    """Copy ``fixtures/NAME.py`` to ``tmp/NAME/noxfile.py`` (nox writes .nox there); the folder.
-
-    The fixtures have distinct names so that mypy checks them as distinct
-    modules (and a conftest.py here would clash with property_tests' for mypy).
-    """
-
-    def copy(name: str) -> Path:
-        folder = tmp_path / name
-        folder.mkdir()
-        shutil.copyfile(FIXTURES / f"{name}.py", folder / "noxfile.py")
-        return folder
-
-    return copy
 
 
 def times(out: Path, name: str) -> dict[str, float]:

@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 import pytest
 import trio
+from cli_helpers import dead_soon
 
 import trioforge._shell._env as _shell
 from trioforge import (
@@ -31,27 +32,6 @@ from trioforge.combinators import FallbackTask
 
 def ctx(task_id: str = "t", attempt: int = 1) -> TaskContext:
     return TaskContext(task_id, "run-1", attempt=attempt)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-
-
-def dead_soon(pid: int, within: float = 2.0) -> bool:
-    deadline = time.monotonic() + within
-    while alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 async def test_result_holds_outputs_and_the_environment_is_set(tmp_path: Path) -> None:
