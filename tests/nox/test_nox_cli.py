@@ -215,6 +215,7 @@ def test_pyproject_defaults_and_no_store(project: Path) -> None:
 
 def test_stop_on_first_error_stops_the_running_session(project: Path) -> None:
     """-x: bad fails, the hanging session is stopped at once (no timeout given), exit 1."""
+    (project / "out" / "bad-after-hang").touch()  # bad fails once hang's command runs
     started = time.monotonic()
     result = trioforge(project, "nox", "-x", "-s", "hang", "bad")
     assert result.returncode == 1
