@@ -37,14 +37,18 @@ class Rule:
     choices: tuple[object, ...] = ()
 
     def __call__(self, instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        task_id = getattr(instance, "id", None)
+        self.apply(attribute.alias or attribute.name, value, task_id)
+
+    def apply(self, name: str, value: object, task_id: object = None) -> None:
+        """Like :meth:`validate`, with the message prefixed by ``task_id`` when it is a str."""
         if value is None and self.optional:
             return  # the common case costs one comparison: tasks are made by the thousand
         if self.kind == "function" and _plain_takes_one(value, self.positive):
             return  # a plain function: answered from its code object
         try:
-            self.validate(attribute.alias or attribute.name, value)
+            self.validate(name, value)
         except (TypeError, ValueError) as exc:
-            task_id = getattr(instance, "id", None)
             if isinstance(task_id, str):
                 raise type(exc)(f"task {task_id!r}: {exc}") from None
             raise
