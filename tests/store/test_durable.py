@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -406,3 +407,48 @@ async def test_priorities_use_median_durations_of_earlier_runs(tmp_path: Path) -
         order.clear()
         await tf.WorkflowExecutor(wf, store=store, max_concurrency=1).execute_dataflow()
         assert order == ["slow", "quick"]
+
+
+class _CountingStore(SQLiteRunStore):
+    """A store that counts its commits and keeps each one's event types."""
+
+    batches: list[list[str]]
+
+    async def commit(self, run_id: str, events: Any, *args: Any, **kwargs: Any) -> None:
+        self.batches.append([f"{e.type.value}:{e.task_id}" for e in events])
+        await super().commit(run_id, events, *args, **kwargs)
+
+
+@pytest.mark.parametrize("limit", [None, 1])
+async def test_a_dependent_start_rides_in_its_dependency_completion_commit(
+    tmp_path: Path, limit: int | None
+) -> None:
+    """On a chain, each completion shares its commit with the next start: one commit a task."""
+    n = 12
+    wf = tf.Workflow("chain")
+    ran: list[str] = []
+    for i in range(n):
+
+        async def body(ctx: tf.TaskContext) -> str:
+            ran.append(ctx.task_id)
+            await trio.lowlevel.checkpoint()
+            return ctx.task_id
+
+        wf.add_task(tf.Task(f"t{i}", body, depends_on=[f"t{i - 1}"] if i else []))
+    async with _CountingStore(tmp_path / "runs.db") as store:
+        store.batches = []
+        result = await tf.WorkflowExecutor(
+            wf, store=store, max_concurrency=limit
+        ).execute_dataflow()
+        stored = await store.load(result.workflow_id)
+    assert [f"t{i}" for i in range(n)] == ran
+    assert dict.fromkeys(ran, "completed") == {t: r.state for t, r in stored.tasks.items()}
+    riding = [
+        b
+        for b in store.batches
+        for i in range(1, n)
+        if f"WorkflowTaskCompleted:t{i - 1}" in b and f"WorkflowTaskStarted:t{i}" in b
+    ]
+    # WorkflowStarted + t0's start, then one commit per completion, then the end.
+    assert n - 1 == len(riding)
+    assert len(store.batches) <= n + 2

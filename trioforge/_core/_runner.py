@@ -409,11 +409,15 @@ async def _run_attempts(  # noqa: PLR0915 - one frame per attempt loop
                     None,
                 )
             )
-            if run.checkpoint is not None:
-                # Durable runs: the completion is committed before dependents start.
-                await run.checkpoint()
             if done is not None:
+                # Before the commit, in durable runs: the dependents this starts record
+                # their attempts' starts now, so those ride in the same group commit as
+                # this completion, and each waits for that commit (their own checkpoint
+                # above) before its body runs. A completion is durable before anything
+                # that depends on it runs, at one commit per wave instead of two.
                 done(node, True)
+            if run.checkpoint is not None:
+                await run.checkpoint()
             return True
         delay = _failed_attempt(run, task_id, layer, attempt, started, error, retries + base)
         if delay is None:

@@ -8,9 +8,11 @@ wraps it. :func:`recording` creates nothing by itself: the caller has created
   the lease owner with every commit as a fencing token;
 * adds a :class:`RunRecorder` to the audit sinks, so every event is buffered
   for the store, and installs ``run.checkpoint``: :func:`run_task` awaits it
-  after a task's completion event and before anything that depends on the
-  task may start, so a completion is durable before it is acted on. Tasks
-  that complete in the same scheduler tick share one commit;
+  before an attempt's body runs and after a task's completion event, so a
+  completion is durable before anything that depends on it runs. Tasks that
+  complete in the same scheduler tick share one commit, and so do the starts
+  of the dependents they release (the scheduler starts those before the
+  completion's commit; each waits for that commit before its body runs);
 * flushes what is buffered :data:`FLUSH_INTERVAL` seconds after it was, so
   that another process (``trioforge show``) sees which tasks are running,
   and waits on an event, without waking up, while nothing is buffered;

@@ -11,9 +11,10 @@ buffer (synchronous and cheap, as sinks must be). Whoever needs durability
 awaits :meth:`RunRecorder.flush`, which returns once every event emitted
 before the call is committed. Flushes share commits, leader/follower style:
 
-* if no commit is in flight, the caller becomes the leader: it yields once
-  (so completions from the same scheduler tick are emitted too), takes the
-  whole buffer and commits it;
+* if no commit is in flight, the caller becomes the leader: it yields twice
+  (so completions from the same scheduler tick are emitted too, and the
+  starts of the dependents they started), takes the whole buffer and
+  commits it;
 * if one is in flight, the caller waits once: for that commit, when its
   events are in that batch; else for the next batch, which the first such
   waiter is woken to lead (with everything that piled up meanwhile) when the
@@ -192,7 +193,11 @@ class RunRecorder:
             # Shielded, so a cancelled leader still commits what it took, but with a
             # deadline, so that no cleanup that awaits this is held past its bound.
             with trio.CancelScope(shield=True, deadline=limit) as scope:
-                # Let the tasks woken in this tick emit their events into this batch.
+                # Let the tasks woken in this tick emit their events into this batch, and
+                # the tasks they started (a completion's dependents record their
+                # attempts' starts): those run one tick later, and trio may run them
+                # after us within a tick, so yield twice.
+                await trio.lowlevel.checkpoint()
                 await trio.lowlevel.checkpoint()
                 batch, self._pending = self._pending, []
                 self._inflight_end = self._emitted
