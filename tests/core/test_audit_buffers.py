@@ -51,3 +51,59 @@ def test_a_run_keeps_no_float_object_per_event() -> None:
     durations = [e.duration for e in executor.audit_log.of_type(tf.EventType.TASK_COMPLETED)]
     assert len(durations) == 50
     assert all(d is not None and d >= 0 for d in durations)
+
+
+def test_shaped_and_unshaped_events_read_back_in_order() -> None:
+    """Events without error or detail keep only their task id; all read back in recorded order."""
+    log = AuditLog()
+    recorded = [
+        ("WorkflowStarted", "wf-1", 0.5, 1700000000.0, None, None, None, None, None, None),
+        ("WorkflowTaskStarted", "wf-1", 1.5, 1700000000.25, "a", 2, 1, None, None, None),
+        ("WorkflowTaskFailed", "wf-1", 2.75, 1700000001.5, "a", 2, 1, 1.25, "E: x", None),
+        ("WorkflowTaskStarted", "wf-1", 3.0, 1700000002.0, "a", 2, 2, None, None, None),
+        ("WorkflowTaskCompleted", "wf-2", 3.5, 1700000002.5, "b", None, 1, 0.5, None, None),
+        ("WorkflowTaskStarted", "wf-1", 4.0, 1700000003.0, "c", 2, 1, None, None, None),
+    ]
+    for fields in recorded[:3]:
+        log.record_fields(fields)
+    first = list(log.events)
+    for fields in recorded[3:]:
+        log.record_fields(fields)
+    assert log._pending == ["a", "b", "c"]
+    assert recorded == [
+        (
+            str(e.type),
+            e.workflow_id,
+            e.clock,
+            e.wall,
+            e.task_id,
+            e.layer,
+            e.attempt,
+            e.duration,
+            e.error,
+            e.detail,
+        )
+        for e in log.events
+    ]
+    assert first == log.events[:3]
+    assert len(log) == 6
+
+
+def test_a_plain_run_keeps_one_object_per_event() -> None:
+    """A plain run's starts and completions each keep just the task id among the objects."""
+
+    async def body(ctx: tf.TaskContext) -> None:
+        return None
+
+    wf = tf.Workflow("w")
+    for i in range(20):
+        wf.add_task(tf.Task(f"t{i}", body, depends_on=[f"t{i - 1}"] if i else ()))
+    executor = tf.WorkflowExecutor(wf)
+    trio.run(executor.execute_dataflow)
+    log = executor.audit_log
+    task_entries = [value for value in log._pending if isinstance(value, str)]
+    assert len(task_entries) == 40
+    assert len(log._pending) - len(task_entries) == 2  # WorkflowStarted, WorkflowCompleted
+    assert [f"t{i}" for i in range(20)] == [
+        e.task_id for e in log.of_type(tf.EventType.TASK_COMPLETED)
+    ]

@@ -30,7 +30,7 @@ NO_DURATION = nan
 """What a pending event's duration is while it has none (None once it is an AuditEvent)."""
 
 OBJECTS = 7
-"""Values per pending event in the object list: type, workflow_id, task_id, layer, attempt,
+"""Values of a pending event without a shape: type, workflow_id, task_id, layer, attempt,
 error, detail."""
 
 TIMES = 3
@@ -92,30 +92,47 @@ class AuditLog:
         sinks: consumers that receive each event as it is recorded.
 
     While no sink is attached, the executor records each event as its field
-    values appended to two flat buffers, and :attr:`events` turns the new
-    ones into :class:`AuditEvent` objects when it is read: the hot path of a
-    run pays for two extends, not for an object nobody may look at, and
-    leaves nothing new for the garbage collector to track. The three numbers
-    of an event (clock, wall, duration) go into an array of doubles, so they
-    are not float objects either (an event's numbers read back as floats).
+    values appended to flat buffers, and :attr:`events` turns the new ones
+    into :class:`AuditEvent` objects when it is read: the hot path of a run
+    pays for three appends, not for an object nobody may look at, and leaves
+    nothing new for the garbage collector to track. The three numbers of an
+    event (clock, wall, duration) go into an array of doubles, so they are
+    not float objects either (an event's numbers read back as floats). An
+    event with no error and no detail (a task's start or completion, say)
+    keeps only its task id as an object: its type, run id, layer and attempt
+    are one of a few *shapes*, numbered in an array of ints (about 40 bytes an
+    event, where the seven values took 80).
     """
 
     def __init__(self, sinks: Iterable[AuditSink] = ()) -> None:
         self._events: list[AuditEvent] = []
-        # Events not yet turned into AuditEvents: per event, OBJECTS values (type,
-        # workflow_id, task_id, layer, attempt, error, detail) in one flat list and
-        # TIMES values (clock, wall, duration or NO_DURATION) in one array. Private:
-        # record_fields() is the way in (the executor's hot path extends both directly
-        # after checking that no sink is attached).
+        # Events not yet turned into AuditEvents. Per event: one entry in _pending
+        # (the task id when the event has a shape, else the tuple of its OBJECTS
+        # values), one in _marks (the shape's number, or -1), and TIMES values
+        # (clock, wall, duration or NO_DURATION) in _times. Private: record_fields()
+        # is the way in (the executor's hot path appends to all three directly, with
+        # a shape from shape(), after checking that no sink is attached).
         self._pending: list[Any] = []
+        self._marks: array[int] = array("i")
         self._times: array[float] = array("d")
+        self._shapes: list[tuple[str, str, int | None, int | None]] = []
+        self._shape_numbers: dict[tuple[str, str, int | None, int | None], int] = {}
         self.sinks: list[AuditSink] = list(sinks)
 
     def __repr__(self) -> str:
         return f"AuditLog(events={len(self)}, sinks={self.sinks!r})"
 
     def __len__(self) -> int:
-        return len(self._events) + len(self._pending) // OBJECTS
+        return len(self._events) + len(self._marks)
+
+    def shape(self, kind: str, workflow_id: str, layer: int | None, attempt: int | None) -> int:
+        """The number of the shape of events with these values and no error or detail."""
+        key = (kind, workflow_id, layer, attempt)
+        number = self._shape_numbers.get(key)
+        if number is None:
+            number = self._shape_numbers[key] = len(self._shapes)
+            self._shapes.append(key)
+        return number
 
     @property
     def events(self) -> list[AuditEvent]:
@@ -123,11 +140,20 @@ class AuditLog:
         pending = self._pending
         if pending:
             types = _TYPES
+            shapes = self._shapes
             times = self._times
-            objects = zip(*[iter(pending)] * OBJECTS, strict=True)
             numbers = zip(*[iter(times)] * TIMES, strict=True)
-            self._events.extend(
-                [
+            made: list[AuditEvent] = []
+            append = made.append
+            for value, mark, (clock, wall, duration) in zip(
+                pending, self._marks, numbers, strict=True
+            ):
+                if mark < 0:
+                    kind, workflow_id, task_id, layer, attempt, error, detail = value
+                else:
+                    kind, workflow_id, layer, attempt = shapes[mark]
+                    task_id, error, detail = value, None, None
+                append(
                     AuditEvent(
                         types[kind],
                         workflow_id,
@@ -140,14 +166,10 @@ class AuditLog:
                         error,
                         detail,
                     )
-                    for (kind, workflow_id, task_id, layer, attempt, error, detail), (
-                        clock,
-                        wall,
-                        duration,
-                    ) in zip(objects, numbers, strict=True)
-                ]
-            )
+                )
+            self._events.extend(made)
             pending.clear()
+            del self._marks[:]
             del times[:]
         return self._events
 
@@ -166,14 +188,17 @@ class AuditLog:
         """
         if self.sinks:
             self.record(AuditEvent(_TYPES[fields[0]], *fields[1:]))
+            return
+        if len(fields) != FIELDS:
+            raise ValueError(f"an event has {FIELDS} fields, got {len(fields)}")
+        kind, workflow_id, clock, wall, task_id, layer, attempt, duration, error, detail = fields
+        if error is None and detail is None and task_id is not None:
+            self._pending.append(task_id)
+            self._marks.append(self.shape(kind, workflow_id, layer, attempt))
         else:
-            if len(fields) != FIELDS:
-                raise ValueError(f"an event has {FIELDS} fields, got {len(fields)}")
-            kind, workflow_id, clock, wall, task_id, layer, attempt, duration, error, detail = (
-                fields
-            )
-            self._pending.extend((kind, workflow_id, task_id, layer, attempt, error, detail))
-            self._times.extend((clock, wall, NO_DURATION if duration is None else duration))
+            self._pending.append((kind, workflow_id, task_id, layer, attempt, error, detail))
+            self._marks.append(-1)
+        self._times.extend((clock, wall, NO_DURATION if duration is None else duration))
 
     def of_type(self, *types: EventType | str) -> list[AuditEvent]:
         """The events whose type is one of ``types``."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import islice
 from operator import sub
 
 import rustworkx as rx
@@ -205,27 +206,22 @@ def compile_dag(
     # layers (rustworkx hands back a new int for every index it returns).
     nodes = list(range(len(ids)))
     index = dict(zip(ids, nodes, strict=True))
+    # Edges are unique already: multigraph=False would look for an existing edge
+    # on every insertion, scanning the source's edges, so 1,500 tasks that each
+    # need the same 1,500 tasks took 75 s instead of 1 s.
+    graph: rx.PyDiGraph[int, None] = rx.PyDiGraph(check_cycle=False, multigraph=True)
+    graph.add_nodes_from(nodes)
     try:
-        edges = [
-            (index[dep], after)
-            for after, deps in enumerate(dependencies)
-            # A repeated dependency is one edge (dropped here, per task, cheaply).
-            for dep in (
-                deps if len(deps) < 2 or len(set(deps)) == len(deps) else dict.fromkeys(deps)
-            )
-        ]
+        # In chunks: a list of every edge's tuple at once was the peak of a large
+        # run's memory (300,000 edges: ~30 MB for a moment, more than the run holds).
+        for chunk in _chunks(_edges(index, nodes, dependencies), _EDGE_CHUNK):
+            graph.add_edges_from_no_data(chunk)
     except KeyError:
         for after, deps in enumerate(dependencies):
             for dep in deps:
                 if dep not in index:
                     raise MissingDependencyError(ids[after], dep, known=ids) from None
         raise  # pragma: no cover - the loop above always finds the culprit
-    # Edges are unique already: multigraph=False would look for an existing edge
-    # on every insertion, scanning the source's edges, so 1,500 tasks that each
-    # need the same 1,500 tasks took 75 s instead of 1 s.
-    graph: rx.PyDiGraph[int, None] = rx.PyDiGraph(check_cycle=False, multigraph=True)
-    graph.add_nodes_from(nodes)
-    graph.add_edges_from_no_data(edges)
     try:
         generations = rx.topological_generations(graph)
     except rx.DAGHasCycle:
@@ -234,6 +230,30 @@ def compile_dag(
     shared = nodes.__getitem__
     layers = [list(map(shared, sorted(gen, key=key))) for gen in generations]
     return Dag(list(ids), index, layers, graph)
+
+
+#: Edges handed to rustworkx per call while compiling.
+_EDGE_CHUNK = 8192
+
+
+def _edges(
+    index: dict[str, int], nodes: list[int], dependencies: Sequence[Sequence[str]]
+) -> Iterator[tuple[int, int]]:
+    """``(dependency, dependent)`` node pairs; a repeated dependency is one edge.
+
+    Raises:
+        KeyError: a dependency is not in ``index``.
+    """
+    for after, deps in zip(nodes, dependencies, strict=True):
+        unique = deps if len(deps) < 2 or len(set(deps)) == len(deps) else dict.fromkeys(deps)
+        for dep in unique:
+            yield index[dep], after
+
+
+def _chunks(items: Iterator[tuple[int, int]], size: int) -> Iterator[list[tuple[int, int]]]:
+    """Lists of at most ``size`` consecutive items."""
+    while chunk := list(islice(items, size)):
+        yield chunk
 
 
 def _find_cycle(graph: rx.PyDiGraph[int, None], ids: Sequence[str]) -> list[str]:

@@ -231,7 +231,7 @@ class TaskRunner:
             next tasks without a coroutine of its own around each task.
     """
 
-    __slots__ = ("done", "layer", "run")
+    __slots__ = ("completed_shape", "done", "layer", "run", "started_shape")
 
     def __init__(
         self,
@@ -243,6 +243,9 @@ class TaskRunner:
         self.run = run
         self.layer = layer
         self.done = done
+        # The audit shapes of this runner's single-attempt starts and completions.
+        self.started_shape = run.audit.shape(_STARTED, run.workflow_id, layer, 1)
+        self.completed_shape = run.audit.shape(_COMPLETED, run.workflow_id, layer, 1)
 
     async def run_node(self, node: int) -> bool:
         """Run one task to success or final failure; return whether it succeeded.
@@ -277,7 +280,8 @@ class TaskRunner:
                 (_STARTED, workflow_id, started, time.time(), task_id, layer, 1, None, None, None)
             )
         else:
-            audit._pending.extend((_STARTED, workflow_id, task_id, layer, 1, None, None))
+            audit._pending.append(task_id)
+            audit._marks.append(self.started_shape)
             audit._times.extend((started, time.time(), NO_DURATION))
         try:
             result = await task._fn(ctx)  # the fn property would cost a call per task
@@ -311,7 +315,8 @@ class TaskRunner:
                 )
             )
         else:
-            audit._pending.extend((_COMPLETED, workflow_id, task_id, layer, 1, None, None))
+            audit._pending.append(task_id)
+            audit._marks.append(self.completed_shape)
             audit._times.extend((ended, time.time(), ended - started))
         if self.done is not None:
             self.done(node, True)
