@@ -435,8 +435,9 @@ async def test_a_dependent_start_rides_in_its_dependency_completion_commit(
             return ctx.task_id
 
         wf.add_task(tf.Task(f"t{i}", body, depends_on=[f"t{i - 1}"] if i else []))
-    async with _CountingStore(tmp_path / "runs.db") as store:
-        store.batches = []
+    counting = _CountingStore(tmp_path / "runs.db")
+    counting.batches = []
+    async with counting as store:
         result = await tf.WorkflowExecutor(
             wf, store=store, max_concurrency=limit
         ).execute_dataflow()
@@ -451,4 +452,4 @@ async def test_a_dependent_start_rides_in_its_dependency_completion_commit(
     ]
     # WorkflowStarted + t0's start, then one commit per completion, then the end.
     assert n - 1 == len(riding)
-    assert len(store.batches) <= n + 2
+    assert len(counting.batches) <= n + 2
