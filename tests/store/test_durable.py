@@ -446,7 +446,7 @@ async def test_a_dependent_start_rides_in_its_dependency_completion_commit(
     assert dict.fromkeys(ran, "completed") == {t: r.state for t, r in stored.tasks.items()}
     riding = [
         b
-        for b in store.batches
+        for b in counting.batches
         for i in range(1, n)
         if f"WorkflowTaskCompleted:t{i - 1}" in b and f"WorkflowTaskStarted:t{i}" in b
     ]
