@@ -29,11 +29,13 @@ def project(tmp_path: Path) -> Path:
 
 
 def env(folder: Path) -> dict[str, str]:
-    """The environment of a run: this trioforge first on the path; the fixture writes to out/."""
+    """The environment of a run: this trioforge; the tests' nox first on PATH; out/ for times."""
     here = str(Path(trioforge_package.__file__).parent.parent)
     path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
+    bin_path = os.pathsep.join((str(Path(sys.executable).parent), os.environ.get("PATH", "")))
     return {
         **os.environ,
+        "PATH": bin_path,
         "PYTHONPATH": path,
         "NOX_TEST_OUT": str(folder / "out"),
         "NO_COLOR": "1",

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import stat
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,6 @@ from trioforge._nox import (
     NoxSessionError,
     NoxSessionTask,
     build_workflow,
-    find_nox_python,
     parse_retries,
     parse_timeouts,
     session_pools,
@@ -243,30 +240,6 @@ def test_new_enough_nox() -> None:
     """2026.8.10 and later pass."""
     check_version("2026.8.10", None)
     check_version("2026.10.20", None)
-
-
-def _script(folder: Path, text: str) -> None:
-    path = folder / "nox"
-    path.write_text(text)
-    path.chmod(path.stat().st_mode | stat.S_IXUSR)
-
-
-def test_find_nox_python_reads_the_shebang(tmp_path: Path) -> None:
-    """The interpreter of the nox script on PATH is the one named by its shebang."""
-    _script(tmp_path, f"#!{sys.executable}\nimport nox\n")
-    assert sys.executable == find_nox_python(path=str(tmp_path)).python
-
-
-def test_find_nox_python_reads_pips_trampoline(tmp_path: Path) -> None:
-    """The /bin/sh trampoline for long interpreter paths is understood."""
-    _script(tmp_path, f"#!/bin/sh\n'''exec' \"{sys.executable}\" \"$0\" \"$@\"\n' '''\n")
-    assert sys.executable == find_nox_python(path=str(tmp_path)).python
-
-
-def test_find_nox_python_falls_back_to_sys_executable(tmp_path: Path) -> None:
-    """Without a nox script on PATH, the interpreter running trioforge is used."""
-    found = find_nox_python(path=str(tmp_path))
-    assert (sys.executable, True) == (found.python, "sys.executable" in found.how)
 
 
 async def _simulate(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from functools import partial
 
 import trio
 
@@ -61,7 +62,7 @@ async def probe_graph(
     """
     check_nox_args(nox_args)
     if interpreter is None:
-        interpreter = await trio.to_thread.run_sync(find_nox_python)  # reads a script file
+        interpreter = await trio.to_thread.run_sync(partial(find_nox_python, cwd=cwd))
     options, posargs = split_posargs(nox_args)
     argv = [*options, *selection_args(sessions, tags, noxfile), *posargs]
     probe = trio.Path(_probe._PROBE_SOURCE)  # looked up at each call: tests swap it

@@ -25,8 +25,10 @@ name instead) and no ``allow_parallel``.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -84,44 +86,110 @@ class NoxInterpreter:
     how: str
 
 
-def _shebang_python(script: str) -> str | None:
-    """The interpreter a console script names in its first lines, or None."""
+_PYTHON_NAME = re.compile(r"(python|pypy|graalpy)[0-9.]*[a-z]?(\.exe)?", re.IGNORECASE)
+_SHIM_SECONDS = 10.0
+
+
+def _is_python(path: str) -> bool:
+    """Whether ``path`` names a Python interpreter (by its file name; fails closed)."""
+    return _PYTHON_NAME.fullmatch(os.path.basename(path)) is not None
+
+
+def _head(script: str) -> list[str]:
     try:
         with open(script, "rb") as file:
-            head = file.read(4096).decode("utf-8", "replace").splitlines()
+            return file.read(4096).decode("utf-8", "replace").splitlines()
     except OSError:
-        return None
+        return []
+
+
+def _shebang_python(script: str) -> str | None:
+    """The interpreter a console script names in its first lines, or None."""
+    head = _head(script)
     if not head or not head[0].startswith("#!"):
         return None
     words = head[0][2:].split()
     if not words:
         return None
-    if os.path.basename(words[0]) == "env" and len(words) > 1:
-        return shutil.which(words[-1])
+    if os.path.basename(words[0]) == "env":
+        # `#!/usr/bin/env python3`, `#!/usr/bin/env -S python3 -I`: the first word
+        # after env's own options.
+        names = [word for word in words[1:] if not word.startswith("-")]
+        return shutil.which(names[0]) if names else None
     if os.path.basename(words[0]) in ("sh", "bash") and len(head) > 1:
         # pip's trampoline for paths too long for a shebang: '''exec' "PY" "$0" "$@"
         try:
             parts = shlex.split(head[1])
         except ValueError:
-            return None
+            parts = []
         if len(parts) > 1 and parts[0] == "exec":
             return parts[1]
-        return None
     return words[0]
 
 
-def find_nox_python(*, path: str | None = None) -> NoxInterpreter:
+def _pyenv_target(script: str, cwd: str | os.PathLike[str] | None) -> str | None:
+    """The ``nox`` that the pyenv shim ``script`` runs in ``cwd`` (``pyenv which nox``), or None.
+
+    A pyenv shim is a shell script that sets ``PYENV_ROOT`` and ends in
+    ``exec "PYENV" exec "$program" "$@"``; which interpreter it picks depends
+    on the folder (``.python-version``), so it is asked there.
+    """
+    pyenv: str | None = None
+    env = dict(os.environ)
+    for line in _head(script)[1:]:
+        try:
+            parts = shlex.split(line)
+        except ValueError:
+            continue
+        if len(parts) > 2 and parts[0] == "exec" and parts[2] == "exec":
+            if os.path.basename(parts[1]) == "pyenv":
+                pyenv = parts[1]
+        elif len(parts) == 2 and parts[0] == "export" and parts[1].startswith("PYENV_ROOT="):
+            env["PYENV_ROOT"] = parts[1].split("=", 1)[1]
+    if pyenv is None:
+        return None
+    try:
+        done = subprocess.run(
+            [pyenv, "which", "nox"],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=_SHIM_SECONDS,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = done.stdout.decode(errors="replace").strip().splitlines()
+    if done.returncode != 0 or len(lines) != 1 or not os.path.isabs(lines[0]):
+        return None
+    return lines[0]
+
+
+def find_nox_python(
+    *, path: str | None = None, cwd: str | os.PathLike[str] | None = None
+) -> NoxInterpreter:
     """The interpreter that runs ``nox`` on ``PATH`` (or ``path``); else ``sys.executable``.
 
-    The fallback works when nox is installed beside trioforge; when it is not,
-    the probe says so (:class:`NoxError` of kind ``"nox-missing"``).
+    The ``nox`` script's shebang names it (pip's ``/bin/sh`` trampoline for
+    long paths included). A pyenv shim is followed to the ``nox`` it runs in
+    ``cwd`` (``pyenv which nox``). A script whose interpreter is not a Python
+    (another kind of shim) is not guessed at: ``sys.executable`` is used, which
+    works when nox is installed beside trioforge; when it is not, the probe
+    says so (:class:`NoxError` of kind ``"nox-missing"``).
     """
     script = shutil.which("nox", path=path)
-    if script is not None:
-        python = _shebang_python(script)
-        if python is not None and os.access(python, os.X_OK):
-            return NoxInterpreter(python, f"the shebang of {script}")
-    return NoxInterpreter(sys.executable, "sys.executable (no usable nox script on PATH)")
+    if script is None:
+        return NoxInterpreter(sys.executable, "sys.executable (no nox script on PATH)")
+    how = f"the shebang of {script}"
+    python = _shebang_python(script)
+    if python is not None and not _is_python(python):
+        target = _pyenv_target(script, cwd)
+        python = _shebang_python(target) if target is not None else None
+        how = f"the shebang of {target}, the nox that pyenv's {script} runs"
+    if python is not None and _is_python(python) and os.access(python, os.X_OK):
+        return NoxInterpreter(python, how)
+    return NoxInterpreter(sys.executable, f"sys.executable ({script} names no usable Python)")
 
 
 def split_posargs(nox_args: Sequence[str]) -> tuple[list[str], list[str]]:
