@@ -94,6 +94,22 @@ def test_diamond_overlaps_left_and_right_and_keeps_pace_with_nox_j(project: Path
     assert ours <= theirs + 2.5
 
 
+def test_the_noxfile_is_probed_once_then_loaded_by_each_session(project: Path) -> None:
+    """The probe started before the imports is the one used: two loads for one session."""
+    loads = project / "loads.txt"
+    result = subprocess.run(
+        [sys.executable, "-m", "trioforge", "nox", "-s", "prep", "--no-store"],
+        cwd=project,
+        env={**env(project), "NOX_TEST_LOADS": str(loads)},
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert len(loads.read_text().split()) == 2
+
+
 def test_failure_aborts_dependents_then_resume_runs_only_what_must(project: Path) -> None:
     """-s after_bad other exits 1 (other done, after_bad never ran); resume runs bad, after_bad."""
     first = trioforge(project, "nox", "-s", "after_bad", "other")
