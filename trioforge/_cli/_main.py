@@ -161,11 +161,8 @@ def _dispatch(args: argparse.Namespace, early: StartedProbe | None) -> int:
         workflow = select(workflow, tasks, only=only, restored=dict.fromkeys(outside))
     if command == "plan":
         limit = args.max_parallel or loaded.max_parallel or os.cpu_count() or 1
-        _out(
-            render_plan(
-                workflow, max_parallel=limit, schedule=args.schedule, resources=loaded.resources
-            )
-        )
+        pools = {**loaded.resources, **dict(args.resource)}
+        _out(render_plan(workflow, max_parallel=limit, schedule=args.schedule, resources=pools))
     else:
         _out(render_dot(workflow) if args.format == "dot" else render_mermaid(workflow))
     return 0
