@@ -264,3 +264,32 @@ def test_each_session_output_is_one_block(project: Path) -> None:
         assert any(f"Session {name} was successful" in line for line in lines[start : start + 6])
     hidden = trioforge(project, "nox", "-s", "left", "--no-store", "--hide-output")
     assert (hidden.returncode, "── left" in hidden.stdout) == (0, False)
+
+
+def test_resume_of_a_nox_run_refuses_options_it_cannot_take(project: Path) -> None:
+    """Resume --timeout / --resource / --tail of a nox run: exit 2 naming them; nothing runs."""
+    first = trioforge(project, "nox", "-s", "after_bad", "other")
+    assert first.returncode == 1
+    rid = run_id(first.stdout)
+    (project / "out" / "fixed").touch()
+    refused = trioforge(project, "resume", rid, "--timeout", "5m")
+    assert (refused.returncode, "does not take --timeout for it" in refused.stderr) == (2, True)
+    several = trioforge(project, "resume", rid, "--resource", "x=1", "--tail", "3")
+    assert (several.returncode, "--resource, --tail" in several.stderr) == (2, True)
+    assert not (project / "out" / "after_bad.json").exists()
+    resumed = trioforge(project, "resume", rid, "--keep-going", "--max-parallel", "1")
+    assert (resumed.returncode, (project / "out" / "after_bad.json").exists()) == (0, True)
+
+
+def test_resume_rerun_runs_a_completed_session_again(project: Path) -> None:
+    """A completed nox run: resume --rerun other runs other again; plain resume runs nothing."""
+    first = trioforge(project, "nox", "-s", "other", "prep")
+    assert first.returncode == 0
+    rid = run_id(first.stdout)
+    for name in ("other", "prep"):
+        (project / "out" / f"{name}.json").unlink()
+    nothing = trioforge(project, "resume", rid)
+    assert (nothing.returncode, sorted(p.name for p in (project / "out").iterdir())) == (0, [])
+    again = trioforge(project, "resume", rid, "--rerun", "other")
+    assert (again.returncode, again.stderr) == (0, "")
+    assert sorted(p.name for p in (project / "out").iterdir()) == ["other.json"]

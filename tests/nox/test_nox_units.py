@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import trio
@@ -368,3 +369,39 @@ def test_last_attempt_is_the_section_after_the_last_header(tmp_path: Path) -> No
     log.write_text("".join(f"{n}\n" for n in range(MAX_LINES + 5)))
     assert last_attempt(log) == [str(n) for n in range(5, MAX_LINES + 5)]
     assert last_attempt(tmp_path / "missing.log") == []
+
+
+def test_resume_keep_going_lifts_x_but_keeps_the_recorded_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resume --keep-going of a -x nox run runs on after failures; its stored options stay."""
+    from trioforge._cli import _nox_command
+    from trioforge._cli._parser import build_parser
+
+    saved = {"sessions": ["bad"], "stop_on_first_error": True, "noxfile": "noxfile.py"}
+
+    class Record:
+        status = "failed"
+        definition: ClassVar[dict[str, object]] = {"nox": {"options": saved}}
+
+    class Stored:
+        id = "nox-1"
+        record = Record()
+
+    seen: list[_nox_command.NoxOptions] = []
+    monkeypatch.setattr(_nox_command, "existing_store", lambda file, store: tmp_path / "r.db")
+    monkeypatch.setattr(_nox_command, "load_run", lambda path, run_id: Stored())
+
+    def run_nox(options: _nox_command.NoxOptions, stored: object) -> int:
+        seen.append(options)
+        return 0
+
+    monkeypatch.setattr(_nox_command, "run_nox", run_nox)
+    args = build_parser().parse_args(["resume", "nox-1", "--keep-going", "--rerun", "bad"])
+    assert _nox_command.resume_nox_run(args) == 0
+    (options,) = seen
+    assert (options.keep_going, options.rerun, options.selection()["stop_on_first_error"]) == (
+        True,
+        ("bad",),
+        True,
+    )

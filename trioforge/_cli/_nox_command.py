@@ -65,7 +65,7 @@ from ._run import (
 )
 from ._signals import Interrupts
 from ._store_commands import UsageError, existing_store, load_run, resume_command
-from ._summary import print_failures, print_summary
+from ._summary import TAIL_LINES, print_failures, print_summary
 from ._views import Views
 
 __all__ = [
@@ -103,6 +103,9 @@ class NoxOptions:
     show_output: bool = True
     resume: str | None = None
     force: bool = False
+    rerun: tuple[str, ...] = ()
+    compensate: bool = True
+    keep_going: bool = False  # resume --keep-going: lifts the run's -x (kept in its record)
 
     def selection(self) -> dict[str, Any]:
         """What the stored definition keeps to probe the same sessions again on resume."""
@@ -217,7 +220,7 @@ def _run_nox(options: NoxOptions, stored: StoredRun | None, early: StartedProbe 
         max_concurrency=max_parallel,
         failure_policy=(
             FailurePolicy.FAIL_FAST
-            if options.stop_on_first_error
+            if options.stop_on_first_error and not options.keep_going
             else FailurePolicy.CONTINUE_INDEPENDENT
         ),
         audit_sinks=views.sinks,
@@ -228,7 +231,12 @@ def _run_nox(options: NoxOptions, stored: StoredRun | None, early: StartedProbe 
     if stored is None:
         start = executor.execute_dataflow
     else:
-        run_id, force = stored.id, options.force
+        run_id, force, rerun, compensate = (
+            stored.id,
+            options.force,
+            options.rerun,
+            options.compensate,
+        )
 
         def start() -> Any:
             # The progress view learns what was restored from the store's one
@@ -236,6 +244,8 @@ def _run_nox(options: NoxOptions, stored: StoredRun | None, early: StartedProbe 
             return executor.resume(
                 run_id,
                 force=force,
+                rerun=rerun,
+                compensate=compensate,
                 on_restore=partial(_store_commands.show_restored, tracker=tracker),
             )
 
@@ -290,22 +300,47 @@ def _report(
     return outcome.code
 
 
+# ``trioforge resume`` options that a nox run cannot take, with their defaults:
+# a session's limits, retries and -x belong to the run (probed again with
+# the stored options), and nox runs have no workflow-level timeout, pools of
+# the user's, schedule, audit file, output modes or inputs.
+_NOT_FOR_NOX: tuple[tuple[str, object, str], ...] = (
+    ("timeout", None, "--timeout"),
+    ("resource", [], "--resource"),
+    ("schedule", "dataflow", "--schedule"),
+    ("audit_log", None, "--audit-log"),
+    ("output", None, "--output"),
+    ("tail", TAIL_LINES, "--tail"),
+    ("inputs", None, "--input"),
+)
+
+
 def resume_nox_run(args: argparse.Namespace) -> int | None:
     """``trioforge resume RUN_ID`` of a run ``trioforge nox`` started; None for any other run.
 
     The sessions are probed again with the options the run was started with
-    (``--file`` names the noxfile when it moved); ``--max-parallel``,
-    ``--json``, ``--quiet``, ``--force`` and ``--store`` apply.
+    (``--file`` names the noxfile when it moved). ``--max-parallel``,
+    ``--keep-going`` (which lifts the run's ``-x``), ``--rerun``,
+    ``--no-compensate``, ``--log-dir``, ``--json``, ``--quiet``, ``--force``
+    and ``--store`` apply; any other option of ``resume`` is refused.
 
     Raises:
         RunNotFoundError: the store has no such run.
+        UsageError: an option a nox run cannot take; it names them.
     """
     store_path = existing_store(args.file, args.store)
     stored = load_run(store_path, args.run_id)
     data = stored.record.definition.get("nox")
     if not isinstance(data, dict):
         return None
-    if stored.record.status == "completed":
+    refused = [flag for dest, default, flag in _NOT_FOR_NOX if getattr(args, dest) != default]
+    if refused:
+        raise UsageError(
+            f"run {stored.id} is a `trioforge nox` run: resume does not take "
+            f"{', '.join(refused)} for it (its session timeouts, retries and -x are the "
+            "run's own: start a new `trioforge nox` run to change them)"
+        )
+    if stored.record.status == "completed" and not args.rerun:
         if not args.quiet:
             sys.stderr.write(f"trioforge: run {stored.id} completed; nothing to resume\n")
         return EXIT_OK
@@ -323,11 +358,14 @@ def resume_nox_run(args: argparse.Namespace) -> int | None:
         timeouts=tuple(saved.get("timeouts", ())),
         retries=tuple(saved.get("retries", ())),
         stop_on_first_error=bool(saved.get("stop_on_first_error")),
+        keep_going=args.keep_going,
         store=str(store_path),
         log_dir=args.log_dir,
         json=args.json,
         quiet=args.quiet,
         resume=stored.id,
         force=args.force,
+        rerun=tuple(args.rerun),
+        compensate=not args.no_compensate,
     )
     return run_nox(options, stored)
