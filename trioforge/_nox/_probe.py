@@ -110,6 +110,7 @@ async def _run(
 async def _drain(pipe: IO[bytes] | None, kept: bytearray) -> None:
     """Read ``pipe`` to its end, keeping its first ``_MAX_OUTPUT`` bytes."""
     if pipe is None:
+        await trio.lowlevel.checkpoint()
         return
     stream = trio.lowlevel.FdStream(os.dup(pipe.fileno()))
     pipe.close()
