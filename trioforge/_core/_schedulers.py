@@ -338,7 +338,8 @@ class _Pooled:
     """Like :class:`_Bounded`, and a task starts only when its pools have room.
 
     ``fill`` pops the highest-priority ready task that fits both the slot
-    limit (if any) and every pool it names; a task gives its units (and its
+    limit (if any) and every pool it names (a task overtaken once then keeps
+    its units: :meth:`ReadyQueue.pop_fitting`); a task gives its units (and its
     slot) back however it ends: success, failure, timeout or cancellation.
     """
 
