@@ -115,11 +115,13 @@ def docs(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks against the alternatives (quick mode unless --full is passed)."""
     install_package(session)
-    session.install("anyio", "dask", "distributed")
+    session.install("anyio", "dask", "distributed", "nox")
     # Quick mode (CI) writes its tables to a scratch folder so that the committed
     # full results in benchmarks/results.md stay as measured.
     args = session.posargs or ["--quick", "--output-dir", session.create_tmp()]
     session.run("python", "benchmarks/run.py", *args)
-    session.run(
-        "python", "benchmarks/dask_bench.py", *(["--quick"] if "--full" not in args else [])
-    )
+    quick = ["--quick"] if "--full" not in args else []
+    session.run("python", "benchmarks/dask_bench.py", *quick)
+    # nox, nox -j and trioforge nox: the diamond noxfile (quick), plus this
+    # repository's lint, typecheck and docs sessions with warm virtualenvs (--full).
+    session.run("python", "benchmarks/nox_bench.py", *quick)

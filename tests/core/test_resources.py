@@ -303,3 +303,65 @@ async def test_resume_with_pools_runs_only_what_did_not_complete(tmp_path: Path)
         result = await executor.resume(run_id)
     assert sorted(meter.starts) == ["a", "b#1", "b#2", "c"]
     assert sorted(result.completed) == ["a", "b", "c"]
+
+
+def test_a_big_demand_overtaken_once_then_reserves_its_units() -> None:
+    """With fits_beside a big demand is overtaken once, then keeps its units; without, it waits."""
+    # node 0: the big one (2 units, highest priority); nodes 1-4: small ones (1 unit each).
+    demands: list[tuple[tuple[str, int], ...]] = [(("p", 2),), *[(("p", 1),)] * 4]
+    before = -1  # a task from before the queue, holding one unit
+
+    def run(*, reserve: bool, ends: list[int]) -> list[list[int]]:
+        """Start what fits, then after each task of ``ends`` ends: what started each time."""
+        queue = queue_of([10.0, 5.0, 4.0, 3.0, 2.0])
+        pools = Pools({"p": 2})
+        pools.take((("p", 1),))
+
+        def beside(first: int, node: int) -> bool:
+            return pools.fits_beside(demands[first], demands[node])
+
+        def start_all() -> list[int]:
+            started = []
+            fits = (lambda n: pools.fits(demands[n]), beside if reserve else None)
+            while (node := queue.pop_fitting(*fits)) is not None:
+                pools.take(demands[node])
+                started.append(node)
+            return started
+
+        waves = [start_all()]
+        for node in ends:
+            pools.give((("p", 1),) if node == before else demands[node])
+            waves.append(start_all())
+        return waves
+
+    assert run(reserve=True, ends=[before, 1, 0, 2, 3]) == [[1], [], [0], [2, 3], [4], []]
+    assert run(reserve=False, ends=[before, 1, 2, 3, 4]) == [[1], [2], [3], [4], [], [0]]
+
+
+async def test_a_big_demand_is_not_overtaken_by_a_stream_of_small_ones(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Two chains of 1-unit tasks on a pool of 2 overtake a 2-unit task once, not till they end."""
+    meter = Meter()
+    workflow = tf.Workflow("stream")
+
+    def add(
+        task_id: str, seconds: float, pools: dict[str, int], after: list[str], rest: float
+    ) -> None:
+        task = meter.task(seconds, pools)
+        workflow.add_task(
+            tf.Task(task_id, task, resources=pools, depends_on=after, estimate=seconds + rest)
+        )
+
+    add("gate", 0.25, {}, [], 6.0)  # the big one is ready at 0.25, with the most work below
+    add("big", 1.0, {"p": 2}, ["gate"], 5.0)
+    add("after", 5.0, {}, ["big"], 0.0)
+    add("holder", 0.5, {"p": 1}, [], 0.0)
+    add("x", 0.5, {}, [], 4.0)  # the d chain starts at 0.5, the c chain at 0
+    for chain, first in (("c", []), ("d", ["x"])):
+        for i in range(1, 5):
+            add(f"{chain}{i}", 1.0, {"p": 1}, first if i == 1 else [f"{chain}{i - 1}"], 4.0 - i)
+    await tf.WorkflowExecutor(workflow, resources={"p": 2}).execute_dataflow()
+    # d1 overtakes big at 0.5 (c1 holds a unit); then big keeps its units: when d1 ends at 1.5
+    # it starts, although c2 (ready at 1.0) would fit. Without the reservation: 4.5.
+    assert (meter.starts["d1"], meter.starts["big"], meter.peak["p"]) == (0.5, 1.5, 2)

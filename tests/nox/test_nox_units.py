@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import stat
-import sys
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import trio
@@ -19,7 +18,6 @@ from trioforge._nox import (
     NoxSessionError,
     NoxSessionTask,
     build_workflow,
-    find_nox_python,
     parse_retries,
     parse_timeouts,
     session_pools,
@@ -245,30 +243,6 @@ def test_new_enough_nox() -> None:
     check_version("2026.10.20", None)
 
 
-def _script(folder: Path, text: str) -> None:
-    path = folder / "nox"
-    path.write_text(text)
-    path.chmod(path.stat().st_mode | stat.S_IXUSR)
-
-
-def test_find_nox_python_reads_the_shebang(tmp_path: Path) -> None:
-    """The interpreter of the nox script on PATH is the one named by its shebang."""
-    _script(tmp_path, f"#!{sys.executable}\nimport nox\n")
-    assert sys.executable == find_nox_python(path=str(tmp_path)).python
-
-
-def test_find_nox_python_reads_pips_trampoline(tmp_path: Path) -> None:
-    """The /bin/sh trampoline for long interpreter paths is understood."""
-    _script(tmp_path, f"#!/bin/sh\n'''exec' \"{sys.executable}\" \"$0\" \"$@\"\n' '''\n")
-    assert sys.executable == find_nox_python(path=str(tmp_path)).python
-
-
-def test_find_nox_python_falls_back_to_sys_executable(tmp_path: Path) -> None:
-    """Without a nox script on PATH, the interpreter running trioforge is used."""
-    found = find_nox_python(path=str(tmp_path))
-    assert (sys.executable, True) == (found.python, "sys.executable" in found.how)
-
-
 async def _simulate(
     g: NoxGraph, *, respect: bool, max_concurrency: int | None = None
 ) -> dict[str, float]:
@@ -395,3 +369,39 @@ def test_last_attempt_is_the_section_after_the_last_header(tmp_path: Path) -> No
     log.write_text("".join(f"{n}\n" for n in range(MAX_LINES + 5)))
     assert last_attempt(log) == [str(n) for n in range(5, MAX_LINES + 5)]
     assert last_attempt(tmp_path / "missing.log") == []
+
+
+def test_resume_keep_going_lifts_x_but_keeps_the_recorded_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resume --keep-going of a -x nox run runs on after failures; its stored options stay."""
+    from trioforge._cli import _nox_command
+    from trioforge._cli._parser import build_parser
+
+    saved = {"sessions": ["bad"], "stop_on_first_error": True, "noxfile": "noxfile.py"}
+
+    class Record:
+        status = "failed"
+        definition: ClassVar[dict[str, object]] = {"nox": {"options": saved}}
+
+    class Stored:
+        id = "nox-1"
+        record = Record()
+
+    seen: list[_nox_command.NoxOptions] = []
+    monkeypatch.setattr(_nox_command, "existing_store", lambda file, store: tmp_path / "r.db")
+    monkeypatch.setattr(_nox_command, "load_run", lambda path, run_id: Stored())
+
+    def run_nox(options: _nox_command.NoxOptions, stored: object) -> int:
+        seen.append(options)
+        return 0
+
+    monkeypatch.setattr(_nox_command, "run_nox", run_nox)
+    args = build_parser().parse_args(["resume", "nox-1", "--keep-going", "--rerun", "bad"])
+    assert _nox_command.resume_nox_run(args) == 0
+    (options,) = seen
+    assert (options.keep_going, options.rerun, options.selection()["stop_on_first_error"]) == (
+        True,
+        ("bad",),
+        True,
+    )

@@ -19,33 +19,44 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from .._core import WorkflowError
-from .._workflow_file import WorkflowFileError, load_workflow_file
-from ._args import (
-    given_inputs,
-    selected,
-)
-from ._nox_command import nox_options, resume_nox_run, run_nox
-from ._parser import build_parser
-from ._plan import count, render_dot, render_mermaid, render_plan
-from ._prune import DEFAULT_KEEP, Retention, describe, prune_runs
-from ._run import EXIT_USAGE, REFUSALS, RunOptions, run_workflow_file
-from ._select import outside_needs, select
-from ._store_commands import existing_store, list_runs, show_run, write_report
+from ._nox_args import early_probe
+
+if TYPE_CHECKING:
+    from .._nox import StartedProbe
+    from .._workflow_file import WorkflowFileError
 
 __all__ = ["build_parser", "main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``trioforge`` command; return its exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    # `trioforge nox` starts nox's probe before the imports below (see _nox_args).
+    with early_probe(arguments) as early:
+        return _main(arguments, early)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``trioforge`` argument parser."""
+    from ._parser import build_parser
+
+    return build_parser()
+
+
+def _main(arguments: list[str], early: StartedProbe | None) -> int:
+    import sqlite3
+
+    from .._core import WorkflowError
+    from .._workflow_file import WorkflowFileError
+    from ._run import EXIT_USAGE, REFUSALS
+
+    args = build_parser().parse_args(arguments)
     try:
-        return _dispatch(args)
+        return _dispatch(args, early)
     except WorkflowFileError as exc:
         _print_problems(exc)
         return EXIT_USAGE
@@ -79,10 +90,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _dispatch(args: argparse.Namespace) -> int:
+def _dispatch(args: argparse.Namespace, early: StartedProbe | None) -> int:
+    from .._workflow_file import load_workflow_file
+    from ._args import given_inputs, selected
+    from ._nox_command import nox_options, resume_nox_run, run_nox
+    from ._plan import render_dot, render_mermaid, render_plan
+    from ._prune import DEFAULT_KEEP, Retention, describe, prune_runs
+    from ._run import RunOptions, run_workflow_file
+    from ._select import outside_needs, select
+    from ._store_commands import existing_store, list_runs, show_run, write_report
+
     command = args.command
     if command == "nox":
-        return run_nox(nox_options(args))
+        return run_nox(nox_options(args), early=early)
     if command == "resume" and (code := resume_nox_run(args)) is not None:
         return code
     if command in ("run", "resume"):
@@ -141,17 +161,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         workflow = select(workflow, tasks, only=only, restored=dict.fromkeys(outside))
     if command == "plan":
         limit = args.max_parallel or loaded.max_parallel or os.cpu_count() or 1
-        _out(
-            render_plan(
-                workflow, max_parallel=limit, schedule=args.schedule, resources=loaded.resources
-            )
-        )
+        pools = {**loaded.resources, **dict(args.resource)}
+        _out(render_plan(workflow, max_parallel=limit, schedule=args.schedule, resources=pools))
     else:
         _out(render_dot(workflow) if args.format == "dot" else render_mermaid(workflow))
     return 0
 
 
 def _validate(files: Sequence[str], inputs: dict[str, str] | None) -> int:
+    from .._workflow_file import WorkflowFileError, load_workflow_file
+    from ._plan import count
+    from ._run import EXIT_USAGE
+
     status = 0
     for file in files:
         try:

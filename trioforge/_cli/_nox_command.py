@@ -41,6 +41,7 @@ from .._executor import WorkflowExecutor
 from .._nox import (
     NoxError,
     NoxGraph,
+    StartedProbe,
     build_workflow,
     parse_retries,
     parse_timeouts,
@@ -50,7 +51,8 @@ from .._nox import (
 from .._shell import ProcessGroups, display_path, kill_leftovers, process_watchdog
 from .._store import SQLiteRunStore, StoredRun, default_store_path
 from . import _store_commands
-from ._nox_config import positive, project_defaults, resource_option
+from ._nox_args import add_nox_parser
+from ._nox_config import project_defaults, resource_option
 from ._nox_output import SessionBlocks
 from ._progress import RunTracker
 from ._run import (
@@ -63,7 +65,7 @@ from ._run import (
 )
 from ._signals import Interrupts
 from ._store_commands import UsageError, existing_store, load_run, resume_command
-from ._summary import print_failures, print_summary
+from ._summary import TAIL_LINES, print_failures, print_summary
 from ._views import Views
 
 __all__ = [
@@ -77,26 +79,6 @@ __all__ = [
 ]
 
 _NAME = "nox"
-
-_EXAMPLES = """\
-examples:
-  trioforge nox                            nox's default sessions, in parallel
-  trioforge nox -s lint typecheck tests    these sessions and what they require
-  trioforge nox -t style -j 2              sessions tagged style, 2 at a time
-  trioforge nox --timeout 600 --timeout 'tests*=1800' --retries 'tests*=1'
-  trioforge nox -s tests -- --python 3.12 -- -k slow   nox options, then posargs
-  trioforge resume RUN_ID                  rerun only what failed or never ran
-
-Each session runs as `nox -s SESSION --no-dependencies` in its own process
-group, as soon as every session it requires has succeeded; sessions that share
-a virtualenv never overlap. A failed session aborts only the sessions that
-require it (-x: stop everything). Logs: .trioforge/logs/RUN_ID/SESSION.log
-beside the noxfile. Defaults: [tool.trioforge.nox] in pyproject.toml
-(timeout, retries, max-parallel).
-
-exit status: 0 success, 1 a session failed, 2 broken noxfile, unknown
-session or bad option, 124 timeout, 130 interrupted (Ctrl-C).
-"""
 
 
 @attrs.frozen
@@ -121,6 +103,9 @@ class NoxOptions:
     show_output: bool = True
     resume: str | None = None
     force: bool = False
+    rerun: tuple[str, ...] = ()
+    compensate: bool = True
+    keep_going: bool = False  # resume --keep-going: lifts the run's -x (kept in its record)
 
     def selection(self) -> dict[str, Any]:
         """What the stored definition keeps to probe the same sessions again on resume."""
@@ -134,104 +119,6 @@ class NoxOptions:
             "respect_allow_parallel": self.respect_allow_parallel,
             "stop_on_first_error": self.stop_on_first_error,
         }
-
-
-def add_nox_parser(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    formatter: type[argparse.HelpFormatter],
-) -> None:
-    """Register ``trioforge nox`` on the command line's sub-commands."""
-    nox = commands.add_parser(
-        "nox",
-        help="run nox sessions in parallel as a DAG, with timeouts, retries and resume",
-        description="Run a project's nox sessions as a trioforge run: each session starts as "
-        "soon as the sessions it requires succeeded. Options after `--` go to nox.",
-        epilog=_EXAMPLES,
-        formatter_class=formatter,
-    )
-    add = nox.add_argument
-    add(
-        "-s",
-        "--session",
-        "--sessions",
-        dest="sessions",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="NAME",
-        help="sessions to run (a bare name: all its "
-        "parametrizations), and everything they require; default: nox's default sessions",
-    )
-    add(
-        "-t",
-        "--tag",
-        "--tags",
-        dest="tags",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="TAG",
-        help="sessions with these tags",
-    )
-    add("-f", "--noxfile", metavar="FILE", help="the noxfile (default: noxfile.py)")
-    add(
-        "-j",
-        "--max-parallel",
-        type=positive,
-        metavar="N",
-        help="run at most N sessions at once (default: [tool.trioforge.nox] max-parallel, "
-        "else the CPUs)",
-    )
-    add(
-        "--respect-allow-parallel",
-        action="store_true",
-        help="run sessions without allow_parallel=True alone, as `nox -j` does",
-    )
-    add(
-        "--timeout",
-        action="append",
-        default=[],
-        metavar="[PATTERN=]SECONDS",
-        help="kill a session attempt after SECONDS (fnmatch PATTERN on its name; repeatable)",
-    )
-    add(
-        "--retries",
-        action="append",
-        default=[],
-        metavar="[PATTERN=]N",
-        help="retry a failed session N times (PATTERN as for --timeout; repeatable)",
-    )
-    add(
-        "-x",
-        "--stop-on-first-error",
-        action="store_true",
-        help="on the first failure, stop the running sessions and start nothing new",
-    )
-    add(
-        "--log-dir",
-        metavar="DIR",
-        help="session logs under DIR (default: .trioforge/logs beside the noxfile)",
-    )
-    add("--json", action="store_true", help="audit events as JSON Lines instead of the live view")
-    add("--quiet", "-q", action="store_true", help="print nothing unless something fails")
-    add(
-        "--hide-output",
-        action="store_true",
-        help="show status lines only, not each session's output as it ends",
-    )
-    recording = nox.add_mutually_exclusive_group()
-    recording.add_argument(
-        "--store",
-        metavar="PATH",
-        help="the run store (default: $TRIOFORGE_STORE, else .trioforge/runs.db beside "
-        "the noxfile)",
-    )
-    recording.add_argument(
-        "--no-store",
-        action="store_true",
-        help="record nothing: the run cannot be resumed, shown or reported",
-    )
-    add("nox_args", nargs="*", metavar="-- NOX_ARGS", help="nox options, then `--` and posargs")
 
 
 def nox_options(args: argparse.Namespace) -> NoxOptions:
@@ -262,22 +149,27 @@ def _noxfile(options: NoxOptions) -> Path:
     return path
 
 
-def run_nox(options: NoxOptions, stored: StoredRun | None = None) -> int:
+def run_nox(
+    options: NoxOptions, stored: StoredRun | None = None, *, early: StartedProbe | None = None
+) -> int:
     """Run (or, with ``stored``, resume) nox sessions; return the exit status.
+
+    ``early`` is the probe :func:`early_probe` started for this command line
+    (collected here instead of starting another).
 
     Raises:
         UsageError: a missing noxfile or a bad option or project default.
         RunStoreError: the run store cannot be opened.
     """
     try:
-        return _run_nox(options, stored)
+        return _run_nox(options, stored, early)
     except NoxError as exc:
         sys.stderr.write(f"trioforge: error: {exc}\n")
         sys.stderr.flush()
         return EXIT_USAGE
 
 
-def _run_nox(options: NoxOptions, stored: StoredRun | None) -> int:
+def _run_nox(options: NoxOptions, stored: StoredRun | None, early: StartedProbe | None) -> int:
     noxfile = _noxfile(options)
     folder = noxfile.parent
     timeouts, retries, limit = project_defaults(folder)
@@ -290,6 +182,7 @@ def _run_nox(options: NoxOptions, stored: StoredRun | None) -> int:
             noxfile=noxfile,
             nox_args=options.nox_args,
             cwd=folder,
+            started=early,
         )
     )
     log_dir = Path(options.log_dir) if options.log_dir else folder / ".trioforge" / "logs"
@@ -327,7 +220,7 @@ def _run_nox(options: NoxOptions, stored: StoredRun | None) -> int:
         max_concurrency=max_parallel,
         failure_policy=(
             FailurePolicy.FAIL_FAST
-            if options.stop_on_first_error
+            if options.stop_on_first_error and not options.keep_going
             else FailurePolicy.CONTINUE_INDEPENDENT
         ),
         audit_sinks=views.sinks,
@@ -338,7 +231,12 @@ def _run_nox(options: NoxOptions, stored: StoredRun | None) -> int:
     if stored is None:
         start = executor.execute_dataflow
     else:
-        run_id, force = stored.id, options.force
+        run_id, force, rerun, compensate = (
+            stored.id,
+            options.force,
+            options.rerun,
+            options.compensate,
+        )
 
         def start() -> Any:
             # The progress view learns what was restored from the store's one
@@ -346,6 +244,8 @@ def _run_nox(options: NoxOptions, stored: StoredRun | None) -> int:
             return executor.resume(
                 run_id,
                 force=force,
+                rerun=rerun,
+                compensate=compensate,
                 on_restore=partial(_store_commands.show_restored, tracker=tracker),
             )
 
@@ -400,22 +300,47 @@ def _report(
     return outcome.code
 
 
+# ``trioforge resume`` options that a nox run cannot take, with their defaults:
+# a session's limits, retries and -x belong to the run (probed again with
+# the stored options), and nox runs have no workflow-level timeout, pools of
+# the user's, schedule, audit file, output modes or inputs.
+_NOT_FOR_NOX: tuple[tuple[str, object, str], ...] = (
+    ("timeout", None, "--timeout"),
+    ("resource", [], "--resource"),
+    ("schedule", "dataflow", "--schedule"),
+    ("audit_log", None, "--audit-log"),
+    ("output", None, "--output"),
+    ("tail", TAIL_LINES, "--tail"),
+    ("inputs", None, "--input"),
+)
+
+
 def resume_nox_run(args: argparse.Namespace) -> int | None:
     """``trioforge resume RUN_ID`` of a run ``trioforge nox`` started; None for any other run.
 
     The sessions are probed again with the options the run was started with
-    (``--file`` names the noxfile when it moved); ``--max-parallel``,
-    ``--json``, ``--quiet``, ``--force`` and ``--store`` apply.
+    (``--file`` names the noxfile when it moved). ``--max-parallel``,
+    ``--keep-going`` (which lifts the run's ``-x``), ``--rerun``,
+    ``--no-compensate``, ``--log-dir``, ``--json``, ``--quiet``, ``--force``
+    and ``--store`` apply; any other option of ``resume`` is refused.
 
     Raises:
         RunNotFoundError: the store has no such run.
+        UsageError: an option a nox run cannot take; it names them.
     """
     store_path = existing_store(args.file, args.store)
     stored = load_run(store_path, args.run_id)
     data = stored.record.definition.get("nox")
     if not isinstance(data, dict):
         return None
-    if stored.record.status == "completed":
+    refused = [flag for dest, default, flag in _NOT_FOR_NOX if getattr(args, dest) != default]
+    if refused:
+        raise UsageError(
+            f"run {stored.id} is a `trioforge nox` run: resume does not take "
+            f"{', '.join(refused)} for it (its session timeouts, retries and -x are the "
+            "run's own: start a new `trioforge nox` run to change them)"
+        )
+    if stored.record.status == "completed" and not args.rerun:
         if not args.quiet:
             sys.stderr.write(f"trioforge: run {stored.id} completed; nothing to resume\n")
         return EXIT_OK
@@ -433,11 +358,14 @@ def resume_nox_run(args: argparse.Namespace) -> int | None:
         timeouts=tuple(saved.get("timeouts", ())),
         retries=tuple(saved.get("retries", ())),
         stop_on_first_error=bool(saved.get("stop_on_first_error")),
+        keep_going=args.keep_going,
         store=str(store_path),
         log_dir=args.log_dir,
         json=args.json,
         quiet=args.quiet,
         resume=stored.id,
         force=args.force,
+        rerun=tuple(args.rerun),
+        compensate=not args.no_compensate,
     )
     return run_nox(options, stored)

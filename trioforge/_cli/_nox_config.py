@@ -15,18 +15,7 @@ from typing import Any
 from .._shell import display_path
 from ._store_commands import UsageError
 
-__all__ = ["positive", "project_defaults", "resource_option"]
-
-
-def positive(text: str) -> int:
-    """A whole number >= 1 (for ``-j``)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+__all__ = ["project_defaults", "resource_option"]
 
 
 def resource_option(text: str) -> tuple[str, int]:

@@ -136,6 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_inputs(plan)
     _add_max_parallel(plan)
     _add_schedule(plan)
+    plan.add_argument(
+        "--resource",
+        action="append",
+        default=[],
+        type=resource_option,
+        metavar="NAME=N",
+        help="a resource pool of N units (over the file's 'resources:'), as run takes it",
+    )
 
     graph = commands.add_parser(
         "graph",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 
-from .._core import Workflow
+from .._core import Workflow, pools_for
 
 __all__ = ["command_text", "count", "render_dot", "render_mermaid", "render_plan", "spec_duration"]
 
@@ -72,7 +72,14 @@ def render_plan(
     schedule: str = "dataflow",
     resources: Mapping[str, int] | None = None,
 ) -> str:
-    """Layers, what runs side by side, the critical path, and who waits on which pool, as text."""
+    """Layers, what runs side by side, the critical path, and who waits on which pool, as text.
+
+    Raises:
+        ResourceError: a task names a pool that ``resources`` lacks, or needs
+            more units than its pool has: what a run would refuse before it starts.
+    """
+    demands = [(tid, getattr(task, "resources", None)) for tid, task in workflow.tasks.items()]
+    pools_for(resources or {}, demands)
     layers = workflow.execution_layers()
     tasks = workflow.tasks
     width = max(len(layer) for layer in layers)

@@ -12,9 +12,13 @@ Named resource pools (:class:`Pools`) add a second condition to "may start":
 every pool a task names must have room for what it asks. Priority order still
 holds among the tasks that fit: :meth:`ReadyQueue.pop_fitting` pops the
 highest-priority ready node for which a predicate holds and leaves the ones it
-passed over in the heap, in their order. A big demand can wait while smaller
-ones that fit overtake it (no reservation): every task ends, so it starts at
-the latest when the pool drains. Both stay pure and synchronous; the
+passed over in the heap, in their order. Given ``fits_beside``, the first node
+it passes over may be overtaken once, and then keeps a reservation: a node
+below it is taken only if it fits with that node's demand set aside. So
+smaller demands that keep arriving cannot overtake a big one forever (without
+it, a big demand waits until the pool drains, which may be never while small
+ones keep coming), and the one overtaking allowed keeps the pool busy when
+the big demand is about to fit anyway. Both stay pure and synchronous; the
 scheduler takes a task's units when it starts it and gives them back when it
 ends, however it ends.
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 
 from ._errors import WorkflowError
 
@@ -145,6 +150,14 @@ class Pools:
         in_use, capacity = self.in_use, self.capacity
         return all(in_use[pool] + units <= capacity[pool] for pool, units in demand)
 
+    def fits_beside(self, reserved: Demand, demand: Demand) -> bool:
+        """Whether ``demand`` fits now with the units of ``reserved`` set aside (kept for it)."""
+        in_use, capacity = self.in_use, self.capacity
+        held = dict(reserved)
+        return all(
+            in_use[pool] + units + held.get(pool, 0) <= capacity[pool] for pool, units in demand
+        )
+
     def take(self, demand: Demand) -> None:
         """Mark ``demand`` in use (the caller checked :meth:`fits`)."""
         for pool, units in demand:
@@ -172,7 +185,7 @@ class ReadyQueue:
             ``predecessors`` (the list is kept and counted down).
     """
 
-    __slots__ = ("_heap", "_priorities", "_remaining", "_skipped", "_successors")
+    __slots__ = ("_heap", "_overtaken", "_priorities", "_remaining", "_skipped", "_successors")
 
     def __init__(
         self,
@@ -191,6 +204,7 @@ class ReadyQueue:
         self._priorities = priorities
         self._heap: list[tuple[float, int]] = []
         self._skipped: set[int] = set()
+        self._overtaken: set[int] = set()  # passed over once by pop_fitting: now reserving
 
     def __len__(self) -> int:
         """How many ready nodes are waiting to be popped."""
@@ -230,21 +244,40 @@ class ReadyQueue:
         """
         return heapq.heappop(self._heap)[1]
 
-    def pop_fitting(self, fits: Callable[[int], bool]) -> int | None:
+    def pop_fitting(
+        self,
+        fits: Callable[[int], bool],
+        fits_beside: Callable[[int, int], bool] | None = None,
+    ) -> int | None:
         """Remove and return the highest-priority ready node for which ``fits(node)`` holds.
 
         The nodes passed over stay ready, in their order. Returns None when no
-        ready node fits (or none is ready).
+        ready node fits (or none is ready). With ``fits_beside``, the first
+        node passed over may be overtaken once; after that it keeps a
+        reservation: a node below it is taken only if ``fits_beside(first,
+        node)`` (it fits beside what ``first`` waits for), so ``first`` starts
+        as soon as the units it needs come back, not never.
         """
         heap = self._heap
         passed: list[tuple[float, int]] = []
         found: int | None = None
+        first: int | None = None
+        check = fits  # then, once the first node passed over reserves: fits beside it
         while heap:
             item = heapq.heappop(heap)
-            if fits(item[1]):
-                found = item[1]
+            node = item[1]
+            if check(node):
+                found = node
                 break
             passed.append(item)
+            if first is None and fits_beside is not None:
+                first = node
+                if node in self._overtaken:
+                    check = partial(fits_beside, node)
+        if first is not None and found is not None:
+            self._overtaken.add(first)
+        if found is not None:
+            self._overtaken.discard(found)
         for item in passed:
             heapq.heappush(heap, item)
         return found

@@ -338,13 +338,15 @@ class _Pooled:
     """Like :class:`_Bounded`, and a task starts only when its pools have room.
 
     ``fill`` pops the highest-priority ready task that fits both the slot
-    limit (if any) and every pool it names; a task gives its units (and its
+    limit (if any) and every pool it names (a task overtaken once then keeps
+    its units: :meth:`ReadyQueue.pop_fitting`); a task gives its units (and its
     slot) back however it ends: success, failure, timeout or cancellation.
     """
 
     __slots__ = (
         "demands",
         "fits",
+        "fits_beside",
         "ids",
         "layer",
         "limiter",
@@ -382,12 +384,16 @@ class _Pooled:
         self.run_node = TaskRunner(run, layer=layer).run_node
         fits = pools.fits
         self.fits: Callable[[int], bool] = lambda node: fits(demands[node])
+        beside = pools.fits_beside  # the first task passed over keeps its units
+        self.fits_beside: Callable[[int, int], bool] = lambda first, node: beside(
+            demands[first], demands[node]
+        )
 
     def fill(self) -> None:
         """Start ready tasks that fit, highest priority first, while slots are free."""
         queue, limiter, pools, demands = self.queue, self.limiter, self.pools, self.demands
         while queue and not self.stopped and (limiter is None or limiter.available_tokens >= 1):
-            node = queue.pop_fitting(self.fits)
+            node = queue.pop_fitting(self.fits, self.fits_beside)
             if node is None:
                 return
             if limiter is not None:

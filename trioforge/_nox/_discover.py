@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from functools import partial
 
 import trio
 
 from . import _probe
 from ._fallback import list_graph
 from ._graph_data import NoxError, NoxGraph
+from ._interpreter import StartedProbe, probe_argv
 from ._probe import (
     NoxInterpreter,
     _last_line,
@@ -23,7 +25,7 @@ from ._probe import (
     _too_old,
     check_nox_args,
     find_nox_python,
-    selection_args,
+    finish_probe,
     split_posargs,
 )
 
@@ -40,6 +42,7 @@ async def probe_graph(
     cwd: str | os.PathLike[str] | None = None,
     time_limit: float = 120.0,
     fallback: bool = True,
+    started: StartedProbe | None = None,
 ) -> NoxGraph:
     """Ask nox for the selected sessions and what they require.
 
@@ -54,19 +57,35 @@ async def probe_graph(
         cwd: the folder nox runs in; the current one when None.
         time_limit: seconds the probe (and each fallback call) may take.
         fallback: whether to use the public route when the probe breaks.
+        started: the probe, already started (:func:`start_probe`) with these
+            arguments in ``cwd``; this collects it, and closes it. Started with
+            other arguments, it is closed and a new probe runs.
 
     Raises:
         NoxError: a broken noxfile, an unknown session or tag, a cycle, bad
             arguments, nox missing or older than 2026.8.10, or nox not answering.
     """
-    check_nox_args(nox_args)
-    if interpreter is None:
-        interpreter = await trio.to_thread.run_sync(find_nox_python)  # reads a script file
+    try:
+        check_nox_args(nox_args)
+    except NoxError:
+        if started is not None:
+            started.close()
+        raise
     options, posargs = split_posargs(nox_args)
-    argv = [*options, *selection_args(sessions, tags, noxfile), *posargs]
-    probe = trio.Path(_probe._PROBE_SOURCE)  # looked up at each call: tests swap it
-    source = await probe.read_text(encoding="utf-8")
-    code, out, err = await _run([interpreter.python, "-c", source, *argv], cwd, time_limit)
+    argv = probe_argv(sessions, tags, noxfile, nox_args)
+    folder = os.fspath(cwd if cwd is not None else os.getcwd())
+    if started is not None and (started.argv, started.cwd) != (argv, folder):
+        started.close()
+        started = None
+    if started is not None:
+        interpreter = started.interpreter
+        code, out, err = await finish_probe(started, time_limit)
+    else:
+        if interpreter is None:
+            interpreter = await trio.to_thread.run_sync(partial(find_nox_python, cwd=cwd))
+        probe = trio.Path(_probe._PROBE_SOURCE)  # looked up at each call: tests swap it
+        source = await probe.read_text(encoding="utf-8")
+        code, out, err = await _run([interpreter.python, "-c", source, *argv], cwd, time_limit)
     try:
         data = json.loads(out.strip().splitlines()[-1]) if out.strip() else None
     except ValueError:

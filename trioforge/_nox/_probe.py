@@ -1,12 +1,7 @@
 """Asking the user's own nox for the session graph: the probe, and the public fallback.
 
-Which nox: the one the user would run. nox may be installed with pip, pipx or
-uv, each in its own interpreter, and the noxfile is written against that nox,
-so trioforge never imports nox itself. :func:`find_nox_python` reads the
-shebang of the ``nox`` script on ``PATH`` (pip's ``/bin/sh`` trampoline for
-long paths included); with no such script it takes ``sys.executable``, which
-works when nox is installed beside trioforge. Sessions then run as ``PYTHON -m
-nox ...``, the way ``nox -j`` starts its own children.
+Which nox: :func:`find_nox_python` (``_interpreter``, the light part that can
+start the probe before trio is imported).
 
 The probe (``_probe_main.py``, run as ``PYTHON -c TEXT NOX_ARGS``) loads the
 noxfile with nox's own machinery and prints the selected sessions, each with
@@ -25,112 +20,35 @@ name instead) and no ``allow_parallel``.
 from __future__ import annotations
 
 import os
-import shlex
-import shutil
-import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-import attrs
 import trio
 
 from ._graph_data import MIN_NOX_VERSION, NoxError, NoxGraph, NoxSession, parse_version
+from ._interpreter import (
+    PROBE_SOURCE,
+    NoxInterpreter,
+    StartedProbe,
+    find_nox_python,
+    refused_nox_arg,
+    selection_args,
+    split_posargs,
+)
 
 __all__ = [
     "NoxInterpreter",
     "check_nox_args",
     "find_nox_python",
+    "finish_probe",
     "selection_args",
     "split_posargs",
 ]
 
-_PROBE_SOURCE = Path(__file__).with_name("_probe_main.py")
+_PROBE_SOURCE = PROBE_SOURCE  # looked up at each call (tests swap it)
 _MAX_OUTPUT = 64 * 1024 * 1024
 _MIN_TEXT = ".".join(map(str, MIN_NOX_VERSION))
-
-# Options trioforge sets for each session's nox, or that would change what a
-# session's nox does (run several sessions, list instead of run): refused in NOX_ARGS.
-_SHORT = ("-s", "-e", "-t", "-k", "-l", "-j", "-f", "-h")
-_SHORT_ALLOWED = ("-db", "-fb", "-ts")  # nox's two-letter options that start like those
-_LONG = (
-    "--session",
-    "--sessions",
-    "--tags",
-    "--keywords",
-    "--list",
-    "--list-sessions",
-    "--json",
-    "--usage",
-    "--parallel",
-    "--report",
-    "--no-dependencies",
-    "--noxfile",
-    "--version",
-    "--help",
-)
-
-
-@attrs.frozen
-class NoxInterpreter:
-    """The Python that runs the user's nox, and how it was found.
-
-    Attributes:
-        python: the interpreter's path.
-        how: where it came from, for messages (``"the shebang of /usr/bin/nox"``).
-    """
-
-    python: str
-    how: str
-
-
-def _shebang_python(script: str) -> str | None:
-    """The interpreter a console script names in its first lines, or None."""
-    try:
-        with open(script, "rb") as file:
-            head = file.read(4096).decode("utf-8", "replace").splitlines()
-    except OSError:
-        return None
-    if not head or not head[0].startswith("#!"):
-        return None
-    words = head[0][2:].split()
-    if not words:
-        return None
-    if os.path.basename(words[0]) == "env" and len(words) > 1:
-        return shutil.which(words[-1])
-    if os.path.basename(words[0]) in ("sh", "bash") and len(head) > 1:
-        # pip's trampoline for paths too long for a shebang: '''exec' "PY" "$0" "$@"
-        try:
-            parts = shlex.split(head[1])
-        except ValueError:
-            return None
-        if len(parts) > 1 and parts[0] == "exec":
-            return parts[1]
-        return None
-    return words[0]
-
-
-def find_nox_python(*, path: str | None = None) -> NoxInterpreter:
-    """The interpreter that runs ``nox`` on ``PATH`` (or ``path``); else ``sys.executable``.
-
-    The fallback works when nox is installed beside trioforge; when it is not,
-    the probe says so (:class:`NoxError` of kind ``"nox-missing"``).
-    """
-    script = shutil.which("nox", path=path)
-    if script is not None:
-        python = _shebang_python(script)
-        if python is not None and os.access(python, os.X_OK):
-            return NoxInterpreter(python, f"the shebang of {script}")
-    return NoxInterpreter(sys.executable, "sys.executable (no usable nox script on PATH)")
-
-
-def split_posargs(nox_args: Sequence[str]) -> tuple[list[str], list[str]]:
-    """``nox_args`` split at the first ``--``: (options, ``--`` and the session posargs)."""
-    args = list(nox_args)
-    if "--" in args:
-        cut = args.index("--")
-        return args[:cut], args[cut:]
-    return args, []
 
 
 def check_nox_args(nox_args: Sequence[str]) -> None:
@@ -140,34 +58,9 @@ def check_nox_args(nox_args: Sequence[str]) -> None:
         NoxError: (kind ``"options"``) such an option is in ``nox_args``
             before ``--``; it names the option and what to use instead.
     """
-    options, _posargs = split_posargs(nox_args)
-    for arg in options:
-        if not isinstance(arg, str) or "\0" in arg:
-            raise NoxError("options", f"bad nox argument {arg!r}")
-        name = arg.split("=", 1)[0]
-        short = arg[:2] if arg.startswith("-") and not arg.startswith("--") else None
-        if short is not None and name[:3] in _SHORT_ALLOWED and len(name) == 3:
-            continue
-        if name in _LONG or short in _SHORT:
-            raise NoxError(
-                "options",
-                f"nox argument {arg!r} is not allowed after --: trioforge selects sessions "
-                "(use -s/-t/-f of trioforge nox) and runs each one with its own nox",
-            )
-
-
-def selection_args(
-    sessions: Sequence[str], tags: Sequence[str], noxfile: str | os.PathLike[str] | None
-) -> list[str]:
-    """The nox options that select like ``-s``/``-t``/``-f`` (none: nox's default sessions)."""
-    args: list[str] = []
-    if noxfile is not None:
-        args += ["-f", os.fspath(noxfile)]
-    if sessions:
-        args += ["-s", *sessions]
-    if tags:
-        args += ["-t", *tags]
-    return args
+    refused = refused_nox_arg(nox_args)
+    if refused is not None:
+        raise NoxError("options", refused)
 
 
 def _too_old(version: str, noxfile: str | os.PathLike[str] | None) -> NoxError:
@@ -212,6 +105,44 @@ async def _run(
     stdout: bytes = done.stdout[:_MAX_OUTPUT]
     stderr: bytes = done.stderr[:_MAX_OUTPUT]
     return done.returncode, stdout.decode(errors="replace"), stderr.decode(errors="replace")
+
+
+async def _drain(pipe: IO[bytes] | None, kept: bytearray) -> None:
+    """Read ``pipe`` to its end, keeping its first ``_MAX_OUTPUT`` bytes."""
+    if pipe is None:
+        await trio.lowlevel.checkpoint()
+        return
+    stream = trio.lowlevel.FdStream(os.dup(pipe.fileno()))
+    pipe.close()
+    async with stream:
+        while chunk := await stream.receive_some(65536):
+            kept += chunk[: _MAX_OUTPUT - len(kept)]
+
+
+async def finish_probe(started: StartedProbe, time_limit: float) -> tuple[int, str, str]:
+    """Collect a probe that :func:`start_probe` started: its exit status, stdout and stderr.
+
+    The probe is killed (and reaped) if ``time_limit`` seconds pass first, or
+    on any exception, cancellation included.
+
+    Raises:
+        NoxError: (kind ``"probe"``) the probe did not end within ``time_limit``.
+    """
+    out, err = bytearray(), bytearray()
+    code: int | None = None
+    try:
+        with trio.move_on_after(time_limit):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_drain, started.process.stdout, out)
+                nursery.start_soon(_drain, started.process.stderr, err)
+            # Both pipes are closed: the probe has ended (or is about to).
+            code = await trio.to_thread.run_sync(started.process.wait, abandon_on_cancel=True)
+    finally:
+        started.close()  # kills it if it still runs; the wait above then returns at once
+    if code is None:
+        python = started.interpreter.python
+        raise NoxError("probe", f"{python} did not answer within {time_limit:g}s")
+    return code, out.decode(errors="replace"), err.decode(errors="replace")
 
 
 def graph_from_lists(
