@@ -110,6 +110,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 tasks=tasks,
                 only=only,
                 inputs=tuple(args.inputs) if args.inputs else None,
+                dask=args.dask,
             )
         )
     if command in ("runs", "show", "report"):
