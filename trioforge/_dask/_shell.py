@@ -149,11 +149,9 @@ async def run_shell(
         env: the complete environment, or None for the worker's.
         resources: Dask worker resources the command needs.
         grace: seconds between SIGTERM and SIGKILL when the call is cancelled.
-        key: the call's Dask key, which names its cancel flag (see
-            ``cancel_event_name``); None for a fresh one. A caller that
-            must know the command's flag is raised before it goes on (the
-            command line's shell tasks, before the client closes) passes
-            its own.
+        key: the call's Dask key (unique; it names the call's cancel flag,
+            see ``cancel_event_name``, and shows in Dask's dashboard); None
+            for a fresh one.
 
     Returns:
         The exit status (``-N``: ended by signal N).

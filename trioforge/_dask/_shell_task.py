@@ -23,13 +23,12 @@ file system, since the working directory, the log file and the outputs file
 are paths there.
 
 Cancellation: when a task times out or the run is cancelled, ``run_shell``
-flags the call and cancels its future at once; the wrapper on the worker
-sees the flag within 0.2 s and kills the command's process group (SIGTERM,
-then SIGKILL after the task's ``grace_period``). The flag is set by the
-client's event loop in the background, so before the cancelled task ends it
-also sets the flag itself and waits (shielded, bounded) until the scheduler
-has it: otherwise closing the client at the end of the run could drop the
-flag, and the command would run on.
+flags the call and cancels its future, and the task ends at once; the
+wrapper on the worker sees the flag within 0.2 s and kills the command's
+process group (SIGTERM, then SIGKILL after the task's ``grace_period``), so
+a well-behaved command is gone a moment after the task ended, where a local
+task waits for it. The flag is sent from the client's event loop before the
+client is closed at the end of the run (its close is queued behind it).
 
 :class:`DaskLink` is the run's connection: the tasks hold it from the start,
 and the command line fills in the client inside ``trio.run`` with
@@ -50,7 +49,7 @@ from typing import Any
 
 import attrs
 import trio
-from distributed import Client, Event
+from distributed import Client
 from distributed.comm.addressing import get_address_host_port
 
 from .._core import TaskContext, Workflow, WorkflowError, WorkflowTask
@@ -62,7 +61,6 @@ from .._shell._shell_task import _status
 from .._shell._templates import expand
 from .._shell._watchdog import DRIVER_ENV, driver_chain
 from .._workflow_file._pooled import PooledShellTask
-from ._remote import cancel_event_name
 from ._shell import run_shell
 
 __all__ = [
@@ -72,9 +70,6 @@ __all__ = [
     "DaskShellTask",
     "on_dask",
 ]
-
-#: Seconds a cancelled task waits, at most, for the scheduler to take its kill flag.
-FLAG_TIMEOUT = 5.0
 
 
 class DaskConnectError(WorkflowError, ValueError):
@@ -140,36 +135,21 @@ class DaskLink:
                 await trio.to_thread.run_sync(close, abandon_on_cancel=True)
 
 
-def _raise_flag(client: Client, key: str) -> None:
-    """Set call ``key``'s cancel flag on the scheduler and wait until it is set (a thread)."""
-    event: Any = Event
-    event(cancel_event_name(key), client=client).set()
-
-
 async def _start_remote(
     task: ShellTask, link: DaskLink, argv: list[str], env: dict[str, str], log_path: Path
 ) -> int:
-    """Run ``argv`` on a worker; once cancelled, make sure the worker will kill it."""
-    client = link.client
-    key = f"trioforge-shell-{task.task_name}-{uuid.uuid4().hex}"
+    """Run ``argv`` on a worker, in the task's cwd (made absolute here), with ``env``."""
     # A relative cwd (or none) means this process's current folder, not the worker's.
     cwd = Path.cwd() if task.cwd is None else task.cwd.absolute()
-    try:
-        return await run_shell(
-            client,
-            argv,
-            log_path=log_path,
-            cwd=cwd,
-            env=env,
-            grace=task.grace_period,
-            key=key,
-        )
-    except BaseException as exc:
-        if not isinstance(exc, Exception):  # cancelled: the command is still running
-            with trio.move_on_after(FLAG_TIMEOUT, shield=True):
-                raise_flag = functools.partial(_raise_flag, client, key)
-                await trio.to_thread.run_sync(raise_flag, abandon_on_cancel=True)
-        raise
+    return await run_shell(
+        link.client,
+        argv,
+        log_path=log_path,
+        cwd=cwd,
+        env=env,
+        grace=task.grace_period,
+        key=f"trioforge-shell-{task.task_name}-{uuid.uuid4().hex}",
+    )
 
 
 def _command_line(
