@@ -157,6 +157,22 @@ def test_ctrl_c_kills_the_remote_process_group(
     assert all(dead_soon(pid, within=5.0) for pid in pids)
 
 
+def test_a_killed_trioforge_leaves_no_command_on_a_local_cluster(
+    cluster: LocalCluster, client: Client, tmp_path: Path
+) -> None:
+    """SIGKILL to trioforge: its watchdog kills the command on a same-machine worker."""
+    name = write(tmp_path, f"tasks:\n  sleeper:\n    run: '{SLEEPER}'\n")
+    process = _start(["run", name, "--dask", cluster.scheduler_address], tmp_path)
+    try:
+        pids = pids_in(tmp_path / "pids", 2)
+        assert pids_in(tmp_path / "sleeper.parent", 1)[0] in worker_pids(client)
+        process.kill()
+        process.communicate(timeout=30)
+    finally:
+        _reap(process)
+    assert all(dead_soon(pid, within=5.0) for pid in pids)
+
+
 def test_the_dask_key_of_the_file_runs_the_commands_on_the_cluster(
     cluster: LocalCluster, client: Client, tmp_path: Path
 ) -> None:
