@@ -87,6 +87,33 @@ def test_commands_run_on_workers_with_outputs_and_logs(
     assert "[trioforge] exited with status 0" in log_of(tmp_path, "use")
 
 
+def test_fallbacks_compensations_and_pooled_tasks_run_on_workers_too(
+    cluster: LocalCluster, client: Client, tmp_path: Path
+) -> None:
+    """A fallback, a rollback's compensation and a task holding a pool all run on workers."""
+    name = write(
+        tmp_path,
+        "resources: {lock: 1}\n"
+        "tasks:\n"
+        "  pooled:\n"
+        "    resources: {lock: 1}\n"
+        "    run: echo $PPID > pooled.parent\n"
+        "    compensate: echo $PPID > undo.parent\n"
+        "  flaky:\n"
+        "    run: exit 1\n"
+        "    fallback: echo $PPID > fallback.parent\n"
+        "  last:\n"
+        "    needs: [pooled, flaky]\n"
+        "    run: exit 4\n",
+    )
+    done = cli("run", name, "--dask", cluster.scheduler_address, cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "task 'last' exited with status 4" in done.stderr
+    workers = worker_pids(client)
+    for what in ("pooled", "fallback", "undo"):
+        assert int((tmp_path / f"{what}.parent").read_text()) in workers, what
+
+
 def test_a_failing_remote_command_exits_1_naming_the_task(
     cluster: LocalCluster, client: Client, tmp_path: Path
 ) -> None:
