@@ -14,13 +14,12 @@ outputs file (``$TRIOFORGE_OUTPUT``, read back here once the command
 succeeded), the ``${{ tasks.ID.outputs.KEY }}`` expansion, the error for a
 non-zero exit (:class:`~trioforge.ShellCommandError`) and the result
 (:class:`~trioforge.ShellResult`, which the run store records as for a
-local run). ``ShellTask.run`` and ``ShellTask.compensate`` are inherited;
-only the step that starts and waits for the process is replaced. That step
-builds the command's argv and environment with the rules of
-``ShellTask._execute`` (the orchestrator's environment, the task's ``env``,
-the ``TRIOFORGE_*`` variables); the workers must share the orchestrator's
-file system, since the working directory, the log file and the outputs file
-are paths there.
+local run), and the command's argv and environment (the orchestrator's
+environment, the task's ``env``, the ``TRIOFORGE_*`` variables). Everything
+but ``ShellTask._launch``, the step that starts the process and waits for
+it, is inherited; the workers must share the orchestrator's file system,
+since the working directory, the log file and the outputs file are paths
+there.
 
 Cancellation: when a task times out or the run is cancelled, ``run_shell``
 flags the call and cancels its future, and the task ends at once; the
@@ -41,25 +40,19 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import sys
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, cast
 
 import attrs
 import trio
 from distributed import Client
 from distributed.comm.addressing import get_address_host_port
 
-from .._core import TaskContext, Workflow, WorkflowError, WorkflowTask
+from .._core import Workflow, WorkflowError, WorkflowTask
 from .._fallback import FallbackTask
-from .._shell import MissingOutputError, ShellCommandError, ShellTask
-from .._shell._files import _open_log, _write
-from .._shell._process_group import _start_failure
-from .._shell._shell_task import _status
-from .._shell._templates import expand
-from .._shell._watchdog import DRIVER_ENV, driver_chain
+from .._shell import ProcessStartError, ShellTask, may_start, start_failure, with_driver
 from .._workflow_file._pooled import PooledShellTask
 from ._shell import run_shell
 
@@ -135,60 +128,6 @@ class DaskLink:
                 await trio.to_thread.run_sync(close, abandon_on_cancel=True)
 
 
-async def _start_remote(
-    task: ShellTask, link: DaskLink, argv: list[str], env: dict[str, str], log_path: Path
-) -> int:
-    """Run ``argv`` on a worker, in the task's cwd (made absolute here), with ``env``."""
-    # A relative cwd (or none) means this process's current folder, not the worker's.
-    cwd = Path.cwd() if task.cwd is None else task.cwd.absolute()
-    return await run_shell(
-        link.client,
-        argv,
-        log_path=log_path,
-        cwd=cwd,
-        env=env,
-        grace=task.grace_period,
-        key=f"trioforge-shell-{task.task_name}-{uuid.uuid4().hex}",
-    )
-
-
-def _command_line(
-    task: ShellTask,
-    command: str | tuple[str, ...],
-    ctx: TaskContext,
-    outputs_path: Path,
-    phase: str,
-) -> tuple[list[str], dict[str, str]]:
-    """The argv and the complete environment of ``command``, as ``ShellTask`` makes them."""
-    name = task.task_name
-
-    def lookup(source: str, key: str) -> str:
-        result = ctx.result_of(source)
-        outputs = getattr(result, "outputs", None)
-        if not isinstance(outputs, Mapping) or key not in outputs:
-            available = list(outputs) if isinstance(outputs, Mapping) else []
-            raise MissingOutputError(name, source, key, available=available)
-        return str(outputs[key])
-
-    if isinstance(command, str):
-        argv = ["/bin/sh", "-e", "-c", command]
-    else:
-        argv = [expand(item, lookup) for item in command]
-    extra = {key: expand(value, lookup) for key, value in task.env}
-    env = {
-        **os.environ,
-        **extra,
-        "TRIOFORGE_OUTPUT": os.fspath(outputs_path),
-        "TRIOFORGE_ATTEMPT": str(ctx.attempt),
-        "TRIOFORGE_TASK_ID": name,
-        "TRIOFORGE_RUN_ID": ctx.workflow_id,
-        "TRIOFORGE_PHASE": phase,
-        "TRIOFORGE_PYTHON": sys.executable,
-    }
-    env[DRIVER_ENV] = driver_chain(env.get(DRIVER_ENV))
-    return argv, env
-
-
 def _failure(task: ShellTask, argv: list[str], log_path: Path, exc: Exception) -> str:
     """Why the cluster did not run the command, for the log and the error."""
     if not isinstance(exc, OSError):  # the cluster lost the call (a worker died, say)
@@ -199,62 +138,56 @@ def _failure(task: ShellTask, argv: list[str], log_path: Path, exc: Exception) -
             f"the worker cannot write the log file: {exc.strerror or exc} "
             "(the workers must share this file system)"
         )
-    return _start_failure(argv, task.cwd, exc) + " (on a Dask worker)"
+    return start_failure(argv, task.cwd, exc) + " (on a Dask worker)"
 
 
-async def _execute_remote(
-    task: ShellTask,
-    link: DaskLink,
-    command: str | tuple[str, ...],
-    ctx: TaskContext,
-    log_path: Path,
-    outputs_path: Path,
-    label: str,
-    *,
-    phase: str,
-) -> int:
-    """``ShellTask._execute``, with the command run on a worker; returns its exit status."""
-    name = task.task_name
-    log_fd = _open_log(log_path)
-    try:
-        _write(log_fd, f"[trioforge] {label} on dask: {task.describe(command)}\n")
+class _OnCluster:
+    """The launch step of a shell task whose commands run on the cluster (a mixin).
+
+    ``ShellTask._execute`` builds the argv and environment and writes the
+    log lines; this runs the command with :func:`run_shell` instead of in a
+    local process group.
+    """
+
+    __slots__ = ()
+    _where: ClassVar[str] = " on dask"
+
+    async def _launch(
+        self,
+        argv: list[str],
+        *,
+        env: dict[str, str],
+        log_path: Path,
+        log_fd: int,
+        note: Callable[[str], object],
+    ) -> int:
+        """Run ``argv`` on a worker, in the task's cwd, with ``env``; return its exit status."""
+        task = cast("DaskShellTask | DaskPooledShellTask", self)
+        await may_start(task.process_groups)
+        # A relative cwd (or none) means this process's current folder, not the worker's.
+        cwd = Path.cwd() if task.cwd is None else task.cwd.absolute()
         try:
-            argv, env = _command_line(task, command, ctx, outputs_path, phase)
-        except WorkflowError as exc:
-            _write(log_fd, f"[trioforge] error: {exc}\n")
-            raise
-        await trio.lowlevel.checkpoint_if_cancelled()
-        if task.process_groups is not None and task.process_groups.forced:
-            reason = "not started: trioforge is stopping at once"
-            _write(log_fd, f"[trioforge] {reason}\n")
-            raise ShellCommandError(
-                name, f"task {name!r}: {reason}", returncode=None, log_path=log_path
+            return await run_shell(
+                task.link.client,
+                argv,
+                log_path=log_path,
+                cwd=cwd,
+                env=with_driver(env),
+                grace=task.grace_period,
+                key=f"trioforge-shell-{task.task_name}-{uuid.uuid4().hex}",
             )
-        started = trio.current_time()
-        try:
-            returncode = await _start_remote(task, link, argv, env, log_path)
         except Exception as exc:
-            reason = _failure(task, argv, log_path, exc)
-            _write(log_fd, f"[trioforge] {reason}\n")
-            raise ShellCommandError(
-                name, f"task {name!r}: {reason}", returncode=None, log_path=log_path
-            ) from exc
+            raise ProcessStartError(_failure(task, argv, log_path, exc)) from exc
         except BaseException:
-            _write(
-                log_fd,
-                "\n[trioforge] cancelled: the worker stops the command (SIGTERM, then SIGKILL "
-                f"{task.grace_period:g}s later)\n",
+            note(
+                "cancelled: the worker stops the command (SIGTERM, then SIGKILL "
+                f"{task.grace_period:g}s later)"
             )
             raise
-        elapsed = trio.current_time() - started
-        _write(log_fd, f"\n[trioforge] {_status('exited', returncode)} after {elapsed:.2f}s\n")
-        return returncode
-    finally:
-        os.close(log_fd)
 
 
 @attrs.frozen(repr=False)
-class DaskShellTask(ShellTask):
+class DaskShellTask(_OnCluster, ShellTask):
     """A :class:`~trioforge.ShellTask` whose commands run on a Dask worker (see the module notes).
 
     Attributes:
@@ -263,23 +196,9 @@ class DaskShellTask(ShellTask):
 
     link: DaskLink = attrs.field(kw_only=True, eq=False, hash=False, repr=False)
 
-    async def _execute(
-        self,
-        command: str | tuple[str, ...],
-        ctx: TaskContext,
-        log_path: Path,
-        outputs_path: Path,
-        label: str,
-        *,
-        phase: str,
-    ) -> int:
-        return await _execute_remote(
-            self, self.link, command, ctx, log_path, outputs_path, label, phase=phase
-        )
-
 
 @attrs.frozen(repr=False)
-class DaskPooledShellTask(PooledShellTask):
+class DaskPooledShellTask(_OnCluster, PooledShellTask):
     """A shell task with resource pools whose commands run on a Dask worker.
 
     Attributes:
@@ -287,20 +206,6 @@ class DaskPooledShellTask(PooledShellTask):
     """
 
     link: DaskLink = attrs.field(kw_only=True, eq=False, hash=False, repr=False)
-
-    async def _execute(
-        self,
-        command: str | tuple[str, ...],
-        ctx: TaskContext,
-        log_path: Path,
-        outputs_path: Path,
-        label: str,
-        *,
-        phase: str,
-    ) -> int:
-        return await _execute_remote(
-            self, self.link, command, ctx, log_path, outputs_path, label, phase=phase
-        )
 
 
 def _init_args(task: Any) -> dict[str, Any]:
