@@ -27,6 +27,7 @@ examples:
   trioforge run ci.yaml --input python=3.12  a value for ${{ inputs.python }}
   trioforge run ci.yaml --output stream    every task's output, live
   trioforge run ci.yaml --json > run.jsonl audit events as JSON Lines
+  trioforge run ci.yaml --dask ADDRESS     the commands on a Dask cluster
   trioforge resume RUN_ID                  finish a failed or killed run
   trioforge runs                           recent runs
   trioforge show RUN_ID                    every task of a run, even while it runs
@@ -55,6 +56,7 @@ examples:
   trioforge run ci.yaml --only test        test alone (needs a completed run)
   trioforge run ci.yaml --output grouped --tail 50
   trioforge run release.yaml --input version=1.2.3
+  trioforge run ci.yaml --dask tcp://scheduler:8786
 
 Ctrl-C once stops running tasks (SIGTERM, then SIGKILL after their grace
 period) and runs the compensations of completed tasks; twice kills

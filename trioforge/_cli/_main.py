@@ -130,6 +130,7 @@ def _dispatch(args: argparse.Namespace, early: StartedProbe | None) -> int:
                 tasks=tasks,
                 only=only,
                 inputs=tuple(args.inputs) if args.inputs else None,
+                dask=args.dask,
             )
         )
     if command in ("runs", "show", "report"):

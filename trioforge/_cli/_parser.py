@@ -216,6 +216,13 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"show the last N lines of a failed task's log (default {TAIL_LINES}; 0: none)",
     )
+    parser.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run the shell commands on the workers of the Dask scheduler at ADDRESS, e.g. "
+        "tcp://host:8786 (over the file's 'dask: {address: ...}'; needs trioforge[dask] and "
+        "a file system the workers share)",
+    )
 
 
 def _add_store_commands(

@@ -40,7 +40,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import attrs
 import trio
@@ -66,7 +66,7 @@ from .._store import (
     StoredRun,
     default_store_path,
 )
-from .._workflow_file import WorkflowFile, load_workflow_file
+from .._workflow_file import DaskSettings, WorkflowFile, load_workflow_file
 from . import _store_commands
 from ._preflight import (
     AuditLogError,
@@ -89,6 +89,9 @@ from ._store_commands import (
 )
 from ._summary import TAIL_LINES, print_failures, print_summary
 from ._views import Views
+
+if TYPE_CHECKING:
+    from .._dask._shell_task import DaskLink
 
 __all__ = ["RunOptions", "UsageError", "run_workflow_file"]
 
@@ -123,6 +126,8 @@ class RunOptions:
         tail: how many log lines of a failed task to show (``--tail``).
         inputs: the ``--input KEY=VALUE`` pairs; None if none was given (a
             resume then uses the inputs its run started with).
+        dask: the Dask scheduler to run the shell commands on (``--dask``,
+            over the file's ``dask: {address: ...}``); None: the file's, if any.
     """
 
     file: str | None
@@ -146,6 +151,7 @@ class RunOptions:
     tasks: tuple[str, ...] = ()
     only: bool = False
     inputs: tuple[tuple[str, str], ...] | None = None
+    dask: str | None = None
 
 
 @attrs.frozen
@@ -237,6 +243,7 @@ def run_workflow_file(options: RunOptions) -> int:
     loaded = target.loaded
     warn(loaded, quiet=options.quiet)
     workflow, selection = _selection(options, target)
+    workflow, link = _on_dask(options.dask, loaded, workflow)
     check_paths(options.audit_log, loaded.log_dir, target.store_path)
     max_parallel = options.max_parallel or loaded.max_parallel or os.cpu_count() or 1
     tracker = RunTracker(workflow, loaded.log_dir)
@@ -281,7 +288,7 @@ def run_workflow_file(options: RunOptions) -> int:
             interrupts = Interrupts(
                 executor, groups, views.notice, started=lambda: tracker.run_id is not None
             )
-            outcome = trio.run(_run, start, interrupts, store, options.audit_log)
+            outcome = trio.run(_run, start, interrupts, store, options.audit_log, link)
         finally:
             views.stop()
             with contextlib.suppress(OSError):  # what it could not write was reported
@@ -290,6 +297,25 @@ def run_workflow_file(options: RunOptions) -> int:
     if target.store_path is not None and not outcome.refused:
         retain(target.store_path, target.loaded, views.err)
     return code
+
+
+def _on_dask(
+    address: str | None, loaded: WorkflowFile, workflow: Workflow
+) -> tuple[Workflow, DaskLink | None]:
+    """``workflow`` with its commands run on Dask (``--dask``, else the file's ``dask:``)."""
+    settings = loaded.dask or DaskSettings()
+    address = address or settings.address
+    if address is None:
+        return workflow, None
+    try:
+        from .._dask._shell_task import DaskLink, on_dask
+    except ImportError as exc:
+        raise UsageError(
+            f"running shell tasks on Dask needs the dask extra ({exc}): "
+            "pip install 'trioforge[dask]'"
+        ) from None
+    link = DaskLink(address, connect_timeout=settings.connect_timeout)
+    return on_dask(workflow, link), link
 
 
 def _selection(options: RunOptions, target: _Target) -> tuple[Workflow, dict[str, object]]:
@@ -414,7 +440,11 @@ async def _run(
     interrupts: Interrupts,
     store: SQLiteRunStore | None,
     audit_log: str | None = None,
+    link: DaskLink | None = None,
 ) -> _Outcome:
+    if link is not None:
+        async with link.connected():  # before the store: a refused connection records no run
+            return await _run(start, interrupts, store, audit_log)
     if store is None:
         return await _drive(start, interrupts, audit_log)
     opening = True

@@ -129,13 +129,15 @@ async def run_shell(
     cwd: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
     resources: Mapping[str, float] | None = None,
+    grace: float = 1.0,
+    key: str | None = None,
 ) -> int:
     """Run a command on a worker and return its exit status; cancelling it kills it there.
 
     The command runs through :func:`run_shell_on_worker`. When the awaiting
     scope is cancelled (a task's timeout, say), ``trio.Cancelled``
     propagates at once and the worker kills the command's process group
-    within about ``poll + grace`` (1.2 s) plus a scheduler round trip. The
+    within about ``poll + grace`` (1.2 s by default) plus a scheduler round trip. The
     workers must share the orchestrator's file system (``cwd`` and
     ``log_path`` are paths there) and have trioforge installed.
 
@@ -146,6 +148,10 @@ async def run_shell(
         cwd: the working directory, or None for the worker's.
         env: the complete environment, or None for the worker's.
         resources: Dask worker resources the command needs.
+        grace: seconds between SIGTERM and SIGKILL when the call is cancelled.
+        key: the call's Dask key (unique; it names the call's cancel flag,
+            see ``cancel_event_name``, and shows in Dask's dashboard); None
+            for a fresh one.
 
     Returns:
         The exit status (``-N``: ended by signal N).
@@ -161,8 +167,8 @@ async def run_shell(
         client,
         run_shell_on_worker,
         tuple(args),
-        {},
+        {"grace": grace},
         resources=resources,
-        key=f"trioforge-shell-{uuid.uuid4().hex}",
+        key=f"trioforge-shell-{uuid.uuid4().hex}" if key is None else key,
     )
     return int(await await_future(client, future, fetch=True))

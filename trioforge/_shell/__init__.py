@@ -6,7 +6,10 @@ environment-name rule (``_env``); log and output files (``_files``);
 ``${{ tasks.ID.outputs.KEY }}`` templates (``_templates``); the check that
 refuses templates where a program reads code (``_argv_code``); process
 groups (``_process_group``) and the watchdog that kills them when the
-driving process dies (``_watchdog``).
+driving process dies (``_watchdog``). A shell task whose commands run
+elsewhere (the Dask room's) replaces ``ShellTask._launch`` only, with what
+this door exports for it (``may_start``, ``with_driver``,
+``ProcessStartError``, ``start_failure``).
 
 May import: ``_core``, and ``_store``'s codec registry (``ShellResult``
 registers itself there). Imported by: the workflow-file front end, the
@@ -25,7 +28,11 @@ from ._files import display_path as display_path
 from ._files import run_folder as run_folder
 from ._files import task_log_path as task_log_path
 from ._process_group import ProcessGroups as ProcessGroups
+from ._process_group import ProcessStartError as ProcessStartError
+from ._process_group import may_start as may_start
 from ._process_group import process_watchdog as process_watchdog
+from ._process_group import start_failure as start_failure
+from ._process_group import with_driver as with_driver
 from ._result import ShellCommandError as ShellCommandError
 from ._result import ShellResult as ShellResult
 from ._shell_task import ShellTask as ShellTask
@@ -42,6 +49,7 @@ __all__ = [
     "CodeItem",
     "MissingOutputError",
     "ProcessGroups",
+    "ProcessStartError",
     "Reference",
     "ShellCommandError",
     "ShellResult",
@@ -51,10 +59,13 @@ __all__ = [
     "display_path",
     "kill_leftovers",
     "layered_env",
+    "may_start",
     "process_watchdog",
     "run_folder",
     "scan",
+    "start_failure",
     "task_log_path",
     "to_command",
     "to_env",
+    "with_driver",
 ]

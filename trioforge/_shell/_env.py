@@ -11,17 +11,21 @@ The values are immutable, so a value cannot change after it was checked;
 ``attrs.evolve`` on a task costs nothing and keeps what was checked.
 
 The environment-variable name rule (:data:`ENV_NAME`) lives here, a leaf the
-YAML loader imports too.
+YAML loader imports too, and so does the one list of the ``TRIOFORGE_*``
+variables a command gets (:func:`task_env`), from which the names a task's
+``env`` may not set (:data:`RESERVED_ENV`) are made.
 """
 
 from __future__ import annotations
 
 import operator
 import re
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 
 from ._argv_code import code_items
 from ._templates import contains_template, scan
+from ._watchdog import DRIVER_ENV, RUN_ENV
 
 __all__ = [
     "ENV_NAME",
@@ -29,23 +33,45 @@ __all__ = [
     "EnvLike",
     "checked_text",
     "layered_env",
+    "task_env",
     "to_command",
     "to_env",
 ]
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 """What an environment variable name may be (the YAML loader checks names with it too)."""
-RESERVED_ENV = frozenset(
-    {
-        "TRIOFORGE_ATTEMPT",
-        "TRIOFORGE_DRIVER",
-        "TRIOFORGE_OUTPUT",
-        "TRIOFORGE_PHASE",
-        "TRIOFORGE_PYTHON",
-        "TRIOFORGE_RUN_ID",
-        "TRIOFORGE_TASK_ID",
+
+
+def task_env(
+    *, output: str, attempt: int, task_id: str, run_id: str, phase: str
+) -> dict[str, str]:
+    """The ``TRIOFORGE_*`` variables of a command, but ``TRIOFORGE_DRIVER``.
+
+    ``TRIOFORGE_DRIVER`` names the process that starts the command, so the
+    code that starts it adds it (``with_driver`` in ``_process_group``). A
+    new variable is added here, and only here: :data:`RESERVED_ENV` follows.
+
+    Args:
+        output: the path of the outputs file (``TRIOFORGE_OUTPUT``).
+        attempt: the attempt number, from 1 (``TRIOFORGE_ATTEMPT``).
+        task_id: the workflow task the command belongs to (``TRIOFORGE_TASK_ID``).
+        run_id: the run's id (``TRIOFORGE_RUN_ID``).
+        phase: ``run``, ``fallback`` or ``compensate`` (``TRIOFORGE_PHASE``).
+    """
+    return {
+        "TRIOFORGE_OUTPUT": output,
+        "TRIOFORGE_ATTEMPT": str(attempt),
+        "TRIOFORGE_TASK_ID": task_id,
+        RUN_ENV: run_id,
+        "TRIOFORGE_PHASE": phase,
+        "TRIOFORGE_PYTHON": sys.executable,
     }
+
+
+RESERVED_ENV = frozenset(
+    {*task_env(output="", attempt=1, task_id="", run_id="", phase=""), DRIVER_ENV}
 )
+"""The variables trioforge sets for a command, which a task's ``env`` may not set."""
 
 
 class _Script(str):

@@ -48,14 +48,22 @@ from ._watchdog import DRIVER_ENV, Watchdog, driver_chain
 __all__ = [
     "ProcessGroups",
     "ProcessStartError",
+    "may_start",
     "process_watchdog",
     "run_in_group",
     "signal_group",
+    "start_failure",
+    "with_driver",
 ]
 
 
 class ProcessStartError(Exception):
-    """The command could not be started (missing program, bad cwd, or a forced stop)."""
+    """The command could not be run: a missing program, a bad cwd, a forced stop.
+
+    A shell task turns it into a :class:`~trioforge.ShellCommandError` with no
+    exit status (a task whose commands run elsewhere raises it too, when the
+    command could not be run there).
+    """
 
 
 def signal_group(pgid: int, signum: int) -> bool:
@@ -151,6 +159,24 @@ def process_watchdog(groups: ProcessGroups | None = None) -> Iterator[None]:
         dog.close()
 
 
+def with_driver(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with ``TRIOFORGE_DRIVER`` naming this process added (see the module notes)."""
+    return {**env, DRIVER_ENV: driver_chain(env.get(DRIVER_ENV))}
+
+
+async def may_start(groups: ProcessGroups | None) -> None:
+    """Check, just before a command starts, that it may.
+
+    Raises:
+        trio.Cancelled: the caller is cancelled already (a cancelled task ends
+            as cancelled, not as a command that failed to start).
+        ProcessStartError: ``groups`` refuses new commands (a forced stop).
+    """
+    await trio.lowlevel.checkpoint_if_cancelled()
+    if groups is not None and groups.forced:
+        raise ProcessStartError("not started: trioforge is stopping at once")
+
+
 async def run_in_group(
     argv: Sequence[str],
     *,
@@ -179,10 +205,7 @@ async def run_in_group(
     Raises:
         ProcessStartError: the command could not be started.
     """
-    # A task cancelled already must end as cancelled, not as a command that failed to start.
-    await trio.lowlevel.checkpoint_if_cancelled()
-    if groups is not None and groups.forced:
-        raise ProcessStartError("not started: trioforge is stopping at once")
+    await may_start(groups)
 
     async def deliver_cancel(process: trio.Process) -> None:
         pgid = process.pid
@@ -203,7 +226,7 @@ async def run_in_group(
         stdout=output,
         stderr=subprocess.STDOUT,
         cwd=cwd,
-        env={**env, DRIVER_ENV: driver_chain(env.get(DRIVER_ENV))},
+        env=with_driver(env),
         start_new_session=True,
         check=False,
         deliver_cancel=deliver_cancel,
@@ -232,13 +255,14 @@ async def run_in_group(
             if groups is not None:
                 groups.discard(process.pid)
     if start_error is not None:
-        raise ProcessStartError(_start_failure(argv, cwd, start_error)) from start_error
+        raise ProcessStartError(start_failure(argv, cwd, start_error)) from start_error
     assert process is not None
     assert process.returncode is not None
     return process.returncode
 
 
-def _start_failure(argv: Sequence[str], cwd: str | os.PathLike[str] | None, exc: OSError) -> str:
+def start_failure(argv: Sequence[str], cwd: str | os.PathLike[str] | None, exc: OSError) -> str:
+    """Why ``argv`` did not start in ``cwd``, from the error that starting it raised."""
     reason = exc.strerror or str(exc)
     if cwd is not None and not os.path.isdir(cwd):
         return f"cannot start: the working directory {os.fspath(cwd)!r} does not exist"

@@ -19,14 +19,17 @@ per value, not once per task (see ``_env``).
 
 Processes are run by :func:`run_in_group` (see ``_process_group``): their
 own process group, SIGTERM then SIGKILL on cancellation, and no survivor.
+That one step is ``ShellTask._launch``; a subclass whose commands run
+elsewhere (``trioforge run --dask``) replaces it and inherits the rest: the
+argv and environment, the log lines, the outputs and the errors.
 """
 
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import ClassVar
 
 import attrs
 import trio
@@ -34,6 +37,7 @@ import trio
 from .._core import TaskContext, WorkflowError, _to_ids, count, seconds
 from ._env import (
     _to_optional_command,
+    task_env,
     to_command,
     to_env,
 )
@@ -135,6 +139,8 @@ class ShellTask:
     consumers: Mapping[str, tuple[str, ...]] = attrs.field(
         factory=dict, kw_only=True, eq=False, hash=False, repr=False
     )
+    #: Where the command runs, after the label of each attempt's first log line.
+    _where: ClassVar[str] = ""
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
@@ -240,47 +246,26 @@ class ShellTask:
         *,
         phase: str,
     ) -> int:
+        """Run ``command`` once, with its lines in the log; return its exit status.
+
+        The step that starts the process and waits for it is :meth:`_launch`.
+        """
         name = self.task_name
-
-        def lookup(source: str, key: str) -> str:
-            result = ctx.result_of(source)
-            outputs = getattr(result, "outputs", None)
-            if not isinstance(outputs, Mapping) or key not in outputs:
-                available = list(outputs) if isinstance(outputs, Mapping) else []
-                raise MissingOutputError(name, source, key, available=available)
-            return str(outputs[key])
-
         log_fd = _open_log(log_path)
         try:
-            _write(log_fd, f"[trioforge] {label}: {self.describe(command)}\n")
+            _write(log_fd, f"[trioforge] {label}{self._where}: {self.describe(command)}\n")
             try:
-                if isinstance(command, str):
-                    argv = ["/bin/sh", "-e", "-c", command]
-                else:
-                    argv = [expand(item, lookup) for item in command]
-                extra = {key: expand(value, lookup) for key, value in self.env}
+                argv, env = self._command_line(command, ctx, outputs_path, phase)
             except WorkflowError as exc:
                 _write(log_fd, f"[trioforge] error: {exc}\n")
                 raise
-            env = {
-                **os.environ,
-                **extra,
-                "TRIOFORGE_OUTPUT": os.fspath(outputs_path),
-                "TRIOFORGE_ATTEMPT": str(ctx.attempt),
-                "TRIOFORGE_TASK_ID": name,
-                "TRIOFORGE_RUN_ID": ctx.workflow_id,
-                "TRIOFORGE_PHASE": phase,
-                "TRIOFORGE_PYTHON": sys.executable,
-            }
             started = trio.current_time()
             try:
-                returncode = await run_in_group(
+                returncode = await self._launch(
                     argv,
-                    cwd=self.cwd,
                     env=env,
-                    output=log_fd,
-                    grace_period=self.grace_period,
-                    groups=self.process_groups,
+                    log_path=log_path,
+                    log_fd=log_fd,
                     note=lambda text: _write(log_fd, f"\n[trioforge] {text}\n"),
                 )
             except ProcessStartError as exc:
@@ -293,6 +278,76 @@ class ShellTask:
             return returncode
         finally:
             os.close(log_fd)
+
+    def _command_line(
+        self,
+        command: str | tuple[str, ...],
+        ctx: TaskContext,
+        outputs_path: Path,
+        phase: str,
+    ) -> tuple[list[str], dict[str, str]]:
+        """The argv and the environment of ``command`` (all but ``TRIOFORGE_DRIVER``).
+
+        Raises:
+            WorkflowError: a template names an output its task did not write.
+        """
+        name = self.task_name
+
+        def lookup(source: str, key: str) -> str:
+            result = ctx.result_of(source)
+            outputs = getattr(result, "outputs", None)
+            if not isinstance(outputs, Mapping) or key not in outputs:
+                available = list(outputs) if isinstance(outputs, Mapping) else []
+                raise MissingOutputError(name, source, key, available=available)
+            return str(outputs[key])
+
+        if isinstance(command, str):
+            argv = ["/bin/sh", "-e", "-c", command]
+        else:
+            argv = [expand(item, lookup) for item in command]
+        extra = {key: expand(value, lookup) for key, value in self.env}
+        own = task_env(
+            output=os.fspath(outputs_path),
+            attempt=ctx.attempt,
+            task_id=name,
+            run_id=ctx.workflow_id,
+            phase=phase,
+        )
+        return argv, {**os.environ, **extra, **own}
+
+    async def _launch(
+        self,
+        argv: list[str],
+        *,
+        env: dict[str, str],
+        log_path: Path,
+        log_fd: int,
+        note: Callable[[str], object],
+    ) -> int:
+        """Start the command, wait for it and return its exit status: the step a subclass replaces.
+
+        Here: a local process group (:func:`run_in_group`), which adds
+        ``TRIOFORGE_DRIVER`` to ``env``. A replacement must do the same
+        (``with_driver``), check :func:`may_start` before it starts the
+        command, stop the command when cancelled, and raise
+        :class:`ProcessStartError` when the command could not be run.
+
+        Args:
+            argv: the program and its arguments.
+            env: the complete environment but ``TRIOFORGE_DRIVER``.
+            log_path: the task's log file, which ``log_fd`` has open.
+            log_fd: where the command's stdout and stderr go.
+            note: writes a line of text to the log (say, a signal sent).
+        """
+        return await run_in_group(
+            argv,
+            cwd=self.cwd,
+            env=env,
+            output=log_fd,
+            grace_period=self.grace_period,
+            groups=self.process_groups,
+            note=note,
+        )
 
 
 def _status(what: str, returncode: int) -> str:

@@ -14,6 +14,7 @@ from .._core import FailurePolicy, Workflow, WorkflowError
 from .._shell import (
     ProcessGroups,
 )
+from ._cluster import DaskSettings
 from ._schema import Problem
 
 __all__ = ["MAX_PROBLEMS", "WorkflowFile", "WorkflowFileError"]
@@ -69,6 +70,8 @@ class WorkflowFile:
             may be None); None when the file does not say.
         warnings: what is valid but probably not meant (a ``$NAME`` as a
             ``cmd`` program), as problems that fail nothing.
+        dask: the ``dask:`` mapping (the Dask scheduler the shell commands
+            run on), or None when the file has none.
     """
 
     path: Path
@@ -85,6 +88,7 @@ class WorkflowFile:
     inputs: dict[str, str] | None = None
     retention: tuple[int | None, float | None] | None = None
     warnings: tuple[Problem, ...] = ()
+    dask: DaskSettings | None = None
 
     @property
     def executor_options(self) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from .._shell import (
     to_command,
     to_env,
 )
+from ._cluster import read_dask
 from ._file import MAX_PROBLEMS, WorkflowFile, WorkflowFileError
 from ._graph import check_graph
 from ._input_checks import read_inputs, resolve_inputs
@@ -80,6 +81,7 @@ _TOP_KEYS = (
     "defaults",
     "tasks",
     "resources",
+    "dask",
 )
 _DEFAULT_KEYS = ("timeout", "retries", "grace_period")
 
@@ -254,6 +256,7 @@ class _Loader:
                 or compensation_timeout
             )
         retention = self._retention(top["retention"][1]) if "retention" in top else None
+        dask = read_dask(check, top["dask"][1]) if "dask" in top else None
         env: dict[str, str] = {}
         if "env" in top:
             layers = check.env(top["env"][1], "the workflow's env", RESERVED_ENV)
@@ -308,6 +311,7 @@ class _Loader:
             inputs=self.inputs if "inputs" in top else None,
             retention=retention,
             warnings=tuple(check.warnings),
+            dask=dask,
         )
 
     def _inputs(
