@@ -59,6 +59,8 @@ nitpick_ignore_regex = [
     (r"py:.*", r"st\..+"),
     # ShellTask's env type alias (a mapping or (name, value) pairs), private to the shell room.
     (r"py:class", r"EnvLike"),
+    # WorkflowFile.dask's type: the file's ``dask:`` mapping, documented in yaml.rst.
+    (r"py:class", r"trioforge\._workflow_file\._cluster\.DaskSettings"),
 ]
 
 
