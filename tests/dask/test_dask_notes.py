@@ -55,7 +55,8 @@ async def test_a_timed_out_dask_task_says_its_remote_call_may_still_run(
     executor = trioforge.WorkflowExecutor(wf)
     with pytest.raises(trioforge.TaskFailedError):
         await executor.execute_dataflow()
-    assert {"slow": NOTE} == details(executor, trioforge.EventType.TASK_TIMED_OUT)
+    expected = {"slow": NOTE}
+    assert expected == details(executor, trioforge.EventType.TASK_TIMED_OUT)
     assert "may still be running on its Dask worker" in NOTE
     assert await file_appears(marker)  # the call ended: the cluster is idle again
 

@@ -129,6 +129,31 @@ async def test_a_cooperative_call_leaves_no_cancel_flag_behind(
             await trio.sleep(0.05)
 
 
+def start_then_sleep(marker: str, seconds: float) -> None:
+    """On a worker: write ``marker``, then sleep without ever checking cancelled()."""
+    Path(marker).write_text("started")
+    time.sleep(seconds)
+
+
+async def test_a_call_that_never_checks_leaves_no_cancel_flag_behind(
+    client: Client, tmp_path: Path
+) -> None:
+    """A call cancelled while running has a flag; it is deleted when the call ends unchecked."""
+    before = await trio.to_thread.run_sync(cancel_flags, client)
+    marker = tmp_path / "started"
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trioforge.dask.run, client, start_then_sleep, str(marker), 1.5)
+            assert await file_appears(marker)
+            scope.cancel()
+    with trio.fail_after(1):  # the flag is set (the call is still sleeping) ...
+        while not await trio.to_thread.run_sync(cancel_flags, client) - before:  # noqa: ASYNC110
+            await trio.sleep(0.02)
+    with trio.fail_after(10):  # ... and deleted when the call ends
+        while await trio.to_thread.run_sync(cancel_flags, client) - before:  # noqa: ASYNC110
+            await trio.sleep(0.05)
+
+
 async def test_cooperative_cancellation_frees_the_workers(client: Client, tmp_path: Path) -> None:
     """After cancelling calls that fill every worker thread, a new call runs within seconds."""
     slots = len(client.scheduler_info()["workers"]) * 2

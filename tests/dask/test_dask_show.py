@@ -38,7 +38,7 @@ async def test_show_names_each_result_not_recorded(client: Client, tmp_path: Pat
     shown = await trio.to_thread.run_sync(
         lambda: cli("show", result.workflow_id, "--store", str(path), cwd=tmp_path)
     )
-    assert 0 == shown.returncode, shown.stderr
+    assert shown.returncode == 0, shown.stderr
     notes = [line for line in shown.stdout.splitlines() if "not recorded" in line]
     expected = [
         "result not recorded: kept (the store's codec could not encode it faithfully, "

@@ -80,8 +80,7 @@ def flag(key: str) -> Any:
     return event(cancel_event_name(key))
 
 
-#: On a worker: the calls whose cancel flag ``cancelled()`` saw set. When such a
-#: call ends, ``_apply`` clears its flag, which deletes it from the scheduler.
+#: On a worker: the calls whose cancel flag ``cancelled()`` saw set.
 seen_cancelled: set[str] = set()
 
 
@@ -97,16 +96,29 @@ def _apply(fn: bytes, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     try:
         return _load_function(fn)(*args, **kwargs)
     finally:
-        if seen_cancelled:
-            _forget_flag()
+        _forget_flag()
 
 
 def _forget_flag() -> None:
-    key = str(get_worker().get_current_task())
-    if key in seen_cancelled:
-        seen_cancelled.discard(key)
+    """When a call ends on a worker: delete its cancel flag from the scheduler, if it has one.
+
+    It has one if ``cancelled()`` saw it set, or if Dask released the call
+    while it ran (the worker then marks its task ``cancelled``), since the
+    orchestrator sets the flag before it cancels the future. Both are local
+    checks, so a call that was not cancelled costs no round trip. A flag
+    stays behind only for a call cancelled before it started on a worker,
+    or one that ended before the worker heard of the cancel.
+    """
+    try:
+        worker = get_worker()
+    except ValueError:  # not on a worker: no flag to forget
+        return
+    key = worker.get_current_task()
+    task = worker.state.tasks.get(key)
+    if str(key) in seen_cancelled or (task is not None and task.state == "cancelled"):
+        seen_cancelled.discard(str(key))
         with contextlib.suppress(Exception):  # best effort: the scheduler may be gone
-            flag(key).clear()
+            flag(str(key)).clear()  # a cleared event with no waiters is deleted
 
 
 @functools.lru_cache(maxsize=256)
@@ -309,6 +321,9 @@ class Watcher:
             error = RemoteCancelledError(f"remote call {future.key!r}: client closed")
             deliver([(outcome, None, error)])
             raise
+        except Exception as exc:  # a Dask internal changed: fail the call, never hang it
+            deliver([(outcome, None, exc)])
+            return
         self._settled((future, fetch, outcome))
 
     def _settled(self, item: tuple[Future[Any], bool, Outcome]) -> None:
