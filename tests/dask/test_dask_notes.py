@@ -40,7 +40,9 @@ async def file_appears(path: Path, limit: float = 10.0) -> bool:
     return False
 
 
-def details(executor: trioforge.WorkflowExecutor, kind: trioforge.EventType) -> dict[str, Any]:
+def details(
+    executor: trioforge.WorkflowExecutor, kind: trioforge.EventType
+) -> dict[str | None, Any]:
     """The ``detail`` of the run's events of ``kind``, by task id."""
     return {e.task_id: e.detail for e in executor.audit_log.events if e.type == kind}
 

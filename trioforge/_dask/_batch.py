@@ -323,8 +323,8 @@ class Watcher:
             raise
         except Exception as exc:  # a Dask internal changed: fail the call, never hang it
             deliver([(outcome, None, exc)])
-            return
-        self._settled((future, fetch, outcome))
+        else:
+            self._settled((future, fetch, outcome))
 
     def _settled(self, item: tuple[Future[Any], bool, Outcome]) -> None:
         self._finished.append(item)
