@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import gc
 import operator
 import os
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
-from distributed import Client
+from distributed import Client, LocalCluster
 
 import trioforge.dask
 
@@ -221,3 +223,17 @@ def busy_keys(client: Client) -> list[str]:
     """The keys the workers' threads are running, cancelled ones included."""
     running = client.run(lambda dask_worker: [str(t.key) for t in dask_worker.state.executing])
     return [key for keys in running.values() for key in keys]
+
+
+async def test_a_closed_client_is_not_kept_alive(cluster: LocalCluster) -> None:
+    """After a call, closing and dropping a client frees it: trioforge keeps no reference."""
+    other = await trio.to_thread.run_sync(Client, cluster)
+    expected = 3
+    try:
+        assert expected == await trioforge.dask.run(other, add, 1, 2)
+    finally:
+        await trio.to_thread.run_sync(other.close)
+    ref = weakref.ref(other)
+    del other
+    gc.collect()
+    assert ref() is None

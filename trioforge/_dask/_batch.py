@@ -280,8 +280,9 @@ class Watcher:
     all their outcomes go to trio in one ``run_sync_soon``.
     """
 
-    def __init__(self, client: Client) -> None:
-        self._client: Any = client  # untyped API below
+    def __init__(self) -> None:
+        # No reference to the client (the futures have theirs): a watcher is
+        # the value of a weak dict keyed by its client.
         self._lock = threading.Lock()
         self._incoming: list[tuple[Future[Any], bool, Outcome]] = []
         # Loop-thread state only, from here on.
@@ -296,7 +297,8 @@ class Watcher:
             self._incoming.append((future, fetch, outcome))
             first = len(self._incoming) == 1
         if first:
-            self._client.loop.add_callback(self._take)
+            untyped: Any = future  # untyped API
+            untyped.client.loop.add_callback(self._take)
 
     def _take(self) -> None:
         with self._lock:
@@ -341,7 +343,7 @@ class Watcher:
         for future, fetch, outcome in batch:
             if future.status != "finished":
                 # An error (already on the client: no transfer), or cancelled or lost.
-                self._spawn(fetch_one(self._client, future, outcome))
+                self._spawn(fetch_one(future, outcome))
             elif fetch:
                 values.append((future, outcome))
             else:
@@ -361,11 +363,12 @@ class Watcher:
         try:
             try:
                 futures = [future for future, _ in batch]
-                values = await self._client.gather(futures, asynchronous=True)
+                client: Any = futures[0].client  # all of one client; untyped API
+                values = await client.gather(futures, asynchronous=True)
             except Exception:
                 # A worker was lost meanwhile, say: each call gets its own outcome.
                 for future, outcome in batch:
-                    self._spawn(fetch_one(self._client, future, outcome))
+                    self._spawn(fetch_one(future, outcome))
             else:
                 deliver(
                     [
@@ -380,11 +383,12 @@ class Watcher:
                 asyncio.get_running_loop().call_soon(self._flush)
 
 
-async def fetch_one(client: Any, future: Future[Any], outcome: Outcome) -> None:  # noqa: ASYNC910
+async def fetch_one(future: Future[Any], outcome: Outcome) -> None:  # noqa: ASYNC910
     """On the client's loop: wait for ``future``, fetch its value or error, settle ``outcome``.
 
     An asyncio coroutine (the client's loop), so trio's checkpoint rules do not apply.
     """
+    client: Any = future.client  # untyped API
     try:
         value = await client.gather(future, asynchronous=True)
     except FutureCancelledError as exc:
@@ -408,5 +412,5 @@ def watcher(client: Client) -> Watcher:
     """The client's :class:`Watcher` (made on first use)."""
     found = _watchers.get(client)
     if found is None:
-        found = _watchers.setdefault(client, Watcher(client))
+        found = _watchers.setdefault(client, Watcher())
     return found
