@@ -237,3 +237,24 @@ async def test_a_closed_client_is_not_kept_alive(cluster: LocalCluster) -> None:
     del other
     gc.collect()
     assert ref() is None
+
+
+async def test_closing_the_client_fails_a_pending_call_at_once(
+    cluster: LocalCluster, client: Client
+) -> None:
+    """A call pending when its client closes raises RemoteCancelledError as the client closes."""
+    other = await trio.to_thread.run_sync(Client, cluster)
+    try:
+        async with trio.open_nursery() as nursery:
+
+            async def close_soon() -> None:
+                await trio.sleep(0.3)
+                await trio.to_thread.run_sync(other.close)
+
+            nursery.start_soon(close_soon)
+            started = trio.current_time()
+            with pytest.raises(trioforge.dask.RemoteCancelledError):
+                await trioforge.dask.run(other, nap, 1.0)
+            assert trio.current_time() - started < 0.3 + 0.5
+    finally:
+        await trio.to_thread.run_sync(other.close)

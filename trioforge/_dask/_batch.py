@@ -320,8 +320,7 @@ class Watcher:
                 await untyped._state.wait()
         except asyncio.CancelledError:
             # The loop itself is stopping (the client is closing): tell trio, then stop too.
-            error = RemoteCancelledError(f"remote call {future.key!r}: client closed")
-            deliver([(outcome, None, error)])
+            deliver([(outcome, None, _closed(future))])
             raise
         except Exception as exc:  # a Dask internal changed: fail the call, never hang it
             deliver([(outcome, None, exc)])
@@ -365,6 +364,10 @@ class Watcher:
                 futures = [future for future, _ in batch]
                 client: Any = futures[0].client  # all of one client; untyped API
                 values = await client.gather(futures, asynchronous=True)
+            except asyncio.CancelledError:
+                # The loop itself is stopping (the client is closing): tell trio, then stop too.
+                deliver([(outcome, None, _closed(future)) for future, outcome in batch])
+                raise
             except Exception:
                 # A worker was lost meanwhile, say: each call gets its own outcome.
                 for future, outcome in batch:
@@ -396,13 +399,16 @@ async def fetch_one(future: Future[Any], outcome: Outcome) -> None:  # noqa: ASY
         deliver([(outcome, None, error)])
     except asyncio.CancelledError:
         # The loop itself is stopping (the client is closing): tell trio, then stop too.
-        error = RemoteCancelledError(f"remote call {future.key!r}: client closed")
-        deliver([(outcome, None, error)])
+        deliver([(outcome, None, _closed(future))])
         raise
     except Exception as exc:  # the remote function's own exception, or a Dask error
         deliver([(outcome, None, exc)])
     else:
         deliver([(outcome, value, None)])
+
+
+def _closed(future: Future[Any]) -> RemoteCancelledError:
+    return RemoteCancelledError(f"remote call {future.key!r}: client closed")
 
 
 _watchers: weakref.WeakKeyDictionary[Client, Watcher] = weakref.WeakKeyDictionary()
