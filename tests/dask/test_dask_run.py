@@ -145,10 +145,10 @@ async def test_a_call_that_never_checks_leaves_no_cancel_flag_behind(
     marker = tmp_path / "started"
     with trio.CancelScope() as scope:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(trioforge.dask.run, client, start_then_sleep, str(marker), 1.5)
+            nursery.start_soon(trioforge.dask.run, client, start_then_sleep, str(marker), 3.0)
             assert await file_appears(marker)
             scope.cancel()
-    with trio.fail_after(1):  # the flag is set (the call is still sleeping) ...
+    with trio.fail_after(2):  # the flag is set (the call is still sleeping) ...
         while not await trio.to_thread.run_sync(cancel_flags, client) - before:  # noqa: ASYNC110
             await trio.sleep(0.02)
     with trio.fail_after(10):  # ... and deleted when the call ends
