@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import trio
 from distributed import Client, LocalCluster
+from distributed.client import FutureState
 
 import trioforge.dask
 
@@ -258,3 +259,33 @@ async def test_closing_the_client_fails_a_pending_call_at_once(
             assert trio.current_time() - started < 0.3 + 0.5
     finally:
         await trio.to_thread.run_sync(other.close)
+
+
+class OpaqueEvent:
+    """A future state's event without the waiter list trioforge hooks into."""
+
+    def __init__(self, event: Any) -> None:
+        self._event = event
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "_waiters":
+            raise AttributeError(name)
+        return getattr(self._event, name)
+
+
+async def test_calls_complete_without_the_event_internals(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where a future's event has no waiter list, each call is awaited the public way."""
+    real: Any = FutureState._get_event  # untyped
+    monkeypatch.setattr(FutureState, "_get_event", lambda state: OpaqueEvent(real(state)))
+    results: dict[int, int] = {}
+
+    async def one(i: int) -> None:
+        results[i] = await trioforge.dask.run(client, add, i, 1)
+
+    async with trio.open_nursery() as nursery:
+        for i in range(20):
+            nursery.start_soon(one, i)
+    expected = {i: i + 1 for i in range(20)}
+    assert expected == results

@@ -272,8 +272,8 @@ class Watcher:
     """Watches a client's futures from its loop; settles their outcomes in batches.
 
     The trio thread hands futures over with :meth:`watch` (one loop callback
-    for all those handed over before the loop takes them). On the loop, each
-    future's settling is awaited by a small coroutine; the futures that
+    for all those handed over before the loop takes them). On the loop, a
+    waiter on each future's state notes when it settles; the futures that
     settle in one loop iteration are flushed together: the values to fetch
     in one ``gather`` (while a gather is in flight, the next batch waits for
     it, so a busy run makes few large gathers, not many small ones), and
@@ -304,12 +304,41 @@ class Watcher:
         with self._lock:
             taken, self._incoming = self._incoming, []
         for item in taken:
-            if item[0].status == "pending":
-                task = asyncio.ensure_future(self._wait(*item))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-            else:
-                self._settled(item)
+            self._hook(item)
+
+    def _hook(self, item: tuple[Future[Any], bool, Outcome]) -> None:
+        """On the loop: settle ``item`` now if its future has settled, else once it does.
+
+        The future's state holds an ``asyncio.Event`` (Dask's own
+        done-callbacks await it). Awaiting it would take an asyncio task per
+        future; a waiter added to the event is a plain ``asyncio.Future``
+        whose callback runs when the event is set, for a fraction of the
+        cost. Should those internals change, a task per future awaits the
+        state instead.
+        """
+        future: Any = item[0]  # untyped API
+        if future.status != "pending":
+            self._settled(item)
+            return
+        try:
+            event = future._state._get_event()
+            waiters = event._waiters
+        except AttributeError:  # the internals changed: the slower, public way
+            self._spawn(self._wait(*item))
+            return
+        if event.is_set():  # not expected while pending; fetch_one sorts it out
+            self._settled(item)
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        waiters.append(waiter)
+        waiter.add_done_callback(functools.partial(self._woken, waiters, item))
+
+    def _woken(
+        self, waiters: Any, item: tuple[Future[Any], bool, Outcome], waiter: asyncio.Future[Any]
+    ) -> None:
+        with contextlib.suppress(ValueError):  # Event.wait() removes its waiters, so do we
+            waiters.remove(waiter)
+        self._hook(item)  # still pending if the future was lost and is being recomputed
 
     async def _wait(self, future: Future[Any], fetch: bool, outcome: Outcome) -> None:  # noqa: ASYNC910
         # An asyncio coroutine on the client's loop: trio's checkpoint rules do not apply.
