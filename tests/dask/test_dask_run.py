@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import gc
 import operator
 import os
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
-from distributed import Client
+from distributed import Client, LocalCluster
+from distributed.client import FutureState
 
 import trioforge.dask
 
@@ -129,6 +132,31 @@ async def test_a_cooperative_call_leaves_no_cancel_flag_behind(
             await trio.sleep(0.05)
 
 
+def start_then_sleep(marker: str, seconds: float) -> None:
+    """On a worker: write ``marker``, then sleep without ever checking cancelled()."""
+    Path(marker).write_text("started")
+    time.sleep(seconds)
+
+
+async def test_a_call_that_never_checks_leaves_no_cancel_flag_behind(
+    client: Client, tmp_path: Path
+) -> None:
+    """A call cancelled while running has a flag; it is deleted when the call ends unchecked."""
+    before = await trio.to_thread.run_sync(cancel_flags, client)
+    marker = tmp_path / "started"
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trioforge.dask.run, client, start_then_sleep, str(marker), 3.0)
+            assert await file_appears(marker)
+            scope.cancel()
+    with trio.fail_after(2):  # the flag is set (the call is still sleeping) ...
+        while not await trio.to_thread.run_sync(cancel_flags, client) - before:  # noqa: ASYNC110
+            await trio.sleep(0.02)
+    with trio.fail_after(10):  # ... and deleted when the call ends
+        while await trio.to_thread.run_sync(cancel_flags, client) - before:  # noqa: ASYNC110
+            await trio.sleep(0.05)
+
+
 async def test_cooperative_cancellation_frees_the_workers(client: Client, tmp_path: Path) -> None:
     """After cancelling calls that fill every worker thread, a new call runs within seconds."""
     slots = len(client.scheduler_info()["workers"]) * 2
@@ -196,3 +224,68 @@ def busy_keys(client: Client) -> list[str]:
     """The keys the workers' threads are running, cancelled ones included."""
     running = client.run(lambda dask_worker: [str(t.key) for t in dask_worker.state.executing])
     return [key for keys in running.values() for key in keys]
+
+
+async def test_a_closed_client_is_not_kept_alive(cluster: LocalCluster) -> None:
+    """After a call, closing and dropping a client frees it: trioforge keeps no reference."""
+    other = await trio.to_thread.run_sync(Client, cluster)
+    expected = 3
+    try:
+        assert expected == await trioforge.dask.run(other, add, 1, 2)
+    finally:
+        await trio.to_thread.run_sync(other.close)
+    ref = weakref.ref(other)
+    del other
+    gc.collect()
+    assert ref() is None
+
+
+async def test_closing_the_client_fails_a_pending_call_at_once(
+    cluster: LocalCluster, client: Client
+) -> None:
+    """A call pending when its client closes raises RemoteCancelledError as the client closes."""
+    other = await trio.to_thread.run_sync(Client, cluster)
+    try:
+        async with trio.open_nursery() as nursery:
+
+            async def close_soon() -> None:
+                await trio.sleep(0.3)
+                await trio.to_thread.run_sync(other.close)
+
+            nursery.start_soon(close_soon)
+            started = trio.current_time()
+            with pytest.raises(trioforge.dask.RemoteCancelledError):
+                await trioforge.dask.run(other, nap, 1.0)
+            assert trio.current_time() - started < 0.3 + 0.5
+    finally:
+        await trio.to_thread.run_sync(other.close)
+
+
+class OpaqueEvent:
+    """A future state's event without the waiter list trioforge hooks into."""
+
+    def __init__(self, event: Any) -> None:
+        self._event = event
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "_waiters":
+            raise AttributeError(name)
+        return getattr(self._event, name)
+
+
+async def test_calls_complete_without_the_event_internals(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where a future's event has no waiter list, each call is awaited the public way."""
+    real: Any = FutureState._get_event  # untyped
+    monkeypatch.setattr(FutureState, "_get_event", lambda state: OpaqueEvent(real(state)))
+    results: dict[int, int] = {}
+
+    async def one(i: int) -> None:
+        results[i] = await trioforge.dask.run(client, add, i, 1)
+
+    async with trio.open_nursery() as nursery:
+        for i in range(20):
+            nursery.start_soon(one, i)
+    expected = {i: i + 1 for i in range(20)}
+    assert expected == results

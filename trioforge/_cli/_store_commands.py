@@ -18,7 +18,9 @@ array, newest first) and :meth:`StoredRun.to_json` (``show --json``).
 ``show`` ends with a ``ctx.state not restorable:`` line when a run that can
 still be resumed has completed tasks whose ``ctx.state`` could not be stored
 (:meth:`StoredRun.unrestorable_states`): a resume would compensate them
-without it.
+without it, and a ``result not recorded:`` line for each completed task whose
+result the codec could not encode faithfully (:meth:`StoredRun.unrestorable`;
+a ``DaskTask(..., fetch=False)`` result left on the cluster, say).
 """
 
 from __future__ import annotations
@@ -334,6 +336,15 @@ def show_run(path: Path, run_id: str, *, as_json: bool) -> int:
                 ", ".join(lost),
                 " (a resume restores these tasks with an empty ctx.state, so a rollback "
                 "compensates them without what they recorded there)",
+            ),
+            highlight=False,
+        )
+    for tid in run.unrestorable():  # e.g. a DaskTask's result left on the cluster
+        console.print(
+            Text.assemble(
+                ("result not recorded: ", "magenta"),
+                tid,
+                " (the store's codec could not encode it faithfully, so a resume runs it again)",
             ),
             highlight=False,
         )

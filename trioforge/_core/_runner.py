@@ -463,7 +463,8 @@ def _cancelled(
     waiting: bool = False,
 ) -> None:
     run.cancelled.append(task_id)
-    reason = run.stop_reason()
+    note = getattr(run.tasks[run.dag.index[task_id]], "cancel_note", None)  # what stays behind
+    reason = "; ".join(filter(None, (run.stop_reason(), note)))
     run.emit(
         EventType.TASK_CANCELLED,
         task_id,
@@ -485,6 +486,7 @@ def _failed_attempt(
 ) -> float | None:
     """Record a failed attempt; return the wait before the next one, or None if it was the last."""
     timed_out = isinstance(error, TaskTimeoutError) and error.task_id == task_id
+    note = getattr(run.tasks[run.dag.index[task_id]], "cancel_note", None) if timed_out else None
     run.emit(
         EventType.TASK_TIMED_OUT if timed_out else EventType.TASK_FAILED,
         task_id,
@@ -492,6 +494,7 @@ def _failed_attempt(
         attempt=attempt,
         duration=trio.current_time() - started,
         error=describe(error),
+        detail=note,
     )
     if attempt > retries:
         run.failures[task_id] = error

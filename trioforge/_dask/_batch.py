@@ -16,10 +16,16 @@ whose cancellation is processed before the batch is sent is left out of it;
 one whose call was sent is flagged and cancelled like any cancelled call
 (the leader's too, by the caller's next await).
 
-Fetching (client's loop thread): a finished future's value is fetched with
-the other values that finished in the same loop iteration, in one
-``gather``. If that gather fails (a worker was lost meanwhile, say), each
-value is fetched on its own so each call gets its own outcome.
+Settling (client's loop thread): the trio thread hands each submitted
+future to the client's :class:`Watcher`, one loop callback for all the
+futures handed over before the loop takes them (Dask's own
+``add_done_callback`` costs a loop callback per future, a thread-pool hop
+and a callback thread). The futures that settle in one loop iteration are
+flushed together: their values are fetched in one ``gather`` (one at a
+time: those that settle while a gather is in flight wait for it and go in
+the next one), and their outcomes reach trio in one ``run_sync_soon``. If
+a gather fails (a worker was lost meanwhile, say), each value is fetched
+on its own so each call gets its own outcome.
 """
 
 from __future__ import annotations
@@ -27,8 +33,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import threading
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 import attrs
@@ -38,14 +45,16 @@ from distributed.client import FutureCancelledError
 from distributed.protocol import pickle as dask_pickle
 
 __all__ = [
-    "Fetcher",
+    "Outcome",
     "RemoteCancelledError",
+    "Watcher",
     "cancel_event_name",
+    "deliver",
     "fetch_one",
-    "fetcher",
     "flag",
     "seen_cancelled",
     "submit",
+    "watcher",
 ]
 
 
@@ -71,8 +80,7 @@ def flag(key: str) -> Any:
     return event(cancel_event_name(key))
 
 
-#: On a worker: the calls whose cancel flag ``cancelled()`` saw set. When such a
-#: call ends, ``_apply`` clears its flag, which deletes it from the scheduler.
+#: On a worker: the calls whose cancel flag ``cancelled()`` saw set.
 seen_cancelled: set[str] = set()
 
 
@@ -88,16 +96,29 @@ def _apply(fn: bytes, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     try:
         return _load_function(fn)(*args, **kwargs)
     finally:
-        if seen_cancelled:
-            _forget_flag()
+        _forget_flag()
 
 
 def _forget_flag() -> None:
-    key = str(get_worker().get_current_task())
-    if key in seen_cancelled:
-        seen_cancelled.discard(key)
+    """When a call ends on a worker: delete its cancel flag from the scheduler, if it has one.
+
+    It has one if ``cancelled()`` saw it set, or if Dask released the call
+    while it ran (the worker then marks its task ``cancelled``), since the
+    orchestrator sets the flag before it cancels the future. Both are local
+    checks, so a call that was not cancelled costs no round trip. A flag
+    stays behind only for a call cancelled before it started on a worker,
+    or one that ended before the worker heard of the cancel.
+    """
+    try:
+        worker = get_worker()
+    except ValueError:  # not on a worker: no flag to forget
+        return
+    key = worker.get_current_task()
+    task = worker.state.tasks.get(key)
+    if str(key) in seen_cancelled or (task is not None and task.state == "cancelled"):
+        seen_cancelled.discard(str(key))
         with contextlib.suppress(Exception):  # best effort: the scheduler may be gone
-            flag(key).clear()
+            flag(str(key)).clear()  # a cleared event with no waiters is deleted
 
 
 @functools.lru_cache(maxsize=256)
@@ -109,9 +130,6 @@ def _load_function(payload: bytes) -> Callable[..., Any]:
 
 #: Dask's own pickling (cloudpickle where needed); untyped.
 _PICKLE: Any = dask_pickle
-
-#: ``report(value, error)``: where a fetched outcome goes.
-Report = Callable[[Any, BaseException | None], None]
 
 
 @attrs.define(eq=False)
@@ -141,11 +159,13 @@ def _send(client: Client, batch: _Batch) -> None:
     for call in batch.calls:
         if not call.abandoned:
             groups.setdefault(call.resources, []).append(call)
+    # One pickle per distinct function of the batch (a fan-out calls one function many times).
+    payloads: dict[int, bytes] = {}
     try:
         for resources, calls in groups.items():
             futures = client.map(
                 _apply,
-                [_PICKLE.dumps(call.fn) for call in calls],
+                [_payload(payloads, call.fn) for call in calls],
                 [call.args for call in calls],
                 [call.kwargs for call in calls],
                 key=[call.key for call in calls],
@@ -156,6 +176,13 @@ def _send(client: Client, batch: _Batch) -> None:
                 call.future = future
     except Exception as exc:  # e.g. the client is closed
         batch.error = exc
+
+
+def _payload(payloads: dict[int, bytes], fn: Callable[..., Any]) -> bytes:
+    found = payloads.get(id(fn))  # the batch holds fn: its id is not reused meanwhile
+    if found is None:
+        found = payloads[id(fn)] = _PICKLE.dumps(fn)
+    return found
 
 
 async def submit(
@@ -205,59 +232,220 @@ async def submit(
     return call.future
 
 
-class Fetcher:
-    """Fetches finished futures' values in one ``gather`` per loop iteration, per client.
+@attrs.define(eq=False)
+class Outcome:
+    """Where the client's loop leaves a call's outcome for the trio thread that awaits it."""
 
-    Used only on the client's loop thread.
+    token: trio.lowlevel.TrioToken
+    done: trio.Event = attrs.Factory(trio.Event)
+    value: Any = None
+    error: BaseException | None = None
+
+    def settle(self, value: Any, error: BaseException | None) -> None:
+        """On the trio thread: keep the outcome and wake the waiting task."""
+        self.value = value
+        self.error = error
+        self.done.set()
+
+
+#: What the loop hands to trio: each outcome with its value or error.
+Settled = list[tuple[Outcome, Any, BaseException | None]]
+
+
+def _settle_all(settled: Settled) -> None:
+    """On the trio thread: settle the outcomes of one hand-over."""
+    for outcome, value, error in settled:
+        outcome.settle(value, error)
+
+
+def deliver(settled: Settled) -> None:
+    """Hand outcomes to their trio threads: one ``run_sync_soon`` per trio run (any thread)."""
+    by_token: dict[trio.lowlevel.TrioToken, Settled] = {}
+    for item in settled:
+        by_token.setdefault(item[0].token, []).append(item)
+    for token, items in by_token.items():
+        with contextlib.suppress(trio.RunFinishedError):  # nobody is waiting any more
+            token.run_sync_soon(_settle_all, items)
+
+
+class Watcher:
+    """Watches a client's futures from its loop; settles their outcomes in batches.
+
+    The trio thread hands futures over with :meth:`watch` (one loop callback
+    for all those handed over before the loop takes them). On the loop, a
+    waiter on each future's state notes when it settles; the futures that
+    settle in one loop iteration are flushed together: the values to fetch
+    in one ``gather`` (while a gather is in flight, the next batch waits for
+    it, so a busy run makes few large gathers, not many small ones), and
+    all their outcomes go to trio in one ``run_sync_soon``.
     """
 
-    def __init__(self, client: Client) -> None:
-        self._client: Any = client  # untyped API below
-        self._pending: list[tuple[Future[Any], Report]] = []
+    def __init__(self) -> None:
+        # No reference to the client (the futures have theirs): a watcher is
+        # the value of a weak dict keyed by its client.
+        self._lock = threading.Lock()
+        self._incoming: list[tuple[Future[Any], bool, Outcome]] = []
+        # Loop-thread state only, from here on.
+        self._finished: list[tuple[Future[Any], bool, Outcome]] = []
+        self._flush_due = False
+        self._gathering = False
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    def add(self, future: Future[Any], report: Report) -> None:
-        """Fetch ``future`` (finished) and ``report(value, None)``, or report its error."""
-        self._pending.append((future, report))
-        if len(self._pending) == 1:
-            self._client.loop.add_callback(self._flush)
+    def watch(self, future: Future[Any], fetch: bool, outcome: Outcome) -> None:
+        """Settle ``outcome`` with the value (``fetch``) or future, or its error; any thread."""
+        with self._lock:
+            self._incoming.append((future, fetch, outcome))
+            first = len(self._incoming) == 1
+        if first:
+            untyped: Any = future  # untyped API
+            untyped.client.loop.add_callback(self._take)
 
-    async def _flush(self) -> None:
-        batch, self._pending = self._pending, []
+    def _take(self) -> None:
+        with self._lock:
+            taken, self._incoming = self._incoming, []
+        for item in taken:
+            self._hook(item)
+
+    def _hook(self, item: tuple[Future[Any], bool, Outcome]) -> None:
+        """On the loop: settle ``item`` now if its future has settled, else once it does.
+
+        The future's state holds an ``asyncio.Event`` (Dask's own
+        done-callbacks await it). Awaiting it would take an asyncio task per
+        future; a waiter added to the event is a plain ``asyncio.Future``
+        whose callback runs when the event is set, for a fraction of the
+        cost. Should those internals change, a task per future awaits the
+        state instead.
+        """
+        future: Any = item[0]  # untyped API
+        if future.status != "pending":
+            self._settled(item)
+            return
         try:
-            values = await self._client.gather([f for f, _ in batch], asynchronous=True)
-        except Exception:
-            for future, report in batch:
-                self._client.loop.add_callback(fetch_one, self._client, future, report)
-            return  # noqa: ASYNC910 - on the client's asyncio loop, where trio rules do not apply
-        for (_, report), value in zip(batch, values, strict=True):
-            report(value, None)
+            event = future._state._get_event()
+            waiters = event._waiters
+        except AttributeError:  # the internals changed: the slower, public way
+            self._spawn(self._wait(*item))
+            return
+        if event.is_set():  # not expected while pending; fetch_one sorts it out
+            self._settled(item)
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        waiters.append(waiter)
+        waiter.add_done_callback(functools.partial(self._woken, waiters, item))
+
+    def _woken(
+        self, waiters: Any, item: tuple[Future[Any], bool, Outcome], waiter: asyncio.Future[Any]
+    ) -> None:
+        with contextlib.suppress(ValueError):  # Event.wait() removes its waiters, so do we
+            waiters.remove(waiter)
+        self._hook(item)  # still pending if the future was lost and is being recomputed
+
+    async def _wait(self, future: Future[Any], fetch: bool, outcome: Outcome) -> None:  # noqa: ASYNC910
+        # An asyncio coroutine on the client's loop: trio's checkpoint rules do not apply.
+        # ``_state.wait()`` is what Dask's own done-callbacks await.
+        untyped: Any = future
+        try:
+            while untyped.status == "pending":
+                await untyped._state.wait()
+        except asyncio.CancelledError:
+            # The loop itself is stopping (the client is closing): tell trio, then stop too.
+            deliver([(outcome, None, _closed(future))])
+            raise
+        except Exception as exc:  # a Dask internal changed: fail the call, never hang it
+            deliver([(outcome, None, exc)])
+        else:
+            self._settled((future, fetch, outcome))
+
+    def _settled(self, item: tuple[Future[Any], bool, Outcome]) -> None:
+        self._finished.append(item)
+        if not self._flush_due and not self._gathering:
+            self._flush_due = True
+            # call_soon: after the other futures settled in this loop iteration.
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_due = False
+        batch, self._finished = self._finished, []
+        ready: Settled = []
+        values: list[tuple[Future[Any], Outcome]] = []
+        for future, fetch, outcome in batch:
+            if future.status != "finished":
+                # An error (already on the client: no transfer), or cancelled or lost.
+                self._spawn(fetch_one(future, outcome))
+            elif fetch:
+                values.append((future, outcome))
+            else:
+                ready.append((outcome, future, None))
+        if ready:
+            deliver(ready)
+        if values:
+            self._gathering = True
+            self._spawn(self._gather(values))
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _gather(self, batch: list[tuple[Future[Any], Outcome]]) -> None:  # noqa: ASYNC910
+        try:
+            try:
+                futures = [future for future, _ in batch]
+                client: Any = futures[0].client  # all of one client; untyped API
+                values = await client.gather(futures, asynchronous=True)
+            except asyncio.CancelledError:
+                # The loop itself is stopping (the client is closing): tell trio, then stop too.
+                deliver([(outcome, None, _closed(future)) for future, outcome in batch])
+                raise
+            except Exception:
+                # A worker was lost meanwhile, say: each call gets its own outcome.
+                for future, outcome in batch:
+                    self._spawn(fetch_one(future, outcome))
+            else:
+                deliver(
+                    [
+                        (outcome, value, None)
+                        for (_, outcome), value in zip(batch, values, strict=True)
+                    ]
+                )
+        finally:
+            self._gathering = False
+            if self._finished and not self._flush_due:
+                self._flush_due = True
+                asyncio.get_running_loop().call_soon(self._flush)
 
 
-async def fetch_one(client: Any, future: Future[Any], report: Report) -> None:  # noqa: ASYNC910
-    """On the client's loop: wait for ``future``, fetch its value or error, ``report`` it.
+async def fetch_one(future: Future[Any], outcome: Outcome) -> None:  # noqa: ASYNC910
+    """On the client's loop: wait for ``future``, fetch its value or error, settle ``outcome``.
 
     An asyncio coroutine (the client's loop), so trio's checkpoint rules do not apply.
     """
+    client: Any = future.client  # untyped API
     try:
         value = await client.gather(future, asynchronous=True)
     except FutureCancelledError as exc:
-        report(None, RemoteCancelledError(f"remote call {future.key!r}: {exc}"))
+        error = RemoteCancelledError(f"remote call {future.key!r}: {exc}")
+        deliver([(outcome, None, error)])
     except asyncio.CancelledError:
         # The loop itself is stopping (the client is closing): tell trio, then stop too.
-        report(None, RemoteCancelledError(f"remote call {future.key!r}: client closed"))
+        deliver([(outcome, None, _closed(future))])
         raise
     except Exception as exc:  # the remote function's own exception, or a Dask error
-        report(None, exc)
+        deliver([(outcome, None, exc)])
     else:
-        report(value, None)
+        deliver([(outcome, value, None)])
 
 
-_fetchers: weakref.WeakKeyDictionary[Client, Fetcher] = weakref.WeakKeyDictionary()
+def _closed(future: Future[Any]) -> RemoteCancelledError:
+    return RemoteCancelledError(f"remote call {future.key!r}: client closed")
 
 
-def fetcher(client: Client) -> Fetcher:
-    """The client's :class:`Fetcher` (made on first use)."""
-    found = _fetchers.get(client)
+_watchers: weakref.WeakKeyDictionary[Client, Watcher] = weakref.WeakKeyDictionary()
+
+
+def watcher(client: Client) -> Watcher:
+    """The client's :class:`Watcher` (made on first use)."""
+    found = _watchers.get(client)
     if found is None:
-        found = _fetchers.setdefault(client, Fetcher(client))
+        found = _watchers.setdefault(client, Watcher())
     return found

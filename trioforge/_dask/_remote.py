@@ -4,10 +4,10 @@ A ``distributed.Client`` runs its own event loop in a thread of its own. The
 naive way to await a future from trio is ``trio.to_thread.run_sync(future.result)``:
 one OS thread blocked per pending call, so a workflow with 1,000 pending
 remote tasks holds 1,000 threads. Here nothing blocks: the completion is
-pushed to trio. Dask's done-callback (``Future.add_done_callback``, run on
-one callback thread that Dask shares between all futures) learns that the
-future settled; when the value must be fetched, a coroutine on the client's
-loop fetches it (``_batch``). The outcome goes to the trio thread with
+pushed to trio. The client's loop watches the future (``_batch.Watcher``:
+no Dask done-callback, whose callback thread would cost two more thread
+hops per call) and, when the value must be fetched, fetches it with the
+other values that settled with it. The outcome goes to the trio thread with
 :meth:`trio.lowlevel.TrioToken.run_sync_soon`, which sets a :class:`trio.Event`
 the awaiting task waits on. Every hand-over between the threads is a
 non-blocking "run this soon" (``IOLoop.add_callback`` one way,
@@ -25,24 +25,24 @@ still finish it, unless the function checks :func:`cancelled` between steps.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import os
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-import attrs
 import trio
 from dask.utils import funcname
 from distributed import Client, Future, get_worker
 
 from ._batch import (
-    Fetcher,
+    Outcome,
     RemoteCancelledError,
     cancel_event_name,
-    fetch_one,
-    fetcher,
     flag,
     seen_cancelled,
     submit,
+    watcher,
 )
 
 __all__ = [
@@ -61,8 +61,20 @@ T = TypeVar("T")
 
 
 def call_key(fn: Callable[..., Any]) -> str:
-    """A fresh Dask key for one call of ``fn``: its name and a random suffix."""
-    return f"{funcname(fn)}-{uuid.uuid4().hex}"
+    """A fresh Dask key for one call of ``fn``: its name, this process's random id, a count."""
+    return f"{funcname(fn)}-{_process_id}-{next(_counter)}"
+
+
+def _new_process_id() -> None:
+    global _process_id, _counter  # noqa: PLW0603 - per process, renewed in a forked child
+    _process_id = uuid.uuid4().hex
+    _counter = itertools.count()
+
+
+_process_id = ""
+_counter = itertools.count()
+_new_process_id()
+os.register_at_fork(after_in_child=_new_process_id)
 
 
 def _loop(client: Client) -> Any:
@@ -71,41 +83,6 @@ def _loop(client: Client) -> Any:
     if loop is None:
         raise RuntimeError(f"the Dask client {client!r} has no event loop (is it closed?)")
     return loop
-
-
-@attrs.define(eq=False)
-class _Outcome:
-    """Where the client's loop leaves a call's outcome for the trio thread."""
-
-    token: trio.lowlevel.TrioToken
-    done: trio.Event = attrs.Factory(trio.Event)
-    value: Any = None
-    error: BaseException | None = None
-
-    def report(self, value: Any, error: BaseException | None) -> None:
-        """Hand the outcome to the trio thread (called from any thread, never blocks)."""
-
-        def settle() -> None:
-            self.value = value
-            self.error = error
-            self.done.set()
-
-        with contextlib.suppress(trio.RunFinishedError):  # nobody is waiting any more
-            self.token.run_sync_soon(settle)
-
-
-def _on_done(
-    client: Client, fetch: Fetcher | None, outcome: _Outcome, future: Future[Any]
-) -> None:
-    """Dask's done-callback (its callback thread): report, or hand over to the loop to fetch."""
-    if future.status == "finished":
-        if fetch is None:
-            outcome.report(future, None)
-        else:
-            _loop(client).add_callback(fetch.add, future, outcome.report)
-    else:
-        # Errors are already on the client: fetching one does no network transfer.
-        _loop(client).add_callback(fetch_one, client, future, outcome.report)
 
 
 def cancel_remote(client: Client, future: Future[Any], reason: str) -> None:
@@ -143,10 +120,8 @@ async def await_future(
     Raises:
         RemoteCancelledError: Dask cancelled or lost the call on its own.
     """
-    outcome = _Outcome(trio.lowlevel.current_trio_token())
-    batch = fetcher(client) if fetch else None
-    untyped_future: Any = future
-    untyped_future.add_done_callback(lambda done: _on_done(client, batch, outcome, done))
+    outcome = Outcome(trio.lowlevel.current_trio_token())
+    watcher(client).watch(future, fetch, outcome)
     try:
         await outcome.done.wait()
     except BaseException:

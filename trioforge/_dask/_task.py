@@ -20,7 +20,7 @@ the data moves worker to worker and never through the orchestrator.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import trio
@@ -138,7 +138,9 @@ class DaskTask:
     orchestrator stops waiting at once, flags the call (see
     :func:`trioforge.dask.cancelled`) and cancels its future, but **a call
     already running on a worker may still finish**: Dask cannot interrupt
-    it. A remote exception fails the task as itself (same type and message).
+    it, and the task's cancelled or timed-out event says so (its
+    ``detail`` ends with ``cancel_note``). A remote exception fails the task
+    as itself (same type and message).
 
     Args:
         task_id: unique id within the workflow.
@@ -175,6 +177,11 @@ class DaskTask:
         default=None, alias="compensate", validator=_check_fn, kw_only=True
     )
     fetch: bool = attrs.field(default=True, kw_only=True)
+
+    #: Appended by the runner to the task's cancelled and timed-out events.
+    cancel_note: ClassVar[str] = (
+        "the remote call may still be running on its Dask worker (Dask cannot interrupt it)"
+    )
 
     def __repr__(self) -> str:
         # No client or address: the repr is the task's spec in a durable run's definition.
