@@ -46,7 +46,7 @@ from ._ready import ResourceError as ResourceError
 from ._ready import pools_for as pools_for
 from ._retry import Backoff as Backoff
 from ._rollback import roll_back as roll_back
-from ._runner import Run as Run
+from ._run import Run as Run
 from ._runner import describe as describe
 from ._schedulers import SCHEDULES as SCHEDULES
 from ._schedulers import FailurePolicy as FailurePolicy
