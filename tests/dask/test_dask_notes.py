@@ -86,3 +86,50 @@ async def test_a_cancelled_dask_task_says_its_remote_call_may_still_run(
     expected = {"slow": f"stopped by the test; {NOTE}", "local": "stopped by the test"}
     assert expected == details(executor, trioforge.EventType.TASK_CANCELLED)
     assert await file_appears(marker)
+
+
+async def test_a_plain_task_whose_dask_call_times_out_says_the_call_may_still_run(
+    client: Client, tmp_path: Path
+) -> None:
+    """A plain Task awaiting trioforge.dask.run gets the note in its timed-out event too."""
+    marker = tmp_path / "seen"
+
+    async def body(ctx: trioforge.TaskContext) -> Any:
+        return await trioforge.dask.run(client, cooperative(marker), {})
+
+    wf = trioforge.Workflow("notes")
+    wf.add_task(trioforge.Task("slow", body, timeout=0.5))
+    executor = trioforge.WorkflowExecutor(wf)
+    with pytest.raises(trioforge.TaskFailedError):
+        await executor.execute_dataflow()
+    expected = {"slow": NOTE}
+    assert expected == details(executor, trioforge.EventType.TASK_TIMED_OUT)
+    assert await file_appears(marker)
+
+
+async def test_a_plain_task_whose_dask_call_is_cancelled_says_the_call_may_still_run(
+    client: Client, tmp_path: Path
+) -> None:
+    """A cancelled plain Task awaiting trioforge.dask.run: the reason, then the note."""
+    marker = tmp_path / "seen"
+
+    async def body(ctx: trioforge.TaskContext) -> Any:
+        return await trioforge.dask.run(client, cooperative(marker), {})
+
+    async def cancel_soon(ctx: trioforge.TaskContext) -> None:
+        await trio.sleep(0.5)
+        executor.cancel("stopped by the test")
+
+    async def local(ctx: trioforge.TaskContext) -> None:
+        await trio.sleep_forever()
+
+    wf = trioforge.Workflow("notes")
+    wf.add_task(trioforge.Task("slow", body))
+    wf.add_task(trioforge.Task("local", local))
+    wf.add_task(trioforge.Task("canceller", cancel_soon))
+    executor = trioforge.WorkflowExecutor(wf)
+    with pytest.raises(trioforge.WorkflowCancelledError):
+        await executor.execute_dataflow()
+    expected = {"slow": f"stopped by the test; {NOTE}", "local": "stopped by the test"}
+    assert expected == details(executor, trioforge.EventType.TASK_CANCELLED)
+    assert await file_appears(marker)

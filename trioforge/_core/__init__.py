@@ -40,6 +40,7 @@ from ._events import EventType as EventType
 from ._groups import is_cancellation as is_cancellation
 from ._groups import lone_base_exception as lone_base_exception
 from ._groups import single_error as single_error
+from ._left_behind import leave_note as leave_note
 from ._ready import Demand as Demand
 from ._ready import Pools as Pools
 from ._ready import ResourceError as ResourceError
@@ -114,6 +115,7 @@ __all__ = [
     "format_duration",
     "has_compensation",
     "is_cancellation",
+    "leave_note",
     "lone_base_exception",
     "names_a_pool",
     "one_of",

@@ -29,6 +29,7 @@ from ._audit import NO_DURATION
 from ._errors import TaskTimeoutError
 from ._events import EventType
 from ._groups import is_cancellation
+from ._left_behind import take_note
 from ._run import Run
 from ._task import Task, TaskContext
 from ._undo import Undone, describe, undo_all
@@ -302,7 +303,9 @@ def _cancelled(
     waiting: bool = False,
 ) -> None:
     run.cancelled.append(task_id)
-    note = getattr(run.tasks[run.dag.index[task_id]], "cancel_note", None)  # what stays behind
+    # What stays behind: the task's own note, else one its body's calls left.
+    left = take_note()
+    note = getattr(run.tasks[run.dag.index[task_id]], "cancel_note", None) or left
     reason = "; ".join(filter(None, (run.stop_reason(), note)))
     run.emit(
         EventType.TASK_CANCELLED,
@@ -325,7 +328,9 @@ def _failed_attempt(
 ) -> float | None:
     """Record a failed attempt; return the wait before the next one, or None if it was the last."""
     timed_out = isinstance(error, TaskTimeoutError) and error.task_id == task_id
-    note = getattr(run.tasks[run.dag.index[task_id]], "cancel_note", None) if timed_out else None
+    left = take_note()
+    note = getattr(run.tasks[run.dag.index[task_id]], "cancel_note", None) or left
+    note = note if timed_out else None
     run.emit(
         EventType.TASK_TIMED_OUT if timed_out else EventType.TASK_FAILED,
         task_id,

@@ -35,6 +35,7 @@ import trio
 from dask.utils import funcname
 from distributed import Client, Future, get_worker
 
+from .._core import leave_note
 from ._batch import (
     Outcome,
     RemoteCancelledError,
@@ -102,6 +103,10 @@ async def _cancel_on_loop(client: Client, future: Future[Any], reason: str) -> N
         await untyped.cancel([future], asynchronous=True, reason=reason)
 
 
+#: What a cancelled or timed-out task's event says of a remote call it leaves behind.
+LEFT_RUNNING = "the remote call may still be running on its Dask worker (Dask cannot interrupt it)"
+
+
 async def await_future(
     client: Client,
     future: Future[Any],
@@ -127,6 +132,8 @@ async def await_future(
     except BaseException:
         if cancel:
             cancel_remote(client, future, reason)
+            # The task's cancelled or timed-out event says what stays behind.
+            leave_note(LEFT_RUNNING)
         raise
     if outcome.error is not None:
         error = outcome.error

@@ -28,7 +28,7 @@ from distributed import Client, Future
 
 import trioforge
 
-from ._remote import await_future, submit_call
+from ._remote import LEFT_RUNNING, await_future, submit_call
 
 __all__ = ["DaskTask", "RemoteResult"]
 
@@ -179,9 +179,7 @@ class DaskTask:
     fetch: bool = attrs.field(default=True, kw_only=True)
 
     #: Appended by the runner to the task's cancelled and timed-out events.
-    cancel_note: ClassVar[str] = (
-        "the remote call may still be running on its Dask worker (Dask cannot interrupt it)"
-    )
+    cancel_note: ClassVar[str] = LEFT_RUNNING
 
     def __repr__(self) -> str:
         # No client or address: the repr is the task's spec in a durable run's definition.
