@@ -276,6 +276,8 @@ def test_resume_of_a_nox_run_refuses_options_it_cannot_take(project: Path) -> No
     assert (refused.returncode, "does not take --timeout for it" in refused.stderr) == (2, True)
     several = trioforge(project, "resume", rid, "--resource", "x=1", "--tail", "3")
     assert (several.returncode, "--resource, --tail" in several.stderr) == (2, True)
+    remote = trioforge(project, "resume", rid, "--dask", "tcp://127.0.0.1:1")
+    assert (remote.returncode, "does not take --dask for it" in remote.stderr) == (2, True)
     assert not (project / "out" / "after_bad.json").exists()
     resumed = trioforge(project, "resume", rid, "--keep-going", "--max-parallel", "1")
     assert (resumed.returncode, (project / "out" / "after_bad.json").exists()) == (0, True)

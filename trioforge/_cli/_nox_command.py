@@ -312,6 +312,7 @@ _NOT_FOR_NOX: tuple[tuple[str, object, str], ...] = (
     ("output", None, "--output"),
     ("tail", TAIL_LINES, "--tail"),
     ("inputs", None, "--input"),
+    ("dask", None, "--dask"),
 )
 
 

@@ -108,7 +108,7 @@ def render_plan(
             lines.append(f"  ... and {len(layer) - _MAX_PER_LAYER} more")
     path, total = workflow.critical_path()
     estimated = all(getattr(tasks[t], "estimate", None) is not None for t in path)
-    cost = f"estimated {spec_duration(total)}" if estimated else f"{len(path)} tasks"
+    cost = f"estimated {spec_duration(total)}" if estimated else count(len(path), "task")
     shown_path = path if len(path) <= 12 else [*path[:6], "...", *path[-5:]]
     lines += ["", f"critical path ({cost}): {' -> '.join(shown_path)}"]
     if schedule == "sequential":
