@@ -8,6 +8,22 @@ import trioforge as tf
 from trioforge._core._audit import AuditLog
 
 
+def as_fields(e: tf.AuditEvent) -> tuple[object, ...]:
+    """An event's fields in record_fields order, its type as the string value."""
+    return (
+        str(e.type),
+        e.workflow_id,
+        e.clock,
+        e.wall,
+        e.task_id,
+        e.layer,
+        e.attempt,
+        e.duration,
+        e.error,
+        e.detail,
+    )
+
+
 def test_recorded_fields_read_back_as_events() -> None:
     """record_fields without sinks keeps every field, a missing duration reads back as None."""
     log = AuditLog()
@@ -17,21 +33,7 @@ def test_recorded_fields_read_back_as_events() -> None:
     log.record_fields(failed)
     assert len(log) == 2
     events = log.events
-    assert [started, failed] == [
-        (
-            str(e.type),
-            e.workflow_id,
-            e.clock,
-            e.wall,
-            e.task_id,
-            e.layer,
-            e.attempt,
-            e.duration,
-            e.error,
-            e.detail,
-        )
-        for e in events
-    ]
+    assert [started, failed] == [as_fields(e) for e in events]
     assert len(log) == 2
 
 
@@ -70,21 +72,7 @@ def test_shaped_and_unshaped_events_read_back_in_order() -> None:
     for fields in recorded[3:]:
         log.record_fields(fields)
     assert log._pending == ["a", "b", "c"]
-    assert recorded == [
-        (
-            str(e.type),
-            e.workflow_id,
-            e.clock,
-            e.wall,
-            e.task_id,
-            e.layer,
-            e.attempt,
-            e.duration,
-            e.error,
-            e.detail,
-        )
-        for e in log.events
-    ]
+    assert recorded == [as_fields(e) for e in log.events]
     assert first == log.events[:3]
     assert len(log) == 6
 
