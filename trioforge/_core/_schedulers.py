@@ -27,7 +27,7 @@ the rest of the graph runs on.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Literal
 
@@ -216,7 +216,54 @@ class _Unbounded:
             _skip_dependents(self.run, self.queue, node)
 
 
-class _Bounded:
+class _Started:
+    """What :class:`_Bounded` and :class:`_Pooled` share: the run, its queue, what follows a task.
+
+    A finished task that gave its room back releases its successors, a
+    fail-fast stop, or its skipped dependents (:meth:`advance`).
+    """
+
+    __slots__ = ("ids", "layer", "nursery", "policy", "queue", "run", "run_node", "stopped")
+
+    run_node: Callable[[int], Awaitable[bool]]
+
+    def __init__(
+        self,
+        run: Run,
+        queue: ReadyQueue,
+        policy: FailurePolicy,
+        nursery: trio.Nursery,
+        layer: int | None,
+    ) -> None:
+        self.run = run
+        self.queue = queue
+        self.policy = policy
+        self.nursery = nursery
+        self.layer = layer
+        self.stopped = False
+        self.ids = run.dag.ids
+
+    def fill(self) -> None:
+        """Start ready tasks while there is room."""
+        raise NotImplementedError
+
+    def advance(self, node: int, succeeded: bool) -> None:
+        """After ``node`` gave its room back: queue what it made ready (or stop), then fill."""
+        if succeeded:
+            ready = self.queue.finish(node)
+            if self.layer is None:
+                for succ in ready:
+                    self.queue.push(succ)
+        elif self.policy is FailurePolicy.FAIL_FAST:
+            self.stopped = True
+            self.run.halt(_fail_fast(self.run, node), self.nursery.cancel_scope)
+            return
+        elif self.layer is None:
+            _skip_dependents(self.run, self.queue, node)
+        self.fill()
+
+
+class _Bounded(_Started):
     """At most ``limiter.total_tokens`` tasks at once, started in priority order.
 
     In dataflow mode (``layer`` is None) a finished task's newly ready
@@ -226,17 +273,7 @@ class _Bounded:
     torn down.
     """
 
-    __slots__ = (
-        "ids",
-        "layer",
-        "limiter",
-        "nursery",
-        "policy",
-        "queue",
-        "run",
-        "run_node",
-        "stopped",
-    )
+    __slots__ = ("limiter",)
 
     def __init__(
         self,
@@ -248,14 +285,8 @@ class _Bounded:
         *,
         layer: int | None = None,
     ) -> None:
-        self.run = run
-        self.queue = queue
-        self.policy = policy
-        self.nursery = nursery
+        super().__init__(run, queue, policy, nursery, layer)
         self.limiter = limiter
-        self.layer = layer
-        self.stopped = False
-        self.ids = run.dag.ids
         self.run_node = TaskRunner(run, layer=layer, done=self.done).run_node
 
     def fill(self) -> None:
@@ -269,18 +300,7 @@ class _Bounded:
 
     def done(self, node: int, succeeded: bool) -> None:
         self.limiter.release_on_behalf_of(node)
-        if succeeded:
-            ready = self.queue.finish(node)
-            if self.layer is None:
-                for succ in ready:
-                    self.queue.push(succ)
-        elif self.policy is FailurePolicy.FAIL_FAST:
-            self.stopped = True
-            self.run.halt(_fail_fast(self.run, node), self.nursery.cancel_scope)
-            return
-        elif self.layer is None:
-            _skip_dependents(self.run, self.queue, node)
-        self.fill()
+        self.advance(node, succeeded)
 
 
 async def run_pooled(
@@ -334,7 +354,7 @@ async def run_pooled(
                 _skip_dependents(run, queue, run.dag.index[task_id])
 
 
-class _Pooled:
+class _Pooled(_Started):
     """Like :class:`_Bounded`, and a task starts only when its pools have room.
 
     ``fill`` pops the highest-priority ready task that fits both the slot
@@ -343,21 +363,7 @@ class _Pooled:
     slot) back however it ends: success, failure, timeout or cancellation.
     """
 
-    __slots__ = (
-        "demands",
-        "fits",
-        "fits_beside",
-        "ids",
-        "layer",
-        "limiter",
-        "nursery",
-        "policy",
-        "pools",
-        "queue",
-        "run",
-        "run_node",
-        "stopped",
-    )
+    __slots__ = ("demands", "fits", "fits_beside", "limiter", "pools")
 
     def __init__(
         self,
@@ -371,16 +377,10 @@ class _Pooled:
         *,
         layer: int | None = None,
     ) -> None:
-        self.run = run
-        self.queue = queue
-        self.policy = policy
-        self.nursery = nursery
+        super().__init__(run, queue, policy, nursery, layer)
         self.limiter = limiter
         self.pools = pools
         self.demands = demands
-        self.layer = layer
-        self.stopped = False
-        self.ids = run.dag.ids
         self.run_node = TaskRunner(run, layer=layer).run_node
         fits = pools.fits
         self.fits: Callable[[int], bool] = lambda node: fits(demands[node])
@@ -409,18 +409,4 @@ class _Pooled:
             self.pools.give(self.demands[node])
             if self.limiter is not None:
                 self.limiter.release_on_behalf_of(node)
-        self.done(node, succeeded)
-
-    def done(self, node: int, succeeded: bool) -> None:
-        if succeeded:
-            ready = self.queue.finish(node)
-            if self.layer is None:
-                for succ in ready:
-                    self.queue.push(succ)
-        elif self.policy is FailurePolicy.FAIL_FAST:
-            self.stopped = True
-            self.run.halt(_fail_fast(self.run, node), self.nursery.cancel_scope)
-            return
-        elif self.layer is None:
-            _skip_dependents(self.run, self.queue, node)
-        self.fill()
+        self.advance(node, succeeded)
