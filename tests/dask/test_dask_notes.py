@@ -47,13 +47,30 @@ def details(
     return {e.task_id: e.detail for e in executor.audit_log.events if e.type == kind}
 
 
+def slow_task(
+    kind: str, client: Client, marker: Path, timeout: float | None = None
+) -> trioforge.WorkflowTask:
+    """Task ``slow``: a DaskTask, or a plain Task whose body awaits ``trioforge.dask.run``."""
+    if kind == "DaskTask":
+        return trioforge.dask.DaskTask("slow", cooperative(marker), client=client, timeout=timeout)
+
+    async def body(ctx: trioforge.TaskContext) -> Any:
+        return await trioforge.dask.run(client, cooperative(marker), {})
+
+    return trioforge.Task("slow", body, timeout=timeout)
+
+
+KINDS = pytest.mark.parametrize("kind", ["DaskTask", "Task awaiting dask.run"])
+
+
+@KINDS
 async def test_a_timed_out_dask_task_says_its_remote_call_may_still_run(
-    client: Client, tmp_path: Path
+    client: Client, tmp_path: Path, kind: str
 ) -> None:
-    """The timed-out event of a DaskTask says the remote call may still be running."""
+    """The timed-out event of a DaskTask (or Task awaiting dask.run): the call may still run."""
     marker = tmp_path / "seen"
     wf = trioforge.Workflow("notes")
-    wf.add_task(trioforge.dask.DaskTask("slow", cooperative(marker), client=client, timeout=0.5))
+    wf.add_task(slow_task(kind, client, marker, timeout=0.5))
     executor = trioforge.WorkflowExecutor(wf)
     with pytest.raises(trioforge.TaskFailedError):
         await executor.execute_dataflow()
@@ -63,10 +80,11 @@ async def test_a_timed_out_dask_task_says_its_remote_call_may_still_run(
     assert await file_appears(marker)  # the call ended: the cluster is idle again
 
 
+@KINDS
 async def test_a_cancelled_dask_task_says_its_remote_call_may_still_run(
-    client: Client, tmp_path: Path
+    client: Client, tmp_path: Path, kind: str
 ) -> None:
-    """The cancelled event of a DaskTask gives the reason, then says the call may still run."""
+    """The cancelled event of a DaskTask (or Task awaiting dask.run): the reason, then the note."""
     marker = tmp_path / "seen"
 
     async def cancel_soon(ctx: trioforge.TaskContext) -> None:
@@ -77,54 +95,7 @@ async def test_a_cancelled_dask_task_says_its_remote_call_may_still_run(
         await trio.sleep_forever()
 
     wf = trioforge.Workflow("notes")
-    wf.add_task(trioforge.dask.DaskTask("slow", cooperative(marker), client=client))
-    wf.add_task(trioforge.Task("local", local))
-    wf.add_task(trioforge.Task("canceller", cancel_soon))
-    executor = trioforge.WorkflowExecutor(wf)
-    with pytest.raises(trioforge.WorkflowCancelledError):
-        await executor.execute_dataflow()
-    expected = {"slow": f"stopped by the test; {NOTE}", "local": "stopped by the test"}
-    assert expected == details(executor, trioforge.EventType.TASK_CANCELLED)
-    assert await file_appears(marker)
-
-
-async def test_a_plain_task_whose_dask_call_times_out_says_the_call_may_still_run(
-    client: Client, tmp_path: Path
-) -> None:
-    """A plain Task awaiting trioforge.dask.run gets the note in its timed-out event too."""
-    marker = tmp_path / "seen"
-
-    async def body(ctx: trioforge.TaskContext) -> Any:
-        return await trioforge.dask.run(client, cooperative(marker), {})
-
-    wf = trioforge.Workflow("notes")
-    wf.add_task(trioforge.Task("slow", body, timeout=0.5))
-    executor = trioforge.WorkflowExecutor(wf)
-    with pytest.raises(trioforge.TaskFailedError):
-        await executor.execute_dataflow()
-    expected = {"slow": NOTE}
-    assert expected == details(executor, trioforge.EventType.TASK_TIMED_OUT)
-    assert await file_appears(marker)
-
-
-async def test_a_plain_task_whose_dask_call_is_cancelled_says_the_call_may_still_run(
-    client: Client, tmp_path: Path
-) -> None:
-    """A cancelled plain Task awaiting trioforge.dask.run: the reason, then the note."""
-    marker = tmp_path / "seen"
-
-    async def body(ctx: trioforge.TaskContext) -> Any:
-        return await trioforge.dask.run(client, cooperative(marker), {})
-
-    async def cancel_soon(ctx: trioforge.TaskContext) -> None:
-        await trio.sleep(0.5)
-        executor.cancel("stopped by the test")
-
-    async def local(ctx: trioforge.TaskContext) -> None:
-        await trio.sleep_forever()
-
-    wf = trioforge.Workflow("notes")
-    wf.add_task(trioforge.Task("slow", body))
+    wf.add_task(slow_task(kind, client, marker))
     wf.add_task(trioforge.Task("local", local))
     wf.add_task(trioforge.Task("canceller", cancel_soon))
     executor = trioforge.WorkflowExecutor(wf)
