@@ -37,8 +37,9 @@ class Rule:
     choices: tuple[object, ...] = ()
 
     def __call__(self, instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        task_id = getattr(instance, "id", None)
-        self.apply(attribute.alias or attribute.name, value, task_id)
+        if value is None and self.optional:
+            return  # before reading the task's id: the common case costs one comparison
+        self.apply(attribute.alias or attribute.name, value, getattr(instance, "id", None))
 
     def apply(self, name: str, value: object, task_id: object = None) -> None:
         """Like :meth:`validate`, with the message prefixed by ``task_id`` when it is a str."""
