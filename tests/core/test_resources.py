@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import trio
 import trio.testing
@@ -365,3 +366,14 @@ async def test_a_big_demand_is_not_overtaken_by_a_stream_of_small_ones(
     # d1 overtakes big at 0.5 (c1 holds a unit); then big keeps its units: when d1 ends at 1.5
     # it starts, although c2 (ready at 1.0) would fit. Without the reservation: 4.5.
     assert (meter.starts["d1"], meter.starts["big"], meter.peak["p"]) == (0.5, 1.5, 2)
+
+
+def test_evolve_keeps_a_tasks_resources() -> None:
+    """attrs.evolve on a Task with resources keeps them (the stored pairs convert back)."""
+
+    async def body(ctx: tf.TaskContext) -> None:
+        return None
+
+    task = tf.Task("a", body, resources={"docker": 2})
+    expected = {"docker": 2}
+    assert expected == attrs.evolve(task, id="b").resources
