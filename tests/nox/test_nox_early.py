@@ -34,7 +34,7 @@ def tests_nox_first(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_nox_command_line_starts_the_probe_and_the_block_reaps_it(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`nox -s build` beside a noxfile starts the probe; leaving the block kills and reaps it."""
+    """`nox -s build` starts the probe and a warm nox; leaving the block kills and reaps both."""
     folder = project("graph")
     monkeypatch.chdir(folder)
     with early_probe(["nox", "-s", "build", "-j", "2", "--timeout", "9"]) as started:
@@ -42,7 +42,10 @@ def test_a_nox_command_line_starts_the_probe_and_the_block_reaps_it(
         expected = probe_argv(["build"], [], folder / "noxfile.py", [])
         assert (expected, str(folder)) == (started.argv, started.cwd)
         process = started.process
+        assert started.spares is not None
+        spares = started.spares.idle  # the first session's warm interpreter
     assert process.returncode is not None
+    assert [spare.returncode is not None for spare in spares] == [True]
 
 
 @pytest.mark.parametrize(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
+from cli_helpers import alive
 
 import trioforge as tf
 from trioforge._nox import (
@@ -16,6 +19,7 @@ from trioforge._nox import (
     NoxSessionError,
     NoxSessionResult,
     NoxSessionTask,
+    Spares,
     build_workflow,
     parse_retries,
     parse_timeouts,
@@ -115,39 +119,48 @@ async def test_retries_rerun_a_failed_session(
     assert log.count("[trioforge] run attempt") == 2
 
 
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` is a live process (a zombie waiting to be reaped counts as gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
+def spares_for(folder: Path, out: Path, warm: bool) -> Spares | None:
+    """One warm nox interpreter for ``run`` in ``folder`` (env as ``run`` sets it), if ``warm``."""
+    if not warm:
+        return None
+    spares = Spares(sys.executable, folder, env={**os.environ, "NOX_TEST_OUT": str(out)})
+    spares.plan(limit=1, sessions=1)
+    spares.fill()
+    return spares
 
 
+@pytest.mark.parametrize("warm", [False, True], ids=["fresh", "warm"])
 async def test_hanging_session_and_its_children_die_at_the_timeout(
-    project: Project, interpreter: NoxInterpreter, tmp_path: Path
+    project: Project, interpreter: NoxInterpreter, tmp_path: Path, warm: bool
 ) -> None:
     """--timeout 1: a session whose shell and background child ignore SIGTERM are all killed."""
     out = tmp_path / "out"
     folder = project("diamond")
+    spares = spares_for(folder, out, warm)
     started = trio.current_time()
-    _executor, result = await run(
-        folder,
-        ["hang"],
-        interpreter,
-        out,
-        timeouts=parse_timeouts(["1"]),
-        grace_period=0.5,
-    )
+    try:
+        _executor, result = await run(
+            folder,
+            ["hang"],
+            interpreter,
+            out,
+            timeouts=parse_timeouts(["1"]),
+            grace_period=0.5,
+            spares=spares,
+        )
+    finally:
+        if spares is not None:
+            spares.close()
+    assert spares is None or spares.handed == 1
     elapsed = trio.current_time() - started
     assert isinstance(result, tf.TaskFailedError)
     assert isinstance(result.failures["hang"], tf.TaskTimeoutError)
     pids = [int(line) for line in (out / "pids").read_text().split()]
     # SIGKILL was sent when the run ended; a killed process may take a moment to go.
     with trio.move_on_after(2):
-        while any(map(_alive, pids)):  # noqa: ASYNC110 - nothing to wait on but /proc
+        while any(map(alive, pids)):  # noqa: ASYNC110 - nothing to wait on but /proc
             await trio.sleep(0.02)
-    assert (len(pids), [pid for pid in pids if _alive(pid)]) == (3, [])
+    assert (len(pids), [pid for pid in pids if alive(pid)]) == (3, [])
     assert elapsed < 6
 
 
@@ -209,19 +222,23 @@ async def _wait_for_lines(path: trio.Path, count: int) -> None:
         await trio.sleep(0.02)
 
 
+@pytest.mark.parametrize("warm", [False, True], ids=["fresh", "warm"])
 async def test_cancelled_run_leaves_no_process(
-    project: Project, interpreter: NoxInterpreter, tmp_path: Path
+    project: Project, interpreter: NoxInterpreter, tmp_path: Path, warm: bool
 ) -> None:
     """Cancelling the run from outside (what Ctrl-C does) kills the session's whole group."""
     out = tmp_path / "out"
     await trio.Path(out).mkdir()
-    graph = await probe_graph(sessions=["hang"], cwd=project("diamond"), interpreter=interpreter)
+    folder = project("diamond")
+    spares = spares_for(folder, out, warm)
+    graph = await probe_graph(sessions=["hang"], cwd=folder, interpreter=interpreter)
     workflow = build_workflow(
         graph,
         report_dir=out / "reports",
         log_dir=out / "logs",
         env={"NOX_TEST_OUT": str(out)},
         grace_period=0.5,
+        spares=spares,
     )
     pids_file = trio.Path(out / "pids")
     with trio.move_on_after(10) as scope:
@@ -232,6 +249,9 @@ async def test_cancelled_run_leaves_no_process(
             nursery.cancel_scope.cancel(reason="like Ctrl-C")
     pids = [int(line) for line in (await pids_file.read_text()).split()]
     with trio.move_on_after(2):
-        while any(map(_alive, pids)):  # noqa: ASYNC110 - nothing to wait on but /proc
+        while any(map(alive, pids)):  # noqa: ASYNC110 - nothing to wait on but /proc
             await trio.sleep(0.02)
-    assert (scope.cancelled_caught, [pid for pid in pids if _alive(pid)]) == (False, [])
+    if spares is not None:
+        spares.close()
+        assert spares.handed == 1
+    assert (scope.cancelled_caught, [pid for pid in pids if alive(pid)]) == (False, [])

@@ -21,7 +21,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from ._nox_args import early_probe
 
@@ -51,14 +51,13 @@ def _main(arguments: list[str], early: StartedProbe | None) -> int:
     import sqlite3
 
     from .._core import WorkflowError
-    from .._workflow_file import WorkflowFileError
-    from ._run import EXIT_USAGE, REFUSALS
+    from ._drive import EXIT_USAGE, REFUSALS
 
     args = build_parser().parse_args(arguments)
     try:
         return _dispatch(args, early)
-    except WorkflowFileError as exc:
-        _print_problems(exc)
+    except _file_errors() as exc:
+        _print_problems(cast("WorkflowFileError", exc))
         return EXIT_USAGE
     except REFUSALS as exc:
         _error(str(exc))
@@ -90,21 +89,34 @@ def _main(arguments: list[str], early: StartedProbe | None) -> int:
         return 1
 
 
+def _file_errors() -> tuple[type[Exception], ...]:
+    """``(WorkflowFileError,)`` once workflow files are in use; else nothing to catch.
+
+    Not imported up front: ``trioforge nox`` (whose start-up time counts) reads no
+    workflow file, and an error of a module never imported cannot be raised.
+    """
+    module = sys.modules.get("trioforge._workflow_file")
+    return () if module is None else (cast("type[Exception]", module.WorkflowFileError),)
+
+
 def _dispatch(args: argparse.Namespace, early: StartedProbe | None) -> int:
+    # Each command imports what it uses (`nox` and `resume` first: no workflow file loader).
+    command = args.command
+    if command in ("nox", "resume"):
+        from ._nox_command import nox_options, resume_nox_run, run_nox
+
+        if command == "nox":
+            return run_nox(nox_options(args), early=early)
+        if (code := resume_nox_run(args)) is not None:
+            return code
     from .._workflow_file import load_workflow_file
     from ._args import given_inputs, selected
-    from ._nox_command import nox_options, resume_nox_run, run_nox
     from ._plan import render_dot, render_mermaid, render_plan
     from ._prune import DEFAULT_KEEP, Retention, describe, prune_runs
     from ._run import RunOptions, run_workflow_file
     from ._select import outside_needs, select
     from ._store_commands import existing_store, list_runs, show_run, write_report
 
-    command = args.command
-    if command == "nox":
-        return run_nox(nox_options(args), early=early)
-    if command == "resume" and (code := resume_nox_run(args)) is not None:
-        return code
     if command in ("run", "resume"):
         tasks, only = selected(args) if command == "run" else ((), False)
         return run_workflow_file(
@@ -171,8 +183,8 @@ def _dispatch(args: argparse.Namespace, early: StartedProbe | None) -> int:
 
 def _validate(files: Sequence[str], inputs: dict[str, str] | None) -> int:
     from .._workflow_file import WorkflowFileError, load_workflow_file
+    from ._drive import EXIT_USAGE
     from ._plan import count
-    from ._run import EXIT_USAGE
 
     status = 0
     for file in files:

@@ -197,7 +197,7 @@ def _start(arguments: Sequence[str]) -> StartedProbe | None:
         return None
     argv = _nox.probe_argv(args.sessions, args.tags, noxfile, args.nox_args)
     try:
-        return _nox.start_probe(argv, cwd=noxfile.parent)
+        return _nox.start_probe(argv, cwd=noxfile.parent, warm=True)
     except OSError:
         return None  # the run starts it again, and reports what went wrong
 
@@ -206,7 +206,8 @@ def _start(arguments: Sequence[str]) -> StartedProbe | None:
 def early_probe(arguments: Sequence[str]) -> Iterator[StartedProbe | None]:
     """The probe of a ``trioforge nox`` command line, started now; None for any other.
 
-    A probe the run did not collect is killed and reaped on leaving the block.
+    A probe the run did not collect, and the warm spares it did not use
+    (``_nox._spares``), are killed and reaped on leaving the block.
     """
     started = _start(arguments)
     try:
@@ -214,3 +215,5 @@ def early_probe(arguments: Sequence[str]) -> Iterator[StartedProbe | None]:
     finally:
         if started is not None:
             started.close()
+            if started.spares is not None:
+                started.spares.close()

@@ -41,6 +41,7 @@ from .._executor import WorkflowExecutor
 from .._nox import (
     NoxError,
     NoxGraph,
+    Spares,
     StartedProbe,
     build_workflow,
     parse_retries,
@@ -51,18 +52,11 @@ from .._nox import (
 from .._shell import ProcessGroups, display_path, kill_leftovers, process_watchdog
 from .._store import SQLiteRunStore, StoredRun, default_store_path
 from . import _store_commands
+from ._drive import EXIT_OK, EXIT_USAGE, Outcome, drive_run, headline, silence_stdout
 from ._nox_args import add_nox_parser
 from ._nox_config import project_defaults, resource_option
 from ._nox_output import SessionBlocks
 from ._progress import RunTracker
-from ._run import (
-    EXIT_OK,
-    EXIT_USAGE,
-    _headline,
-    _Outcome,
-    _run,
-    _silence_stdout,
-)
 from ._signals import Interrupts
 from ._store_commands import UsageError, existing_store, load_run, resume_command
 from ._summary import TAIL_LINES, print_failures, print_summary
@@ -192,6 +186,11 @@ def _run_nox(options: NoxOptions, stored: StoredRun | None, early: StartedProbe 
     elif not options.no_store:
         store_path = default_store_path(noxfile, store=options.store)
     groups = ProcessGroups()
+    max_parallel = options.max_parallel or limit or os.cpu_count() or 1
+    spares = early.spares if early is not None and early.spares is not None else None
+    if spares is None:
+        spares = Spares(graph.python, folder)
+    spares.plan(limit=max_parallel, sessions=len(graph.sessions))
     workflow = build_workflow(
         graph,
         nox_args=options.nox_args,
@@ -203,8 +202,8 @@ def _run_nox(options: NoxOptions, stored: StoredRun | None, early: StartedProbe 
         grace_period=options.grace_period,
         process_groups=groups,
         name=_NAME,
+        spares=spares,
     )
-    max_parallel = options.max_parallel or limit or os.cpu_count() or 1
     tracker = RunTracker(workflow, log_dir)
     views = Views.choose(tracker, json=options.json, quiet=options.quiet, output="quiet")
     if options.show_output and views.reporter is not None:
@@ -250,6 +249,8 @@ def _run_nox(options: NoxOptions, stored: StoredRun | None, early: StartedProbe 
             )
 
     with contextlib.ExitStack() as stack:
+        stack.callback(spares.close)
+        spares.fill()  # the first wave's interpreters start while the run sets up
         try:
             stack.enter_context(process_watchdog(groups))
         except OSError as exc:
@@ -261,7 +262,7 @@ def _run_nox(options: NoxOptions, stored: StoredRun | None, early: StartedProbe 
             interrupts = Interrupts(
                 executor, groups, views.notice, started=lambda: tracker.run_id is not None
             )
-            outcome = trio.run(_run, start, interrupts, store)
+            outcome = trio.run(drive_run, start, interrupts, store)
         finally:
             views.stop()
             executor.audit_log.close()
@@ -269,7 +270,7 @@ def _run_nox(options: NoxOptions, stored: StoredRun | None, early: StartedProbe 
 
 
 def _report(
-    outcome: _Outcome,
+    outcome: Outcome,
     views: Views,
     tracker: RunTracker,
     store_path: Path | None,
@@ -291,9 +292,9 @@ def _report(
         elif human:
             out.print("✓ nox sessions succeeded", style="bold green")
     except OSError:
-        _silence_stdout()
+        silence_stdout()
     if outcome.code != EXIT_OK:
-        err.print(f"trioforge: {_headline(_NAME, outcome)}", markup=False)
+        err.print(f"trioforge: {headline(_NAME, outcome)}", markup=False)
         if store_path is not None and tracker.run_id is not None:
             command = resume_command(tracker.run_id, store_path)
             err.print(f"trioforge: to resume this run: {command}", markup=False)

@@ -15,12 +15,15 @@ import sqlite3
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._shell import display_path
 from .._store import RunStoreError
-from .._workflow_file import WorkflowFile
 from ._prune import ignore_folder
 from ._store_commands import UsageError
+
+if TYPE_CHECKING:
+    from .._workflow_file import WorkflowFile
 
 __all__ = [
     "AuditLogError",

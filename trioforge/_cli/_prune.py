@@ -27,6 +27,7 @@ import time
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 import trio
@@ -35,7 +36,9 @@ from rich.console import Console
 from .._core import DurationError, parse_duration
 from .._shell import display_path, run_folder
 from .._store import RunRecord, RunStoreError, SQLiteRunStore
-from .._workflow_file import WorkflowFile
+
+if TYPE_CHECKING:
+    from .._workflow_file import WorkflowFile
 
 __all__ = [
     "DEFAULT_KEEP",

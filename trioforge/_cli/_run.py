@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -48,31 +46,26 @@ import trio
 from .._core import (
     FailurePolicy,
     Schedule,
-    TaskFailedError,
     Workflow,
-    WorkflowCancelledError,
-    WorkflowTimeoutError,
 )
 from .._executor import WorkflowExecutor, WorkflowResult
 from .._shell import display_path, kill_leftovers, process_watchdog
 from .._shell._files import read_regular
 from .._store import (
-    DefinitionChangedError,
-    RewindError,
-    RunLockedError,
-    RunNotFoundError,
-    RunStoreError,
     SQLiteRunStore,
     StoredRun,
     default_store_path,
 )
-from .._workflow_file import DaskSettings, WorkflowFile, load_workflow_file
 from . import _store_commands
+from ._drive import (
+    EXIT_OK,
+    Outcome,
+    drive_run,
+    headline,
+    silence_stdout,
+)
 from ._preflight import (
-    AuditLogError,
-    audit_failure,
     check_paths,
-    store_failure,
     text_path,
     warn,
 )
@@ -92,17 +85,12 @@ from ._views import Views
 
 if TYPE_CHECKING:
     from .._dask._shell_task import DaskLink
+    from .._workflow_file import WorkflowFile
 
 __all__ = ["RunOptions", "UsageError", "run_workflow_file"]
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_TIMEOUT = 124
 #: A workflow file larger than this is refused by the loader (as ``_nodes.MAX_BYTES``).
 MAX_FILE_BYTES = 32 * 1024 * 1024
-#: Errors that refuse a resume before anything runs (exit status 2).
-REFUSALS = (RunLockedError, DefinitionChangedError, RunNotFoundError, RewindError)
 
 
 @attrs.frozen
@@ -154,14 +142,6 @@ class RunOptions:
     dask: str | None = None
 
 
-@attrs.frozen
-class _Outcome:
-    code: int
-    error: Exception | None = None
-    result: WorkflowResult | None = None
-    refused: bool = False
-
-
 def _load(file: str, log_dir: str | None, inputs: dict[str, str]) -> tuple[WorkflowFile, str]:
     """The loaded file and the exact text it was loaded from (for the stored definition)."""
     try:
@@ -170,6 +150,8 @@ def _load(file: str, log_dir: str | None, inputs: dict[str, str]) -> tuple[Workf
         data = None  # the loader reads it again and says why it cannot
     if data is not None and len(data) > MAX_FILE_BYTES:
         data = None
+    from .._workflow_file import load_workflow_file  # not imported by `trioforge nox`
+
     loaded = load_workflow_file(file, text=data, log_dir=log_dir, inputs=inputs)
     if data is None:  # pragma: no cover - the file appeared between the two reads
         data = read_regular(file, MAX_FILE_BYTES + 1)
@@ -288,7 +270,7 @@ def run_workflow_file(options: RunOptions) -> int:
             interrupts = Interrupts(
                 executor, groups, views.notice, started=lambda: tracker.run_id is not None
             )
-            outcome = trio.run(_run, start, interrupts, store, options.audit_log, link)
+            outcome = trio.run(drive_run, start, interrupts, store, options.audit_log, link)
         finally:
             views.stop()
             with contextlib.suppress(OSError):  # what it could not write was reported
@@ -303,6 +285,8 @@ def _on_dask(
     address: str | None, loaded: WorkflowFile, workflow: Workflow
 ) -> tuple[Workflow, DaskLink | None]:
     """``workflow`` with its commands run on Dask (``--dask``, else the file's ``dask:``)."""
+    from .._workflow_file import DaskSettings
+
     settings = loaded.dask or DaskSettings()
     address = address or settings.address
     if address is None:
@@ -364,7 +348,7 @@ def _starter(
 
 
 def _report(
-    outcome: _Outcome,
+    outcome: Outcome,
     views: Views,
     tracker: RunTracker,
     target: _Target,
@@ -393,101 +377,11 @@ def _report(
     except OSError:
         # stdout was closed early (`trioforge run x.yaml | head -1`): the
         # headline on stderr and the exit status still tell what happened.
-        _silence_stdout()
+        silence_stdout()
     if outcome.code != EXIT_OK:
-        headline = without_log_path(_headline(target.loaded.name, outcome))
-        err.print(f"trioforge: {headline}", markup=False)
+        line = without_log_path(headline(target.loaded.name, outcome))
+        err.print(f"trioforge: {line}", markup=False)
         if target.store_path is not None and tracker.run_id is not None:
             command = resume_command(tracker.run_id, target.store_path)
             err.print(f"trioforge: to resume this run: {command}", markup=False)
     return outcome.code
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null, so that the flush at exit does not fail again."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-    except OSError:
-        return
-    try:
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
-    finally:
-        os.close(devnull)
-
-
-def _headline(name: str, outcome: _Outcome) -> str:
-    error = outcome.error
-    if isinstance(error, WorkflowTimeoutError):
-        return f"{name} timed out: {error}"
-    if isinstance(error, WorkflowCancelledError):
-        extra = ""
-        if error.compensation_failures:
-            extra = "; compensation failed for " + ", ".join(
-                map(repr, error.compensation_failures)
-            )
-        return f"{name} interrupted: {error.reason}; rolled back{extra}"
-    if isinstance(error, (RunStoreError, sqlite3.Error)):
-        return f"{name} stopped: the run store failed: {error}"
-    if isinstance(error, AuditLogError):
-        return f"{name} stopped: {error.strerror}"
-    return f"{name} failed: {error}"
-
-
-async def _run(
-    start: Callable[[], Awaitable[WorkflowResult]],
-    interrupts: Interrupts,
-    store: SQLiteRunStore | None,
-    audit_log: str | None = None,
-    link: DaskLink | None = None,
-) -> _Outcome:
-    if link is not None:
-        async with link.connected():  # before the store: a refused connection records no run
-            return await _run(start, interrupts, store, audit_log)
-    if store is None:
-        return await _drive(start, interrupts, audit_log)
-    opening = True
-    try:
-        async with store:  # opens the file, creating it and its tables if need be
-            opening = False
-            return await _drive(start, interrupts, audit_log)
-    except (sqlite3.Error, OSError) as exc:
-        if not opening:
-            raise
-        raise RunStoreError(
-            f"cannot open the run store {display_path(store.path)}: {exc} "
-            "(use --store PATH, or --no-store to record nothing)"
-        ) from exc
-
-
-async def _drive(
-    start: Callable[[], Awaitable[WorkflowResult]],
-    interrupts: Interrupts,
-    audit_log: str | None = None,
-) -> _Outcome:
-    outcome: _Outcome
-    async with trio.open_nursery() as nursery:
-        await nursery.start(interrupts.watch)
-        try:
-            result = await start()
-        except TaskFailedError as exc:
-            outcome = _Outcome(EXIT_FAILED, exc)
-        except WorkflowTimeoutError as exc:
-            outcome = _Outcome(EXIT_TIMEOUT, exc)
-        except WorkflowCancelledError as exc:
-            outcome = _Outcome(128 + (interrupts.signum or signal.SIGINT), exc)
-        except REFUSALS as exc:
-            if isinstance(exc, RunLockedError) and exc.lost_by is not None:
-                outcome = _Outcome(EXIT_FAILED, exc)  # lost while running: not a refusal
-            else:
-                outcome = _Outcome(EXIT_USAGE, exc, refused=True)
-        except Exception as exc:
-            failure = store_failure(audit_failure(exc, audit_log))
-            if failure is None:
-                raise
-            outcome = _Outcome(EXIT_FAILED, failure)
-        else:
-            outcome = _Outcome(EXIT_OK, result=result)
-        nursery.cancel_scope.cancel(reason="the run is over")
-    return outcome

@@ -43,7 +43,6 @@ from rich.table import Table
 from rich.text import Text
 
 from .._core import AuditEvent, Workflow, WorkflowError, format_duration
-from .._report import render_page
 from .._shell import display_path
 from .._shell._files import check_regular
 from .._store import (
@@ -57,7 +56,6 @@ from .._store import (
     default_store_path,
 )
 from ._progress import RunTracker, short_error
-from ._report_files import task_details
 
 __all__ = [
     "UsageError",
@@ -375,6 +373,9 @@ def write_report(path: Path, run_id: str, output: str, *, embed_logs: bool = Fal
         ) from None
     live = run.record.status == "running"
     folder = Path.cwd() if output == "-" else Path(output).parent
+    from .._report import render_page  # only `report` draws pages
+    from ._report_files import task_details
+
     details = task_details(run, path, folder, embed_logs=embed_logs)
     html = render_page(run, events, now=time.time() if live else None, details=details)
     if output == "-":

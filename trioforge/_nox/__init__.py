@@ -11,8 +11,9 @@ overlap (the core's named resource pools); per-session timeouts and retries
 come from ``fnmatch`` patterns.
 
 What it may import: the public ``trioforge`` top level, the standard
-library, trio and attrs; and the store's ``register_result_type`` (so a
-resumed run restores completed sessions' results). Never nox: nox runs in the
+library, trio and attrs; the store's ``register_result_type`` (so a
+resumed run restores completed sessions' results); and the shell room's
+launch step (``ShellTask._launch``, process groups) for the warm spares. Never nox: nox runs in the
 user's interpreter, whose version we do not control, and trioforge does not
 depend on it.
 
@@ -25,6 +26,10 @@ view, the run store, resume and the exit codes. The pieces:
 * ``_probe``, ``_fallback``: collecting the probe's answer, the public route;
 * ``_graph_data``: :class:`NoxGraph`, :class:`NoxSession`, :class:`NoxError`;
 * ``_session``: :class:`NoxSessionTask` and its result and error;
+* ``_spares``, ``_warm_main``, ``_warm``: warm nox interpreters that a
+  session's command starts in instead of a fresh process (standard library
+  and attrs only, but for ``_warm``'s launch, which uses the shell room's
+  process-group handling);
 * ``_graph``: :func:`build_workflow`, the per-session limits, and
   :func:`session_pools` (the resource pools that keep shared envdirs apart).
 """
@@ -52,6 +57,7 @@ if TYPE_CHECKING:
     from ._session import NoxSessionError as NoxSessionError
     from ._session import NoxSessionResult as NoxSessionResult
     from ._session import NoxSessionTask as NoxSessionTask
+    from ._spares import Spares as Spares
 
 __all__ = [
     "MIN_NOX_VERSION",
@@ -64,6 +70,7 @@ __all__ = [
     "NoxSessionResult",
     "NoxSessionTask",
     "PerSession",
+    "Spares",
     "StartedProbe",
     "build_workflow",
     "find_nox_python",
@@ -105,6 +112,7 @@ _LAZY: dict[str, str] = {
         "._interpreter",
     ),
     **dict.fromkeys(("NoxSessionError", "NoxSessionResult", "NoxSessionTask"), "._session"),
+    **dict.fromkeys(("Spares",), "._spares"),
 }
 
 

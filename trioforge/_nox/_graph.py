@@ -28,6 +28,8 @@ import trioforge
 from ._graph_data import NoxError, NoxGraph, NoxSession
 from ._probe import check_nox_args, split_posargs
 from ._session import NoxSessionTask
+from ._spares import Spares
+from ._warm import WarmShellTask
 
 __all__ = [
     "SESSIONS_POOL",
@@ -161,6 +163,7 @@ def build_workflow(
     env: dict[str, str] | None = None,
     process_groups: trioforge.ProcessGroups | None = None,
     name: str = "nox",
+    spares: Spares | None = None,
 ) -> trioforge.Workflow:
     """A workflow with one task per session of ``graph``, each depending on what it requires.
 
@@ -189,6 +192,8 @@ def build_workflow(
         process_groups: the registry of running process groups (for a
             second Ctrl-C's SIGKILL of everything, and the watchdog).
         name: the workflow's name.
+        spares: warm nox interpreters a session may start in (see
+            ``_spares``); None starts every session as a fresh process.
 
     Raises:
         NoxError: (kind ``"options"``) a nox option trioforge sets itself is
@@ -211,7 +216,7 @@ def build_workflow(
             pools[SESSIONS_POOL] = everything if alone else 1
         before, after = session_argv(graph, session, nox_args)
         try:
-            shell = trioforge.ShellTask(
+            shell = WarmShellTask(
                 session.signature,
                 [*before, "--report", str(report_dir / "REPORT.json"), *after],
                 cwd=workdir,
@@ -219,6 +224,7 @@ def build_workflow(
                 grace_period=grace_period,
                 log_dir=log_dir,
                 process_groups=process_groups,
+                spares=spares,
             )
         except (ValueError, TypeError) as exc:
             raise NoxError("options", f"session {session.signature!r}: {exc}") from exc

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import attrs
 
+from ._spares import Spares
+
 __all__ = [
     "PROBE_SOURCE",
     "NoxInterpreter",
@@ -250,15 +252,18 @@ class StartedProbe:
         argv: its arguments (:func:`probe_argv`).
         cwd: the folder it runs in.
         process: the process; its stdout and stderr are pipes.
+        spares: warm nox interpreters started with it (see ``_spares``), for
+            the run's first sessions; whoever runs the sessions closes them.
     """
 
     interpreter: NoxInterpreter
     argv: list[str]
     cwd: str
     process: subprocess.Popen[bytes]
+    spares: Spares | None = None
 
     def close(self) -> None:
-        """Kill the probe if it still runs, and reap it (idempotent)."""
+        """Kill the probe if it still runs, and reap it (idempotent; :attr:`spares` stay)."""
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
@@ -268,9 +273,16 @@ class StartedProbe:
 
 
 def start_probe(
-    argv: list[str], *, cwd: str | os.PathLike[str], interpreter: NoxInterpreter | None = None
+    argv: list[str],
+    *,
+    cwd: str | os.PathLike[str],
+    interpreter: NoxInterpreter | None = None,
+    warm: bool = False,
 ) -> StartedProbe:
     """Start the probe with ``argv`` in ``cwd`` (in :func:`find_nox_python`'s Python by default).
+
+    With ``warm``, also start one warm nox interpreter for the first session
+    (:attr:`StartedProbe.spares`; the caller closes them).
 
     Raises:
         OSError: the probe file cannot be read or the interpreter cannot be started.
@@ -285,4 +297,11 @@ def start_probe(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    return StartedProbe(interpreter, list(argv), os.fspath(cwd), process)
+    spares: Spares | None = None
+    if warm:
+        spares = Spares(interpreter.python, cwd)
+        try:
+            spares.spawn()  # the first session's interpreter, ready when the graph is
+        except OSError:
+            spares.close()  # the session starts on its own, and says what went wrong
+    return StartedProbe(interpreter, list(argv), os.fspath(cwd), process, spares)

@@ -29,8 +29,10 @@ from ._files import run_folder as run_folder
 from ._files import task_log_path as task_log_path
 from ._process_group import ProcessGroups as ProcessGroups
 from ._process_group import ProcessStartError as ProcessStartError
+from ._process_group import group_stopper as group_stopper
 from ._process_group import may_start as may_start
 from ._process_group import process_watchdog as process_watchdog
+from ._process_group import signal_group as signal_group
 from ._process_group import start_failure as start_failure
 from ._process_group import with_driver as with_driver
 from ._result import ShellCommandError as ShellCommandError
@@ -57,12 +59,14 @@ __all__ = [
     "checked_text",
     "code_items",
     "display_path",
+    "group_stopper",
     "kill_leftovers",
     "layered_env",
     "may_start",
     "process_watchdog",
     "run_folder",
     "scan",
+    "signal_group",
     "start_failure",
     "task_log_path",
     "to_command",

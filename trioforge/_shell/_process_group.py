@@ -37,8 +37,8 @@ import functools
 import os
 import signal
 import subprocess
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 import attrs
 import trio
@@ -48,6 +48,7 @@ from ._watchdog import DRIVER_ENV, Watchdog, driver_chain
 __all__ = [
     "ProcessGroups",
     "ProcessStartError",
+    "group_stopper",
     "may_start",
     "process_watchdog",
     "run_in_group",
@@ -177,6 +178,39 @@ async def may_start(groups: ProcessGroups | None) -> None:
         raise ProcessStartError("not started: trioforge is stopping at once")
 
 
+class _HasPid(Protocol):
+    @property
+    def pid(self) -> int: ...
+
+
+def group_stopper(
+    *,
+    grace_period: float,
+    groups: ProcessGroups | None,
+    note: Callable[[str], object],
+) -> Callable[[_HasPid], Awaitable[None]]:
+    """How a cancelled command's group is stopped: ``trio.run_process``'s ``deliver_cancel``.
+
+    SIGTERM to the group, ``grace_period`` seconds, then SIGKILL; at once
+    SIGKILL when ``groups`` is stopping at once (a second Ctrl-C). The caller
+    cancels it as soon as the group's leader has exited.
+    """
+
+    async def deliver_cancel(process: _HasPid) -> None:
+        pgid = process.pid
+        if groups is not None and groups.forced:
+            note(f"stopping at once: SIGKILL to process group {pgid}")
+            signal_group(pgid, signal.SIGKILL)
+            return  # noqa: ASYNC910 - a forced stop (second Ctrl-C) waits for nothing
+        note(f"cancelled: SIGTERM to process group {pgid}")
+        signal_group(pgid, signal.SIGTERM)
+        await trio.sleep(grace_period)
+        note(f"still running {grace_period:g}s after SIGTERM: SIGKILL to process group {pgid}")
+        signal_group(pgid, signal.SIGKILL)
+
+    return deliver_cancel
+
+
 async def run_in_group(
     argv: Sequence[str],
     *,
@@ -206,19 +240,7 @@ async def run_in_group(
         ProcessStartError: the command could not be started.
     """
     await may_start(groups)
-
-    async def deliver_cancel(process: trio.Process) -> None:
-        pgid = process.pid
-        if groups is not None and groups.forced:
-            note(f"stopping at once: SIGKILL to process group {pgid}")
-            signal_group(pgid, signal.SIGKILL)
-            return  # noqa: ASYNC910 - a forced stop (second Ctrl-C) waits for nothing
-        note(f"cancelled: SIGTERM to process group {pgid}")
-        signal_group(pgid, signal.SIGTERM)
-        await trio.sleep(grace_period)
-        note(f"still running {grace_period:g}s after SIGTERM: SIGKILL to process group {pgid}")
-        signal_group(pgid, signal.SIGKILL)
-
+    deliver_cancel = group_stopper(grace_period=grace_period, groups=groups, note=note)
     start: Any = functools.partial(
         trio.run_process,
         list(argv),
