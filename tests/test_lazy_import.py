@@ -25,13 +25,15 @@ def test_import_trioforge_loads_no_room() -> None:
     assert _run(code) == "[]"
 
 
-def test_the_nox_door_loads_only_the_light_interpreter_module() -> None:
-    """Starting a probe needs trioforge._nox._interpreter only: no trio, no core."""
+def test_the_nox_door_loads_only_the_light_interpreter_modules() -> None:
+    """Starting a probe (and a warm nox) needs _interpreter and _spares only: no trio, no core."""
     code = (
         "import sys; from trioforge._nox import start_probe; "
         "print(sorted(m for m in sys.modules if m == 'trio' or m.startswith('trioforge.')))"
     )
-    assert _run(code) == "['trioforge._nox', 'trioforge._nox._interpreter']"
+    assert _run(code) == (
+        "['trioforge._nox', 'trioforge._nox._interpreter', 'trioforge._nox._spares']"
+    )
 
 
 def test_every_public_name_resolves_to_its_room_object() -> None:

@@ -214,8 +214,10 @@ def decode_result(text: str) -> Any:
 
 def _encode(value: Any, decode: Callable[[str], Any]) -> tuple[str | None, bool]:
     """``(json_text, restorable)``: restorable when ``decode`` gives ``value`` back."""
+    if value is None:
+        return "null", True  # a no-op's result, by the thousand: not worth a json.dumps
     kind = type(value)
-    if value is None or kind is bool or kind is int or kind is str:
+    if kind is bool or kind is int or kind is str:
         # The common results (a no-op's None, a count, a name): no round trip needed.
         return json.dumps(value, ensure_ascii=False), True
     try:
