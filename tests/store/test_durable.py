@@ -453,3 +453,96 @@ async def test_a_dependent_start_rides_in_its_dependency_completion_commit(
     # WorkflowStarted + t0's start, then one commit per completion, then the end.
     assert n - 1 == len(riding)
     assert len(counting.batches) <= n + 2
+
+
+class _HeldStore(SQLiteRunStore):
+    """A store whose ``hold_at``-th commit waits for ``release`` (``held`` is set then)."""
+
+    hold_at: int
+    calls: int
+    held: trio.Event
+    release: trio.Event
+
+    async def commit(self, run_id: str, events: Any, *args: Any, **kwargs: Any) -> None:
+        self.calls += 1
+        if self.calls == self.hold_at:
+            self.held.set()
+            await self.release.wait()
+        await super().commit(run_id, events, *args, **kwargs)
+
+
+def _held(path: Path, hold_at: int) -> _HeldStore:
+    store = _HeldStore(path)
+    store.hold_at, store.calls = hold_at, 0
+    store.held, store.release = trio.Event(), trio.Event()
+    return store
+
+
+def _wide(n: int, ran: list[str]) -> tf.Workflow:
+    wf = tf.Workflow("wide")
+    for i in range(n):
+
+        async def body(ctx: tf.TaskContext) -> str:
+            ran.append(ctx.task_id)
+            return ctx.task_id
+
+        wf.add_task(tf.Task(f"t{i}", body))
+    return wf
+
+
+@pytest.mark.parametrize("schedule", ["dataflow", "layers"])
+@pytest.mark.parametrize("hold_at", [1, 2], ids=["starts", "completions"])
+async def test_no_task_waits_alive_for_a_commit_in_a_wide_durable_run(
+    tmp_path: Path, schedule: str, hold_at: int
+) -> None:
+    """While the starts (then the completions) of 200 tasks commit, no trio task per task lives.
+
+    The starts are recorded before the tasks are spawned, and spawned together
+    once durable; a completed task ends without waiting for its commit.
+    """
+    n = 200
+    ran: list[str] = []
+    before = trio.lowlevel.current_statistics().tasks_living
+    held = _held(tmp_path / "runs.db", hold_at)
+    async with held as store:
+        executor = tf.WorkflowExecutor(_wide(n, ran), store=store)
+        run = executor.execute_dataflow if schedule == "dataflow" else executor.execute_parallel
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run)
+            await held.held.wait()
+            living = trio.lowlevel.current_statistics().tasks_living - before
+            ran_while_held = len(ran)
+            held.release.set()
+        stored = await store.load(executor.audit_log.events[0].workflow_id)
+    assert living < 10
+    assert ran_while_held == (0 if hold_at == 1 else n)
+    assert sorted(ran) == sorted(f"t{i}" for i in range(n))
+    assert {r.state for r in stored.tasks.values()} == {"completed"}
+
+
+async def test_tasks_cancelled_while_their_starts_commit_end_cancelled_without_running(
+    tmp_path: Path,
+) -> None:
+    """A cancel during the commit of their starts: no body runs, each ends recorded cancelled."""
+    ran: list[str] = []
+    held = _held(tmp_path / "runs.db", 1)
+    async with held as store:
+        executor = tf.WorkflowExecutor(_wide(20, ran), store=store)
+        caught: list[BaseException] = []
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(executor.execute_dataflow)
+                await held.held.wait()
+                executor.cancel("stop while the starts commit")
+                held.release.set()
+        except* tf.WorkflowCancelledError as group:
+            caught.extend(group.exceptions)
+        run_id = executor.audit_log.events[0].workflow_id
+        stored = await store.load(run_id)
+    assert (len(caught), ran) == (1, [])
+    events = [(e.type, e.task_id) for e in executor.audit_log.events if e.task_id is not None]
+    for i in range(20):
+        assert events.index((tf.EventType.TASK_STARTED, f"t{i}")) < events.index(
+            (tf.EventType.TASK_CANCELLED, f"t{i}")
+        )
+    assert {r.state for r in stored.tasks.values()} == {"cancelled"}

@@ -72,6 +72,11 @@ class Run:
     """Seconds for undoing a failed attempt's steps (the executor's ``compensation_timeout``)."""
     compensation_failures: dict[str, BaseException] = attrs.Factory(dict)
     """Undo work that failed, the first per task: attempts' steps, then the rollback."""
+    admitted: dict[int, tuple[float, int, bool]] = attrs.Factory(dict)
+    """Durable runs: tasks whose first attempt's start :meth:`TaskRunner.spawn` recorded
+    and committed before spawning them, as ``node: (started, attempt, recheck)``;
+    ``recheck``: that commit failed, so the attempt meets the error at its own
+    checkpoint."""
 
     @upstream.default
     def _upstream_default(self) -> RunUpstream:

@@ -71,7 +71,15 @@ class TaskRunner:
             next tasks without a coroutine of its own around each task.
     """
 
-    __slots__ = ("completed_shape", "done", "layer", "run", "started_shape")
+    __slots__ = (
+        "_gated",
+        "_releasing",
+        "completed_shape",
+        "done",
+        "layer",
+        "run",
+        "started_shape",
+    )
 
     def __init__(
         self,
@@ -86,6 +94,77 @@ class TaskRunner:
         # The audit shapes of this runner's single-attempt starts and completions.
         self.started_shape = run.audit.shape(_STARTED, run.workflow_id, layer, 1)
         self.completed_shape = run.audit.shape(_COMPLETED, run.workflow_id, layer, 1)
+        self._gated: list[int] = []  # recorded starts waiting for their commit (spawn)
+        self._releasing = False
+
+    def spawn(self, nursery: trio.Nursery, node: int) -> None:
+        """Start ``node``'s task: at once, or (durable runs) once its start is durable.
+
+        In a durable run every attempt's start is committed before its body
+        runs. Rather than spawn each task to wait for that commit (a parked
+        trio task per task, all alive at once in a wide graph, each woken
+        separately), the start of the first attempt is recorded here and the
+        tasks spawned together once the group commit holding their starts
+        returns (:meth:`_release`, one coroutine per batch). If that commit
+        fails, each task meets the error at its own checkpoint, as it would
+        have; if it is cancelled, the tasks end as cancelled without running.
+        """
+        run = self.run
+        task_id = run.dag.ids[node]
+        if run.checkpoint is None or run.halted is not None:
+            nursery.start_soon(self.run_node, node, name=task_id)
+            return
+        started = run.clock.current_time()
+        if started >= run.deadline:
+            nursery.start_soon(self.run_node, node, name=task_id)  # it refuses to start
+            return
+        attempt = run.attempt_base.get(task_id, 0) + 1
+        fields = (_STARTED, run.workflow_id, started, time.time(), task_id, self.layer, attempt)
+        run.audit.record_fields((*fields, None, None, None))
+        run.admitted[node] = (started, attempt, False)
+        self._gated.append(node)
+        if not self._releasing:
+            self._releasing = True
+            nursery.start_soon(self._release, nursery, name="trioforge: durable starts")
+
+    async def _release(self, nursery: trio.Nursery) -> None:
+        """Spawn the tasks :meth:`spawn` recorded, a batch at a time, once their starts commit."""
+        run = self.run
+        checkpoint = run.checkpoint
+        assert checkpoint is not None
+        ids = run.dag.ids
+        admitted = run.admitted
+        batch: list[int] = []
+        try:
+            while True:  # spawn() starts this with one task recorded at least
+                batch, self._gated = self._gated, []
+                try:
+                    await checkpoint()
+                except Exception:
+                    # The store failed (or the lease is lost): the recorder keeps the
+                    # error, and each task raises it at its own checkpoint, as before.
+                    for node in batch:
+                        started, attempt, _recheck = admitted[node]
+                        admitted[node] = (started, attempt, True)
+                for node in batch:
+                    nursery.start_soon(self.run_node, node, name=ids[node])
+                batch = []
+                # A cancel point of our own (the recorder's may raise instead), which
+                # also lets the tasks just spawned record their dependents' starts.
+                await trio.lowlevel.checkpoint()
+                if not self._gated:
+                    return
+        except BaseException as exc:
+            if is_cancellation(exc):
+                # Recorded as started, never run: they end cancelled, as a task
+                # waiting for this commit would.
+                for node in [*batch, *self._gated]:
+                    started, attempt, _recheck = admitted.pop(node)
+                    _cancelled(run, ids[node], self.layer, attempt, started)
+                self._gated = []
+            raise
+        finally:
+            self._releasing = False
 
     async def run_node(self, node: int) -> bool:
         """Run one task to success or final failure; return whether it succeeded.
@@ -188,6 +267,8 @@ async def _run_attempts(  # noqa: PLR0915 - one frame per attempt loop
     # A resumed run keeps counting the attempts the task made before.
     base = run.attempt_base.get(task_id, 0)
     attempt = base + 1
+    # Recorded and made durable before this task was spawned (TaskRunner.spawn)?
+    admitted = run.admitted.pop(node, None) if run.admitted else None
     while True:
         ctx = TaskContext(
             task_id,
@@ -201,25 +282,30 @@ async def _run_attempts(  # noqa: PLR0915 - one frame per attempt loop
         )
         if attempt != 1:
             run.retried[task_id] = attempt
-        started = now()
-        if run.halted is not None or started >= run.deadline:
-            await _refuse(run)
-        record(
-            (
-                _STARTED,
-                workflow_id,
-                started,
-                time.time(),
-                task_id,
-                layer,
-                attempt,
-                None,
-                None,
-                None,
+        if admitted is not None:
+            started, _attempt, recheck = admitted
+            admitted = None
+        else:
+            recheck = run.checkpoint is not None
+            started = now()
+            if run.halted is not None or started >= run.deadline:
+                await _refuse(run)
+            record(
+                (
+                    _STARTED,
+                    workflow_id,
+                    started,
+                    time.time(),
+                    task_id,
+                    layer,
+                    attempt,
+                    None,
+                    None,
+                    None,
+                )
             )
-        )
         try:
-            if run.checkpoint is not None:
+            if recheck and run.checkpoint is not None:
                 # Durable runs: the attempt is recorded before it runs, so a task run
                 # again after a crash always sees a higher ctx.attempt.
                 await run.checkpoint()
@@ -255,14 +341,15 @@ async def _run_attempts(  # noqa: PLR0915 - one frame per attempt loop
                 )
             )
             if done is not None:
-                # Before the commit, in durable runs: the dependents this starts record
-                # their attempts' starts now, so those ride in the same group commit as
-                # this completion, and each waits for that commit (their own checkpoint
-                # above) before its body runs. A completion is durable before anything
-                # that depends on it runs, at one commit per wave instead of two.
+                # In durable runs the dependents this starts record their attempts'
+                # starts now, and none runs before the commit that holds its start
+                # (TaskRunner.spawn, or its own checkpoint above); a commit holds every
+                # event emitted before it, this completion too. So a completion is
+                # durable before anything that depends on it runs, at one commit per
+                # wave, without this task waiting for it (the run's last flush takes
+                # the completions nothing waited for).
                 done(node, True)
-            if run.checkpoint is not None:
-                await run.checkpoint()
+            await trio.lowlevel.checkpoint()
             return True
         delay = _failed_attempt(run, task_id, layer, attempt, started, error, retries + base)
         if delay is None:

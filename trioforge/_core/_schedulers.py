@@ -133,10 +133,14 @@ async def run_layers(
                         if policy is FailurePolicy.FAIL_FAST
                         else None
                     )
-                    run_node = TaskRunner(run, layer=layer_index, done=done).run_node
+                    runner = TaskRunner(run, layer=layer_index, done=done)
                     ids = run.dag.ids
-                    for node in nodes:
-                        nursery.start_soon(run_node, node, name=ids[node])
+                    if run.checkpoint is None:
+                        for node in nodes:
+                            nursery.start_soon(runner.run_node, node, name=ids[node])
+                    else:
+                        for node in nodes:
+                            runner.spawn(nursery, node)
                 else:
                     bounded = _Bounded(run, queue, policy, nursery, limiter, layer=layer_index)
                     for node in nodes:
@@ -183,7 +187,7 @@ async def run_dataflow(
 class _Unbounded:
     """Dataflow without a slot limit: ready dependents start immediately."""
 
-    __slots__ = ("degree", "ids", "nursery", "policy", "queue", "run", "run_node")
+    __slots__ = ("degree", "ids", "nursery", "policy", "queue", "run", "run_node", "spawn")
 
     def __init__(
         self, run: Run, queue: ReadyQueue, policy: FailurePolicy, nursery: trio.Nursery
@@ -194,9 +198,15 @@ class _Unbounded:
         self.nursery = nursery
         self.degree = run.dag.successors.degree
         self.ids = run.dag.ids
-        self.run_node = TaskRunner(run, done=self.done).run_node
+        runner = TaskRunner(run, done=self.done)
+        self.run_node = runner.run_node
+        self.spawn = runner.spawn
 
     def start_all(self, nodes: list[int]) -> None:
+        if self.run.checkpoint is not None:
+            for node in nodes:
+                self.spawn(self.nursery, node)  # once its start is durable
+            return
         start_soon = self.nursery.start_soon
         run_node = self.run_node
         ids = self.ids
@@ -273,7 +283,7 @@ class _Bounded(_Started):
     torn down.
     """
 
-    __slots__ = ("limiter",)
+    __slots__ = ("limiter", "runner")
 
     def __init__(
         self,
@@ -287,16 +297,18 @@ class _Bounded(_Started):
     ) -> None:
         super().__init__(run, queue, policy, nursery, layer)
         self.limiter = limiter
-        self.run_node = TaskRunner(run, layer=layer, done=self.done).run_node
+        self.runner = TaskRunner(run, layer=layer, done=self.done)
+        self.run_node = self.runner.run_node
 
     def fill(self) -> None:
         """Start ready tasks, highest priority first, while slots are free."""
         queue = self.queue
         limiter = self.limiter
+        spawn = self.runner.spawn  # a task keeps its slot while its start is committed
         while queue and not self.stopped and limiter.available_tokens >= 1:
             node = queue.pop()
             limiter.acquire_on_behalf_of_nowait(node)
-            self.nursery.start_soon(self.run_node, node, name=self.ids[node])
+            spawn(self.nursery, node)
 
     def done(self, node: int, succeeded: bool) -> None:
         self.limiter.release_on_behalf_of(node)
