@@ -40,6 +40,8 @@ class PooledQueueMachine(RuleBasedStateMachine):
         self.running: list[int] = []
         self.finished: set[int] = set()
         self.failed: set[int] = set()
+        # The model of reservations: ready nodes passed over once by a reserving pop.
+        self.overtaken: set[int] = set()
 
     @initialize(spec=dag_specs(max_tasks=30, max_deps=3), data=st.data())
     def build(self, spec: DagSpec, data: st.DataObject) -> None:
@@ -67,6 +69,44 @@ class PooledQueueMachine(RuleBasedStateMachine):
             self.priorities[node],
             node,
         )
+        self.overtaken.discard(node)
+        self.pools.take(self.demands[node])
+        self.ready.remove(node)
+        self.running.append(node)
+
+    def beside(self, first: int, node: int) -> bool:
+        return self.pools.fits_beside(self.demands[first], self.demands[node])
+
+    @rule()
+    def start_reserving(self) -> None:
+        """As the pooled scheduler pops: the first node passed over is overtaken once, then kept.
+
+        Model: the best ready node ``first`` starts if it fits. If not, and it was
+        never overtaken, the best node that fits starts instead and ``first`` is
+        overtaken; if it was, only a node that fits beside ``first``'s units
+        (set aside for it) may start, so ``first`` is not starved.
+        """
+        if not self.ready:
+            assert self.queue.pop_fitting(self.fits, self.beside) is None
+            return
+        order = sorted(self.ready, key=lambda n: (-self.priorities[n], n))
+        first = order[0]
+        expected: int | None
+        if self.fits(first):
+            expected = first
+        else:
+            if first in self.overtaken:
+                candidates = [n for n in order[1:] if self.beside(first, n)]
+            else:
+                candidates = [n for n in order[1:] if self.fits(n)]
+            expected = candidates[0] if candidates else None
+            if expected is not None:
+                self.overtaken.add(first)
+        node = self.queue.pop_fitting(self.fits, self.beside)
+        assert node == expected
+        if node is None:
+            return
+        self.overtaken.discard(node)
         self.pools.take(self.demands[node])
         self.ready.remove(node)
         self.running.append(node)
@@ -96,6 +136,10 @@ class PooledQueueMachine(RuleBasedStateMachine):
                 expected[pool] += units
         assert {p: expected[p] for p in POOLS} == self.pools.in_use
         assert all(self.pools.in_use[p] <= POOLS[p] for p in POOLS)
+
+    @invariant()
+    def only_ready_nodes_are_overtaken(self) -> None:
+        assert self.overtaken <= self.ready
 
     @invariant()
     def something_ready_can_start_when_nothing_runs(self) -> None:
