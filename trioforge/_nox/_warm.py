@@ -134,9 +134,9 @@ async def _run_in_spare(
             registered = True
         if not await _send(spare, order):
             return None
-        if spares.wanted():
-            await trio.to_thread.run_sync(spares.fill)
         try:
+            if spares.wanted():  # the next session's spare, while this one runs
+                await trio.to_thread.run_sync(spares.fill)
             return await _wait(spare)
         except BaseException:
             # Cancelled (or worse): stop the group as trio.run_process would,
