@@ -296,3 +296,22 @@ def test_resume_rerun_runs_a_completed_session_again(project: Path) -> None:
     again = trioforge(project, "resume", rid, "--rerun", "other")
     assert (again.returncode, again.stderr) == (0, "")
     assert sorted(p.name for p in (project / "out").iterdir()) == ["other.json"]
+
+
+def test_the_command_starts_sessions_in_warm_interpreters(tmp_path: Path) -> None:
+    """`trioforge nox` hands each session to a warm nox (its process runs `python -c`).
+
+    A guard for the speed-up: if the command line changed its environment
+    between starting the spares and the sessions, no spare would fit and
+    every session would silently start as a new process again.
+    """
+    shutil.copyfile(FIXTURES / "seen.py", tmp_path / "noxfile.py")
+    (tmp_path / "out").mkdir()
+    result = trioforge(tmp_path, "nox", "-s", "second", "--no-store")
+    assert (result.returncode, result.stderr) == (0, "")
+    seen = {
+        name: json.loads((tmp_path / "out" / f"{name}.json").read_text())
+        for name in ("first", "second")
+    }
+    assert {name: data["warm"] for name, data in seen.items()} == {"first": True, "second": True}
+    assert seen["second"]["argv"][1:4] == ["-f", str(tmp_path / "noxfile.py"), "-s"]
