@@ -17,7 +17,7 @@ import trio
 
 from ._errors import ResultNotAvailableError
 from ._ready import demand_of
-from ._validate import check_step, context_function, count, seconds
+from ._validate import _plain_takes_one, check_step, context_function, count, seconds
 
 __all__ = ["Step", "Task", "TaskContext", "WorkflowTask", "has_compensation", "names_a_pool"]
 
@@ -345,7 +345,6 @@ _COMPENSATE = context_function()
 _TIMEOUT = seconds()
 _ESTIMATE = seconds(positive=False)
 _RETRIES = count()
-_set = object.__setattr__
 
 
 @attrs.frozen(repr=False, init=False)
@@ -399,8 +398,10 @@ class Task:
         # (_validate); each check costs one comparison when the option is not given.
         if type(id) is not str or not id:
             _check_id(id)
-        _FN.apply("fn", fn, id)
-        depends_on = _to_ids(depends_on)
+        if _plain_takes_one(fn, True) is not True:  # else answered from its code object
+            _FN.apply("fn", fn, id)
+        if type(depends_on) is not tuple or depends_on:
+            depends_on = _to_ids(depends_on)
         if timeout is not None:
             _TIMEOUT.apply("timeout", timeout, id)
         if compensate is not None:
@@ -409,17 +410,18 @@ class Task:
             _ESTIMATE.apply("estimate", estimate, id)
         if retries is not None:
             _RETRIES.apply("retries", retries, id)
-        pairs = _to_pairs(resources)
+        pairs = _to_pairs(resources) if resources else ()
         if pairs:
             demand_of(id, dict(pairs))
-        _set(self, "id", id)
-        _set(self, "_fn", fn)
-        _set(self, "depends_on", depends_on)
-        _set(self, "timeout", timeout)
-        _set(self, "_compensate", compensate)
-        _set(self, "estimate", estimate)
-        _set(self, "retries", retries)
-        _set(self, "_resources", pairs)
+        # Through the slots' own descriptors: object.__setattr__ looks each name up first.
+        _SET_ID(self, id)
+        _SET_FN(self, fn)
+        _SET_DEPENDS_ON(self, depends_on)
+        _SET_TIMEOUT(self, timeout)
+        _SET_COMPENSATE(self, compensate)
+        _SET_ESTIMATE(self, estimate)
+        _SET_RETRIES(self, retries)
+        _SET_RESOURCES(self, pairs)
 
     def __repr__(self) -> str:
         name = getattr(self._fn, "__qualname__", repr(self._fn))
@@ -451,3 +453,11 @@ class Task:
             await self._compensate(ctx)
         else:
             await trio.lowlevel.checkpoint()
+
+
+_SET_ID, _SET_FN, _SET_DEPENDS_ON, _SET_TIMEOUT = (
+    Task.__dict__[name].__set__ for name in ("id", "_fn", "depends_on", "timeout")
+)
+_SET_COMPENSATE, _SET_ESTIMATE, _SET_RETRIES, _SET_RESOURCES = (
+    Task.__dict__[name].__set__ for name in ("_compensate", "estimate", "retries", "_resources")
+)
