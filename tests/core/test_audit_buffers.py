@@ -5,7 +5,7 @@ from __future__ import annotations
 import trio
 
 import trioforge as tf
-from trioforge._core._audit import AuditLog
+from trioforge._core._audit import AuditLog, EventRows, fields_of
 
 
 def as_fields(e: tf.AuditEvent) -> tuple[object, ...]:
@@ -95,3 +95,71 @@ def test_a_plain_run_keeps_one_object_per_event() -> None:
     assert [f"t{i}" for i in range(20)] == [
         e.task_id for e in log.of_type(tf.EventType.TASK_COMPLETED)
     ]
+
+
+def _mixed_log() -> tuple[AuditLog, list[tuple[object, ...]]]:
+    """A log of events recorded both ways (objects and fields), and their fields in order."""
+    log = AuditLog()
+    recorded: list[tuple[object, ...]] = []
+    for i in range(12):
+        if i % 4 == 3:
+            event = tf.AuditEvent(
+                tf.EventType.TASK_FAILED, "wf", float(i), 1e9 + i, f"t{i}", None, 1, 0.5, "E: x"
+            )
+            log.record(event)
+            recorded.append(as_fields(event))
+        else:
+            fields: tuple[object, ...] = (
+                "WorkflowTaskStarted",
+                "wf",
+                float(i),
+                1e9 + i,
+                f"t{i}",
+                i % 3 or None,
+                1,
+                None,
+                None,
+                None,
+            )
+            if i % 5 == 0:
+                fields = (*fields[:8], None, "why")
+            log.record_fields(fields)
+            recorded.append(fields)
+    return log, recorded
+
+
+def test_rows_read_any_range_by_position_without_making_events() -> None:
+    """rows(a, b) gives the fields of events a..b, recorded either way, and makes no AuditEvent."""
+    log, recorded = _mixed_log()
+    pending_before = len(log._pending)
+    for start in range(len(recorded) + 1):
+        for stop in range(start, len(recorded) + 2):
+            assert log.rows(start, stop) == recorded[start:stop], (start, stop)
+    assert len(log._pending) == pending_before  # nothing was turned into an AuditEvent
+    assert [as_fields(e) for e in log.events] == recorded
+    assert log.rows(2, 9) == recorded[2:9]  # the same positions once they are events
+
+
+def test_followers_are_called_once_per_event_however_it_is_recorded() -> None:
+    """A follower hears of every event, and its presence keeps the compact recording."""
+    log = AuditLog()
+    heard: list[int] = []
+    log.followers.append(lambda: heard.append(len(log)))
+    log.record_fields(("WorkflowTaskStarted", "wf", 1.0, 2.0, "a", None, 1, None, None, None))
+    log.record(tf.AuditEvent(tf.EventType.TASK_COMPLETED, "wf", 2.0, 3.0, "a", None, 1, 1.0))
+    log.record_fields(("WorkflowTaskStarted", "wf", 3.0, 4.0, "b", None, 1, None, None, None))
+    assert heard == [1, 2, 3]
+    assert len(log._pending) == 1
+
+
+def test_event_rows_read_as_audit_events() -> None:
+    """EventRows is a Sequence of AuditEvents for any store: index, slice, iterate, len."""
+    _log, recorded = _mixed_log()
+    rows = EventRows(list(recorded))
+    assert len(rows) == len(recorded)
+    assert [as_fields(e) for e in rows] == recorded
+    assert as_fields(rows[3]) == recorded[3]
+    assert as_fields(rows[-1]) == recorded[-1]
+    assert [as_fields(e) for e in rows[2:5]] == recorded[2:5]
+    assert all(isinstance(e, tf.AuditEvent) for e in rows)
+    assert [fields_of(e) for e in rows] == recorded

@@ -13,6 +13,7 @@ import trio
 import trioforge as tf
 import trioforge.store
 from trioforge import Schedule
+from trioforge._core._events import AuditEvent
 from trioforge._store._durable import DefinitionChangedError, definition_of
 from trioforge._store._records import RunLockedError, RunNotFoundError
 from trioforge._store._sqlite import SQLiteRunStore
@@ -546,3 +547,34 @@ async def test_tasks_cancelled_while_their_starts_commit_end_cancelled_without_r
             (tf.EventType.TASK_CANCELLED, f"t{i}")
         )
     assert {r.state for r in stored.tasks.values()} == {"cancelled"}
+
+
+async def test_a_durable_run_makes_no_audit_event_object_per_event(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recorder reads the audit log's compact records: no AuditEvent is made per event.
+
+    Each one would live until the run's log is dropped, and 20,000 of them made
+    the garbage collector's full collections the largest cost of a durable run.
+    """
+    made: list[object] = []
+    original = AuditEvent.__init__
+
+    def counting(self: AuditEvent, *args: Any, **kwargs: Any) -> None:
+        made.append(args[0] if args else kwargs.get("type"))
+        original(self, *args, **kwargs)
+
+    ran: list[str] = []
+    async with SQLiteRunStore(tmp_path / "runs.db") as store:
+        executor = tf.WorkflowExecutor(_wide(100, ran), store=store)
+        monkeypatch.setattr(AuditEvent, "__init__", counting)
+        result = await executor.execute_dataflow()
+        monkeypatch.undo()
+        stored = await store.load(result.workflow_id)
+        stored_events = await store.load_events(result.workflow_id)
+    assert made == []
+    assert len(ran) == 100
+    assert {r.state for r in stored.tasks.values()} == {"completed"}
+    assert [(str(e.type), e.task_id) for e in stored_events] == [
+        (str(e.type), e.task_id) for e in executor.audit_log.events
+    ]

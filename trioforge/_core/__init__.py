@@ -16,7 +16,9 @@ executor, workflow file, report, command line) and the public top level.
 
 from ._audit import AuditLog as AuditLog
 from ._audit import AuditSink as AuditSink
+from ._audit import EventRows as EventRows
 from ._audit import JsonLinesSink as JsonLinesSink
+from ._audit import fields_of as fields_of
 from ._dag import Dag as Dag
 from ._dag import compile_dag as compile_dag
 from ._durations import DurationError as DurationError
@@ -84,6 +86,7 @@ __all__ = [
     "DuplicateTaskError",
     "DurationError",
     "EmptyWorkflowError",
+    "EventRows",
     "EventType",
     "FailurePolicy",
     "JsonLinesSink",
@@ -112,6 +115,7 @@ __all__ = [
     "count",
     "describe",
     "fail",
+    "fields_of",
     "format_duration",
     "has_compensation",
     "is_cancellation",

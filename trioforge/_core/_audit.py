@@ -11,15 +11,23 @@ from __future__ import annotations
 import json
 import os
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from math import isnan, nan
-from typing import IO, Any, Protocol, runtime_checkable
+from typing import IO, Any, Protocol, overload, runtime_checkable
 
 import attrs
 
 from ._events import AuditEvent, EventType
 
-__all__ = ["FIELDS", "NO_DURATION", "AuditLog", "AuditSink", "JsonLinesSink"]
+__all__ = [
+    "FIELDS",
+    "NO_DURATION",
+    "AuditLog",
+    "AuditSink",
+    "EventRows",
+    "JsonLinesSink",
+    "fields_of",
+]
 
 _TYPES = {str(t): t for t in EventType}
 
@@ -35,6 +43,64 @@ error, detail."""
 
 TIMES = 3
 """Values per pending event in the array of doubles: clock, wall, duration."""
+
+
+Row = tuple[Any, ...]
+"""One event as the tuple of its :class:`AuditEvent` fields, in order, the type as its string."""
+
+
+def fields_of(event: AuditEvent) -> Row:
+    """``event`` as a :data:`Row`."""
+    return (
+        event.type.value,
+        event.workflow_id,
+        event.clock,
+        event.wall,
+        event.task_id,
+        event.layer,
+        event.attempt,
+        event.duration,
+        event.error,
+        event.detail,
+    )
+
+
+class EventRows(Sequence[AuditEvent]):
+    """A batch of events kept as field tuples (:data:`Row`), read as AuditEvents on demand.
+
+    What the durable-run recorder hands a store: the SQLite store writes the
+    tuples as they are (:attr:`rows`); any other store reads AuditEvents, each
+    made when it is read. So a durable run keeps no AuditEvent per event.
+    """
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: list[Row]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, index: int) -> AuditEvent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[AuditEvent]: ...
+
+    def __getitem__(self, index: int | slice) -> AuditEvent | list[AuditEvent]:
+        if isinstance(index, slice):
+            return [_event(row) for row in self.rows[index]]
+        return _event(self.rows[index])
+
+    def __iter__(self) -> Iterator[AuditEvent]:
+        return map(_event, self.rows)
+
+    def __repr__(self) -> str:
+        return f"EventRows({len(self.rows)} events)"
+
+
+def _event(row: Row) -> AuditEvent:
+    return AuditEvent(_TYPES[row[0]], *row[1:])
 
 
 @runtime_checkable
@@ -118,6 +184,11 @@ class AuditLog:
         self._shapes: list[tuple[str, str, int | None, int | None]] = []
         self._shape_numbers: dict[tuple[str, str, int | None, int | None], int] = {}
         self.sinks: list[AuditSink] = list(sinks)
+        #: Called with no arguments after each event is recorded: for a consumer
+        #: that reads events back by position (:meth:`rows`) instead of receiving
+        #: each as an AuditEvent, which a sink does (the durable-run recorder).
+        #: Unlike a sink, a follower keeps the compact recording on.
+        self.followers: list[Callable[[], object]] = []
 
     def __repr__(self) -> str:
         return f"AuditLog(events={len(self)}, sinks={self.sinks!r})"
@@ -173,6 +244,44 @@ class AuditLog:
             del times[:]
         return self._events
 
+    def rows(self, start: int, stop: int) -> list[Row]:
+        """The events at positions ``start`` to ``stop`` (0 is the first event), as rows.
+
+        Positions count every event recorded, so a consumer can remember how far
+        it has read; no AuditEvent is made for an event not made yet.
+        """
+        made = self._events
+        out = [fields_of(event) for event in made[start:stop]]
+        first = max(start - len(made), 0)
+        last = min(stop - len(made), len(self._marks))
+        if last > first:
+            shapes = self._shapes
+            times = self._times
+            for i, value, mark in zip(
+                range(first, last), self._pending[first:last], self._marks[first:last], strict=True
+            ):
+                clock, wall, duration = times[i * TIMES : i * TIMES + TIMES]
+                if mark < 0:
+                    kind, workflow_id, task_id, layer, attempt, error, detail = value
+                else:
+                    kind, workflow_id, layer, attempt = shapes[mark]
+                    task_id, error, detail = value, None, None
+                out.append(
+                    (
+                        kind,
+                        workflow_id,
+                        clock,
+                        wall,
+                        task_id,
+                        layer,
+                        attempt,
+                        None if isnan(duration) else duration,
+                        error,
+                        detail,
+                    )
+                )
+        return out
+
     def record(self, event: AuditEvent) -> None:
         """Append an event and hand it to every sink."""
         if self._pending:
@@ -180,6 +289,8 @@ class AuditLog:
         self._events.append(event)
         for sink in self.sinks:
             sink.emit(event)
+        for follower in self.followers:
+            follower()
 
     def record_fields(self, fields: tuple[Any, ...]) -> None:
         """Record an event given as the tuple of its :class:`AuditEvent` fields, in order.
@@ -199,6 +310,8 @@ class AuditLog:
             self._pending.append((kind, workflow_id, task_id, layer, attempt, error, detail))
             self._marks.append(-1)
         self._times.extend((clock, wall, NO_DURATION if duration is None else duration))
+        for follower in self.followers:
+            follower()
 
     def of_type(self, *types: EventType | str) -> list[AuditEvent]:
         """The events whose type is one of ``types``."""

@@ -83,12 +83,9 @@ class Run:
         return RunUpstream(self.dag)
 
     def settle(self) -> None:
-        """Fix :attr:`plain`: true when no executor-wide timeout or retries and no store."""
+        """Fix :attr:`plain`: true when no executor-wide timeout or retries and not resumed."""
         self.plain = (
-            self.task_timeout is None
-            and self.default_retries == 0
-            and self.checkpoint is None
-            and not self.attempt_base
+            self.task_timeout is None and self.default_retries == 0 and not self.attempt_base
         )
 
     def emit(

@@ -166,17 +166,19 @@ class TaskRunner:
         finally:
             self._releasing = False
 
-    async def run_node(self, node: int) -> bool:
+    async def run_node(self, node: int) -> bool:  # noqa: PLR0915 - the hot path is one frame
         """Run one task to success or final failure; return whether it succeeded.
 
         Retries failed attempts (a timeout is a failed attempt) after the
         executor's backoff; never retries a cancellation.
 
         This is the per-task hot path of every mode. A plain :class:`Task`
-        with no timeout and no retries in a run without a store (see
-        :attr:`Run.plain`) takes the single-attempt path inline: no deadline,
-        no retry loop, no checkpoint, and ``fn(ctx)`` awaited directly.
-        Everything else goes through :func:`_run_attempts`.
+        with no timeout and no retries in a run that is not resumed and has no
+        executor-wide timeout or retries (see :attr:`Run.plain`) takes the
+        single-attempt path inline: no deadline, no retry loop, no checkpoint,
+        and ``fn(ctx)`` awaited directly; in a durable run, only once
+        :meth:`spawn` has recorded and committed its start. Everything else
+        goes through :func:`_run_attempts`.
         """
         run = self.run
         task = run.tasks[node]
@@ -188,20 +190,31 @@ class TaskRunner:
         audit = run.audit
         sinks = audit.sinks
         now = run.clock.current_time
+        if run.checkpoint is not None:
+            # A durable run: only a task whose first attempt's start spawn() recorded
+            # and committed takes this path (pooled tasks, and those whose commit
+            # failed, checkpoint in the general one).
+            admitted = run.admitted.get(node)
+            if admitted is None or admitted[2]:
+                return await _run_attempts(run, node, layer, self.done)
+            del run.admitted[node]
+            started = admitted[0]
+        else:
+            started = now()
+            if run.halted is not None or started >= run.deadline:
+                await _refuse(run)
+            if sinks:
+                wall = time.time()
+                audit.record_fields(
+                    (_STARTED, workflow_id, started, wall, task_id, layer, 1, None, None, None)
+                )
+            else:
+                audit._pending.append(task_id)
+                audit._marks.append(self.started_shape)
+                audit._times.extend((started, time.time(), NO_DURATION))
         ctx = TaskContext(
             task_id, workflow_id, 1, run.results, run.upstream, run.states, steps=run.steps
         )
-        started = now()
-        if run.halted is not None or started >= run.deadline:
-            await _refuse(run)
-        if sinks:
-            audit.record_fields(
-                (_STARTED, workflow_id, started, time.time(), task_id, layer, 1, None, None, None)
-            )
-        else:
-            audit._pending.append(task_id)
-            audit._marks.append(self.started_shape)
-            audit._times.extend((started, time.time(), NO_DURATION))
         try:
             result = await task._fn(ctx)  # the fn property would cost a call per task
         except Exception as exc:
@@ -237,6 +250,8 @@ class TaskRunner:
             audit._pending.append(task_id)
             audit._marks.append(self.completed_shape)
             audit._times.extend((ended, time.time(), ended - started))
+            for follower in audit.followers:
+                follower()
         if self.done is not None:
             self.done(node, True)
         return True

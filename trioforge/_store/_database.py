@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .._core import AuditEvent, EventType
+from .._core import AuditEvent, EventRows, EventType, fields_of
 from ._codec import encode_result
 from ._fold import ensure_rows, fold
 from ._owner import holder_is_dead
@@ -184,22 +184,9 @@ class SQLiteDatabase:
             LeaseLostError: ``owner`` no longer holds the run's lease.
         """
         encoded = {tid: encode_result(value) for tid, value in results.items()}
-        rows = [
-            (
-                run_id,
-                str(e.type),
-                e.workflow_id,
-                e.task_id,
-                e.clock,
-                e.wall,
-                e.layer,
-                e.attempt,
-                e.duration,
-                e.error,
-                e.detail,
-            )
-            for e in events
-        ]
+        # Field tuples (the recorder's EventRows hold them already): (type, workflow_id,
+        # clock, wall, task_id, layer, attempt, duration, error, detail).
+        rows = events.rows if isinstance(events, EventRows) else [fields_of(e) for e in events]
         with self._transaction() as conn:
             self._require_run(conn, run_id)
             if owner is not None:
@@ -209,15 +196,16 @@ class SQLiteDatabase:
                 if definition is not None:
                     _replace_definition(conn, run_id, definition)
                     known.clear()  # rows may have been added
+                # A generator: each row's parameters are freed once written.
                 conn.executemany(
-                    "INSERT INTO events (run_id, type, workflow_id, task_id, clock, wall, layer, "
+                    "INSERT INTO events (run_id, type, workflow_id, clock, wall, task_id, layer, "
                     "attempt, duration, error, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows,
+                    ((run_id, *row) for row in rows),
                 )
-                ids = dict.fromkeys(e.task_id for e in events if e.task_id is not None)
+                ids = dict.fromkeys(row[4] for row in rows if row[4] is not None)
                 ids.update(dict.fromkeys(states or {}))
                 ensure_rows(conn, run_id, ids, known)
-                fold(conn, run_id, events, encoded)
+                fold(conn, run_id, rows, encoded)
                 if states:
                     conn.executemany(
                         "UPDATE tasks SET ctx_state_json = ?, ctx_state_restorable = ? "

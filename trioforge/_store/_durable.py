@@ -6,13 +6,14 @@ wraps it. :func:`recording` creates nothing by itself: the caller has created
 
 * runs inside the run's lease (held by the caller, ``_driving``), and sends
   the lease owner with every commit as a fencing token;
-* adds a :class:`RunRecorder` to the audit sinks, so every event is buffered
-  for the store, and installs ``run.checkpoint``: :func:`run_task` awaits it
-  before an attempt's body runs and after a task's completion event, so a
-  completion is durable before anything that depends on it runs. Tasks that
-  complete in the same scheduler tick share one commit, and so do the starts
-  of the dependents they release (the scheduler starts those before the
-  completion's commit; each waits for that commit before its body runs);
+* has a :class:`RunRecorder` follow the run's audit log, so every event is
+  buffered for the store (read back from the log, no object per event), and
+  installs ``run.checkpoint``: every attempt's start is committed before its
+  body runs (the task runner's spawn gate, or the attempt's own checkpoint),
+  and a commit holds every event recorded before it, so a completion is
+  durable before anything that depends on it runs. Tasks that complete in the
+  same scheduler tick share one commit with the starts of the dependents they
+  release;
 * flushes what is buffered :data:`FLUSH_INTERVAL` seconds after it was, so
   that another process (``trioforge show``) sees which tasks are running,
   and waits on an event, without waking up, while nothing is buffered;
@@ -338,8 +339,8 @@ async def recording(
         definition=definition,
         owner=owner,
         on_lost=on_lost,
+        log=run.audit,
     )
-    run.audit.sinks.append(recorder)
     run.checkpoint = recorder.flush
     try:
         with single_error():
@@ -367,7 +368,7 @@ async def recording(
             )
     finally:
         run.checkpoint = None
-        run.audit.sinks.remove(recorder)
+        recorder.detach()
 
 
 async def _flush_every(recorder: RunRecorder, interval: float) -> None:

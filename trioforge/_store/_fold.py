@@ -22,11 +22,13 @@ from collections.abc import Iterable, Mapping, MutableSet, Sequence
 from itertools import groupby
 from typing import Any
 
-from .._core import AuditEvent, EventType
+from .._core import EventType
 
 __all__ = ["RUN_ENDS", "ensure_rows", "fold"]
 
-_FAILURE_ENDS = frozenset({EventType.TASK_FAILED, EventType.TASK_TIMED_OUT})
+_FAILURE_ENDS = frozenset({EventType.TASK_FAILED.value, EventType.TASK_TIMED_OUT.value})
+_TASK_STARTED = EventType.TASK_STARTED.value
+_TASK_COMPLETED = EventType.TASK_COMPLETED.value
 #: The run status each run-ending event stores.
 RUN_ENDS = {
     EventType.WORKFLOW_COMPLETED: "completed",
@@ -78,39 +80,42 @@ def ensure_rows(
 def fold(
     conn: sqlite3.Connection,
     run_id: str,
-    events: Sequence[AuditEvent],
+    rows: Sequence[tuple[Any, ...]],
     encoded: Mapping[str, tuple[str | None, bool]],
 ) -> None:
-    """Apply ``events`` to the run's rows, in order (``encoded``: results by task id)."""
-    pairs = (_statement(run_id, event, encoded) for event in events)
+    """Apply events to the run's rows, in order (``encoded``: results by task id).
+
+    ``rows``: each event as the tuple of its :class:`AuditEvent` fields
+    (``fields_of``), the type as its string.
+    """
+    pairs = (_statement(run_id, row, encoded) for row in rows)
     for sql, group in groupby((p for p in pairs if p is not None), key=lambda p: p[0]):
         conn.executemany(sql, [params for _, params in group])
 
 
 def _statement(
-    run_id: str, event: AuditEvent, encoded: Mapping[str, tuple[str | None, bool]]
+    run_id: str, row: tuple[Any, ...], encoded: Mapping[str, tuple[str | None, bool]]
 ) -> tuple[str, tuple[Any, ...]] | None:
     """The statement and parameters that apply one event; None for events that change no row."""
-    kind = event.type
-    task_id = event.task_id
-    if kind == EventType.TASK_STARTED:
-        return _STARTED, (event.wall, run_id, task_id)
-    if kind == EventType.TASK_COMPLETED:
+    kind, _workflow_id, _clock, wall, task_id, _layer, attempt, duration, error, _detail = row
+    if kind == _TASK_STARTED:
+        return _STARTED, (wall, run_id, task_id)
+    if kind == _TASK_COMPLETED:
         text, restorable = encoded.get(task_id or "", (None, False))
-        return _COMPLETED, (event.wall, event.duration, text, int(restorable), run_id, task_id)
+        return _COMPLETED, (wall, duration, text, int(restorable), run_id, task_id)
     if kind in _FAILURE_ENDS:
-        return _FAILED, (event.wall, event.duration, event.error, run_id, task_id)
+        return _FAILED, (wall, duration, error, run_id, task_id)
     if kind == EventType.TASK_RETRYING:
         return _RETRYING, (run_id, task_id)
     if kind == EventType.TASK_CANCELLED:
-        return _CANCELLED, (event.wall, event.duration, run_id, task_id)
+        return _CANCELLED, (wall, duration, run_id, task_id)
     if kind == EventType.TASK_SKIPPED:
         return _SKIPPED, (run_id, task_id)
-    if kind == EventType.TASK_COMPENSATED and event.attempt is None:
+    if kind == EventType.TASK_COMPENSATED and attempt is None:
         # With an attempt: a failed attempt's steps, undone before its retry (not a rollback).
         return _COMPENSATED, (run_id, task_id)
     if kind == EventType.WORKFLOW_STARTED:
         return _RUN_STARTED, (run_id,)
     if kind in RUN_ENDS:
-        return _RUN_ENDED, (RUN_ENDS[kind], event.wall, run_id)
+        return _RUN_ENDED, (RUN_ENDS[kind], wall, run_id)
     return None

@@ -54,12 +54,14 @@ from typing import Any, TypeVar
 
 import trio
 
-from .._core import AuditEvent, EventType, check, count, one_of, seconds
+from .._core import AuditEvent, EventRows, EventType, check, count, fields_of, one_of, seconds
 from ._database import SQLiteDatabase
 from ._records import Lease, RunRecord, StoredRun, validate_definition
 from ._schema import MIGRATIONS, Migration
 
 __all__ = ["STORE_ENV", "SQLiteRunStore", "default_store_path"]
+
+_COMPLETED = EventType.TASK_COMPLETED.value
 
 T = TypeVar("T")
 
@@ -206,9 +208,13 @@ class SQLiteRunStore:
         Raises:
             ValueError: ``definition`` is not a definition snapshot.
         """
-        done = {e.task_id for e in events if e.type == EventType.TASK_COMPLETED}
+        # Field tuples: the recorder's EventRows hold them (no AuditEvent made), and a
+        # new list of them is a copy the worker can read while the caller goes on.
+        rows = list(events.rows) if isinstance(events, EventRows) else list(map(fields_of, events))
+        completed = _COMPLETED
+        done = {row[4] for row in rows if row[0] == completed}
         picked = {tid: results[tid] for tid in done if tid is not None and tid in results}
-        batch = list(events)
+        batch = EventRows(rows)
         encoded = dict(states or {})
         if definition is not None:
             validate_definition(definition)

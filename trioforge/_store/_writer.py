@@ -6,8 +6,12 @@ costs an fsync per event and makes every completion wait for every other
 one's. Committing on a timer would batch well but either adds latency or
 acknowledges completions that are not durable yet.
 
-:class:`RunRecorder` is an audit sink: ``emit`` only appends the event to a
-buffer (synchronous and cheap, as sinks must be). Whoever needs durability
+:class:`RunRecorder` follows the run's audit log: the log calls it after each
+event (one call, no object), and a commit reads the new events back from the
+log by position, as field tuples (:meth:`AuditLog.rows`), so a durable run
+keeps the log's compact recording and makes no AuditEvent per event (it can
+also be used as an audit sink, ``emit``, which buffers each event it is
+given). Whoever needs durability
 awaits :meth:`RunRecorder.flush`, which returns once every event emitted
 before the call is committed. Flushes share commits, leader/follower style:
 
@@ -57,7 +61,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import trio
 
-from .._core import AuditEvent
+from .._core import AuditEvent, AuditLog, EventRows, fields_of
 from ._codec import encode_state
 from ._records import LeaseLostError, RunStoreError
 
@@ -88,6 +92,10 @@ class RunRecorder:
         owner: the lease owner the run is driven as, sent with each commit as
             a fencing token; None for no check.
         on_lost: called (with the error) whenever a flush finds the lease lost.
+        log: the audit log to follow (every event recorded in it from now on
+            that belongs to ``run_id``); None to be fed through :meth:`emit`
+            instead. A recorder that follows a log must be :meth:`detach`-ed
+            from it when the run is over.
     """
 
     def __init__(
@@ -100,6 +108,7 @@ class RunRecorder:
         definition: Mapping[str, Any] | None = None,
         owner: str | None = None,
         on_lost: Callable[[LeaseLostError], None] | None = None,
+        log: AuditLog | None = None,
     ) -> None:
         self.store = store
         self.owner = owner
@@ -110,11 +119,16 @@ class RunRecorder:
         self._results = results
         self._states = states
         self._definition = definition
-        self._pending: list[AuditEvent] = []
-        self._emitted = 0
-        self._durable = 0
+        # Positions count events: in the followed log (all of its events), else emitted here.
+        self._log = log
+        self._pending: list[AuditEvent] = []  # emit(): events not taken yet
+        self._count = 0  # emit(): events emitted
+        self._taken = len(log) if log is not None else 0  # where the next batch starts
+        self._durable = self._taken  # every event before this is committed
         self._committing = False
-        self._inflight_end = 0  # self._emitted when the batch in flight was taken
+        self._inflight_end = self._taken  # where the batch in flight ends
+        if log is not None:
+            log.followers.append(self._waiting_set)
         self._in_batch = trio.lowlevel.ParkingLot()  # waiters whose events are in it
         self._after = trio.lowlevel.ParkingLot()  # waiters whose events came after
         self._broken: BaseException | None = None
@@ -125,16 +139,47 @@ class RunRecorder:
         return f"RunRecorder({self.run_id!r}, unflushed={self.unflushed})"
 
     @property
+    def _emitted(self) -> int:
+        """The position after the last event recorded."""
+        return self._count if self._log is None else len(self._log)
+
+    @property
     def unflushed(self) -> int:
-        """Events emitted but not yet durable."""
+        """Events recorded but not yet durable (of any run, in a followed log)."""
         return self._emitted - self._durable
 
+    def _waiting_set(self) -> None:
+        self._waiting.set()
+
     def emit(self, event: AuditEvent) -> None:
-        """Buffer an event of this run (does not write anything)."""
+        """Buffer an event of this run (does not write anything).
+
+        Raises:
+            RuntimeError: this recorder follows an audit log.
+        """
+        if self._log is not None:
+            raise RuntimeError("this recorder follows an audit log; record events there")
         if event.workflow_id == self.run_id:
             self._pending.append(event)
-            self._emitted += 1
+            self._count += 1
             self._waiting.set()
+
+    def detach(self) -> None:
+        """Stop following the audit log (nothing happens if there is none)."""
+        if self._log is not None and self._waiting_set in self._log.followers:
+            self._log.followers.remove(self._waiting_set)
+
+    def _take(self) -> list[tuple[Any, ...]]:
+        """Every event of this run recorded since the last batch, as field tuples."""
+        end = self._emitted
+        if self._log is None:
+            batch, self._pending = self._pending, []
+            rows = [fields_of(event) for event in batch]
+        else:
+            run_id = self.run_id
+            rows = [row for row in self._log.rows(self._taken, end) if row[1] == run_id]
+        self._taken = self._inflight_end = end
+        return rows
 
     async def wait_unflushed(self) -> None:
         """Return once some event is waiting to be flushed (at once if one is)."""
@@ -188,6 +233,7 @@ class RunRecorder:
     async def _lead(self, deadline: float) -> None:
         self._committing = True
         led = False
+        batch: list[tuple[Any, ...]] = []
         limit = min(trio.current_time() + COMMIT_TIMEOUT, deadline)
         try:
             # Shielded, so a cancelled leader still commits what it took, but with a
@@ -199,30 +245,31 @@ class RunRecorder:
                 # after us within a tick, so yield twice.
                 await trio.lowlevel.checkpoint()
                 await trio.lowlevel.checkpoint()
-                batch, self._pending = self._pending, []
-                self._inflight_end = self._emitted
+                batch = self._take()
+                end = self._inflight_end
                 # Whoever waited for "the next batch" waits for this one now.
                 self._after.repark_all(self._in_batch)
                 led = True
-                states = self._encode_states(batch)
-                try:
-                    await self.store.commit(
-                        self.run_id,
-                        batch,
-                        self._results,
-                        states=states,
-                        definition=self._definition,
-                        owner=self.owner,
-                    )
-                except LeaseLostError as exc:
-                    self._lost = exc  # the loop in flush() stops the run
-                    return
-                except Exception as exc:
-                    self._broken = exc  # the loop in flush() raises it as RunStoreError
-                    return
-                self._definition = None
-                self._durable += len(batch)
-                self.commits += 1
+                if batch:
+                    states = self._encode_states(batch)
+                    try:
+                        await self.store.commit(
+                            self.run_id,
+                            EventRows(batch),
+                            self._results,
+                            states=states,
+                            definition=self._definition,
+                            owner=self.owner,
+                        )
+                    except LeaseLostError as exc:
+                        self._lost = exc  # the loop in flush() stops the run
+                        return
+                    except Exception as exc:
+                        self._broken = exc  # the loop in flush() raises it as RunStoreError
+                        return
+                    self._definition = None
+                    self.commits += 1
+                self._durable = end
             if scope.cancelled_caught:
                 self._broken = TimeoutError(
                     f"a commit of {len(batch)} events did not finish within its deadline"
@@ -237,14 +284,14 @@ class RunRecorder:
             self._in_batch.unpark_all()
             self._after.unpark(count=1)  # the next leader; the rest wait for its batch
 
-    def _encode_states(self, batch: list[AuditEvent]) -> dict[str, tuple[str | None, bool]]:
+    def _encode_states(self, batch: list[tuple[Any, ...]]) -> dict[str, tuple[str | None, bool]]:
         """The encoded ``ctx.state`` of each task with an event in ``batch`` that has one."""
         live = self._states
         encoded: dict[str, tuple[str | None, bool]] = {}
         if not live:
             return encoded
-        for event in batch:
-            task_id = event.task_id
+        for row in batch:
+            task_id = row[4]
             if task_id is not None and task_id not in encoded:
                 state = live.get(task_id)
                 if state is not None:
