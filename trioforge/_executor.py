@@ -346,11 +346,10 @@ class WorkflowExecutor:
         )
         if self.store is None:
             return await self._lifecycle(run, driver)
-        definition = definition_of(self.workflow, dict(self.definition_extra))
         async with driving(
             self.store,
             run,
-            definition,
+            definition_of(self.workflow, dict(self.definition_extra)),
             resume=resume,
             compensation_timeout=self.compensation_timeout,
         ) as resumed:

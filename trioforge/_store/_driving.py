@@ -112,6 +112,9 @@ async def driving(
     run_id = run.workflow_id
     if resume is None:
         await store.create_run(RunRecord.start(run_id, definition, started_at=time.time()))
+        # Read again only by a resume: drop it, so its object per task does not live in
+        # the oldest generation for the whole run (where it triggers full collections).
+        definition = {}
     owner = lease_owner()
     lost: list[LeaseLostError] = []
 
