@@ -39,7 +39,6 @@ from trioforge._store._records import (
     RunNotFoundError,
     RunRecord,
     RunStoreError,
-    StoredRun,
     TaskRecord,
     definition_hash,
     definition_snapshot,
@@ -869,63 +868,100 @@ async def test_a_store_call_cancelled_before_it_starts_writes_nothing(tmp_path: 
     await store.aclose()
 
 
+def _hold_write_lock(path: Path) -> sqlite3.Connection:
+    """Another writer: a connection holding the store's write lock until it commits."""
+    other = sqlite3.connect(path, isolation_level=None, timeout=0)
+    other.execute("BEGIN IMMEDIATE")
+    return other
+
+
+async def _until_a_store_thread_runs() -> None:
+    with trio.fail_after(10):
+        while not any(t.name == "trioforge store" for t in threading.enumerate()):  # noqa: ASYNC110 - a thread has no event
+            await trio.sleep(0.01)
+
+
 async def test_a_commit_in_flight_finishes_before_cancellation_is_raised(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
-    """Cancelling a commit that runs in its thread waits for it, then raises Cancelled."""
+    """A commit waiting in its thread for another writer's lock finishes, then raises Cancelled."""
     store = await new_store(tmp_path)
-    entered, release = threading.Event(), threading.Event()
-    real_commit = SQLiteDatabase.commit
-
-    def slow_commit(self: SQLiteDatabase, *args: Any) -> None:
-        entered.set()
-        release.wait(10)
-        real_commit(self, *args)
-
-    monkeypatch.setattr(SQLiteDatabase, "commit", slow_commit)
+    other = _hold_write_lock(store.path)
     after_commit = []
-    async with trio.open_nursery() as nursery:
-        scope = trio.CancelScope()
+    try:
+        async with trio.open_nursery() as nursery:
+            scope = trio.CancelScope()
 
-        async def committer() -> None:
-            with scope:
-                await store.commit("r1", completed("a", T0, T0 + 1), {"a": 1})
-                after_commit.append("returned")
-                await trio.lowlevel.checkpoint()
-                after_commit.append("not cancelled")  # pragma: no cover
+            async def committer() -> None:
+                with scope:
+                    await store.commit("r1", completed("a", T0, T0 + 1), {"a": 1})
+                    after_commit.append("returned")
+                    await trio.lowlevel.checkpoint()
+                    after_commit.append("not cancelled")  # pragma: no cover
 
-        nursery.start_soon(committer)
-        await trio.to_thread.run_sync(entered.wait, 10)
-        scope.cancel()
-        await trio.sleep(0.05)
-        caught = [scope.cancelled_caught]  # still waiting for the thread
-        release.set()
+            nursery.start_soon(committer)
+            await _until_a_store_thread_runs()  # the lock is taken: it waits off the trio thread
+            scope.cancel()
+            await trio.sleep(0.05)
+            caught = [scope.cancelled_caught]  # still waiting for the thread
+            other.execute("COMMIT")
+    finally:
+        other.close()
     caught.append(scope.cancelled_caught)
     assert caught == [False, True]
     # The commit returned normally; the cancellation came at the next checkpoint.
     assert after_commit == ["returned"]
-    monkeypatch.setattr(SQLiteDatabase, "commit", real_commit)
     assert (await store.load("r1")).tasks["a"].state == "completed"
     await store.aclose()
 
 
-async def test_database_calls_run_off_the_trio_thread(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Every database method runs on a worker thread, never the event loop's."""
-    threads: set[int] = set()
-    real_load = SQLiteDatabase.load
-
-    def spying_load(self: SQLiteDatabase, *args: Any) -> StoredRun:
-        threads.add(threading.get_ident())
-        return real_load(self, *args)
-
-    monkeypatch.setattr(SQLiteDatabase, "load", spying_load)
+async def test_a_call_that_would_wait_for_a_lock_waits_in_a_thread(tmp_path: Path) -> None:
+    """While another writer holds the lock the event loop keeps running; then the call succeeds."""
     store = await new_store(tmp_path)
-    await store.load("r1")
+    other = _hold_write_lock(store.path)
+    ticks = 0
+    try:
+        async with trio.open_nursery() as nursery:
+
+            async def ticker() -> None:
+                nonlocal ticks
+                while True:
+                    ticks += 1
+                    await trio.sleep(0.01)
+
+            nursery.start_soon(ticker)
+            async with trio.open_nursery() as calls:
+                calls.start_soon(store.commit, "r1", completed("a", T0, T0 + 1), {"a": 1})
+                await _until_a_store_thread_runs()
+                before = ticks
+                await trio.sleep(0.3)
+                assert ticks - before >= 5  # the loop ran while the commit waited
+                other.execute("COMMIT")
+            nursery.cancel_scope.cancel(reason="done")
+    finally:
+        other.close()
+    assert (await store.load("r1")).tasks["a"].state == "completed"
     await store.aclose()
-    assert threads
-    assert threading.get_ident() not in threads
+
+
+async def test_a_commit_cancelled_between_its_steps_writes_nothing(tmp_path: Path) -> None:
+    """A commit runs on the trio thread a step at a time; a cancel between steps rolls it back."""
+    store = await new_store(tmp_path)
+    events = [e for i in range(400) for e in completed(f"t{i}", T0, T0 + 1)]
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+
+            async def cancel_at_first_chance() -> None:
+                scope.cancel(reason="stop the commit")
+
+            nursery.start_soon(cancel_at_first_chance)
+            await store.commit("r1", events, {f"t{i}": i for i in range(400)})
+    assert scope.cancelled_caught
+    assert await store.load_events("r1") == []
+    assert {r.state for r in (await store.load("r1")).tasks.values()} == {"pending"}
+    await store.commit("r1", completed("a", T0, T0 + 1), {"a": 1})  # the store still works
+    assert (await store.load("r1")).tasks["a"].state == "completed"
+    await store.aclose()
 
 
 async def test_closed_store_refuses_calls(tmp_path: Path) -> None:

@@ -19,35 +19,46 @@ from slowing the scheduler.
 Threading, and why this way
 ---------------------------
 sqlite3 calls block, and a commit with ``synchronous=FULL`` waits for an
-fsync, so no call may run on the trio thread. The naive fix, a new thread per
-call, would also let two calls use one connection at once. A long-lived
-thread fed by a queue would work, but it needs its own start/stop protocol and
-a way back into trio for every answer, and leaks a thread when ``aclose`` is
-forgotten. Instead every call goes through ``trio.to_thread.run_sync`` with a
-``CapacityLimiter(1)`` that belongs to the store: trio reuses idle worker
-threads (so a call costs tens of microseconds, not a thread start), the
-limiter makes calls run one at a time in the order they were made (trio's
-limiters are fair, FIFO), and the single connection is opened with
-``check_same_thread=False`` because consecutive calls may land on different
-worker threads, never on two at once.
+fsync, so trio's advice is a worker thread per call. We did that, and it
+starves: a worker thread needs the GIL back after every SQLite statement, and
+while the trio thread always has a task to run (tasks computing between their
+checkpoints), it lets go of the GIL only for an instant per scheduler batch,
+which also restarts the worker's wait before it may ask for it. Next to one
+such task a 2-statement commit took over a second; a durable run stalled,
+then failed its 30 s commit bound (``benchmarks/busy_loop_store.py``).
+
+So a call runs on the trio thread (:meth:`SQLiteRunStore._write`), as a
+generator of steps of at most ``_database.STEP`` events, with a checkpoint after
+each step, inside its transaction; only the last step's COMMIT (an fsync)
+cannot be cut. The transaction starts without waiting for another process's
+lock (``busy_timeout`` 0); if the lock is taken, the whole call runs in a
+worker thread instead (``trio.to_thread.run_sync``), which waits for it up
+to the busy timeout: another process never blocks the event loop. A
+``CapacityLimiter(1)`` that belongs to the store makes calls run one at a
+time in the order they were made (trio's limiters are fair, FIFO), whichever
+thread they run on; the single connection is opened with
+``check_same_thread=False`` for that reason.
 
 Cancellation: waiting for the limiter is a normal trio checkpoint, so a call
-cancelled before it starts raises ``trio.Cancelled`` and did nothing. Once a
-call runs in its thread it always finishes (``abandon_on_cancel=False``, the
-default): a commit is never left half-acknowledged, and a cancellation that
-arrived meanwhile is raised at the next checkpoint, never swallowed. A caller
-that must get its commit through even when its scope is cancelled (the final
+cancelled before it starts raises ``trio.Cancelled`` and did nothing. A call
+cancelled at a checkpoint between its steps closes its generator, which
+rolls the transaction back: nothing was written, and ``Cancelled`` goes on.
+A call running in a worker thread always finishes
+(``abandon_on_cancel=False``, the default) and a cancellation that arrived
+meanwhile is raised at the next checkpoint, never swallowed. A caller that
+must get its commit through even when its scope is cancelled (the final
 flush of a failing run) awaits it under ``trio.CancelScope(shield=True)`` or
-``trio.move_on_after(limit, shield=True)``; a call's duration is bounded by
-the busy timeout.
+``trio.move_on_after(limit, shield=True)``; a call in a worker thread is
+bounded by the busy timeout.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import statistics
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -55,7 +66,7 @@ from typing import Any, TypeVar
 import trio
 
 from .._core import AuditEvent, EventRows, EventType, check, count, fields_of, one_of, seconds
-from ._database import SQLiteDatabase
+from ._database import SQLiteDatabase, WouldWait, is_busy
 from ._records import Lease, RunRecord, StoredRun, validate_definition
 from ._schema import MIGRATIONS, Migration
 
@@ -167,8 +178,8 @@ class SQLiteRunStore:
     ) -> None:
         await self.aclose()
 
-    def _database(self) -> SQLiteDatabase:
-        # Runs on the worker thread, under the limiter.
+    def _database(self, *, wait: bool = True) -> SQLiteDatabase:
+        # Under the limiter, on the trio thread (wait=False) or a worker thread.
         if self._db is None:
             self._db = SQLiteDatabase(
                 self.path,
@@ -176,19 +187,61 @@ class SQLiteRunStore:
                 busy_timeout=self._busy_timeout,
                 migrations=self._migrations,
                 readonly=self._readonly,
+                wait=wait,
             )
         return self._db
 
     async def _call(self, fn: Callable[[SQLiteDatabase], T]) -> T:
+        """One call of the database, as :meth:`_write` runs it (in one step)."""
+        return await self._write(lambda db: _at_once(lambda: fn(db)), fn)
+
+    async def _write(
+        self,
+        steps: Callable[[SQLiteDatabase], Generator[None, None, T]],
+        whole: Callable[[SQLiteDatabase], T],
+    ) -> T:
+        """One call: on the trio thread a step at a time, else in a worker thread.
+
+        See "Threading" above.
+
+        ``steps(db)`` is the call as a generator that yields between pieces of
+        work (inside its transaction) and returns the result; other tasks run
+        at each yield. ``whole(db)`` is the same call in one piece, run in a
+        worker thread when the call would wait for another process's lock (or
+        the store is read-only: opening one may wait).
+        """
         if self._closed:
             raise trio.ClosedResourceError(f"{self!r} is closed")
+        if not self._readonly:
+            async with self._limiter:
+                if self._closed:
+                    raise trio.ClosedResourceError(f"{self!r} is closed")
+                try:
+                    db = self._database(wait=False)
+                    with db.without_waiting():
+                        gen = steps(db)
+                        try:
+                            while True:
+                                try:
+                                    gen.send(None)
+                                except StopIteration as done:
+                                    result: T = done.value
+                                    return result
+                                await trio.lowlevel.checkpoint()
+                        finally:
+                            gen.close()  # rolls back a transaction left open (a cancel)
+                except WouldWait:
+                    pass  # another process's lock: wait for it off the trio thread
+                except sqlite3.OperationalError as exc:
+                    if not is_busy(exc):
+                        raise
         return await trio.to_thread.run_sync(
-            lambda: fn(self._database()), limiter=self._limiter, thread_name="trioforge store"
+            lambda: whole(self._database()), limiter=self._limiter, thread_name="trioforge store"
         )
 
     async def create_run(self, record: RunRecord) -> None:
         """See :meth:`RunStore.create_run`."""
-        await self._call(lambda db: db.create_run(record))
+        await self._write(lambda db: db.create_run_steps(record), lambda db: db.create_run(record))
 
     async def commit(
         self,
@@ -219,8 +272,9 @@ class SQLiteRunStore:
         if definition is not None:
             validate_definition(definition)
         now = self._clock()
-        await self._call(
-            lambda db: db.commit(run_id, batch, picked, encoded, definition, owner, now)
+        await self._write(
+            lambda db: db.commit_steps(run_id, batch, picked, encoded, definition, owner, now),
+            lambda db: db.commit(run_id, batch, picked, encoded, definition, owner, now),
         )
 
     async def load(self, run_id: str) -> StoredRun:
@@ -261,17 +315,26 @@ class SQLiteRunStore:
         """See :meth:`RunStore.acquire_lease`."""
         _check_ttl(ttl)
         now = self._clock()
-        return await self._call(lambda db: db.acquire_lease(run_id, owner, ttl, now))
+        return await self._write(
+            lambda db: _at_once(lambda: db.acquire_lease(run_id, owner, ttl, now)),
+            lambda db: db.acquire_lease(run_id, owner, ttl, now),
+        )
 
     async def renew_lease(self, run_id: str, owner: str, ttl: float) -> Lease:
         """See :meth:`RunStore.renew_lease`."""
         _check_ttl(ttl)
         now = self._clock()
-        return await self._call(lambda db: db.renew_lease(run_id, owner, ttl, now))
+        return await self._write(
+            lambda db: _at_once(lambda: db.renew_lease(run_id, owner, ttl, now)),
+            lambda db: db.renew_lease(run_id, owner, ttl, now),
+        )
 
     async def release_lease(self, run_id: str, owner: str) -> None:
         """See :meth:`RunStore.release_lease`."""
-        await self._call(lambda db: db.release_lease(run_id, owner))
+        await self._write(
+            lambda db: _at_once(lambda: db.release_lease(run_id, owner)),
+            lambda db: db.release_lease(run_id, owner),
+        )
 
     async def aclose(self) -> None:
         """Close the connection once calls already made have finished.
@@ -286,13 +349,21 @@ class SQLiteRunStore:
             return
         self._closed = True
         with trio.move_on_after(CLOSE_TIMEOUT, shield=True):
-            await trio.to_thread.run_sync(self._close, limiter=self._limiter)
+            async with self._limiter:  # after the calls already made
+                self._close()  # on the trio thread, as the calls run (see "Threading")
         await trio.lowlevel.checkpoint_if_cancelled()
 
     def _close(self) -> None:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def _at_once(fn: Callable[[], T]) -> Generator[None, None, T]:
+    """``fn()`` as a one-step generator (for :meth:`SQLiteRunStore._write`)."""
+    result = fn()
+    yield from ()
+    return result
 
 
 def _check_ttl(ttl: float) -> None:
