@@ -964,6 +964,48 @@ async def test_a_commit_cancelled_between_its_steps_writes_nothing(tmp_path: Pat
     await store.aclose()
 
 
+async def test_long_calls_let_other_tasks_run_between_their_steps(tmp_path: Path) -> None:
+    """Creating, committing and reading a 2,000-task run yields to other tasks between steps."""
+    n = 2000
+    definition = {"name": "big", "tasks": [{"id": f"t{i}", "depends_on": []} for i in range(n)]}
+    store = SQLiteRunStore(tmp_path / "runs.db")
+    ticks: list[str] = []
+    phase = ["idle"]
+
+    async def ticker() -> None:
+        while True:
+            ticks.append(phase[0])
+            await trio.lowlevel.checkpoint()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ticker)
+        await trio.lowlevel.checkpoint()
+        for name, call in [
+            ("create", lambda: store.create_run(record("big", definition))),
+            (
+                "commit",
+                lambda: store.commit(
+                    "big",
+                    [e for i in range(n) for e in completed(f"t{i}", T0, T0 + 1, "big")],
+                    {f"t{i}": i for i in range(n)},
+                ),
+            ),
+            ("load", lambda: store.load("big")),
+            ("events", lambda: store.load_events("big")),
+        ]:
+            phase[0] = name
+            await call()
+        phase[0] = "done"
+        nursery.cancel_scope.cancel(reason="measured")
+    assert len((await store.load("big")).tasks) == n
+    await store.aclose()
+    # One step is at most _database.STEP (256) tasks or events.
+    assert ticks.count("create") >= n // 256 - 1
+    assert ticks.count("commit") >= 2 * n // 256 - 1
+    assert ticks.count("load") >= n // 256 - 1
+    assert ticks.count("events") >= 2 * n // 256 - 1
+
+
 async def test_closed_store_refuses_calls(tmp_path: Path) -> None:
     """After aclose every call raises ClosedResourceError; closing twice is fine."""
     store = await new_store(tmp_path)

@@ -27,7 +27,7 @@ import sqlite3
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .._core import AuditEvent, EventRows, EventType, fields_of
 from ._codec import encode_result
@@ -46,7 +46,9 @@ from ._records import (
 )
 from ._schema import MIGRATIONS, Migration, migrate, schema_version
 
-__all__ = ["STEP", "SQLiteDatabase", "WouldWait", "is_busy"]
+__all__ = ["STEP", "SQLiteDatabase", "WouldWait", "is_busy", "run_steps"]
+
+T = TypeVar("T")
 
 #: Events (or task rows) written per step of :meth:`SQLiteDatabase.commit_steps` and
 #: :meth:`SQLiteDatabase.create_run_steps`: about 2 ms of work on a slow VM.
@@ -178,8 +180,7 @@ class SQLiteDatabase:
 
     def create_run(self, record: RunRecord) -> None:
         """Insert the run and one ``pending`` row per task of its definition."""
-        for _ in self.create_run_steps(record):
-            pass
+        run_steps(self.create_run_steps(record))
 
     def create_run_steps(self, record: RunRecord) -> Generator[None, None, None]:
         """:meth:`create_run` in steps: yields inside the transaction between pieces.
@@ -237,8 +238,7 @@ class SQLiteDatabase:
         Raises:
             LeaseLostError: ``owner`` no longer holds the run's lease.
         """
-        for _ in self.commit_steps(run_id, events, results, states, definition, owner, now):
-            pass
+        run_steps(self.commit_steps(run_id, events, results, states, definition, owner, now))
 
     def commit_steps(
         self,
@@ -306,6 +306,10 @@ class SQLiteDatabase:
 
     def load(self, run_id: str, now: float) -> StoredRun:
         """The run and its tasks, read in one snapshot."""
+        return run_steps(self.load_steps(run_id, now))
+
+    def load_steps(self, run_id: str, now: float) -> Generator[None, None, StoredRun]:
+        """:meth:`load` in steps of at most :data:`STEP` tasks (yields inside the snapshot)."""
         with self._transaction("DEFERRED") as conn:
             row = conn.execute(
                 f"SELECT {_RUN_COLUMNS} FROM runs r LEFT JOIN leases l ON l.run_id = r.id "
@@ -314,23 +318,35 @@ class SQLiteDatabase:
             ).fetchone()
             if row is None:
                 raise RunNotFoundError(run_id, str(self.path))
-            task_rows = conn.execute(
+            cursor = conn.execute(
                 f"SELECT {_TASK_COLUMNS} FROM tasks WHERE run_id = ? ORDER BY position",
                 (run_id,),
-            ).fetchall()
-        tasks = {r[1]: _task_record(r) for r in task_rows}
+            )
+            tasks: dict[str, TaskRecord] = {}
+            while piece := cursor.fetchmany(STEP):
+                for r in piece:
+                    tasks[r[1]] = _task_record(r)
+                yield
         return StoredRun(_run_record(row, now), tasks)
 
     def load_events(self, run_id: str) -> list[AuditEvent]:
         """Every event of the run, oldest first."""
+        return run_steps(self.load_events_steps(run_id))
+
+    def load_events_steps(self, run_id: str) -> Generator[None, None, list[AuditEvent]]:
+        """:meth:`load_events` in steps of at most :data:`STEP` events (inside the snapshot)."""
         with self._transaction("DEFERRED") as conn:
             self._require_run(conn, run_id)
-            rows = conn.execute(
+            cursor = conn.execute(
                 "SELECT type, workflow_id, clock, wall, task_id, layer, attempt, duration, "
                 "error, detail FROM events WHERE run_id = ? ORDER BY seq",
                 (run_id,),
-            ).fetchall()
-        return [AuditEvent(EventType(r[0]), *r[1:]) for r in rows]
+            )
+            events: list[AuditEvent] = []
+            while piece := cursor.fetchmany(STEP):
+                events.extend(AuditEvent(EventType(r[0]), *r[1:]) for r in piece)
+                yield
+        return events
 
     def list_runs(self, limit: int, workflow: str | None, now: float) -> list[RunRecord]:
         """The newest ``limit`` runs (of ``workflow`` if given), newest first."""
@@ -363,12 +379,24 @@ class SQLiteDatabase:
 
     def completed_durations(self, workflow: str, runs: int) -> list[tuple[str, float]]:
         """``(task_id, duration)`` of every completed task of the newest ``runs`` runs."""
-        return self._conn.execute(
-            "SELECT task_id, duration FROM tasks WHERE state = 'completed' "
-            "AND duration IS NOT NULL AND run_id IN (SELECT id FROM runs WHERE workflow = ? "
-            "ORDER BY started_at DESC, seq DESC LIMIT ?)",
-            (workflow, runs),
-        ).fetchall()
+        return run_steps(self.completed_durations_steps(workflow, runs))
+
+    def completed_durations_steps(
+        self, workflow: str, runs: int
+    ) -> Generator[None, None, list[tuple[str, float]]]:
+        """:meth:`completed_durations` in steps of at most :data:`STEP` rows."""
+        with self._transaction("DEFERRED") as conn:
+            cursor = conn.execute(
+                "SELECT task_id, duration FROM tasks WHERE state = 'completed' "
+                "AND duration IS NOT NULL AND run_id IN (SELECT id FROM runs WHERE workflow = ? "
+                "ORDER BY started_at DESC, seq DESC LIMIT ?)",
+                (workflow, runs),
+            )
+            rows: list[tuple[str, float]] = []
+            while piece := cursor.fetchmany(STEP):
+                rows.extend(piece)
+                yield
+        return rows
 
     # -- leases ------------------------------------------------------------
 
@@ -411,6 +439,16 @@ class SQLiteDatabase:
         """Drop ``owner``'s lease on the run; nothing happens if they do not hold it."""
         with self._transaction() as conn:
             conn.execute("DELETE FROM leases WHERE run_id = ? AND owner = ?", (run_id, owner))
+
+
+def run_steps(steps: Generator[None, None, T]) -> T:
+    """Run a call made of steps (``..._steps``) to its end, in one go; return its result."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            result: T = done.value
+            return result
 
 
 def is_busy(exc: sqlite3.Error) -> bool:

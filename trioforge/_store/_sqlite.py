@@ -33,7 +33,10 @@ each step, inside its transaction; only the last step's COMMIT (an fsync)
 cannot be cut. The transaction starts without waiting for another process's
 lock (``busy_timeout`` 0); if the lock is taken, the whole call runs in a
 worker thread instead (``trio.to_thread.run_sync``), which waits for it up
-to the busy timeout: another process never blocks the event loop. A
+to the busy timeout: another process never blocks the event loop. Reads
+that grow with a run (``load``, ``load_events``, earlier durations) go in
+steps too; ``delete_runs`` (housekeeping) and every call of a read-only
+store run in a worker thread. A
 ``CapacityLimiter(1)`` that belongs to the store makes calls run one at a
 time in the order they were made (trio's limiters are fair, FIFO), whichever
 thread they run on; the single connection is opened with
@@ -235,8 +238,14 @@ class SQLiteRunStore:
                 except sqlite3.OperationalError as exc:
                     if not is_busy(exc):
                         raise
+        return await self._in_thread(whole)
+
+    async def _in_thread(self, fn: Callable[[SQLiteDatabase], T]) -> T:
+        """One call in a worker thread, which may wait for other processes' locks."""
+        if self._closed:
+            raise trio.ClosedResourceError(f"{self!r} is closed")
         return await trio.to_thread.run_sync(
-            lambda: whole(self._database()), limiter=self._limiter, thread_name="trioforge store"
+            lambda: fn(self._database()), limiter=self._limiter, thread_name="trioforge store"
         )
 
     async def create_run(self, record: RunRecord) -> None:
@@ -280,11 +289,15 @@ class SQLiteRunStore:
     async def load(self, run_id: str) -> StoredRun:
         """See :meth:`RunStore.load`."""
         now = self._clock()
-        return await self._call(lambda db: db.load(run_id, now))
+        return await self._write(
+            lambda db: db.load_steps(run_id, now), lambda db: db.load(run_id, now)
+        )
 
     async def load_events(self, run_id: str) -> list[AuditEvent]:
         """See :meth:`RunStore.load_events`."""
-        return await self._call(lambda db: db.load_events(run_id))
+        return await self._write(
+            lambda db: db.load_events_steps(run_id), lambda db: db.load_events(run_id)
+        )
 
     async def list_runs(self, limit: int = 20, *, workflow: str | None = None) -> list[RunRecord]:
         """See :meth:`RunStore.list_runs`."""
@@ -301,11 +314,16 @@ class SQLiteRunStore:
         """
         ids = list(run_ids)
         now = self._clock()
-        return await self._call(lambda db: db.delete_runs(ids, now))
+        # In a worker thread: deleting a run deletes each of its events and tasks, which
+        # could hold the event loop for long (housekeeping, not a run's hot path).
+        return await self._in_thread(lambda db: db.delete_runs(ids, now))
 
     async def task_durations(self, workflow: str, *, runs: int = 20) -> dict[str, float]:
         """See :meth:`RunStore.task_durations`."""
-        rows = await self._call(lambda db: db.completed_durations(workflow, runs))
+        rows = await self._write(
+            lambda db: db.completed_durations_steps(workflow, runs),
+            lambda db: db.completed_durations(workflow, runs),
+        )
         by_task: dict[str, list[float]] = {}
         for task_id, duration in rows:
             by_task.setdefault(task_id, []).append(duration)
