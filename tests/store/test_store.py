@@ -14,7 +14,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -980,7 +980,7 @@ async def test_long_calls_let_other_tasks_run_between_their_steps(tmp_path: Path
     async with trio.open_nursery() as nursery:
         nursery.start_soon(ticker)
         await trio.lowlevel.checkpoint()
-        for name, call in [
+        calls: list[tuple[str, Callable[[], Awaitable[object]]]] = [
             ("create", lambda: store.create_run(record("big", definition))),
             (
                 "commit",
@@ -992,7 +992,8 @@ async def test_long_calls_let_other_tasks_run_between_their_steps(tmp_path: Path
             ),
             ("load", lambda: store.load("big")),
             ("events", lambda: store.load_events("big")),
-        ]:
+        ]
+        for name, call in calls:
             phase[0] = name
             await call()
         phase[0] = "done"
