@@ -184,10 +184,10 @@ class AuditLog:
         self._shapes: list[tuple[str, str, int | None, int | None]] = []
         self._shape_numbers: dict[tuple[str, str, int | None, int | None], int] = {}
         self.sinks: list[AuditSink] = list(sinks)
-        #: Called with no arguments after each event is recorded: for a consumer
-        #: that reads events back by position (:meth:`rows`) instead of receiving
-        #: each as an AuditEvent, which a sink does (the durable-run recorder).
-        #: Unlike a sink, a follower keeps the compact recording on.
+        #: Functions called with no arguments after each event is recorded, for a
+        #: consumer that reads events back by position (:meth:`rows`) instead of
+        #: receiving each as an AuditEvent as a sink does (the durable-run
+        #: recorder). Unlike a sink, a follower keeps the compact recording on.
         self.followers: list[Callable[[], object]] = []
 
     def __repr__(self) -> str:
