@@ -210,38 +210,10 @@ class AuditLog:
         """The events so far, oldest first."""
         pending = self._pending
         if pending:
-            types = _TYPES
-            shapes = self._shapes
-            times = self._times
-            numbers = zip(*[iter(times)] * TIMES, strict=True)
-            made: list[AuditEvent] = []
-            append = made.append
-            for value, mark, (clock, wall, duration) in zip(
-                pending, self._marks, numbers, strict=True
-            ):
-                if mark < 0:
-                    kind, workflow_id, task_id, layer, attempt, error, detail = value
-                else:
-                    kind, workflow_id, layer, attempt = shapes[mark]
-                    task_id, error, detail = value, None, None
-                append(
-                    AuditEvent(
-                        types[kind],
-                        workflow_id,
-                        clock,
-                        wall,
-                        task_id,
-                        layer,
-                        attempt,
-                        None if isnan(duration) else duration,
-                        error,
-                        detail,
-                    )
-                )
-            self._events.extend(made)
+            self._events.extend(map(_event, self._pending_rows(0, len(pending))))
             pending.clear()
             del self._marks[:]
-            del times[:]
+            del self._times[:]
         return self._events
 
     def rows(self, start: int, stop: int) -> list[Row]:
@@ -255,32 +227,33 @@ class AuditLog:
         first = max(start - len(made), 0)
         last = min(stop - len(made), len(self._marks))
         if last > first:
-            shapes = self._shapes
-            times = self._times
-            for i, value, mark in zip(
-                range(first, last), self._pending[first:last], self._marks[first:last], strict=True
-            ):
-                clock, wall, duration = times[i * TIMES : i * TIMES + TIMES]
-                if mark < 0:
-                    kind, workflow_id, task_id, layer, attempt, error, detail = value
-                else:
-                    kind, workflow_id, layer, attempt = shapes[mark]
-                    task_id, error, detail = value, None, None
-                out.append(
-                    (
-                        kind,
-                        workflow_id,
-                        clock,
-                        wall,
-                        task_id,
-                        layer,
-                        attempt,
-                        None if isnan(duration) else duration,
-                        error,
-                        detail,
-                    )
-                )
+            out.extend(self._pending_rows(first, last))
         return out
+
+    def _pending_rows(self, first: int, last: int) -> Iterator[Row]:
+        """Rows of the pending entries ``first`` to ``last`` (indices into the buffers)."""
+        shapes = self._shapes
+        numbers = zip(*[iter(self._times[first * TIMES : last * TIMES])] * TIMES, strict=True)
+        for value, mark, (clock, wall, duration) in zip(
+            self._pending[first:last], self._marks[first:last], numbers, strict=True
+        ):
+            if mark < 0:
+                kind, workflow_id, task_id, layer, attempt, error, detail = value
+            else:
+                kind, workflow_id, layer, attempt = shapes[mark]
+                task_id, error, detail = value, None, None
+            yield (
+                kind,
+                workflow_id,
+                clock,
+                wall,
+                task_id,
+                layer,
+                attempt,
+                None if isnan(duration) else duration,
+                error,
+                detail,
+            )
 
     def record(self, event: AuditEvent) -> None:
         """Append an event and hand it to every sink."""

@@ -69,7 +69,7 @@ from typing import Any, TypeVar
 import trio
 
 from .._core import AuditEvent, EventRows, EventType, check, count, fields_of, one_of, seconds
-from ._database import SQLiteDatabase, WouldWait, is_busy
+from ._database import SQLiteDatabase, WouldWait, is_busy, run_steps
 from ._records import Lease, RunRecord, StoredRun, validate_definition
 from ._schema import MIGRATIONS, Migration
 
@@ -196,22 +196,18 @@ class SQLiteRunStore:
 
     async def _call(self, fn: Callable[[SQLiteDatabase], T]) -> T:
         """One call of the database, as :meth:`_write` runs it (in one step)."""
-        return await self._write(lambda db: _at_once(lambda: fn(db)), fn)
+        return await self._write(lambda db: _at_once(lambda: fn(db)))
 
-    async def _write(
-        self,
-        steps: Callable[[SQLiteDatabase], Generator[None, None, T]],
-        whole: Callable[[SQLiteDatabase], T],
-    ) -> T:
+    async def _write(self, steps: Callable[[SQLiteDatabase], Generator[None, None, T]]) -> T:
         """One call: on the trio thread a step at a time, else in a worker thread.
 
         See "Threading" above.
 
         ``steps(db)`` is the call as a generator that yields between pieces of
         work (inside its transaction) and returns the result; other tasks run
-        at each yield. ``whole(db)`` is the same call in one piece, run in a
-        worker thread when the call would wait for another process's lock (or
-        the store is read-only: opening one may wait).
+        at each yield. When the call would wait for another process's lock
+        (or the store is read-only: opening one may wait), it runs in one
+        piece in a worker thread instead.
         """
         if self._closed:
             raise trio.ClosedResourceError(f"{self!r} is closed")
@@ -238,7 +234,7 @@ class SQLiteRunStore:
                 except sqlite3.OperationalError as exc:
                     if not is_busy(exc):
                         raise
-        return await self._in_thread(whole)
+        return await self._in_thread(lambda db: run_steps(steps(db)))
 
     async def _in_thread(self, fn: Callable[[SQLiteDatabase], T]) -> T:
         """One call in a worker thread, which may wait for other processes' locks."""
@@ -250,7 +246,7 @@ class SQLiteRunStore:
 
     async def create_run(self, record: RunRecord) -> None:
         """See :meth:`RunStore.create_run`."""
-        await self._write(lambda db: db.create_run_steps(record), lambda db: db.create_run(record))
+        await self._write(lambda db: db.create_run_steps(record))
 
     async def commit(
         self,
@@ -282,22 +278,17 @@ class SQLiteRunStore:
             validate_definition(definition)
         now = self._clock()
         await self._write(
-            lambda db: db.commit_steps(run_id, batch, picked, encoded, definition, owner, now),
-            lambda db: db.commit(run_id, batch, picked, encoded, definition, owner, now),
+            lambda db: db.commit_steps(run_id, batch, picked, encoded, definition, owner, now)
         )
 
     async def load(self, run_id: str) -> StoredRun:
         """See :meth:`RunStore.load`."""
         now = self._clock()
-        return await self._write(
-            lambda db: db.load_steps(run_id, now), lambda db: db.load(run_id, now)
-        )
+        return await self._write(lambda db: db.load_steps(run_id, now))
 
     async def load_events(self, run_id: str) -> list[AuditEvent]:
         """See :meth:`RunStore.load_events`."""
-        return await self._write(
-            lambda db: db.load_events_steps(run_id), lambda db: db.load_events(run_id)
-        )
+        return await self._write(lambda db: db.load_events_steps(run_id))
 
     async def list_runs(self, limit: int = 20, *, workflow: str | None = None) -> list[RunRecord]:
         """See :meth:`RunStore.list_runs`."""
@@ -320,10 +311,7 @@ class SQLiteRunStore:
 
     async def task_durations(self, workflow: str, *, runs: int = 20) -> dict[str, float]:
         """See :meth:`RunStore.task_durations`."""
-        rows = await self._write(
-            lambda db: db.completed_durations_steps(workflow, runs),
-            lambda db: db.completed_durations(workflow, runs),
-        )
+        rows = await self._write(lambda db: db.completed_durations_steps(workflow, runs))
         by_task: dict[str, list[float]] = {}
         for task_id, duration in rows:
             by_task.setdefault(task_id, []).append(duration)
@@ -333,26 +321,17 @@ class SQLiteRunStore:
         """See :meth:`RunStore.acquire_lease`."""
         _check_ttl(ttl)
         now = self._clock()
-        return await self._write(
-            lambda db: _at_once(lambda: db.acquire_lease(run_id, owner, ttl, now)),
-            lambda db: db.acquire_lease(run_id, owner, ttl, now),
-        )
+        return await self._call(lambda db: db.acquire_lease(run_id, owner, ttl, now))
 
     async def renew_lease(self, run_id: str, owner: str, ttl: float) -> Lease:
         """See :meth:`RunStore.renew_lease`."""
         _check_ttl(ttl)
         now = self._clock()
-        return await self._write(
-            lambda db: _at_once(lambda: db.renew_lease(run_id, owner, ttl, now)),
-            lambda db: db.renew_lease(run_id, owner, ttl, now),
-        )
+        return await self._call(lambda db: db.renew_lease(run_id, owner, ttl, now))
 
     async def release_lease(self, run_id: str, owner: str) -> None:
         """See :meth:`RunStore.release_lease`."""
-        await self._write(
-            lambda db: _at_once(lambda: db.release_lease(run_id, owner)),
-            lambda db: db.release_lease(run_id, owner),
-        )
+        await self._call(lambda db: db.release_lease(run_id, owner))
 
     async def aclose(self) -> None:
         """Close the connection once calls already made have finished.

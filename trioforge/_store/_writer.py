@@ -10,8 +10,8 @@ acknowledges completions that are not durable yet.
 event (one call, no object), and a commit reads the new events back from the
 log by position, as field tuples (:meth:`AuditLog.rows`), so a durable run
 keeps the log's compact recording and makes no AuditEvent per event (it can
-also be used as an audit sink, ``emit``, which buffers each event it is
-given). Whoever needs durability
+also be used as an audit sink: ``emit`` records each event it is given in a
+log of its own, which it follows the same way). Whoever needs durability
 awaits :meth:`RunRecorder.flush`, which returns once every event emitted
 before the call is committed. Flushes share commits, leader/follower style:
 
@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import trio
 
-from .._core import AuditEvent, AuditLog, EventRows, fields_of
+from .._core import AuditEvent, AuditLog, EventRows
 from ._codec import encode_state
 from ._records import LeaseLostError, RunStoreError
 
@@ -94,8 +94,8 @@ class RunRecorder:
         on_lost: called (with the error) whenever a flush finds the lease lost.
         log: the audit log to follow (every event recorded in it from now on
             that belongs to ``run_id``); None to be fed through :meth:`emit`
-            instead. A recorder that follows a log must be :meth:`detach`-ed
-            from it when the run is over.
+            instead (into a log of its own). A recorder that follows a log must
+            be :meth:`detach`-ed from it when the run is over.
     """
 
     def __init__(
@@ -119,16 +119,14 @@ class RunRecorder:
         self._results = results
         self._states = states
         self._definition = definition
-        # Positions count events: in the followed log (all of its events), else emitted here.
-        self._log = log
-        self._pending: list[AuditEvent] = []  # emit(): events not taken yet
-        self._count = 0  # emit(): events emitted
-        self._taken = len(log) if log is not None else 0  # where the next batch starts
+        # Positions in the followed log (its own one when fed through emit()).
+        self._own_log = log is None
+        self._log = AuditLog() if log is None else log
+        self._taken = len(self._log)  # where the next batch starts
         self._durable = self._taken  # every event before this is committed
         self._committing = False
         self._inflight_end = self._taken  # where the batch in flight ends
-        if log is not None:
-            log.followers.append(self._waiting_set)
+        self._log.followers.append(self._waiting_set)
         self._in_batch = trio.lowlevel.ParkingLot()  # waiters whose events are in it
         self._after = trio.lowlevel.ParkingLot()  # waiters whose events came after
         self._broken: BaseException | None = None
@@ -141,7 +139,7 @@ class RunRecorder:
     @property
     def _emitted(self) -> int:
         """The position after the last event recorded."""
-        return self._count if self._log is None else len(self._log)
+        return len(self._log)
 
     @property
     def unflushed(self) -> int:
@@ -157,27 +155,21 @@ class RunRecorder:
         Raises:
             RuntimeError: this recorder follows an audit log.
         """
-        if self._log is not None:
+        if not self._own_log:
             raise RuntimeError("this recorder follows an audit log; record events there")
         if event.workflow_id == self.run_id:
-            self._pending.append(event)
-            self._count += 1
-            self._waiting.set()
+            self._log.record(event)
 
     def detach(self) -> None:
-        """Stop following the audit log (nothing happens if there is none)."""
-        if self._log is not None and self._waiting_set in self._log.followers:
+        """Stop following the audit log."""
+        if self._waiting_set in self._log.followers:
             self._log.followers.remove(self._waiting_set)
 
     def _take(self) -> list[tuple[Any, ...]]:
         """Every event of this run recorded since the last batch, as field tuples."""
         end = self._emitted
-        if self._log is None:
-            batch, self._pending = self._pending, []
-            rows = [fields_of(event) for event in batch]
-        else:
-            run_id = self.run_id
-            rows = [row for row in self._log.rows(self._taken, end) if row[1] == run_id]
+        run_id = self.run_id
+        rows = [row for row in self._log.rows(self._taken, end) if row[1] == run_id]
         self._taken = self._inflight_end = end
         return rows
 
