@@ -33,6 +33,7 @@ from ._left_behind import take_note
 from ._run import Run
 from ._task import Task, TaskContext
 from ._undo import Undone, describe, undo_all
+from ._workers import Workers
 
 __all__ = ["Run", "TaskRunner", "describe"]
 
@@ -60,8 +61,10 @@ class TaskRunner:
     """Runs tasks of one run for a scheduler: ``await runner.run_node(node)``.
 
     Every execution mode runs its tasks through :meth:`run_node`. A scheduler
-    that spawns tasks passes the bound method itself to ``start_soon``, so a
-    task costs trio one small coroutine with one argument.
+    that starts tasks concurrently hands them to :meth:`spawn` or
+    :meth:`spawn_all`, which queue them for a few trio tasks that run them
+    (:class:`~trioforge._core._workers.Workers`): a task that never waits costs
+    no trio task of its own.
 
     Args:
         run: the run the tasks belong to.
@@ -74,6 +77,7 @@ class TaskRunner:
     __slots__ = (
         "_gated",
         "_releasing",
+        "_workers",
         "completed_shape",
         "done",
         "layer",
@@ -96,6 +100,25 @@ class TaskRunner:
         self.completed_shape = run.audit.shape(_COMPLETED, run.workflow_id, layer, 1)
         self._gated: list[int] = []  # recorded starts waiting for their commit (spawn)
         self._releasing = False
+        self._workers = Workers(self.run_node, self._abandon, run.dag.ids)
+
+    def spawn_all(self, nursery: trio.Nursery, nodes: list[int]) -> None:
+        """:meth:`spawn` each of ``nodes``, in order."""
+        if self.run.checkpoint is None or self.run.halted is not None:
+            self._workers.start_all(nursery, nodes)
+            return
+        for node in nodes:
+            self.spawn(nursery, node)
+
+    def _abandon(self, nodes: list[int]) -> None:
+        """Tasks queued when their nursery went down: those recorded as started end cancelled."""
+        run = self.run
+        admitted = run.admitted
+        for node in nodes:
+            entry = admitted.pop(node, None)
+            if entry is not None:
+                started, attempt, _recheck = entry
+                _cancelled(run, run.dag.ids[node], self.layer, attempt, started)
 
     def spawn(self, nursery: trio.Nursery, node: int) -> None:
         """Start ``node``'s task: at once, or (durable runs) once its start is durable.
@@ -110,14 +133,14 @@ class TaskRunner:
         have; if it is cancelled, the tasks end as cancelled without running.
         """
         run = self.run
-        task_id = run.dag.ids[node]
         if run.checkpoint is None or run.halted is not None:
-            nursery.start_soon(self.run_node, node, name=task_id)
+            self._workers.start(nursery, node)
             return
         started = run.clock.current_time()
         if started >= run.deadline:
-            nursery.start_soon(self.run_node, node, name=task_id)  # it refuses to start
+            self._workers.start(nursery, node)  # it refuses to start
             return
+        task_id = run.dag.ids[node]
         attempt = run.attempt_base.get(task_id, 0) + 1
         fields = (_STARTED, run.workflow_id, started, time.time(), task_id, self.layer, attempt)
         run.audit.record_fields((*fields, None, None, None))
@@ -132,7 +155,6 @@ class TaskRunner:
         run = self.run
         checkpoint = run.checkpoint
         assert checkpoint is not None
-        ids = run.dag.ids
         admitted = run.admitted
         batch: list[int] = []
         try:
@@ -146,8 +168,7 @@ class TaskRunner:
                     for node in batch:
                         started, attempt, _recheck = admitted[node]
                         admitted[node] = (started, attempt, True)
-                for node in batch:
-                    nursery.start_soon(self.run_node, node, name=ids[node])
+                self._workers.start_all(nursery, batch)
                 batch = []
                 # A cancel point of our own (the recorder's may raise instead), which
                 # also lets the tasks just spawned record their dependents' starts.
@@ -158,9 +179,7 @@ class TaskRunner:
             if is_cancellation(exc):
                 # Recorded as started, never run: they end cancelled, as a task
                 # waiting for this commit would.
-                for node in [*batch, *self._gated]:
-                    started, attempt, _recheck = admitted.pop(node)
-                    _cancelled(run, ids[node], self.layer, attempt, started)
+                self._abandon([*batch, *self._gated])
                 self._gated = []
             raise
         finally:
@@ -199,6 +218,10 @@ class TaskRunner:
                 return await _run_attempts(run, node, layer, self.done)
             del run.admitted[node]
             started = admitted[0]
+            if run.halted is not None or now() >= run.deadline:
+                # Its start is recorded (and durable): it ends cancelled, never run.
+                _cancelled(run, task_id, layer, 1, started)
+                await _refuse(run)
         else:
             started = now()
             if run.halted is not None or started >= run.deadline:
@@ -300,6 +323,10 @@ async def _run_attempts(  # noqa: PLR0915 - one frame per attempt loop
         if admitted is not None:
             started, _attempt, recheck = admitted
             admitted = None
+            if run.halted is not None or now() >= run.deadline:
+                # Its start is recorded (and durable): it ends cancelled, never run.
+                _cancelled(run, task_id, layer, attempt, started)
+                await _refuse(run)
         else:
             recheck = run.checkpoint is not None
             started = now()

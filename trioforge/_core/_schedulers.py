@@ -133,14 +133,7 @@ async def run_layers(
                         if policy is FailurePolicy.FAIL_FAST
                         else None
                     )
-                    runner = TaskRunner(run, layer=layer_index, done=done)
-                    ids = run.dag.ids
-                    if run.checkpoint is None:
-                        for node in nodes:
-                            nursery.start_soon(runner.run_node, node, name=ids[node])
-                    else:
-                        for node in nodes:
-                            runner.spawn(nursery, node)
+                    TaskRunner(run, layer=layer_index, done=done).spawn_all(nursery, nodes)
                 else:
                     bounded = _Bounded(run, queue, policy, nursery, limiter, layer=layer_index)
                     for node in nodes:
@@ -187,7 +180,7 @@ async def run_dataflow(
 class _Unbounded:
     """Dataflow without a slot limit: ready dependents start immediately."""
 
-    __slots__ = ("degree", "ids", "nursery", "policy", "queue", "run", "run_node", "spawn")
+    __slots__ = ("degree", "nursery", "policy", "queue", "run", "spawn_all")
 
     def __init__(
         self, run: Run, queue: ReadyQueue, policy: FailurePolicy, nursery: trio.Nursery
@@ -197,23 +190,10 @@ class _Unbounded:
         self.policy = policy
         self.nursery = nursery
         self.degree = run.dag.successors.degree
-        self.ids = run.dag.ids
-        runner = TaskRunner(run, done=self.done)
-        self.run_node = runner.run_node
-        self.spawn = runner.spawn
+        self.spawn_all = TaskRunner(run, done=self.done).spawn_all
 
     def start_all(self, nodes: list[int]) -> None:
-        if self.run.checkpoint is not None:
-            for node in nodes:
-                self.spawn(self.nursery, node)  # once its start is durable
-            return
-        start_soon = self.nursery.start_soon
-        run_node = self.run_node
-        ids = self.ids
-        for node in nodes:
-            # Naming the trio task after the workflow task also spares trio
-            # from formatting a name for each one.
-            start_soon(run_node, node, name=ids[node])
+        self.spawn_all(self.nursery, nodes)
 
     def done(self, node: int, succeeded: bool) -> None:
         if succeeded:
