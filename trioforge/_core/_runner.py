@@ -31,7 +31,7 @@ from ._events import EventType
 from ._groups import is_cancellation
 from ._left_behind import take_note
 from ._run import Run
-from ._task import Task, TaskContext
+from ._task import Task, TaskContext, single_attempt_context
 from ._undo import Undone, describe, undo_all
 from ._workers import Workers
 
@@ -235,8 +235,8 @@ class TaskRunner:
                 audit._pending.append(task_id)
                 audit._marks.append(self.started_shape)
                 audit._times.extend((started, time.time(), NO_DURATION))
-        ctx = TaskContext(
-            task_id, workflow_id, 1, run.results, run.upstream, run.states, steps=run.steps
+        ctx = single_attempt_context(
+            task_id, workflow_id, run.results, run.upstream, run.states, run.steps
         )
         try:
             result = await task._fn(ctx)  # the fn property would cost a call per task

@@ -80,7 +80,7 @@ def _skip_dependents(run: Run, queue: ReadyQueue, node: int) -> None:
 
 def _queue(run: Run, priorities: list[float] | None = None) -> ReadyQueue:
     dag = run.dag
-    return ReadyQueue(None, dag.successors, priorities, counts=dag.in_degrees())
+    return ReadyQueue(None, dag.successors_lookup, priorities, counts=dag.in_degrees())
 
 
 async def run_sequential(run: Run, policy: FailurePolicy) -> None:
@@ -180,7 +180,7 @@ async def run_dataflow(
 class _Unbounded:
     """Dataflow without a slot limit: ready dependents start immediately."""
 
-    __slots__ = ("degree", "nursery", "policy", "queue", "run", "spawn_all")
+    __slots__ = ("finish", "nursery", "policy", "queue", "run", "spawn_all")
 
     def __init__(
         self, run: Run, queue: ReadyQueue, policy: FailurePolicy, nursery: trio.Nursery
@@ -189,7 +189,7 @@ class _Unbounded:
         self.queue = queue
         self.policy = policy
         self.nursery = nursery
-        self.degree = run.dag.successors.degree
+        self.finish = queue.finish
         self.spawn_all = TaskRunner(run, done=self.done).spawn_all
 
     def start_all(self, nodes: list[int]) -> None:
@@ -197,9 +197,9 @@ class _Unbounded:
 
     def done(self, node: int, succeeded: bool) -> None:
         if succeeded:
-            # Most tasks of a wide graph have no dependents: skip the queue for them.
-            if self.degree(node):
-                self.start_all(self.queue.finish(node))
+            ready = self.finish(node)
+            if ready:
+                self.spawn_all(self.nursery, ready)
         elif self.policy is FailurePolicy.FAIL_FAST:
             self.run.halt(_fail_fast(self.run, node), self.nursery.cancel_scope)
         else:

@@ -461,3 +461,33 @@ _SET_ID, _SET_FN, _SET_DEPENDS_ON, _SET_TIMEOUT = (
 _SET_COMPENSATE, _SET_ESTIMATE, _SET_RETRIES, _SET_RESOURCES = (
     Task.__dict__[name].__set__ for name in ("_compensate", "estimate", "retries", "_resources")
 )
+
+
+def single_attempt_context(
+    task_id: str,
+    workflow_id: str,
+    results: Mapping[str, Any],
+    upstream: Container[str],
+    states: dict[str, dict[str, Any]],
+    steps: dict[str, list[Step]],
+) -> TaskContext:
+    """``TaskContext(task_id, workflow_id, 1, results, upstream, states, steps=steps)``.
+
+    The context of an attempt that is the first and the last, as the runner's
+    single-attempt path makes it: the same object, made without the
+    constructor's argument handling (half the cost, per task).
+    """
+    ctx: TaskContext = _NEW(TaskContext)
+    ctx.task_id = task_id
+    ctx.workflow_id = workflow_id
+    ctx.attempt = 1
+    ctx.last_attempt = True
+    ctx._results = results
+    ctx._upstream = upstream
+    ctx._states = states
+    ctx._steps = steps
+    ctx._owner = None
+    return ctx
+
+
+_NEW = object.__new__
