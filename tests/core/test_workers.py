@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextvars
+import sys
 from pathlib import Path
 
 import pytest
 import trio
 import trio.testing
 from helpers import CONCURRENT_MODES, run_mode, workflow
+from trio._core._ki import ki_protection_enabled
 
 import trioforge as tf
+from trioforge._core import leave_note
 from trioforge._store._sqlite import SQLiteRunStore
 
 VAR: contextvars.ContextVar[str] = contextvars.ContextVar("test_workers_var", default="unset")
@@ -221,3 +224,116 @@ async def test_no_durable_task_runs_after_cancel_called_by_a_task(
         for e in executor.audit_log.of_type(kind)
     }
     assert started == ended
+
+
+class LoopPasses(trio.abc.Instrument):
+    """Counts the scheduler's passes (one I/O check each)."""
+
+    def __init__(self) -> None:
+        self.passes = 0
+
+    def after_io_wait(self, timeout: float) -> None:
+        self.passes += 1
+
+
+@pytest.mark.parametrize("mode", CONCURRENT_MODES)
+@pytest.mark.parametrize("slots", [None, 50])
+async def test_ready_tasks_that_wait_all_start_within_one_pass(
+    autojump_clock: trio.testing.MockClock, mode: str, slots: int | None
+) -> None:
+    """50 ready tasks that each wait start in at most two scheduler passes, not 50."""
+    passes = LoopPasses()
+    starts: dict[str, int] = {}
+
+    async def body(ctx: tf.TaskContext) -> None:
+        starts[ctx.task_id] = passes.passes
+        await trio.sleep(1)
+
+    wf = workflow(*(tf.Task(f"t{i}", body) for i in range(50)))
+    trio.lowlevel.add_instrument(passes)
+    try:
+        await run_mode(tf.WorkflowExecutor(wf, max_concurrency=slots), mode)
+    finally:
+        trio.lowlevel.remove_instrument(passes)
+    assert len(starts) == 50
+    assert max(starts.values()) - min(starts.values()) <= 1
+
+
+@pytest.mark.parametrize("mode", CONCURRENT_MODES)
+async def test_from_thread_calls_see_the_threads_context(mode: str) -> None:
+    """trio.from_thread.run inside a task runs in the thread's context, as in any trio task.
+
+    And what it sets there does not leak into the task.
+    """
+
+    async def read_and_set() -> str:
+        seen = VAR.get()
+        VAR.set("set by the from_thread call")
+        return seen
+
+    def in_thread() -> str:
+        VAR.set("set in the thread")
+        return trio.from_thread.run(read_and_set)
+
+    async def body(ctx: tf.TaskContext) -> tuple[str, str]:
+        VAR.set("set in the task")
+        seen = await trio.to_thread.run_sync(in_thread)
+        return seen, VAR.get()
+
+    result = await run_mode(tf.WorkflowExecutor(workflow(tf.Task("t", body))), mode)
+    assert result.results["t"] == ("set in the thread", "set in the task")
+
+
+@pytest.mark.parametrize("mode", CONCURRENT_MODES)
+async def test_a_note_a_task_left_is_not_given_to_tasks_that_never_ran(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path, mode: str
+) -> None:
+    """A task that left a note and recovered: its dependents, cancelled unrun, do not carry it."""
+    executor: tf.WorkflowExecutor
+
+    async def recovers(ctx: tf.TaskContext) -> str:
+        with trio.move_on_after(0.1):
+            try:
+                await trio.sleep(1)
+            except trio.Cancelled:
+                leave_note("a call of task 'a' is still running")
+                raise
+        return "recovered"
+
+    async def stopper(ctx: tf.TaskContext) -> None:
+        executor.cancel("stop")
+
+    wf = workflow(
+        tf.Task("a", recovers),
+        *(tf.Task(f"b{i}", stopper, depends_on=("a",)) for i in range(5)),
+    )
+    async with SQLiteRunStore(tmp_path / "runs.db") as store:
+        executor = tf.WorkflowExecutor(wf, store=store)
+        with pytest.raises(tf.WorkflowCancelledError):
+            await run_mode(executor, mode)
+    details = [e.detail for e in executor.audit_log.of_type("WorkflowTaskCancelled")]
+    assert details
+    assert all("task 'a'" not in (detail or "") for detail in details)
+
+
+@pytest.mark.parametrize("mode", CONCURRENT_MODES)
+async def test_ctrl_c_reaches_task_code_but_not_a_worker_between_steps(mode: str) -> None:
+    """Task code is unprotected from KeyboardInterrupt; the worker stepping it is protected.
+
+    A Ctrl-C landing in the worker between two steps would leave the task half
+    run (its cancel scopes open on the worker); trio defers it to a checkpoint.
+    """
+    seen: dict[str, bool] = {}
+
+    async def body(ctx: tf.TaskContext) -> None:
+        seen["task"] = trio.lowlevel.currently_ki_protected()
+        frame = sys._getframe()
+        while frame is not None and frame.f_code.co_name != "_work":
+            frame = frame.f_back  # type: ignore[assignment]
+        assert frame is not None, "the task did not run in a worker"
+        seen["worker"] = ki_protection_enabled(frame)
+        await trio.lowlevel.checkpoint()
+        seen["task after waiting"] = trio.lowlevel.currently_ki_protected()
+
+    await run_mode(tf.WorkflowExecutor(workflow(tf.Task("t", body))), mode)
+    assert seen == {"task": False, "worker": True, "task after waiting": False}

@@ -100,29 +100,58 @@ class Successors(Sequence[Sequence[int]]):
 class Dag:
     """A validated, acyclic task graph with its nodes numbered 0..n-1.
 
+    Args:
+        ids: task ids by node index (insertion order).
+        index: node index by task id.
+        generations: node indices by layer, in any order within a layer
+            (:attr:`layers` sorts them when first read).
+        graph: the rustworkx graph (node payload = node index).
+
     Attributes:
         ids: task ids by node index (insertion order).
         index: node index by task id.
-        layers: node indices by layer (longest distance from a root), each
-            layer sorted by task id.
         graph: the rustworkx graph (node payload = node index).
     """
 
-    __slots__ = ("_predecessors", "_successors", "graph", "ids", "index", "layers")
+    __slots__ = (
+        "_generations",
+        "_layers",
+        "_predecessors",
+        "_successors",
+        "graph",
+        "ids",
+        "index",
+    )
 
     def __init__(
         self,
         ids: list[str],
         index: dict[str, int],
-        layers: list[list[int]],
+        generations: Sequence[Sequence[int]],
         graph: rx.PyDiGraph[int, None],
     ) -> None:
         self.ids = ids
         self.index = index
-        self.layers = layers
         self.graph = graph
+        self._generations = generations
+        self._layers: list[list[int]] | None = None
         self._predecessors: Adjacency | None = None
         self._successors: Adjacency | None = None
+
+    @property
+    def layers(self) -> list[list[int]]:
+        """Node indices by layer (longest distance from a root), each layer sorted by task id.
+
+        Sorted on first read: a dataflow run never reads them.
+        """
+        if self._layers is None:
+            key = self.ids.__getitem__
+            # One int object per node, shared with the index and the graph's payloads
+            # (rustworkx hands back a new int for every index it returns).
+            shared = self.graph.__getitem__
+            self._layers = [list(map(shared, sorted(gen, key=key))) for gen in self._generations]
+            self._generations = []
+        return self._layers
 
     @property
     def predecessors(self) -> Adjacency:
@@ -252,10 +281,7 @@ def compile_dag(
         generations = rx.topological_generations(graph)
     except rx.DAGHasCycle:
         raise CycleDetectedError(_find_cycle(graph, ids)) from None
-    key = ids.__getitem__
-    shared = nodes.__getitem__
-    layers = [list(map(shared, sorted(gen, key=key))) for gen in generations]
-    return Dag(list(ids), index, layers, graph)
+    return Dag(list(ids), index, generations, graph)
 
 
 #: Edges handed to rustworkx per call while compiling.

@@ -118,7 +118,7 @@ class TaskRunner:
             entry = admitted.pop(node, None)
             if entry is not None:
                 started, attempt, _recheck = entry
-                _cancelled(run, run.dag.ids[node], self.layer, attempt, started)
+                _cancelled(run, run.dag.ids[node], self.layer, attempt, started, ran=False)
 
     def spawn(self, nursery: trio.Nursery, node: int) -> None:
         """Start ``node``'s task: at once, or (durable runs) once its start is durable.
@@ -185,6 +185,9 @@ class TaskRunner:
         finally:
             self._releasing = False
 
+    # Unprotected from Ctrl-C like any trio task's code, also when a worker (whose own
+    # code is protected) runs it: trio decides from the nearest marked frame.
+    @trio.lowlevel.disable_ki_protection
     async def run_node(self, node: int) -> bool:  # noqa: PLR0915 - the hot path is one frame
         """Run one task to success or final failure; return whether it succeeded.
 
@@ -220,7 +223,7 @@ class TaskRunner:
             started = admitted[0]
             if run.halted is not None or now() >= run.deadline:
                 # Its start is recorded (and durable): it ends cancelled, never run.
-                _cancelled(run, task_id, layer, 1, started)
+                _cancelled(run, task_id, layer, 1, started, ran=False)
                 await _refuse(run)
         else:
             started = now()
@@ -325,7 +328,7 @@ async def _run_attempts(  # noqa: PLR0915 - one frame per attempt loop
             admitted = None
             if run.halted is not None or now() >= run.deadline:
                 # Its start is recorded (and durable): it ends cancelled, never run.
-                _cancelled(run, task_id, layer, attempt, started)
+                _cancelled(run, task_id, layer, attempt, started, ran=False)
                 await _refuse(run)
         else:
             recheck = run.checkpoint is not None
@@ -430,11 +433,16 @@ def _cancelled(
     started: float,
     *,
     waiting: bool = False,
+    ran: bool = True,
 ) -> None:
+    """Record ``task_id``'s attempt as cancelled (``ran``: its body had started)."""
     run.cancelled.append(task_id)
-    # What stays behind: the task's own note, else one its body's calls left.
-    left = take_note()
-    note = getattr(run.tasks[run.dag.index[task_id]], "cancel_note", None) or left
+    # What stays behind: the task's own note, else one its body's calls left. Nothing
+    # when the body never ran (the current context's note is then someone else's).
+    note = None
+    if ran:
+        left = take_note()
+        note = getattr(run.tasks[run.dag.index[task_id]], "cancel_note", None) or left
     reason = "; ".join(filter(None, (run.stop_reason(), note)))
     run.emit(
         EventType.TASK_CANCELLED,

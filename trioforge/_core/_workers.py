@@ -10,21 +10,27 @@ cached result, a computation) and is the same for the rest.
 
 A :class:`Workers` instead keeps a queue of ready tasks and as few trio tasks
 ("workers", in the scheduler's nursery) as keep them concurrent. A worker
-takes the next task and steps its coroutine itself, each step inside the
-task's own :class:`contextvars.Context` (a fresh copy of the context the run
-started in, as trio gives each new task), so context variables stay the
-task's own. A task that finishes without waiting costs no trio task at all.
-A task that waits (its coroutine yields to trio) keeps its worker until it
-ends: its cancel scopes and nurseries belong to that worker's trio task,
-which is exactly as if it had its own. Before it waits for the first time,
-if tasks are still queued and no other worker is free to take them, a new
-worker starts: a waiting task never holds back the tasks queued after it.
-So every ready task starts in the same scheduler batch it would have started
-in with a trio task of its own, or sooner.
+takes the next task and runs its first step itself, inside the task's own
+:class:`contextvars.Context` (a fresh copy of the context the run started
+in, as trio gives each new task), so context variables stay the task's own.
+A task that finishes without waiting costs no trio task at all. A task that
+waits (its coroutine yields to trio) keeps its worker until it ends, and the
+worker's trio task runs in the task's context meanwhile (``Task.context``,
+which trio reads at every step and swaps itself around
+``trio.from_thread`` calls): its cancel scopes and nurseries belong to that
+worker's trio task, exactly as if it had its own. When a task first waits,
+every task still queued gets a free worker, started at once: a waiting task
+never holds back the tasks queued after it, which start in the next
+scheduler pass (with a trio task each, they would have started in the pass
+after the one that spawned them; here the first queued task starts in that
+pass, the others at most one pass later).
 
 A worker running a long series of tasks that never wait checkpoints every
 :data:`SLICE` seconds, so the rest of the program (I/O, timers, a cancel)
-still runs. When a worker ends with an exception (a cancellation or
+still runs. The worker's own code is protected from ``KeyboardInterrupt``;
+the jobs' code must not be (``trio.lowlevel.disable_ki_protection``, as
+``TaskRunner.run_node`` is), so a Ctrl-C reaches a task's code as it would
+in a trio task of its own. When a worker ends with an exception (a cancellation or
 ``KeyboardInterrupt`` that reached it through a task: the nursery it runs in
 is going down), the tasks still queued never start; the ``abandon`` callback
 hears of them, so a scheduler can record what it had promised about them.
@@ -96,27 +102,34 @@ class Workers:
         if queue and not self._free:
             self._spawn(nursery)
 
-    def _spawn(self, nursery: trio.Nursery) -> None:
-        self._free += 1
-        nursery.start_soon(self._work, nursery, name=_IDLE)
+    def _spawn(self, nursery: trio.Nursery, count: int = 1) -> None:
+        self._free += count
+        for _ in range(count):
+            nursery.start_soon(self._work, nursery, name=_IDLE)
 
+    @trio.lowlevel.enable_ki_protection
     async def _work(self, nursery: trio.Nursery) -> None:  # noqa: ASYNC910 - a trio task of ours
         """Run queued tasks until the queue is empty (see the module's note).
 
         Not a checkpoint when no task it ran waited: it is only ever a trio
         task of its own, started with ``start_soon``, which no caller awaits.
+        Protected from ``KeyboardInterrupt`` (trio delivers it at a checkpoint
+        instead), so a Ctrl-C cannot land between two steps of a task and
+        leave the task half run; the jobs' own code is not protected.
         """
         queue = self._queue
         job = self._job
         base = self._context
         names = self._names
         me = trio.lowlevel.current_task()
+        own = me.context
         clock = time.perf_counter
         pause = clock() + SLICE
         waiting = False
         try:
             while queue:
                 if clock() >= pause:
+                    me.name = _IDLE
                     await trio.lowlevel.checkpoint()
                     pause = clock() + SLICE
                 item = queue.popleft()
@@ -127,12 +140,19 @@ class Workers:
                     trap = context.run(coro.send, None)
                 except StopIteration:
                     continue  # it ended without waiting
-                # It waits: it keeps this worker; another one takes the queue meanwhile.
+                # It waits: it keeps this worker, whose trio task now runs in the task's
+                # context (trio runs each step in `task.context`, and swaps it itself for
+                # trio.from_thread calls); every task still queued gets a free worker,
+                # which starts in the next scheduler pass.
                 waiting = True
                 self._free -= 1
-                if queue and not self._free:
-                    self._spawn(nursery)
-                await _Resume(coro, context, trap)
+                if len(queue) > self._free:
+                    self._spawn(nursery, len(queue) - self._free)
+                me.context = context
+                try:
+                    await _Resume(coro, trap)
+                finally:
+                    me.context = own
                 waiting = False
                 self._free += 1
                 pause = clock() + SLICE
@@ -152,19 +172,15 @@ class Workers:
 class _Resume(Generator[Any, Any, object]):
     """Awaiting this drives ``coro``, which yielded ``trap`` once already, to its end.
 
-    What ``await coro`` does natively, but each step runs inside
-    ``context``. ``cr_frame`` and ``cr_await`` are the coroutine's, so walks
-    along an await chain (``trio.lowlevel.Task.iter_await_frames``) go on
-    into it.
+    What ``await coro`` does natively, from the second step on. ``cr_frame``
+    and ``cr_await`` are the coroutine's, so walks along an await chain
+    (``trio.lowlevel.Task.iter_await_frames``) go on into it.
     """
 
-    __slots__ = ("_context", "_coro", "_trap")
+    __slots__ = ("_coro", "_trap")
 
-    def __init__(
-        self, coro: Coroutine[Any, Any, object], context: contextvars.Context, trap: object
-    ) -> None:
+    def __init__(self, coro: Coroutine[Any, Any, object], trap: object) -> None:
         self._coro = coro
-        self._context = context
         self._trap: object = trap
 
     def __await__(self) -> Generator[Any, Any, object]:
@@ -175,21 +191,21 @@ class _Resume(Generator[Any, Any, object]):
         if trap is not _TAKEN:
             self._trap = _TAKEN
             return trap
-        return self._context.run(self._coro.send, None)
+        return self._coro.send(None)
 
     def send(self, value: Any, /) -> object:
         """Resume the coroutine with ``value``."""
-        return self._context.run(self._coro.send, value)
+        return self._coro.send(value)
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None, /) -> object:
         """Raise an exception (a cancellation, say) inside the coroutine."""
         if val is None and tb is None:
-            return self._context.run(self._coro.throw, typ)
-        return self._context.run(self._coro.throw, typ, val, tb)  # pragma: no cover - old form
+            return self._coro.throw(typ)
+        return self._coro.throw(typ, val, tb)  # pragma: no cover - the old form
 
     def close(self) -> None:
-        """Close the coroutine (its ``finally`` blocks run in its context)."""
-        self._context.run(self._coro.close)
+        """Close the coroutine."""
+        self._coro.close()
 
     @property
     def cr_frame(self) -> FrameType | None:
