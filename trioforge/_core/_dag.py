@@ -27,7 +27,7 @@ import rustworkx as rx
 
 from ._errors import CycleDetectedError, EmptyWorkflowError, MissingDependencyError
 
-__all__ = ["Adjacency", "Dag", "Successors", "compile_dag"]
+__all__ = ["Adjacency", "Dag", "compile_dag"]
 
 
 class Adjacency(Sequence["array[int]"]):
@@ -74,27 +74,6 @@ class Adjacency(Sequence["array[int]"]):
         """Every node's number of neighbours, in node order."""
         offsets = self._offsets
         return list(map(sub, offsets[1:], offsets[:-1]))
-
-
-class Successors(Sequence[Sequence[int]]):
-    """Each node's successors, asked of the rustworkx graph each time one is read.
-
-    Nothing is built up front: a run that reads each node's successors once
-    (a dataflow run's ready queue) pays one rustworkx call per node instead
-    of building :class:`Adjacency` first and slicing it.
-    """
-
-    __slots__ = ("_count", "_of")
-
-    def __init__(self, graph: rx.PyDiGraph[int, None]) -> None:
-        self._of = graph.successor_indices
-        self._count = graph.num_nodes()
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __getitem__(self, node: int) -> Sequence[int]:  # type: ignore[override]
-        return self._of(node)
 
 
 class Dag:
@@ -159,11 +138,6 @@ class Dag:
         if self._predecessors is None:
             self._predecessors = Adjacency(len(self.ids), self.graph.predecessor_indices)
         return self._predecessors
-
-    @property
-    def successors_lookup(self) -> Successors:
-        """For each node, the nodes that depend on it, read from the graph each time."""
-        return Successors(self.graph)
 
     @property
     def successors(self) -> Adjacency:

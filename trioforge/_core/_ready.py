@@ -178,7 +178,8 @@ class ReadyQueue:
 
     Args:
         predecessors: for each node, the nodes it depends on (only counted).
-        successors: for each node, the nodes that depend on it.
+        successors: for each node, the nodes that depend on it: a sequence
+            indexed by node, or a function of the node.
         priorities: for each node, its priority (higher pops first); None
             pops in node order.
         counts: each node's number of dependencies, instead of counting
@@ -190,7 +191,7 @@ class ReadyQueue:
     def __init__(
         self,
         predecessors: Sequence[Sequence[int]] | None,
-        successors: Sequence[Sequence[int]],
+        successors: Sequence[Sequence[int]] | Callable[[int], Sequence[int]],
         priorities: Sequence[float] | None = None,
         *,
         counts: list[int] | None = None,
@@ -200,7 +201,9 @@ class ReadyQueue:
                 raise TypeError("ReadyQueue needs predecessors or counts")
             counts = [len(p) for p in predecessors]
         self._remaining = counts
-        self._successors = successors
+        self._successors: Callable[[int], Sequence[int]] = (
+            successors if callable(successors) else successors.__getitem__
+        )
         self._priorities = priorities
         self._heap: list[tuple[float, int]] = []
         self._skipped: set[int] = set()
@@ -223,7 +226,7 @@ class ReadyQueue:
         remaining = self._remaining
         successors = self._successors
         for node in done:
-            for succ in successors[node]:
+            for succ in successors(node):
                 remaining[succ] -= 1
         ready = [n for n, count in enumerate(remaining) if count == 0 and n not in done]
         for node in done:
@@ -290,7 +293,7 @@ class ReadyQueue:
         """
         remaining = self._remaining
         ready: list[int] = []
-        for succ in self._successors[node]:
+        for succ in self._successors(node):
             count = remaining[succ] - 1
             remaining[succ] = count
             if count == 0:
@@ -308,7 +311,7 @@ class ReadyQueue:
         stack = [node]
         successors = self._successors
         while stack:
-            for succ in successors[stack.pop()]:
+            for succ in successors(stack.pop()):
                 if succ not in skipped:
                     skipped.add(succ)
                     found.append(succ)

@@ -80,7 +80,10 @@ def _skip_dependents(run: Run, queue: ReadyQueue, node: int) -> None:
 
 def _queue(run: Run, priorities: list[float] | None = None) -> ReadyQueue:
     dag = run.dag
-    return ReadyQueue(None, dag.successors_lookup, priorities, counts=dag.in_degrees())
+    # Each node's successors asked of the graph when it finishes: a run reads them once
+    # each, so building `dag.successors` first would only add to it.
+    successors = dag.graph.successor_indices
+    return ReadyQueue(None, successors, priorities, counts=dag.in_degrees())
 
 
 async def run_sequential(run: Run, policy: FailurePolicy) -> None:
