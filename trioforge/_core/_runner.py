@@ -102,6 +102,10 @@ class TaskRunner:
         self._releasing = False
         self._workers = Workers(self.run_node, self._abandon, run.dag.ids)
 
+    def queue_all(self, nursery: trio.Nursery, nodes: list[int]) -> None:
+        """Queue ``nodes`` for the workers, in order: :meth:`spawn_all` without a store."""
+        self._workers.start_all(nursery, nodes)
+
     def spawn_all(self, nursery: trio.Nursery, nodes: list[int]) -> None:
         """:meth:`spawn` each of ``nodes``, in order."""
         if self.run.checkpoint is None or self.run.halted is not None:

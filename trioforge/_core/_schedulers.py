@@ -193,7 +193,9 @@ class _Unbounded:
         self.policy = policy
         self.nursery = nursery
         self.finish = queue.finish
-        self.spawn_all = TaskRunner(run, done=self.done).spawn_all
+        runner = TaskRunner(run, done=self.done)
+        # Without a store every task is queued as it is (no start to record first).
+        self.spawn_all = runner.spawn_all if run.checkpoint is not None else runner.queue_all
 
     def start_all(self, nodes: list[int]) -> None:
         self.spawn_all(self.nursery, nodes)

@@ -82,7 +82,8 @@ class Workflow:
                 f"got {task!r}"
             )
         task_id = task.id
-        if not isinstance(task_id, str) or not task_id:
+        # A Task checked its id when it was made.
+        if type(task) is not Task and (not isinstance(task_id, str) or not task_id):
             raise TypeError(f"a task id must be a non-empty str, got {task_id!r}")
         if task_id in self._tasks:
             raise DuplicateTaskError(task_id)
