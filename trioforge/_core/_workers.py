@@ -21,9 +21,9 @@ which trio reads at every step and swaps itself around
 worker's trio task, exactly as if it had its own. When a task first waits,
 every task still queued gets a free worker, started at once: a waiting task
 never holds back the tasks queued after it, which start in the next
-scheduler pass (with a trio task each, they would have started in the pass
-after the one that spawned them; here the first queued task starts in that
-pass, the others at most one pass later).
+scheduler pass. (Spawned as trio tasks of their own, tasks queued together
+would all start in one pass; here the first starts in that pass and the
+others at most one pass later.)
 
 A worker running a long series of tasks that never wait checkpoints every
 :data:`SLICE` seconds, so the rest of the program (I/O, timers, a cancel)
