@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import trio
 import trio.testing
-from helpers import CONCURRENT_MODES, run_mode, workflow
+from helpers import CONCURRENT_MODES, MODES, run_mode, workflow
 from trio._core._ki import ki_protection_enabled
 
 import trioforge as tf
@@ -77,13 +77,14 @@ async def test_a_waiting_task_does_not_hold_back_the_tasks_queued_after_it(
     assert trio.current_time() - began == 1.0
 
 
-@pytest.mark.parametrize("mode", CONCURRENT_MODES)
+@pytest.mark.parametrize("mode", MODES)
 async def test_each_task_has_its_own_context(mode: str) -> None:
     """A context variable a task sets is not seen by tasks that run after it.
 
     Each task sees the value the run started with, as a trio task of its own
     would; before, a dependent started by its dependency's completion
-    inherited the dependency's values.
+    inherited the dependency's values, and in ``execute()`` every task saw
+    what the tasks before it had set.
     """
     seen: dict[str, str] = {}
 
@@ -105,7 +106,7 @@ async def test_each_task_has_its_own_context(mode: str) -> None:
     assert seen == {"a": "outer", "b": "outer", "c": "outer", "d": "outer"}
 
 
-@pytest.mark.parametrize("mode", CONCURRENT_MODES)
+@pytest.mark.parametrize("mode", MODES)
 async def test_a_waiting_task_keeps_its_context_while_others_run(
     autojump_clock: trio.testing.MockClock, mode: str
 ) -> None:
@@ -259,7 +260,7 @@ async def test_ready_tasks_that_wait_all_start_within_one_pass(
     assert max(starts.values()) - min(starts.values()) <= 1
 
 
-@pytest.mark.parametrize("mode", CONCURRENT_MODES)
+@pytest.mark.parametrize("mode", MODES)
 async def test_from_thread_calls_see_the_threads_context(mode: str) -> None:
     """trio.from_thread.run inside a task runs in the thread's context, as in any trio task.
 

@@ -26,6 +26,7 @@ the rest of the graph runs on.
 
 from __future__ import annotations
 
+import contextvars
 import enum
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
@@ -36,6 +37,7 @@ import trio
 from ._events import EventType
 from ._ready import Demand, Pools, ReadyQueue
 from ._runner import Run, TaskRunner
+from ._workers import await_in_context
 
 __all__ = [
     "SCHEDULES",
@@ -92,11 +94,13 @@ async def run_sequential(run: Run, policy: FailurePolicy) -> None:
     restored = run.restored
     run_node = TaskRunner(run).run_node
     checkpoint = trio.lowlevel.checkpoint
+    # Each task in a copy of the run's context, as in the concurrent modes' workers.
+    base = contextvars.copy_context()
     await checkpoint()
     for node in run.dag.topological_order():
         if node in restored or queue.is_skipped(node):
             continue
-        succeeded = await run_node(node)
+        succeeded = await await_in_context(run_node(node), base.copy())
         # Between tasks: lets other tasks of the program run, and stops here once
         # cancel() was called or the deadline passed, even if no task checkpoints.
         await checkpoint()

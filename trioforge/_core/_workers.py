@@ -51,11 +51,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Generator, Iterable, Sequence
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 
-__all__ = ["SLICE", "Workers"]
+__all__ = ["SLICE", "Workers", "await_in_context"]
+
+T = TypeVar("T")
 
 #: Seconds a worker may run tasks that never wait before it checkpoints.
 SLICE = 0.002
@@ -167,6 +169,28 @@ class Workers:
             me.name = _IDLE
             if not waiting:
                 self._free -= 1
+
+
+async def await_in_context(coro: Coroutine[Any, Any, T], context: contextvars.Context) -> T:
+    """``await coro`` with every step of it inside ``context``, in the calling trio task.
+
+    What a worker does for one task (see the module's note), for a caller that
+    runs tasks one at a time in its own trio task (``execute()``): the first
+    step inside ``context.run``, the later ones with the trio task's
+    ``context`` set to ``context`` until the coroutine ends.
+    """
+    try:
+        trap = context.run(coro.send, None)
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
+    me = trio.lowlevel.current_task()
+    own = me.context
+    me.context = context
+    try:
+        return await _Resume(coro, trap)  # type: ignore[return-value]
+    finally:
+        me.context = own
 
 
 class _Resume(Generator[Any, Any, object]):
