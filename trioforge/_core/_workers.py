@@ -124,7 +124,6 @@ class Workers:
         base = self._context
         names = self._names
         me = trio.lowlevel.current_task()
-        own = me.context
         clock = time.perf_counter
         pause = clock() + SLICE
         waiting = False
@@ -142,19 +141,13 @@ class Workers:
                     trap = context.run(coro.send, None)
                 except StopIteration:
                     continue  # it ended without waiting
-                # It waits: it keeps this worker, whose trio task now runs in the task's
-                # context (trio runs each step in `task.context`, and swaps it itself for
-                # trio.from_thread calls); every task still queued gets a free worker,
-                # which starts in the next scheduler pass.
+                # It waits: it keeps this worker; every task still queued gets a free
+                # worker, which starts in the next scheduler pass.
                 waiting = True
                 self._free -= 1
                 if len(queue) > self._free:
                     self._spawn(nursery, len(queue) - self._free)
-                me.context = context
-                try:
-                    await _Resume(coro, trap)
-                finally:
-                    me.context = own
+                await _rest_in_context(coro, context, trap)
                 waiting = False
                 self._free += 1
                 pause = clock() + SLICE
@@ -184,11 +177,23 @@ async def await_in_context(coro: Coroutine[Any, Any, T], context: contextvars.Co
     except StopIteration as stop:
         result: T = stop.value
         return result  # noqa: ASYNC910 - a checkpoint only if the coroutine had one, as `await`
+    return await _rest_in_context(coro, context, trap)  # type: ignore[return-value]
+
+
+async def _rest_in_context(
+    coro: Coroutine[Any, Any, object], context: contextvars.Context, trap: object
+) -> object:
+    """Drive ``coro``, which yielded ``trap`` at its first step, to its end inside ``context``.
+
+    The calling trio task runs in ``context`` meanwhile (trio runs each step
+    in ``Task.context``, and swaps it itself around ``trio.from_thread``
+    calls), then in its own context again.
+    """
     me = trio.lowlevel.current_task()
     own = me.context
     me.context = context
     try:
-        return await _Resume(coro, trap)  # type: ignore[return-value]
+        return await _Resume(coro, trap)
     finally:
         me.context = own
 
@@ -221,11 +226,9 @@ class _Resume(Generator[Any, Any, object]):
         """Resume the coroutine with ``value``."""
         return self._coro.send(value)
 
-    def throw(self, typ: Any, val: Any = None, tb: Any = None, /) -> object:
+    def throw(self, *exc: Any) -> object:
         """Raise an exception (a cancellation, say) inside the coroutine."""
-        if val is None and tb is None:
-            return self._coro.throw(typ)
-        return self._coro.throw(typ, val, tb)  # pragma: no cover - the old form
+        return self._coro.throw(*exc)
 
     def close(self) -> None:
         """Close the coroutine."""
