@@ -417,9 +417,9 @@ def test_store_problems_are_one_clear_line(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / ".trioforge" / "runs.db") as conn:
         conn.execute(
             "INSERT INTO runs (id, workflow, definition_hash, definition, status, started_at) "
-            "VALUES ('lib-1', 'lib', 'sha256:x', ?, 'failed', 1)",
-            (definition,),
+            "VALUES ('lib-1', 'lib', 'sha256:x', '', 'failed', 1)",
         )
+        conn.execute("INSERT INTO definitions VALUES ('lib-1', ?)", (definition,))
     conn.close()
     result = cli("resume", "lib-1", cwd=tmp_path)
     assert result.returncode == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import trio
 
 import trioforge as tf
-from trioforge._core._audit import AuditLog, EventRows, fields_of
+from trioforge._core._audit import AuditLog, EventColumns, fields_of
 
 
 def as_fields(e: tf.AuditEvent) -> tuple[object, ...]:
@@ -152,14 +152,83 @@ def test_followers_are_called_once_per_event_however_it_is_recorded() -> None:
     assert len(log._pending) == 1
 
 
-def test_event_rows_read_as_audit_events() -> None:
-    """EventRows is a Sequence of AuditEvents for any store: index, slice, iterate, len."""
+def test_event_columns_read_as_audit_events() -> None:
+    """EventColumns is a Sequence of AuditEvents for any store: index, slice, iterate, len."""
     _log, recorded = _mixed_log()
-    rows = EventRows(list(recorded))
+    rows = EventColumns.from_rows(recorded)
     assert len(rows) == len(recorded)
+    assert rows.rows == recorded
     assert [as_fields(e) for e in rows] == recorded
     assert as_fields(rows[3]) == recorded[3]
     assert as_fields(rows[-1]) == recorded[-1]
     assert [as_fields(e) for e in rows[2:5]] == recorded[2:5]
     assert all(isinstance(e, tf.AuditEvent) for e in rows)
     assert [fields_of(e) for e in rows] == recorded
+
+
+def _compact_log(runs: tuple[str, ...] = ("wf",)) -> tuple[AuditLog, list[tuple[object, ...]]]:
+    """A log recorded with record_fields only: shaped and unshaped events of ``runs``."""
+    log = AuditLog()
+    recorded: list[tuple[object, ...]] = []
+    for i in range(40):
+        run = runs[i % len(runs)]
+        if i % 7 == 6:
+            fields: tuple[object, ...] = (
+                "WorkflowTaskFailed",
+                run,
+                float(i),
+                1e9 + i,
+                f"t{i}",
+                None,
+                1,
+                0.5,
+                "E: x",
+                None,
+            )
+        else:
+            kind = "WorkflowTaskStarted" if i % 2 else "WorkflowTaskCompleted"
+            duration = None if i % 2 else 0.25 * i
+            fields = (
+                kind,
+                run,
+                float(i),
+                1e9 + i,
+                f"t{i}",
+                i % 3 or None,
+                1,
+                duration,
+                None,
+                None,
+            )
+        log.record_fields(fields)
+        recorded.append(fields)
+    return log, recorded
+
+
+def test_columns_of_a_compact_log_are_its_events_without_an_object_each() -> None:
+    """AuditLog.columns gives a slice's events, the shapes it uses only, renumbered."""
+    log, recorded = _compact_log()
+    batch = log.columns(13, 31, "wf")
+    assert batch is not None
+    assert batch.rows == recorded[13:31]
+    assert len(batch.shapes) == len(set(batch.shapes))
+    assert set(batch.marks) == set(range(len(batch.shapes))) | {-1}
+    # Copies: what is recorded later does not change them.
+    log.record_fields(("WorkflowTaskStarted", "wf", 99.0, 2e9, "late", None, 1, None, None, None))
+    assert batch.rows == recorded[13:31]
+    assert [tid for _, tid in batch.positions_of("WorkflowTaskCompleted")] == [
+        row[4] for row in recorded[13:31] if row[0] == "WorkflowTaskCompleted"
+    ]
+    assert list(batch.task_ids()) == [row[4] for row in recorded[13:31]]
+
+
+def test_columns_are_refused_for_events_made_objects_or_of_another_run() -> None:
+    """None (read rows instead) when part of the slice was made AuditEvents or is another run's."""
+    log, _recorded = _compact_log(("wf", "other"))
+    assert log.columns(0, 2, "wf") is None  # event 1 is "other"'s
+    assert log.columns(6, 7, "wf") is not None  # an unshaped event of "wf"
+    assert log.columns(13, 14, "wf") is None  # an unshaped event of "other"
+    assert log.columns(5, 6, "wf") is None  # a shaped event of "other"
+    assert log.columns(4, 5, "wf") is not None
+    mixed, _ = _mixed_log()
+    assert mixed.columns(0, 5, "wf") is None  # a recorded AuditEvent made them objects

@@ -24,6 +24,8 @@ from distributed import Client, LocalCluster
 
 import trioforge
 import trioforge.store
+from trioforge._store._database import SQLiteDatabase
+from trioforge._store._records import RunStoreError
 
 FLOW = textwrap.dedent(
     """
@@ -98,16 +100,15 @@ def completed(db: Path) -> tuple[list[str], set[str]]:
     """The run ids and the completed tasks in the store, read on a new connection."""
     if not db.exists():
         return [], set()
-    conn = sqlite3.connect(db, timeout=10)
     try:
-        runs = [row[0] for row in conn.execute("SELECT id FROM runs")]
-        done = {
-            row[0] for row in conn.execute("SELECT task_id FROM tasks WHERE state = 'completed'")
-        }
-    except sqlite3.OperationalError:  # the schema is not there yet
+        store = SQLiteDatabase(db, readonly=True)
+    except (sqlite3.OperationalError, RunStoreError):  # the schema is not there yet
         return [], set()
+    try:
+        runs = [run.id for run in store.list_runs(1000, None, now=0.0)]
+        done = {tid for run in runs for tid in store.load(run, now=0.0).in_state("completed")}
     finally:
-        conn.close()
+        store.close()
     return runs, done
 
 

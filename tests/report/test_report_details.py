@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import xml.etree.ElementTree as ET
@@ -79,11 +80,17 @@ def test_report_of_a_run_with_an_unknown_event_type_says_so(tmp_path: Path) -> N
     (run_id,) = re.findall(r"run id: (\S+)", run.stderr)
     with sqlite3.connect(tmp_path / ".trioforge" / "runs.db") as conn:
         conn.execute(
-            "INSERT INTO events (run_id, type, workflow_id, clock, wall) VALUES (?, ?, ?, 0, 0)",
-            (run_id, "WorkflowFromTheFuture", run_id),
+            "INSERT INTO log (run_id, events, times) VALUES (?, ?, ?)",
+            (
+                run_id,
+                json.dumps(
+                    [[], [-1], [["WorkflowFromTheFuture", run_id, None, None, None, None, None]]]
+                ),
+                bytes(24),
+            ),
         )
     result = cli("report", run_id, "-o", "r.html", cwd=tmp_path)
     assert result.returncode == 2
     assert "internal error" not in result.stderr
-    assert "holds an event this version of trioforge does not know" in result.stderr
+    assert "has a type this version of trioforge does not know" in result.stderr
     assert "WorkflowFromTheFuture" in result.stderr

@@ -1,12 +1,17 @@
-"""The cost of a commit does not grow with the size of the run (issue 12, item 3)."""
+"""The cost of a commit does not grow with the size of the run, nor with its events (issue 12)."""
 
 from __future__ import annotations
 
-import sqlite3
+import itertools
+import shutil
 from pathlib import Path
 
+import pytest
+
 from trioforge._core._events import AuditEvent, EventType
+from trioforge._store import _database
 from trioforge._store._database import SQLiteDatabase
+from trioforge._store._log import CHUNK
 from trioforge._store._records import RunRecord
 
 T0 = 1_700_000_000.0
@@ -33,22 +38,38 @@ def _traced_commit(db: SQLiteDatabase, events: list[AuditEvent]) -> list[str]:
     return statements
 
 
-def test_a_commit_of_known_tasks_never_scans_the_runs_rows(tmp_path: Path) -> None:
-    """Committing events of tasks the definition has runs no MAX(position) scan of the run."""
+def test_a_commits_statements_do_not_grow_with_the_run(tmp_path: Path) -> None:
+    """Committing two tasks' events runs the same statements in a 3- and a 2,000-task run."""
+    found = []
+    for n in (3, 2000):
+        db = SQLiteDatabase(tmp_path / f"runs{n}.db")
+        try:
+            db.create_run(RunRecord.start("r1", _definition(n), started_at=T0))
+            statements = _traced_commit(db, _events("t1") + _events("t2"))
+        finally:
+            db.close()
+        # The commit's own transaction (a WAL reserve may follow it: _reserve_wal).
+        statements = statements[
+            statements.index("BEGIN IMMEDIATE") : statements.index("COMMIT") + 1
+        ]
+        found.append([s.split("(")[0].split(" WHERE")[0] for s in statements])
+    assert found[0] == found[1]
+    assert not [s for s in found[1] if "tasks" in s]
+
+
+def test_a_commit_writes_one_log_row_per_chunk_of_events(tmp_path: Path) -> None:
+    """20,000 events (10,000 tasks' starts and completions) are 79 rows, not 20,000."""
     db = SQLiteDatabase(tmp_path / "runs.db")
     try:
-        db.create_run(RunRecord.start("r1", _definition(2000), started_at=T0))
-        statements = _traced_commit(db, _events("t5") + _events("t1999"))
-        # A second connection (another process) knows nothing cached: still no scan.
-        other = SQLiteDatabase(tmp_path / "runs.db")
-        try:
-            later = _traced_commit(other, _events("t7"))
-        finally:
-            other.close()
+        db.create_run(RunRecord.start("r1", _definition(10_000), started_at=T0))
+        events = [e for i in range(10_000) for e in _events(f"t{i}")]
+        db.commit("r1", events, {f"t{i}": i for i in range(10_000)})
+        rows = db._conn.execute("SELECT count(*) FROM log").fetchone()[0]
+        run = db.load("r1", now=T0)
     finally:
         db.close()
-    scans = [s for s in statements + later if "MAX(position)" in s]
-    assert scans == []
+    assert rows == -(-20_000 // CHUNK)
+    assert [run.tasks[f"t{i}"].result() for i in (0, 4_999, 9_999)] == [0, 4_999, 9_999]
 
 
 def test_a_batch_applies_its_events_in_order(tmp_path: Path) -> None:
@@ -68,20 +89,70 @@ def test_a_batch_applies_its_events_in_order(tmp_path: Path) -> None:
     assert {1} == {task.attempts for task in run.tasks.values()}
 
 
-def test_a_task_the_definition_lacks_still_gets_a_row_after_the_others(tmp_path: Path) -> None:
-    """An event of an unknown task gives it a pending row at the end, then applies."""
+def test_a_task_the_definition_lacks_is_listed_after_the_others(tmp_path: Path) -> None:
+    """An event of an unknown task gives it a record after the definition's tasks."""
     db = SQLiteDatabase(tmp_path / "runs.db")
     try:
         db.create_run(RunRecord.start("r1", _definition(3), started_at=T0))
         db.commit("r1", _events("extra"), {"extra": 5})
         run = db.load("r1", now=T0)
-        rows = db._conn.execute(
-            "SELECT task_id, position FROM tasks WHERE run_id = 'r1' ORDER BY position"
-        ).fetchall()
-    except sqlite3.Error:
-        raise
     finally:
         db.close()
-    assert rows == [("t0", 0), ("t1", 1), ("t2", 2), ("extra", 3)]
-    assert run.tasks["extra"].state == "completed"
+    assert list(run.tasks) == ["t0", "t1", "t2", "extra"]
+    assert [t.state for t in run.tasks.values()] == ["pending"] * 3 + ["completed"]
     assert run.tasks["extra"].result() == 5
+
+
+def _wal_sizes_over_small_commits(path: Path, commits: int) -> list[int]:
+    """The WAL file's size after each of ``commits`` one-task commits to a new store."""
+    db = SQLiteDatabase(path)
+    sizes = []
+    try:
+        db.create_run(RunRecord.start("r1", _definition(commits), started_at=T0))
+        for i in range(commits):
+            db.commit("r1", _events(f"t{i}"), {f"t{i}": i})
+            sizes.append(Path(f"{path}-wal").stat().st_size)
+    finally:
+        db.close()
+    return sizes
+
+
+def test_small_commits_write_over_room_reserved_in_the_wal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many small commits grow the WAL file a few times, not once each (_reserve_wal)."""
+    sizes = _wal_sizes_over_small_commits(tmp_path / "runs.db", 60)
+    growths = sum(b > a for a, b in itertools.pairwise(sizes))
+    monkeypatch.setattr(_database, "WAL_SMALL", 0)  # no reserving: what it saves
+    unreserved = _wal_sizes_over_small_commits(tmp_path / "plain.db", 60)
+    assert sum(b > a for a, b in itertools.pairwise(unreserved)) >= 50
+    assert growths <= 3
+
+
+def test_reserved_wal_room_is_never_read(tmp_path: Path) -> None:
+    """Another connection, and the files as a SIGKILL would leave them, see no reserve.
+
+    They see every commit and nothing of the rolled-back reserve transactions.
+    """
+    path = tmp_path / "runs.db"
+    db = SQLiteDatabase(path)
+    try:
+        db.create_run(RunRecord.start("r1", _definition(30), started_at=T0))
+        for i in range(30):
+            db.commit("r1", _events(f"t{i}"), {f"t{i}": i})
+        crashed = tmp_path / "crashed"
+        crashed.mkdir()
+        for suffix in ("", "-wal"):  # the files as they are while the store is open
+            shutil.copyfile(f"{path}{suffix}", f"{crashed / 'runs.db'}{suffix}")
+        for where in (path, crashed / "runs.db"):
+            other = SQLiteDatabase(where)
+            try:
+                run = other.load("r1", now=T0)
+                tables = [r[0] for r in other._conn.execute("SELECT name FROM sqlite_master")]
+                assert other._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            finally:
+                other.close()
+            assert [run.tasks[f"t{i}"].result() for i in range(30)] == list(range(30))
+            assert not [name for name in tables if "reserve" in name]
+    finally:
+        db.close()

@@ -33,6 +33,7 @@ import trio
 
 import trioforge as tf
 import trioforge.store
+from trioforge._store._database import SQLiteDatabase
 
 TASKS = 32
 SEED = 20240611
@@ -165,11 +166,13 @@ def read_store(db: Path) -> tuple[list[str], set[str], str]:
     try:
         integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
         runs = [row[0] for row in conn.execute("SELECT id FROM runs")]
-        done = {
-            row[0] for row in conn.execute("SELECT task_id FROM tasks WHERE state = 'completed'")
-        }
     finally:
         conn.close()
+    store = SQLiteDatabase(db, readonly=True)
+    try:
+        done = {tid for run in runs for tid in store.load(run, now=0.0).in_state("completed")}
+    finally:
+        store.close()
     return runs, done, integrity
 
 

@@ -16,6 +16,7 @@ import trio
 
 import trioforge as tf
 from trioforge._core._events import AuditEvent, EventType
+from trioforge._store._database import SQLiteDatabase
 from trioforge._store._records import LeaseLostError, RunLockedError, RunRecord
 from trioforge._store._sqlite import SQLiteRunStore
 
@@ -59,13 +60,12 @@ def raw_run(path: Path, run_id: str) -> tuple[str, dict[str, str], list[str]]:
     """The stored status, task states and event types, read without the store's rules."""
     with sqlite3.connect(path) as conn:
         status = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
-        states = dict(conn.execute("SELECT task_id, state FROM tasks WHERE run_id = ?", (run_id,)))
-        kinds = [
-            row[0]
-            for row in conn.execute(
-                "SELECT type FROM events WHERE run_id = ? ORDER BY seq", (run_id,)
-            )
-        ]
+    store = SQLiteDatabase(path, readonly=True)
+    try:
+        states = {tid: task.state for tid, task in store.load(run_id, now=0.0).tasks.items()}
+        kinds = [str(event.type) for event in store.load_events(run_id)]
+    finally:
+        store.close()
     return status, states, kinds
 
 

@@ -23,6 +23,7 @@ import trio
 import trio.testing
 
 import trioforge as tf
+from trioforge._core._audit import fields_of
 from trioforge._core._events import AuditEvent, EventType
 from trioforge._store._codec import (
     decode_result,
@@ -123,7 +124,7 @@ async def test_schema_is_created_on_first_use(tmp_path: Path) -> None:
         assert path.exists()
     conn = sqlite3.connect(path)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"runs", "tasks", "events", "leases"} <= tables
+    assert tables == {"runs", "definitions", "log", "leases"}
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
@@ -146,50 +147,86 @@ async def test_migration_from_an_older_version_keeps_the_data(tmp_path: Path) ->
     conn.close()
 
 
-async def test_migration_from_version_1_keeps_rows_and_marks_states_unknown(
+def old_store(path: Path, version: int, events: int = 0) -> list[AuditEvent]:
+    """A file as trioforge wrote it at schema ``version`` (1 or 2); return its events.
+
+    Run r1 of tasks a-d: a completed (result ``{"n": 1}``; at version 2 with a
+    ctx.state), b started, c and d pending; ``events`` more events (b's
+    earlier attempts, each a start and a retry) make the run longer than one
+    log row.
+    """
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, where=str(path), migrations=MIGRATIONS[:version])
+    definition = record().definition
+    conn.execute(
+        "INSERT INTO runs (id, workflow, definition_hash, definition, status, started_at) "
+        "VALUES ('r1', 'diamond', ?, ?, 'running', ?)",
+        (definition_hash(definition), json.dumps(definition), T0),
+    )
+    rows = [
+        ("a", "completed", 1, T0, T0 + 1, '{"n":1}', 1, 1.0),
+        ("b", "running", 1 + events // 2, T0 + 1, None, None, 0, None),
+        ("c", "pending", 0, None, None, None, 0, None),
+        ("d", "pending", 0, None, None, None, 0, None),
+    ]
+    for position, (tid, state, attempts, started, finished, result, ok, duration) in enumerate(
+        rows
+    ):
+        conn.execute(
+            "INSERT INTO tasks (run_id, task_id, position, state, attempts, started_at, "
+            "finished_at, result_json, result_restorable, duration) "
+            "VALUES ('r1', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (tid, position, state, attempts, started, finished, result, ok, duration),
+        )
+    if version >= 2:
+        conn.execute(
+            "UPDATE tasks SET ctx_state_json = ?, ctx_state_restorable = 1 WHERE task_id = 'a'",
+            (encode_state({"made": "x"})[0],),
+        )
+    out = [
+        ev(EventType.TASK_STARTED, "a", T0, attempt=1),
+        ev(EventType.TASK_COMPLETED, "a", T0 + 1, attempt=1, duration=1.0),
+        *(
+            ev(kind, "b", T0 + 1, attempt=n)
+            for n in range(1, events // 2 + 1)
+            for kind in (EventType.TASK_STARTED, EventType.TASK_RETRYING)
+        ),
+        ev(EventType.TASK_STARTED, "b", T0 + 1, attempt=1 + events // 2),
+    ]
+    for event in out:
+        conn.execute(
+            "INSERT INTO events (run_id, type, workflow_id, clock, wall, task_id, layer, attempt, "
+            "duration, error, detail) VALUES ('r1', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            fields_of(event),
+        )
+    conn.close()
+    return out
+
+
+async def test_migration_from_version_1_keeps_the_run_and_marks_states_unknown(
     tmp_path: Path,
 ) -> None:
-    """A version 1 file gains the ctx.state columns; its rows stay; started tasks lost their state.
+    """A version 1 run loads the same at version 3; tasks that had started lost their state.
 
     Version 1 stored no states, so a task that had started is marked "state
     not restorable" (a resume must not pretend it restored it) and one that
     never started "no state recorded".
     """
     path = tmp_path / "runs.db"
-    async with SQLiteRunStore(path, migrations=MIGRATIONS[:1]) as store:
-        await store.create_run(record())
-        await store.commit(
-            "r1",
-            [*completed("a", T0, T0 + 1), ev(EventType.TASK_STARTED, "b", T0 + 1, attempt=1)],
-            {"a": {"n": 1}},
-        )
-        events = await store.load_events("r1")
-
-    def rows() -> list[tuple[Any, ...]]:
-        conn = sqlite3.connect(path)
-        try:
-            found = conn.execute("SELECT * FROM runs").fetchall()
-            found += conn.execute("SELECT * FROM tasks ORDER BY position").fetchall()
-            found += conn.execute("SELECT * FROM events ORDER BY seq").fetchall()
-            found.append(conn.execute("PRAGMA user_version").fetchone())
-        finally:
-            conn.close()
-        return found
-
-    before = rows()
-    assert before[-1] == (1,)
+    events = old_store(path, 1)
     async with SQLiteRunStore(path) as store:
         run = await store.load("r1")
         assert await store.load_events("r1") == events
-    after = rows()
-    assert after[-1] == (SCHEMA_VERSION,)
-    # Every row is still there with the same values; task rows have two more columns.
-    kept = [row[: len(old)] for row, old in zip(after, before, strict=True)]
-    assert kept[:-1] == before[:-1]
-    async with SQLiteRunStore(path) as store:
         await store.commit("r1", [ev(EventType.TASK_STARTED, "c", T0 + 2, attempt=1)], {})
         later = await store.load("r1")
+    assert list(run.tasks) == ["a", "b", "c", "d"]
+    assert run.tasks["a"] == TaskRecord(
+        "r1", "a", "completed", 1, T0, T0 + 1, None, '{"n":1}', True, 1.0, False, None, False
+    )
     assert run.tasks["a"].result() == {"n": 1}
+    assert run.tasks["b"] == TaskRecord(
+        "r1", "b", "running", 1, T0 + 1, ctx_state_restorable=False
+    )
     assert run.record.status == "interrupted"
     assert {t: r.ctx_state_restorable for t, r in run.tasks.items()} == {
         "a": False,
@@ -200,6 +237,28 @@ async def test_migration_from_version_1_keeps_rows_and_marks_states_unknown(
     assert run.unrestorable_states() == ["a"]
     # A task that starts after the upgrade records no state until it has one.
     assert later.tasks["c"].ctx_state_restorable is None
+    assert later.tasks["c"].state == "running"
+
+
+async def test_migration_from_version_2_moves_rows_and_events_into_the_log(
+    tmp_path: Path,
+) -> None:
+    """Version 3 drops ``tasks`` and ``events``; a run's events are its log, 256 per row."""
+    path = tmp_path / "runs.db"
+    events = old_store(path, 2, events=600)
+    async with SQLiteRunStore(path) as store:
+        run = await store.load("r1")
+        assert await store.load_events("r1") == events
+    conn = sqlite3.connect(path)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    log_rows = conn.execute("SELECT count(*) FROM log").fetchone()[0]
+    conn.close()
+    assert tables == {"runs", "definitions", "log", "leases"}
+    assert log_rows == 3  # 603 events
+    assert run.tasks["a"].ctx_state() == {"made": "x"}
+    assert run.tasks["a"].result() == {"n": 1}
+    assert (run.tasks["b"].state, run.tasks["b"].attempts) == ("running", 301)
+    assert [run.tasks[t].state for t in "cd"] == ["pending", "pending"]
 
 
 def test_migrate_returns_the_old_version_and_skips_applied_steps(tmp_path: Path) -> None:
@@ -516,9 +575,9 @@ def test_encode_state_round_trips_or_says_it_cannot(tmp_path: Path) -> None:
 
 
 async def test_commit_replaces_the_definition(tmp_path: Path) -> None:
-    """A commit with a definition makes it the run's: hash, name, new task rows, its order."""
+    """A commit with a definition makes it the run's: hash, name, new tasks, its order."""
     store = await new_store(tmp_path)
-    await store.commit("r1", completed("a", T0, T0 + 1), {"a": 1})
+    await store.commit("r1", completed("a", T0, T0 + 1) + completed("c", T0, T0 + 1), {"a": 1})
     forced = {
         "name": "diamond2",
         "tasks": [
@@ -540,8 +599,9 @@ async def test_commit_replaces_the_definition(tmp_path: Path) -> None:
         definition_hash(forced),
         "diamond2",
     )
-    # c is gone from the definition, but its row (its history) is kept, last.
+    # c is gone from the definition, but its record (its history) is kept, last.
     assert list(run.tasks) == ["a", "e", "b", "d", "c"]
+    assert run.tasks["c"].state == "completed"
     assert run.tasks["e"].state == "pending"
     assert run.tasks["a"].result() == 1
 
@@ -566,21 +626,22 @@ async def test_commit_reads_only_the_results_of_tasks_it_completes(tmp_path: Pat
 
 
 async def test_a_commit_is_all_or_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """When applying an event fails, none of the batch's events or row changes remain."""
+    """When a commit fails after writing its log rows, none of its events remain."""
     import trioforge._store._database as sqlite_module
 
     store = await new_store(tmp_path)
     await store.commit("r1", completed("a", T0, T0 + 1), {"a": 1})
-    real_fold = sqlite_module.fold  # type: ignore[attr-defined]  # the name _database calls
+    # The name _database calls after writing the log rows.
+    real_updates = sqlite_module.run_updates  # type: ignore[attr-defined]
 
-    def failing_fold(*args: Any) -> None:
-        real_fold(*args)
+    def failing_updates(*args: Any) -> Any:
+        real_updates(*args)
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(sqlite_module, "fold", failing_fold)
+    monkeypatch.setattr(sqlite_module, "run_updates", failing_updates)
     with pytest.raises(sqlite3.OperationalError):
         await store.commit("r1", completed("b", T0 + 1, T0 + 2), {"b": 2})
-    monkeypatch.setattr(sqlite_module, "fold", real_fold)
+    monkeypatch.setattr(sqlite_module, "run_updates", real_updates)
     run = await store.load("r1")
     events = await store.load_events("r1")
     await store.aclose()
@@ -965,7 +1026,7 @@ async def test_a_commit_cancelled_between_its_steps_writes_nothing(tmp_path: Pat
 
 
 async def test_long_calls_let_other_tasks_run_between_their_steps(tmp_path: Path) -> None:
-    """Creating, committing and reading a 2,000-task run yields to other tasks between steps."""
+    """Committing and reading a 2,000-task run yields to other tasks between steps."""
     n = 2000
     definition = {"name": "big", "tasks": [{"id": f"t{i}", "depends_on": []} for i in range(n)]}
     store = SQLiteRunStore(tmp_path / "runs.db")
@@ -1000,10 +1061,9 @@ async def test_long_calls_let_other_tasks_run_between_their_steps(tmp_path: Path
         nursery.cancel_scope.cancel(reason="measured")
     assert len((await store.load("big")).tasks) == n
     await store.aclose()
-    # One step is at most _database.STEP (256) tasks or events.
-    assert ticks.count("create") >= n // 256 - 1
+    # One step is at most _log.CHUNK (256) events; creating a run writes one row.
     assert ticks.count("commit") >= 2 * n // 256 - 1
-    assert ticks.count("load") >= n // 256 - 1
+    assert ticks.count("load") >= 2 * n // 256 - 1
     assert ticks.count("events") >= 2 * n // 256 - 1
 
 

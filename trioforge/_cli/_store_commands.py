@@ -51,6 +51,7 @@ from .._store import (
     RunRecord,
     RunStoreError,
     SQLiteRunStore,
+    StoreContentError,
     StoredRun,
     TaskRecord,
     default_store_path,
@@ -189,6 +190,8 @@ def _read(path: Path, action: Callable[[SQLiteRunStore], Awaitable[T]]) -> T:
         return trio.run(main)
     except sqlite3.Error as exc:
         raise RunStoreError(f"cannot read the run store {display_path(path)}: {exc}") from exc
+    except StoreContentError as exc:
+        raise UsageError(str(exc)) from None  # input this trioforge cannot read
 
 
 def load_run(path: Path, run_id: str) -> StoredRun:

@@ -16,9 +16,10 @@ executor, workflow file, report, command line) and the public top level.
 
 from ._audit import AuditLog as AuditLog
 from ._audit import AuditSink as AuditSink
-from ._audit import EventRows as EventRows
+from ._audit import EventColumns as EventColumns
 from ._audit import JsonLinesSink as JsonLinesSink
 from ._audit import fields_of as fields_of
+from ._audit import row_of as row_of
 from ._dag import Dag as Dag
 from ._dag import compile_dag as compile_dag
 from ._durations import DurationError as DurationError
@@ -86,7 +87,7 @@ __all__ = [
     "DuplicateTaskError",
     "DurationError",
     "EmptyWorkflowError",
-    "EventRows",
+    "EventColumns",
     "EventType",
     "FailurePolicy",
     "JsonLinesSink",
@@ -126,6 +127,7 @@ __all__ = [
     "parse_duration",
     "pools_for",
     "roll_back",
+    "row_of",
     "run_dataflow",
     "run_layers",
     "run_pooled",

@@ -24,9 +24,10 @@ __all__ = [
     "NO_DURATION",
     "AuditLog",
     "AuditSink",
-    "EventRows",
+    "EventColumns",
     "JsonLinesSink",
     "fields_of",
+    "row_of",
 ]
 
 _TYPES = {str(t): t for t in EventType}
@@ -65,21 +66,148 @@ def fields_of(event: AuditEvent) -> Row:
     )
 
 
-class EventRows(Sequence[AuditEvent]):
-    """A batch of events kept as field tuples (:data:`Row`), read as AuditEvents on demand.
+Shape = tuple[str, str, int | None, int | None]
+"""The values events of one *shape* share: type, workflow_id, layer, attempt."""
 
-    What the durable-run recorder hands a store: the SQLite store writes the
-    tuples as they are (:attr:`rows`); any other store reads AuditEvents, each
-    made when it is read. So a durable run keeps no AuditEvent per event.
+
+def _shaped(task_id: Any, error: Any, detail: Any) -> bool:
+    """Whether an event with these values is kept as a shape and its task id."""
+    return error is None and detail is None and task_id is not None
+
+
+def row_of(shape: Shape | None, item: Any, clock: float, wall: float, duration: float) -> Row:
+    """An event kept compactly, as a :data:`Row`.
+
+    ``shape`` is the event's shape, with ``item`` its task id; or None, with
+    ``item`` the tuple of its type, workflow_id, task_id, layer, attempt,
+    error and detail. A NaN ``duration`` is none.
+    """
+    if shape is None:
+        kind, workflow_id, task_id, layer, attempt, error, detail = item
+    else:
+        kind, workflow_id, layer, attempt = shape
+        task_id, error, detail = item, None, None
+    return (
+        kind,
+        workflow_id,
+        clock,
+        wall,
+        task_id,
+        layer,
+        attempt,
+        None if isnan(duration) else duration,
+        error,
+        detail,
+    )
+
+
+class EventColumns(Sequence[AuditEvent]):
+    """A batch of events kept the way the audit log keeps them, read as AuditEvents on demand.
+
+    What the durable-run recorder hands a store: a slice of the log's own
+    buffers (:meth:`AuditLog.columns`), so no object per event is made; the
+    SQLite store writes the columns as they are, any other store reads
+    AuditEvents, each made when it is read.
+
+    Attributes:
+        shapes: the shapes of the batch's events that have one (see :class:`AuditLog`).
+        marks: per event, the index of its shape in ``shapes``, or -1 for none.
+        items: per event, its task id when it has a shape, else the tuple of
+            its type, workflow_id, task_id, layer, attempt, error and detail.
+        times: per event, its clock, wall and duration (NaN: none), in one
+            array of doubles.
     """
 
-    __slots__ = ("rows",)
+    __slots__ = ("items", "marks", "shapes", "times")
 
-    def __init__(self, rows: list[Row]) -> None:
-        self.rows = rows
+    def __init__(
+        self, shapes: list[Shape], marks: list[int], items: list[Any], times: array[float]
+    ) -> None:
+        if not (len(marks) == len(items) and len(times) == TIMES * len(items)):
+            raise ValueError(
+                f"columns of different lengths: {len(marks)} marks, {len(items)} items, "
+                f"{len(times)} times"
+            )
+        self.shapes = shapes
+        self.marks = marks
+        self.items = items
+        self.times = times
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Row]) -> EventColumns:
+        """The columns of events given as :data:`Row` tuples."""
+        shapes: list[Shape] = []
+        numbers: dict[Shape, int] = {}
+        marks: list[int] = []
+        items: list[Any] = []
+        times: array[float] = array("d")
+        for (
+            kind,
+            workflow_id,
+            clock,
+            wall,
+            task_id,
+            layer,
+            attempt,
+            duration,
+            error,
+            detail,
+        ) in rows:
+            if _shaped(task_id, error, detail):
+                key = (kind, workflow_id, layer, attempt)
+                number = numbers.get(key)
+                if number is None:
+                    number = numbers[key] = len(shapes)
+                    shapes.append(key)
+                marks.append(number)
+                items.append(task_id)
+            else:
+                marks.append(-1)
+                items.append((kind, workflow_id, task_id, layer, attempt, error, detail))
+            times.extend((clock, wall, NO_DURATION if duration is None else duration))
+        return cls(shapes, marks, items, times)
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.items)
+
+    def row(self, index: int) -> Row:
+        """Event ``index`` as a :data:`Row`."""
+        if index < 0:
+            index += len(self.items)
+        if not 0 <= index < len(self.items):
+            raise IndexError(f"event {index} of {len(self.items)}")
+        clock, wall, duration = self.times[index * TIMES : index * TIMES + TIMES]
+        mark = self.marks[index]
+        return row_of(
+            None if mark < 0 else self.shapes[mark], self.items[index], clock, wall, duration
+        )
+
+    @property
+    def rows(self) -> list[Row]:
+        """Every event as a :data:`Row`."""
+        return [self.row(i) for i in range(len(self.items))]
+
+    def task_ids(self) -> dict[str, None]:
+        """The ids of the tasks the batch has events of, in order of first appearance."""
+        out: dict[str, None] = {}
+        for mark, item in zip(self.marks, self.items, strict=True):
+            task_id = item if mark >= 0 else item[2]
+            if task_id is not None:
+                out[task_id] = None
+        return out
+
+    def positions_of(self, kind: str) -> list[tuple[int, str]]:
+        """``(position, task_id)`` of each event of type ``kind`` that has a task id."""
+        numbers = {n for n, shape in enumerate(self.shapes) if shape[0] == kind}
+        return [
+            (i, item if mark >= 0 else item[2])
+            for i, (mark, item) in enumerate(zip(self.marks, self.items, strict=True))
+            if (mark in numbers) or (mark < 0 and item[0] == kind and item[2] is not None)
+        ]
+
+    def unshaped(self) -> list[int]:
+        """The positions of the events without a shape (every run-level event is one)."""
+        return [i for i, mark in enumerate(self.marks) if mark < 0]
 
     @overload
     def __getitem__(self, index: int) -> AuditEvent: ...
@@ -89,14 +217,14 @@ class EventRows(Sequence[AuditEvent]):
 
     def __getitem__(self, index: int | slice) -> AuditEvent | list[AuditEvent]:
         if isinstance(index, slice):
-            return [_event(row) for row in self.rows[index]]
-        return _event(self.rows[index])
+            return [_event(self.row(i)) for i in range(*index.indices(len(self.items)))]
+        return _event(self.row(index))
 
     def __iter__(self) -> Iterator[AuditEvent]:
-        return map(_event, self.rows)
+        return (_event(self.row(i)) for i in range(len(self.items)))
 
     def __repr__(self) -> str:
-        return f"EventRows({len(self.rows)} events)"
+        return f"EventColumns({len(self.items)} events, {len(self.shapes)} shapes)"
 
 
 def _event(row: Row) -> AuditEvent:
@@ -184,10 +312,12 @@ class AuditLog:
         self._shapes: list[tuple[str, str, int | None, int | None]] = []
         self._shape_numbers: dict[tuple[str, str, int | None, int | None], int] = {}
         self.sinks: list[AuditSink] = list(sinks)
-        #: Functions called with no arguments after each event is recorded, for a
-        #: consumer that reads events back by position (:meth:`rows`) instead of
-        #: receiving each as an AuditEvent as a sink does (the durable-run
-        #: recorder). Unlike a sink, a follower keeps the compact recording on.
+        #: Functions called with no arguments after each event is recorded (after
+        #: each batch, when the executor records several at once), for a consumer
+        #: that reads events back by position (:meth:`rows`, :meth:`columns`)
+        #: instead of receiving each as an AuditEvent as a sink does (the
+        #: durable-run recorder). Unlike a sink, a follower keeps the compact
+        #: recording on.
         self.followers: list[Callable[[], object]] = []
 
     def __repr__(self) -> str:
@@ -230,6 +360,36 @@ class AuditLog:
             out.extend(self._pending_rows(first, last))
         return out
 
+    def columns(self, start: int, stop: int, workflow_id: str) -> EventColumns | None:
+        """The events at positions ``start`` to ``stop`` as :class:`EventColumns`, if cheap.
+
+        None unless every one of them is still kept compactly (none was made
+        an AuditEvent) and belongs to ``workflow_id``: then read :meth:`rows`.
+        The columns are copies: recording more events does not change them.
+        """
+        made = len(self._events)
+        if start < made:
+            return None
+        first, last = start - made, stop - made
+        marks = self._marks[first:last].tolist()
+        items = self._pending[first:last]
+        used = set(marks)
+        loose = -1 in used
+        used.discard(-1)
+        shapes = self._shapes
+        if any(shapes[n][1] != workflow_id for n in used):
+            return None
+        if loose and any(i[1] != workflow_id for m, i in zip(marks, items, strict=True) if m < 0):
+            return None
+        order = sorted(used)
+        if order != list(range(len(order))):
+            local = {n: i for i, n in enumerate(order)}
+            local[-1] = -1
+            marks = [local[m] for m in marks]
+        return EventColumns(
+            [shapes[n] for n in order], marks, items, self._times[first * TIMES : last * TIMES]
+        )
+
     def _pending_rows(self, first: int, last: int) -> Iterator[Row]:
         """Rows of the pending entries ``first`` to ``last`` (indices into the buffers)."""
         shapes = self._shapes
@@ -237,23 +397,7 @@ class AuditLog:
         for value, mark, (clock, wall, duration) in zip(
             self._pending[first:last], self._marks[first:last], numbers, strict=True
         ):
-            if mark < 0:
-                kind, workflow_id, task_id, layer, attempt, error, detail = value
-            else:
-                kind, workflow_id, layer, attempt = shapes[mark]
-                task_id, error, detail = value, None, None
-            yield (
-                kind,
-                workflow_id,
-                clock,
-                wall,
-                task_id,
-                layer,
-                attempt,
-                None if isnan(duration) else duration,
-                error,
-                detail,
-            )
+            yield row_of(None if mark < 0 else shapes[mark], value, clock, wall, duration)
 
     def record(self, event: AuditEvent) -> None:
         """Append an event and hand it to every sink."""
@@ -276,7 +420,7 @@ class AuditLog:
         if len(fields) != FIELDS:
             raise ValueError(f"an event has {FIELDS} fields, got {len(fields)}")
         kind, workflow_id, clock, wall, task_id, layer, attempt, duration, error, detail = fields
-        if error is None and detail is None and task_id is not None:
+        if error is None and detail is None and task_id is not None:  # _shaped, inlined
             self._pending.append(task_id)
             self._marks.append(self.shape(kind, workflow_id, layer, attempt))
         else:

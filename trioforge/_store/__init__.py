@@ -7,8 +7,9 @@ it speaks in (``_records``); the tagged-JSON codec for results and
 (``_lease``, over the pure owner helpers in ``_owner``); group commit
 (``_writer``); and the durable-run logic the executor calls: the definition
 snapshot, restoring a stored run, recording a live one (``_durable``), and
-driving a run under its lease with fenced commits (``_driving``). Commits
-fold their events into rows in ``_fold``.
+driving a run under its lease with fenced commits (``_driving``). A run is
+stored as the log of its events, which a load folds into task records
+(``_log``).
 
 May import: ``_core`` only. Imported by: the executor, the shell (to register
 ``ShellResult`` with the codec), the report, the command line and the public
@@ -34,6 +35,7 @@ from ._records import RunLockedError as RunLockedError
 from ._records import RunNotFoundError as RunNotFoundError
 from ._records import RunRecord as RunRecord
 from ._records import RunStoreError as RunStoreError
+from ._records import StoreContentError as StoreContentError
 from ._records import StoredRun as StoredRun
 from ._records import TaskRecord as TaskRecord
 from ._records import definition_hash as definition_hash
@@ -57,6 +59,7 @@ __all__ = [
     "RunStore",
     "RunStoreError",
     "SQLiteRunStore",
+    "StoreContentError",
     "StoredRun",
     "TaskRecord",
     "default_store_path",

@@ -22,6 +22,7 @@ commits may be lost if the machine itself goes down.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Generator, Iterator, Mapping, Sequence
@@ -29,9 +30,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .._core import AuditEvent, EventRows, EventType, fields_of
+from .._core import AuditEvent, EventColumns, EventType, fields_of
 from ._codec import encode_result
-from ._fold import ensure_rows, fold
+from ._log import Decoded, RunFold, decode_chunk, encode_chunks, run_updates
 from ._owner import holder_is_dead
 from ._records import (
     Lease,
@@ -40,26 +41,41 @@ from ._records import (
     RunNotFoundError,
     RunRecord,
     RunStoreError,
+    StoreContentError,
     StoredRun,
-    TaskRecord,
-    definition_hash,
+    canonical_json,
+    json_hash,
 )
 from ._schema import MIGRATIONS, Migration, migrate, schema_version
 
-__all__ = ["STEP", "SQLiteDatabase", "WouldWait", "is_busy", "run_steps"]
+__all__ = [
+    "WAL_AHEAD",
+    "WAL_RESERVE",
+    "WAL_SMALL",
+    "SQLiteDatabase",
+    "WouldWait",
+    "is_busy",
+    "run_steps",
+]
+
+#: A commit that appends at most this many pages to the WAL makes room for more
+#: (:meth:`SQLiteDatabase._reserve_wal`) ...
+WAL_SMALL = 32
+#: ... for this many commits of its size ...
+WAL_AHEAD = 16
+#: ... but at most this many pages (SQLite checkpoints, and starts the WAL over,
+#: once it holds 1,000 pages).
+WAL_RESERVE = 1024
 
 T = TypeVar("T")
 
-#: Events (or task rows) written per step of :meth:`SQLiteDatabase.commit_steps` and
-#: :meth:`SQLiteDatabase.create_run_steps`: about 2 ms of work on a slow VM.
+#: Rows read per step of the ``..._steps`` reads: about 2 ms of work on a slow VM.
+#: (A commit writes one ``log`` row of at most ``_log.CHUNK`` events per step.)
 STEP = 256
-
-_TASK_COLUMNS = (
-    "run_id, task_id, state, attempts, started_at, finished_at, error, "
-    "result_json, result_restorable, duration, compensated, ctx_state_json, ctx_state_restorable"
-)
+# Every query of runs reads them FROM _RUNS.
+_RUNS = "runs r LEFT JOIN definitions d ON d.run_id = r.id LEFT JOIN leases l ON l.run_id = r.id"
 _RUN_COLUMNS = (
-    "r.id, r.workflow, r.definition_hash, r.definition, r.status, r.started_at, "
+    "r.id, r.workflow, r.definition_hash, d.definition, r.status, r.started_at, "
     "r.finished_at, l.owner, l.expires_at"
 )
 
@@ -102,9 +118,9 @@ class SQLiteDatabase:
         if synchronous not in ("full", "normal"):
             raise ValueError(f'synchronous must be "full" or "normal", got {synchronous!r}')
         self.path = path
-        self._rows: tuple[str, set[str]] | None = None
         self._wait = True
         self._busy_timeout = busy_timeout
+        self._busy_ms = round(busy_timeout * 1000)  # the connection's, as last set
         if readonly:
             self._conn = _open_readonly(path, busy_timeout, len(migrations))
             return
@@ -122,7 +138,9 @@ class SQLiteDatabase:
             conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             conn.execute("PRAGMA foreign_keys = ON")
             migrate(conn, where=str(path), migrations=migrations)
-            conn.execute(f"PRAGMA busy_timeout = {round(busy_timeout * 1000):d}")
+            self._busy_ms = round(busy_timeout * 1000)
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_ms:d}")
+            self._page_size: int = conn.execute("PRAGMA page_size").fetchone()[0]
         except sqlite3.OperationalError as exc:
             conn.close()
             if not wait and is_busy(exc):
@@ -132,6 +150,8 @@ class SQLiteDatabase:
             conn.close()
             raise
         self._conn = conn
+        self._wal_path = path.with_name(path.name + "-wal")
+        self._wal_size = 0  # the WAL file's size after the last reserve
 
     def close(self) -> None:
         """Close the connection."""
@@ -149,21 +169,29 @@ class SQLiteDatabase:
         finally:
             self._wait = True
 
+    def _timeout(self, milliseconds: int) -> None:
+        """Set the connection's busy timeout (a statement only when it changes)."""
+        if self._busy_ms != milliseconds:
+            self._conn.execute(f"PRAGMA busy_timeout = {milliseconds:d}")
+            self._busy_ms = milliseconds
+
     @contextmanager
     def _transaction(self, kind: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
         conn = self._conn
         if self._wait:
+            self._timeout(round(self._busy_timeout * 1000))
             conn.execute(f"BEGIN {kind}")
         else:
-            conn.execute("PRAGMA busy_timeout = 0")
+            # Nothing in this transaction waits for another process: a busy lock at
+            # BEGIN raises WouldWait, later (rare) a busy error, and the caller runs
+            # the call again where it may wait (SQLiteRunStore._write).
+            self._timeout(0)
             try:
                 conn.execute(f"BEGIN {kind}")
             except sqlite3.OperationalError as exc:
                 if is_busy(exc):
                     raise WouldWait(str(exc)) from exc
                 raise
-            finally:
-                conn.execute(f"PRAGMA busy_timeout = {round(self._busy_timeout * 1000):d}")
         try:
             yield conn
             conn.execute("COMMIT")
@@ -171,6 +199,61 @@ class SQLiteDatabase:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        if kind == "IMMEDIATE":
+            self._reserve_wal()
+
+    def _reserve_wal(self) -> None:
+        """After a small commit that made the WAL file longer, make room for the next ones.
+
+        An fsync of a file that grew must also commit the file system's
+        journal (its new size): on ext4 a commit appending a few pages to the
+        WAL took 0.43 ms where one writing over existing bytes of it took
+        0.2 ms, and a durable run of many small group commits (a deep
+        workflow) makes one per wave of tasks. So when a commit of at most
+        :data:`WAL_SMALL` pages appended, room is reserved for
+        :data:`WAL_AHEAD` more such commits, or as much as the WAL holds
+        (doubling it), up to :data:`WAL_RESERVE` pages: a transaction writes
+        that many pages of zeros into the WAL (a page cache of two pages
+        makes SQLite spill them there) and rolls back. Rolled-back frames are
+        never read (SQLite checks each frame's salt and checksum, up to the
+        last commit), and the next commits write over them, so their fsyncs
+        change no file size. A large commit pays the journal once for many
+        pages, and is left alone. SQLite deletes the WAL file when the last
+        connection closes, so the room lasts as long as the store is open.
+
+        Best effort, after the commit returned: it never waits for another
+        process's lock, and any error leaves things as they were (the next
+        commit meets a real problem itself).
+        """
+        wal = self._wal_path
+        try:
+            size = wal.stat().st_size
+        except OSError:
+            return
+        grew, self._wal_size = size - self._wal_size, size
+        page = self._page_size
+        if not 0 < grew <= WAL_SMALL * page:
+            return
+        pages = min(max(WAL_AHEAD * -(-grew // page), size // page), WAL_RESERVE)
+        conn = self._conn
+        self._timeout(0)
+        cache = None
+        try:
+            cache = int(conn.execute("PRAGMA cache_size").fetchone()[0])
+            conn.execute("PRAGMA cache_size = 2")
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("CREATE TABLE trioforge_wal_reserve (x BLOB)")
+            conn.execute("INSERT INTO trioforge_wal_reserve VALUES (zeroblob(?))", (pages * page,))
+        except sqlite3.Error:
+            pass  # best effort (see above)
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if cache is not None:
+                    conn.execute(f"PRAGMA cache_size = {cache:d}")
+        with contextlib.suppress(OSError):
+            self._wal_size = wal.stat().st_size
 
     def _require_run(self, conn: sqlite3.Connection, run_id: str) -> None:
         if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
@@ -179,44 +262,33 @@ class SQLiteDatabase:
     # -- runs --------------------------------------------------------------
 
     def create_run(self, record: RunRecord) -> None:
-        """Insert the run and one ``pending`` row per task of its definition."""
+        """Insert the run (its tasks stand ``pending`` until its log says otherwise)."""
         run_steps(self.create_run_steps(record))
 
     def create_run_steps(self, record: RunRecord) -> Generator[None, None, None]:
-        """:meth:`create_run` in steps: yields inside the transaction between pieces.
-
-        Closing the generator before it ends rolls the transaction back.
-        """
-        definition = json.dumps(record.definition, ensure_ascii=False, separators=(",", ":"))
+        """:meth:`create_run` as a call in steps (it has one)."""
+        definition = record.definition_json or canonical_json(record.definition)
         with self._transaction() as conn:
             if conn.execute("SELECT 1 FROM runs WHERE id = ?", (record.id,)).fetchone():
                 raise ValueError(f"run {record.id!r} is already in the run store {self.path}")
             conn.execute(
                 "INSERT INTO runs (id, workflow, definition_hash, definition, status, "
-                "started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "started_at, finished_at) VALUES (?, ?, ?, '', ?, ?, ?)",
                 (
                     record.id,
                     record.workflow,
                     record.definition_hash,
-                    definition,
                     record.status,
                     record.started_at,
                     record.finished_at,
                 ),
             )
-            task_ids = record.task_ids
-            for start in range(0, len(task_ids), STEP):
-                if start:
-                    yield
-                conn.executemany(
-                    "INSERT OR IGNORE INTO tasks (run_id, task_id, position, state) "
-                    "VALUES (?, ?, ?, 'pending')",
-                    [
-                        (record.id, tid, pos)
-                        for pos, tid in enumerate(task_ids[start : start + STEP], start)
-                    ],
-                )
-        self._rows = (record.id, set(record.task_ids))
+            # Apart, so that updating the run's status does not rewrite its definition.
+            conn.execute(
+                "INSERT INTO definitions (run_id, definition) VALUES (?, ?)",
+                (record.id, definition),
+            )
+        yield from ()  # a generator (of no step), like the other ..._steps calls
 
     def commit(
         self,
@@ -250,101 +322,86 @@ class SQLiteDatabase:
         owner: str | None = None,
         now: float | None = None,
     ) -> Generator[None, None, None]:
-        """:meth:`commit` in steps of at most :data:`STEP` events: yields inside the transaction.
+        """:meth:`commit`, in one transaction, a ``log`` row of at most 256 events per step.
 
         So a caller on the trio thread can let other tasks run between steps.
         Closing the generator before it ends rolls the transaction back.
         """
         encoded = {tid: encode_result(value) for tid, value in results.items()}
-        # Field tuples (the recorder's EventRows hold them already): (type, workflow_id,
-        # clock, wall, task_id, layer, attempt, duration, error, detail).
-        rows = events.rows if isinstance(events, EventRows) else [fields_of(e) for e in events]
+        # The recorder's batches are columns already: no object per event is made.
+        batch = (
+            events
+            if isinstance(events, EventColumns)
+            else EventColumns.from_rows(map(fields_of, events))
+        )
         with self._transaction() as conn:
-            self._require_run(conn, run_id)
-            if owner is not None:
-                _check_owner(conn, run_id, owner, now)
-            known = self._known_rows(conn, run_id)
-            try:
-                if definition is not None:
-                    _replace_definition(conn, run_id, definition)
-                    known.clear()  # rows may have been added
-                ids = dict.fromkeys(row[4] for row in rows if row[4] is not None)
-                ids.update(dict.fromkeys(states or {}))
-                ensure_rows(conn, run_id, ids, known)
-                for start in range(0, len(rows), STEP):
-                    if start:
-                        yield
-                    piece = rows[start : start + STEP]
-                    # A generator: each row's parameters are freed once written.
-                    conn.executemany(
-                        "INSERT INTO events (run_id, type, workflow_id, clock, wall, task_id, "
-                        "layer, attempt, duration, error, detail) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        ((run_id, *row) for row in piece),
-                    )
-                    fold(conn, run_id, piece, encoded)
-                if states:
-                    conn.executemany(
-                        "UPDATE tasks SET ctx_state_json = ?, ctx_state_restorable = ? "
-                        "WHERE run_id = ? AND task_id = ?",
-                        [(text, int(ok), run_id, tid) for tid, (text, ok) in states.items()],
-                    )
-            except BaseException:
-                self._rows = None  # the rows this transaction added are rolled back
-                raise
-
-    def _known_rows(self, conn: sqlite3.Connection, run_id: str) -> set[str]:
-        """Task ids of the run known to have a row (the last run committed to, cached).
-
-        Rows are only ever added to a run (by its lease holder), so the cache
-        can only miss rows, never claim one that is not there, unless a
-        transaction that added rows rolled back (then it is dropped).
-        """
-        if self._rows is None or self._rows[0] != run_id:
-            self._rows = (run_id, set())
-        return self._rows[1]
+            if owner is None:
+                self._require_run(conn, run_id)
+            elif not _check_owner(conn, run_id, owner, now):  # a lease row: the run exists
+                self._require_run(conn, run_id)
+                raise LeaseLostError(run_id, None, None, lost_by=owner)
+            if definition is not None:
+                _replace_definition(conn, run_id, definition)
+            first = True
+            for chunk in encode_chunks(batch, encoded, states):
+                if not first:
+                    yield
+                first = False
+                conn.execute(
+                    "INSERT INTO log (run_id, events, times, results, states) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (run_id, *chunk),
+                )
+            for status, finished_at in run_updates(batch):
+                conn.execute(
+                    "UPDATE runs SET status = ?, finished_at = ? WHERE id = ?",
+                    (status, finished_at, run_id),
+                )
 
     def load(self, run_id: str, now: float) -> StoredRun:
         """The run and its tasks, read in one snapshot."""
         return run_steps(self.load_steps(run_id, now))
 
     def load_steps(self, run_id: str, now: float) -> Generator[None, None, StoredRun]:
-        """:meth:`load` in steps of at most :data:`STEP` tasks (yields inside the snapshot)."""
+        """:meth:`load`, a log row (at most 256 events) per step, inside one snapshot.
+
+        Each task's record is the fold of the run's events (``_log``).
+        """
         with self._transaction("DEFERRED") as conn:
             row = conn.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs r LEFT JOIN leases l ON l.run_id = r.id "
-                "WHERE r.id = ?",
+                f"SELECT {_RUN_COLUMNS} FROM {_RUNS} WHERE r.id = ?",
                 (run_id,),
             ).fetchone()
             if row is None:
                 raise RunNotFoundError(run_id, str(self.path))
-            cursor = conn.execute(
-                f"SELECT {_TASK_COLUMNS} FROM tasks WHERE run_id = ? ORDER BY position",
-                (run_id,),
-            )
-            tasks: dict[str, TaskRecord] = {}
-            while piece := cursor.fetchmany(STEP):
-                for r in piece:
-                    tasks[r[1]] = _task_record(r)
+            record = _run_record(row, now, self.path)
+            fold = RunFold(run_id, record.task_ids)
+            for chunk in self._log(conn, run_id):
+                fold.apply(*chunk)
                 yield
-        return StoredRun(_run_record(row, now), tasks)
+        return StoredRun(record, fold.records())
+
+    def _log(self, conn: sqlite3.Connection, run_id: str) -> Iterator[Decoded]:
+        """The run's log rows, decoded and checked, oldest first (at most 256 events each)."""
+        cursor = conn.execute(
+            "SELECT seq, events, times, results, states FROM log WHERE run_id = ? ORDER BY seq",
+            (run_id,),
+        )
+        for seq, events, times, results, states in cursor:
+            where = f"the run store {self.path}, run {run_id!r}, log row {seq}"
+            yield decode_chunk(events, times, results, states, where)
 
     def load_events(self, run_id: str) -> list[AuditEvent]:
         """Every event of the run, oldest first."""
         return run_steps(self.load_events_steps(run_id))
 
     def load_events_steps(self, run_id: str) -> Generator[None, None, list[AuditEvent]]:
-        """:meth:`load_events` in steps of at most :data:`STEP` events (inside the snapshot)."""
+        """:meth:`load_events` a log row (at most 256 events) per step, inside the snapshot."""
         with self._transaction("DEFERRED") as conn:
             self._require_run(conn, run_id)
-            cursor = conn.execute(
-                "SELECT type, workflow_id, clock, wall, task_id, layer, attempt, duration, "
-                "error, detail FROM events WHERE run_id = ? ORDER BY seq",
-                (run_id,),
-            )
             events: list[AuditEvent] = []
-            while piece := cursor.fetchmany(STEP):
-                events.extend(AuditEvent(EventType(r[0]), *r[1:]) for r in piece)
+            for rows, _, _ in self._log(conn, run_id):
+                events.extend(AuditEvent(EventType(r[0]), *r[1:]) for r in rows)
                 yield
         return events
 
@@ -353,11 +410,11 @@ class SQLiteDatabase:
         where = "WHERE r.workflow = ? " if workflow is not None else ""
         params: tuple[Any, ...] = (workflow, limit) if workflow is not None else (limit,)
         rows = self._conn.execute(
-            f"SELECT {_RUN_COLUMNS} FROM runs r LEFT JOIN leases l ON l.run_id = r.id "
+            f"SELECT {_RUN_COLUMNS} FROM {_RUNS} "
             f"{where}ORDER BY r.started_at DESC, r.seq DESC LIMIT ?",
             params,
         ).fetchall()
-        return [_run_record(row, now) for row in rows]
+        return [_run_record(row, now, self.path) for row in rows]
 
     def delete_runs(self, run_ids: Sequence[str], now: float) -> list[str]:
         """Delete runs with their tasks, events and leases; return the ids deleted.
@@ -384,19 +441,21 @@ class SQLiteDatabase:
     def completed_durations_steps(
         self, workflow: str, runs: int
     ) -> Generator[None, None, list[tuple[str, float]]]:
-        """:meth:`completed_durations` in steps of at most :data:`STEP` rows."""
+        """:meth:`completed_durations`, a log row (at most 256 events) per step."""
         with self._transaction("DEFERRED") as conn:
-            cursor = conn.execute(
-                "SELECT task_id, duration FROM tasks WHERE state = 'completed' "
-                "AND duration IS NOT NULL AND run_id IN (SELECT id FROM runs WHERE workflow = ? "
-                "ORDER BY started_at DESC, seq DESC LIMIT ?)",
+            newest = conn.execute(
+                "SELECT id FROM runs WHERE workflow = ? "
+                "ORDER BY started_at DESC, seq DESC LIMIT ?",
                 (workflow, runs),
-            )
-            rows: list[tuple[str, float]] = []
-            while piece := cursor.fetchmany(STEP):
-                rows.extend(piece)
-                yield
-        return rows
+            ).fetchall()
+            found: list[tuple[str, float]] = []
+            for (run_id,) in newest:
+                fold = RunFold(run_id, ())
+                for chunk in self._log(conn, run_id):
+                    fold.apply(*chunk)
+                    yield
+                found.extend(fold.completed_durations())
+        return found
 
     # -- leases ------------------------------------------------------------
 
@@ -463,27 +522,6 @@ class WouldWait(Exception):
     """
 
 
-def _task_record(row: Sequence[Any]) -> TaskRecord:
-    """A :class:`TaskRecord` of a row of ``_TASK_COLUMNS``."""
-    run_id, task_id, state, attempts, started, finished, error, result, *flags = row
-    result_ok, duration, compensated, state_json, state_ok = flags
-    return TaskRecord(
-        run_id,
-        task_id,
-        state,
-        attempts,
-        started,
-        finished,
-        error,
-        result,
-        bool(result_ok),
-        duration,
-        bool(compensated),
-        state_json,
-        None if state_ok is None else bool(state_ok),
-    )
-
-
 def _open_readonly(path: Path, busy_timeout: float, latest: int) -> sqlite3.Connection:
     """A read-only connection to the store at ``path`` whose schema is version ``latest``.
 
@@ -525,57 +563,45 @@ def _open_readonly(path: Path, busy_timeout: float, latest: int) -> sqlite3.Conn
     raise last
 
 
-def _check_owner(conn: sqlite3.Connection, run_id: str, owner: str, now: float | None) -> None:
-    """Raise :class:`LeaseLostError` unless ``owner`` holds the run's lease (even expired)."""
+def _check_owner(conn: sqlite3.Connection, run_id: str, owner: str, now: float | None) -> bool:
+    """Whether the run has a lease; raise :class:`LeaseLostError` if it is not ``owner``'s.
+
+    (An expired lease still counts as ``owner``'s until someone takes it.)
+    """
     row = conn.execute(
         "SELECT owner, expires_at FROM leases WHERE run_id = ?", (run_id,)
     ).fetchone()
     if row is None:
-        raise LeaseLostError(run_id, None, None, lost_by=owner)
+        return False
     if row[0] != owner:
         raise LeaseLostError(run_id, row[0], row[1], now=now, lost_by=owner)
+    return True
 
 
 def _replace_definition(
     conn: sqlite3.Connection, run_id: str, definition: Mapping[str, Any]
 ) -> None:
-    """Make ``definition`` the run's: its hash and name, a row for each new task, its order.
+    """Make ``definition`` the run's: its hash, its name and its tasks' order.
 
-    Rows of tasks the definition no longer has are kept (their history
-    stays), after the definition's tasks.
+    Tasks the definition no longer has keep their history in the log: a
+    load lists them after the definition's tasks.
     """
-    text = json.dumps(definition, ensure_ascii=False, separators=(",", ":"))
+    text = canonical_json(definition)
     name = definition.get("name")
     conn.execute(
-        "UPDATE runs SET definition = ?, definition_hash = ?, workflow = COALESCE(?, workflow) "
-        "WHERE id = ?",
-        (
-            text,
-            definition_hash(definition),
-            name if isinstance(name, str) and name else None,
-            run_id,
-        ),
+        "UPDATE runs SET definition_hash = ?, workflow = COALESCE(?, workflow) WHERE id = ?",
+        (json_hash(text), name if isinstance(name, str) and name else None, run_id),
     )
-    ids = [task["id"] for task in definition["tasks"]]
-    known = set(ids)
-    old = [
-        row[0]
-        for row in conn.execute(
-            "SELECT task_id FROM tasks WHERE run_id = ? ORDER BY position", (run_id,)
-        )
-    ]
-    order = ids + [tid for tid in old if tid not in known]
-    conn.executemany(
-        "INSERT OR IGNORE INTO tasks (run_id, task_id, position, state) "
-        "VALUES (?, ?, ?, 'pending')",
-        [(run_id, tid, pos) for pos, tid in enumerate(order)],
-    )
-    conn.executemany(
-        "UPDATE tasks SET position = ? WHERE run_id = ? AND task_id = ?",
-        [(pos, run_id, tid) for pos, tid in enumerate(order)],
-    )
+    conn.execute("UPDATE definitions SET definition = ? WHERE run_id = ?", (text, run_id))
 
 
-def _run_record(row: Sequence[Any], now: float) -> RunRecord:
+def _run_record(row: Sequence[Any], now: float, where: Path) -> RunRecord:
     status = effective_status(row[4], row[7], row[8], now)
-    return RunRecord(row[0], row[1], row[2], json.loads(row[3]), status, row[5], row[6])
+    try:
+        definition = json.loads(row[3])
+        return RunRecord(row[0], row[1], row[2], definition, status, row[5], row[6])
+    except (TypeError, ValueError, RecursionError) as exc:  # None: no definitions row
+        raise StoreContentError(
+            f"the run store {where}, run {row[0]!r}: its definition cannot be read "
+            f"({exc}); the store file is damaged or was not written by trioforge"
+        ) from None

@@ -111,9 +111,7 @@ def definition_of(workflow: Workflow, extra: dict[str, Any]) -> dict[str, Any]:
     task its command), without memory addresses, which differ per process.
     """
     snapshot = definition_snapshot(workflow, **extra)
-    tasks = workflow.tasks
-    for entry in snapshot["tasks"]:
-        task = tasks[entry["id"]]
+    for entry, task in zip(snapshot["tasks"], workflow.tasks.values(), strict=True):
         if type(task) is Task:
             fn = task.fn
             entry["spec"] = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', fn)}"

@@ -25,7 +25,7 @@ class RunStore(Protocol):
     """
 
     async def create_run(self, record: RunRecord) -> None:
-        """Store a new run and a ``pending`` row for each task of its definition.
+        """Store a new run; each task of its definition stands ``pending`` until its events.
 
         Raises:
             ValueError: a run with that id is already stored.
@@ -42,13 +42,13 @@ class RunStore(Protocol):
         definition: Mapping[str, Any] | None = None,
         owner: str | None = None,
     ) -> None:
-        """Append ``events`` and fold them into the run's rows, in one transaction.
+        """Append ``events`` to the run, in one transaction; a load folds them into its tasks.
 
         ``results`` holds the result of each task that ``events`` complete (by
         task id); others are ignored. ``states`` maps task ids to their
         ``ctx.state``, encoded as ``(json_text, restorable)`` by
         ``trioforge._store._codec.encode_state``, and replaces what the
-        task's row held. ``definition``, when given, becomes the run's
+        task's record held. ``definition``, when given, becomes the run's
         definition (and hash) from now on: a resume forced through a changed
         workflow stores it with its first events. Returns once the
         transaction is durable.
@@ -76,7 +76,7 @@ class RunStore(Protocol):
         ...
 
     async def load(self, run_id: str) -> StoredRun:
-        """The run and every task's row, as one consistent snapshot.
+        """The run and every task's record, as one consistent snapshot.
 
         Raises:
             RunNotFoundError: the run is not in the store.

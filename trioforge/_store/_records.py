@@ -42,11 +42,14 @@ __all__ = [
     "RunNotFoundError",
     "RunRecord",
     "RunStoreError",
+    "StoreContentError",
     "StoredRun",
     "TaskRecord",
+    "canonical_json",
     "definition_hash",
     "definition_snapshot",
     "iso_time",
+    "json_hash",
     "validate_definition",
 ]
 
@@ -68,6 +71,10 @@ def iso_time(seconds: float | None) -> str | None:
 
 class RunStoreError(WorkflowError):
     """Raised when a run store cannot do what was asked (a newer schema, a failed write)."""
+
+
+class StoreContentError(RunStoreError, ValueError):
+    """The store holds a value this trioforge cannot read: damaged, or written by a newer one."""
 
 
 class RunNotFoundError(RunStoreError, LookupError):
@@ -189,6 +196,10 @@ class RunRecord:
             or ``interrupted`` (stored as running, but no live lease backs it).
         started_at: when the run started, in seconds since the epoch.
         finished_at: when it ended, or None while it has not.
+        definition_json: ``definition`` as the canonical JSON text its hash
+            was computed from, when :meth:`start` made the record (a store
+            writes it as it is instead of encoding the definition again);
+            None otherwise. Not compared.
     """
 
     id: str
@@ -198,6 +209,7 @@ class RunRecord:
     status: str = attrs.field(default="running", validator=_check_status)
     started_at: float = 0.0
     finished_at: float | None = None
+    definition_json: str | None = attrs.field(default=None, eq=False, repr=False)
 
     @classmethod
     def start(
@@ -214,9 +226,8 @@ class RunRecord:
             raise ValueError(
                 f'workflow must be a non-empty str (or definition["name"]), got {name!r}'
             )
-        return cls(
-            run_id, name, definition_hash(definition), definition, "running", started_at, None
-        )
+        text = canonical_json(definition)
+        return cls(run_id, name, json_hash(text), definition, "running", started_at, None, text)
 
     @property
     def task_ids(self) -> list[str]:
@@ -326,7 +337,7 @@ class TaskRecord:
 
 @attrs.frozen
 class StoredRun:
-    """A run as loaded from a store: its record and every task's row.
+    """A run as loaded from a store: its record and every task's record.
 
     Attributes:
         record: the run.
@@ -410,8 +421,8 @@ def definition_snapshot(workflow: Workflow, **extra: Any) -> dict[str, Any]:
     ``path=`` the file, so a change to them changes the hash.
     """
     tasks: list[dict[str, Any]] = []
-    for task_id, task in workflow.tasks.items():
-        entry: dict[str, Any] = {"id": task_id, "depends_on": workflow.dependencies_of(task_id)}
+    for task_id, task, depends_on in workflow._dependency_lists():
+        entry: dict[str, Any] = {"id": task_id, "depends_on": depends_on}
         for name in ("timeout", "retries", "estimate"):
             value = getattr(task, name, None)
             if value is not None:
@@ -422,7 +433,16 @@ def definition_snapshot(workflow: Workflow, **extra: Any) -> dict[str, Any]:
     return snapshot
 
 
+def canonical_json(definition: Mapping[str, Any]) -> str:
+    """The definition as canonical JSON text: sorted keys, no spaces, not ASCII-escaped."""
+    return json.dumps(definition, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def definition_hash(definition: Mapping[str, Any]) -> str:
     """``"sha256:<hex>"`` of the definition as canonical JSON (sorted keys, no spaces)."""
-    text = json.dumps(definition, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json_hash(canonical_json(definition))
+
+
+def json_hash(text: str) -> str:
+    """``"sha256:<hex>"`` of ``text`` (:func:`canonical_json`'s) as UTF-8."""
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()

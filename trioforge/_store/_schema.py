@@ -11,8 +11,9 @@ trioforge must not write to a schema it does not know.
 
 Rules for adding a step: never edit a step that has shipped; append one with
 the next version, made of plain SQL statements (``ALTER TABLE ... ADD
-COLUMN``, ``CREATE INDEX``, or create-copy-drop-rename for anything else);
-document it in ``docs/store.rst``.
+COLUMN``, ``CREATE INDEX``, or create-copy-drop-rename for anything else)
+and, only when SQL cannot say it, a ``convert`` function that runs after
+them in the same transaction; document it in ``docs/store.rst``.
 
 Version 1
 ---------
@@ -38,15 +39,29 @@ Version 2
 or NULL) and ``ctx_state_restorable`` (1, 0, or NULL when no state was
 recorded). Rows of tasks that had started are set to 0: their state was
 never stored, so a resume must not pretend it restored it.
+
+Version 3
+---------
+``log`` replaces ``tasks`` and ``events``: a run is the list of its events,
+in rows of at most 256 (``seq``, ``run_id``, ``events``, ``times``,
+``results``, ``states``: see ``_log`` for their encoding), and each task's
+record is the fold of its events when the run is loaded. Each run's
+``events`` become its log; each stored result goes with the row of the
+task's completion, each stored ``ctx.state`` with the run's last row.
+``definitions`` (``run_id``, ``definition``) takes the runs' definitions,
+and ``runs.definition`` is left empty: a definition of a large workflow is
+megabytes, and SQLite rewrites a whole row to update its status.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import attrs
 
+from .._core import EventColumns
+from ._log import encode_chunks
 from ._records import RunStoreError
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "migrate", "schema_version"]
@@ -60,11 +75,44 @@ class Migration:
         version: the version the step produces (1, 2, ...).
         description: one line for the docs and error messages.
         statements: the SQL statements, run in order in one transaction.
+        convert: run after the statements, in the same transaction, for what
+            SQL cannot say (None: nothing).
     """
 
     version: int
     description: str
     statements: tuple[str, ...]
+    convert: Callable[[sqlite3.Connection], None] | None = None
+
+
+def _events_to_log(conn: sqlite3.Connection) -> None:
+    """Version 3: write each run's events and task rows as its log, then drop them."""
+    runs = [row[0] for row in conn.execute("SELECT id FROM runs ORDER BY seq")]
+    for run_id in runs:
+        events = conn.execute(
+            "SELECT type, workflow_id, clock, wall, task_id, layer, attempt, duration, error, "
+            "detail FROM events WHERE run_id = ? ORDER BY seq",
+            (run_id,),
+        )
+        batch = EventColumns.from_rows(events)
+        results: dict[str, tuple[str | None, bool]] = {}
+        states: dict[str, tuple[str | None, bool]] = {}
+        for task_id, result, result_ok, state, state_ok in conn.execute(
+            "SELECT task_id, result_json, result_restorable, ctx_state_json, "
+            "ctx_state_restorable FROM tasks WHERE run_id = ? ORDER BY position",
+            (run_id,),
+        ):
+            if result is not None or result_ok:
+                results[task_id] = (result, bool(result_ok))
+            if state_ok is not None:
+                states[task_id] = (state, bool(state_ok))
+        for chunk in encode_chunks(batch, results, states):
+            conn.execute(
+                "INSERT INTO log (run_id, events, times, results, states) VALUES (?, ?, ?, ?, ?)",
+                (run_id, *chunk),
+            )
+    conn.execute("DROP TABLE events")
+    conn.execute("DROP TABLE tasks")
 
 
 _RUN_STATUSES = "'running', 'completed', 'failed', 'cancelled', 'timed_out', 'interrupted'"
@@ -143,6 +191,32 @@ MIGRATIONS: tuple[Migration, ...] = (
             "UPDATE tasks SET ctx_state_restorable = 0 WHERE attempts > 0",
         ),
     ),
+    Migration(
+        3,
+        "log replaces tasks and events",
+        (
+            """
+            CREATE TABLE log (
+                seq INTEGER PRIMARY KEY,
+                run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+                events TEXT NOT NULL,
+                times BLOB NOT NULL,
+                results TEXT,
+                states TEXT
+            )
+            """,
+            "CREATE INDEX log_by_run ON log (run_id, seq)",
+            """
+            CREATE TABLE definitions (
+                run_id TEXT PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+                definition TEXT NOT NULL
+            )
+            """,
+            "INSERT INTO definitions (run_id, definition) SELECT id, definition FROM runs",
+            "UPDATE runs SET definition = ''",
+        ),
+        _events_to_log,
+    ),
 )
 
 #: The version this trioforge writes: the last migration's.
@@ -185,6 +259,8 @@ def migrate(
             if current < step.version:
                 for statement in step.statements:
                     conn.execute(statement)
+                if step.convert is not None:
+                    step.convert(conn)
                 conn.execute(f"PRAGMA user_version = {step.version:d}")
             conn.execute("COMMIT")
         except BaseException:

@@ -28,7 +28,7 @@ such task a 2-statement commit took over a second; a durable run stalled,
 then failed its 30 s commit bound (``benchmarks/busy_loop_store.py``).
 
 So a call runs on the trio thread (:meth:`SQLiteRunStore._write`), as a
-generator of steps of at most ``_database.STEP`` events, with a checkpoint after
+generator of steps of at most ``_log.CHUNK`` (256) events, with a checkpoint after
 each step, inside its transaction; only the last step's COMMIT (an fsync)
 cannot be cut. The transaction starts without waiting for another process's
 lock (``busy_timeout`` 0); if the lock is taken, the whole call runs in a
@@ -68,7 +68,7 @@ from typing import Any, TypeVar
 
 import trio
 
-from .._core import AuditEvent, EventRows, EventType, check, count, fields_of, one_of, seconds
+from .._core import AuditEvent, EventColumns, EventType, check, count, fields_of, one_of, seconds
 from ._database import SQLiteDatabase, WouldWait, is_busy, run_steps
 from ._records import Lease, RunRecord, StoredRun, validate_definition
 from ._schema import MIGRATIONS, Migration
@@ -266,13 +266,15 @@ class SQLiteRunStore:
         Raises:
             ValueError: ``definition`` is not a definition snapshot.
         """
-        # Field tuples: the recorder's EventRows hold them (no AuditEvent made), and a
-        # new list of them is a copy the worker can read while the caller goes on.
-        rows = list(events.rows) if isinstance(events, EventRows) else list(map(fields_of, events))
-        completed = _COMPLETED
-        done = {row[4] for row in rows if row[0] == completed}
-        picked = {tid: results[tid] for tid in done if tid is not None and tid in results}
-        batch = EventRows(rows)
+        # The recorder's batches are columns made for this commit (no object per event);
+        # anything else is copied into new ones, which the caller cannot change meanwhile.
+        batch = (
+            events
+            if isinstance(events, EventColumns)
+            else EventColumns.from_rows(map(fields_of, events))
+        )
+        done = dict.fromkeys(tid for _, tid in batch.positions_of(_COMPLETED))
+        picked = {tid: results[tid] for tid in done if tid in results}
         encoded = dict(states or {})
         if definition is not None:
             validate_definition(definition)

@@ -6,18 +6,20 @@ costs an fsync per event and makes every completion wait for every other
 one's. Committing on a timer would batch well but either adds latency or
 acknowledges completions that are not durable yet.
 
-:class:`RunRecorder` follows the run's audit log: the log calls it after each
-event (one call, no object), and a commit reads the new events back from the
-log by position, as field tuples (:meth:`AuditLog.rows`), so a durable run
-keeps the log's compact recording and makes no AuditEvent per event (it can
-also be used as an audit sink: ``emit`` records each event it is given in a
-log of its own, which it follows the same way). Whoever needs durability
+:class:`RunRecorder` follows the run's audit log: a commit reads the new
+events back from the log by position, as a slice of the log's own buffers
+(:meth:`AuditLog.columns`), so a durable run keeps the log's compact
+recording and makes no object per event; while nothing is waiting to be
+flushed, the log also calls it after each event, to wake its background
+flush (it can also be used as an audit sink: ``emit`` records each event it
+is given in a log of its own, which it follows the same way). Whoever needs durability
 awaits :meth:`RunRecorder.flush`, which returns once every event emitted
 before the call is committed. Flushes share commits, leader/follower style:
 
-* if no commit is in flight, the caller becomes the leader: it yields twice
-  (so completions from the same scheduler tick are emitted too, and the
-  starts of the dependents they started), takes the whole buffer and
+* if no commit is in flight, the caller becomes the leader: it yields (so
+  completions from the same scheduler tick are emitted too, with the starts
+  of the dependents they release), again while a yield brought new events
+  (up to :data:`GATHER_YIELDS` times), takes the whole buffer and
   commits it;
 * if one is in flight, the caller waits once: for that commit, when its
   events are in that batch; else for the next batch, which the first such
@@ -61,14 +63,18 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import trio
 
-from .._core import AuditEvent, AuditLog, EventRows
+from .._core import AuditEvent, AuditLog, EventColumns
 from ._codec import encode_state
 from ._records import LeaseLostError, RunStoreError
 
 if TYPE_CHECKING:
     from ._protocol import RunStore
 
-__all__ = ["COMMIT_TIMEOUT", "RunRecorder"]
+__all__ = ["COMMIT_TIMEOUT", "GATHER_YIELDS", "RunRecorder"]
+
+#: At most how many times a leader yields to gather events before it commits
+#: (it stops at the first yield that brought none).
+GATHER_YIELDS = 4
 
 #: Seconds one group commit may take (waiting for the store included) when
 #: the caller has no nearer deadline of its own.
@@ -126,7 +132,6 @@ class RunRecorder:
         self._durable = self._taken  # every event before this is committed
         self._committing = False
         self._inflight_end = self._taken  # where the batch in flight ends
-        self._log.followers.append(self._waiting_set)
         self._in_batch = trio.lowlevel.ParkingLot()  # waiters whose events are in it
         self._after = trio.lowlevel.ParkingLot()  # waiters whose events came after
         self._broken: BaseException | None = None
@@ -146,7 +151,7 @@ class RunRecorder:
         """Events recorded but not yet durable (of any run, in a followed log)."""
         return self._emitted - self._durable
 
-    def _waiting_set(self) -> None:
+    def _wake(self) -> None:
         self._waiting.set()
 
     def emit(self, event: AuditEvent) -> None:
@@ -161,22 +166,38 @@ class RunRecorder:
             self._log.record(event)
 
     def detach(self) -> None:
-        """Stop following the audit log."""
-        if self._waiting_set in self._log.followers:
-            self._log.followers.remove(self._waiting_set)
+        """Stop following the audit log (see :meth:`wait_unflushed`)."""
+        if self._wake in self._log.followers:
+            self._log.followers.remove(self._wake)
 
-    def _take(self) -> list[tuple[Any, ...]]:
-        """Every event of this run recorded since the last batch, as field tuples."""
+    def _take(self) -> EventColumns:
+        """Every event of this run recorded since the last batch.
+
+        As a slice of the log's own buffers when they hold only this run's
+        events (no object per event), else picked out of the log's rows.
+        """
         end = self._emitted
         run_id = self.run_id
-        rows = [row for row in self._log.rows(self._taken, end) if row[1] == run_id]
+        batch = self._log.columns(self._taken, end, run_id)
+        if batch is None:
+            batch = EventColumns.from_rows(
+                row for row in self._log.rows(self._taken, end) if row[1] == run_id
+            )
         self._taken = self._inflight_end = end
-        return rows
+        return batch
 
     async def wait_unflushed(self) -> None:
-        """Return once some event is waiting to be flushed (at once if one is)."""
+        """Return once some event is waiting to be flushed (at once if one is).
+
+        The recorder follows the log (is called after each event) only while
+        this waits, so a busy run pays no call per event for it.
+        """
         while not self.unflushed:
-            await self._waiting.wait()
+            self._log.followers.append(self._wake)
+            try:
+                await self._waiting.wait()
+            finally:
+                self.detach()
             self._waiting = trio.Event()
         await trio.lowlevel.checkpoint_if_cancelled()
 
@@ -225,18 +246,23 @@ class RunRecorder:
     async def _lead(self, deadline: float) -> None:
         self._committing = True
         led = False
-        batch: list[tuple[Any, ...]] = []
+        batch: EventColumns | None = None
         limit = min(trio.current_time() + COMMIT_TIMEOUT, deadline)
         try:
             # Shielded, so a cancelled leader still commits what it took, but with a
             # deadline, so that no cleanup that awaits this is held past its bound.
             with trio.CancelScope(shield=True, deadline=limit) as scope:
-                # Let the tasks woken in this tick emit their events into this batch, and
-                # the tasks they started (a completion's dependents record their
-                # attempts' starts): those run one tick later, and trio may run them
-                # after us within a tick, so yield twice.
+                # Let the tasks woken in this tick emit their events into this batch
+                # (their completions, and the starts of the dependents they release),
+                # and yield again while that brings new events: a yield costs far less
+                # than a commit.
+                seen = self._emitted
                 await trio.lowlevel.checkpoint()
-                await trio.lowlevel.checkpoint()
+                for _ in range(GATHER_YIELDS - 1):
+                    if self._emitted == seen:
+                        break
+                    seen = self._emitted
+                    await trio.lowlevel.checkpoint()
                 batch = self._take()
                 end = self._inflight_end
                 # Whoever waited for "the next batch" waits for this one now.
@@ -247,7 +273,7 @@ class RunRecorder:
                     try:
                         await self.store.commit(
                             self.run_id,
-                            EventRows(batch),
+                            batch,
                             self._results,
                             states=states,
                             definition=self._definition,
@@ -264,7 +290,7 @@ class RunRecorder:
                 self._durable = end
             if scope.cancelled_caught:
                 self._broken = TimeoutError(
-                    f"a commit of {len(batch)} events did not finish within its deadline"
+                    f"a commit of {len(batch or ())} events did not finish within its deadline"
                 )
         except BaseException as exc:
             self._broken = exc
@@ -276,16 +302,14 @@ class RunRecorder:
             self._in_batch.unpark_all()
             self._after.unpark(count=1)  # the next leader; the rest wait for its batch
 
-    def _encode_states(self, batch: list[tuple[Any, ...]]) -> dict[str, tuple[str | None, bool]]:
+    def _encode_states(self, batch: EventColumns) -> dict[str, tuple[str | None, bool]]:
         """The encoded ``ctx.state`` of each task with an event in ``batch`` that has one."""
         live = self._states
         encoded: dict[str, tuple[str | None, bool]] = {}
         if not live:
             return encoded
-        for row in batch:
-            task_id = row[4]
-            if task_id is not None and task_id not in encoded:
-                state = live.get(task_id)
-                if state is not None:
-                    encoded[task_id] = encode_state(state)
+        for task_id in batch.task_ids():
+            state = live.get(task_id)
+            if state is not None:
+                encoded[task_id] = encode_state(state)
         return encoded
