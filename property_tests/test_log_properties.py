@@ -63,14 +63,14 @@ def test_any_events_read_back_exactly_through_the_log(events: list[tuple[Any, ..
 def test_a_slice_of_the_audit_log_reads_back_exactly(
     events: list[tuple[Any, ...]], data: st.DataObject
 ) -> None:
-    """AuditLog.columns of any slice of one run's events is those events, through the log."""
+    """AuditLog._columns of any slice of one run's events is those events, through the log."""
     log = AuditLog()
     for event in events:
         log.record_fields((event[0], "run-1", *event[2:]))
     recorded = [(e[0], "run-1", *e[2:]) for e in events]
     start = data.draw(st.integers(0, len(events)))
     stop = data.draw(st.integers(start, len(events)))
-    batch = log.columns(start, stop, "run-1")
+    batch = log._columns(start, stop, "run-1")
     assert batch is not None
     assert _decoded(batch) == recorded[start:stop]
 

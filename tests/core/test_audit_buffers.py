@@ -206,9 +206,9 @@ def _compact_log(runs: tuple[str, ...] = ("wf",)) -> tuple[AuditLog, list[tuple[
 
 
 def test_columns_of_a_compact_log_are_its_events_without_an_object_each() -> None:
-    """AuditLog.columns gives a slice's events, the shapes it uses only, renumbered."""
+    """AuditLog._columns gives a slice's events, the shapes it uses only, renumbered."""
     log, recorded = _compact_log()
-    batch = log.columns(13, 31, "wf")
+    batch = log._columns(13, 31, "wf")
     assert batch is not None
     assert batch.rows == recorded[13:31]
     assert len(batch.shapes) == len(set(batch.shapes))
@@ -225,10 +225,10 @@ def test_columns_of_a_compact_log_are_its_events_without_an_object_each() -> Non
 def test_columns_are_refused_for_events_made_objects_or_of_another_run() -> None:
     """None (read rows instead) when part of the slice was made AuditEvents or is another run's."""
     log, _recorded = _compact_log(("wf", "other"))
-    assert log.columns(0, 2, "wf") is None  # event 1 is "other"'s
-    assert log.columns(6, 7, "wf") is not None  # an unshaped event of "wf"
-    assert log.columns(13, 14, "wf") is None  # an unshaped event of "other"
-    assert log.columns(5, 6, "wf") is None  # a shaped event of "other"
-    assert log.columns(4, 5, "wf") is not None
+    assert log._columns(0, 2, "wf") is None  # event 1 is "other"'s
+    assert log._columns(6, 7, "wf") is not None  # an unshaped event of "wf"
+    assert log._columns(13, 14, "wf") is None  # an unshaped event of "other"
+    assert log._columns(5, 6, "wf") is None  # a shaped event of "other"
+    assert log._columns(4, 5, "wf") is not None
     mixed, _ = _mixed_log()
-    assert mixed.columns(0, 5, "wf") is None  # a recorded AuditEvent made them objects
+    assert mixed._columns(0, 5, "wf") is None  # a recorded AuditEvent made them objects

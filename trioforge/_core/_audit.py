@@ -105,7 +105,7 @@ class EventColumns(Sequence[AuditEvent]):
     """A batch of events kept the way the audit log keeps them, read as AuditEvents on demand.
 
     What the durable-run recorder hands a store: a slice of the log's own
-    buffers (:meth:`AuditLog.columns`), so no object per event is made; the
+    buffers (``AuditLog._columns``), so no object per event is made; the
     SQLite store writes the columns as they are, any other store reads
     AuditEvents, each made when it is read.
 
@@ -314,7 +314,7 @@ class AuditLog:
         self.sinks: list[AuditSink] = list(sinks)
         #: Functions called with no arguments after each event is recorded (after
         #: each batch, when the executor records several at once), for a consumer
-        #: that reads events back by position (:meth:`rows`, :meth:`columns`)
+        #: that reads events back by position (:meth:`rows`, ``_columns``)
         #: instead of receiving each as an AuditEvent as a sink does (the
         #: durable-run recorder). Unlike a sink, a follower keeps the compact
         #: recording on.
@@ -360,7 +360,7 @@ class AuditLog:
             out.extend(self._pending_rows(first, last))
         return out
 
-    def columns(self, start: int, stop: int, workflow_id: str) -> EventColumns | None:
+    def _columns(self, start: int, stop: int, workflow_id: str) -> EventColumns | None:
         """The events at positions ``start`` to ``stop`` as :class:`EventColumns`, if cheap.
 
         None unless every one of them is still kept compactly (none was made

@@ -8,7 +8,7 @@ acknowledges completions that are not durable yet.
 
 :class:`RunRecorder` follows the run's audit log: a commit reads the new
 events back from the log by position, as a slice of the log's own buffers
-(:meth:`AuditLog.columns`), so a durable run keeps the log's compact
+(``AuditLog._columns``), so a durable run keeps the log's compact
 recording and makes no object per event; while nothing is waiting to be
 flushed, the log also calls it after each event, to wake its background
 flush (it can also be used as an audit sink: ``emit`` records each event it
@@ -178,7 +178,7 @@ class RunRecorder:
         """
         end = self._emitted
         run_id = self.run_id
-        batch = self._log.columns(self._taken, end, run_id)
+        batch = self._log._columns(self._taken, end, run_id)
         if batch is None:
             batch = EventColumns.from_rows(
                 row for row in self._log.rows(self._taken, end) if row[1] == run_id
