@@ -124,23 +124,30 @@ class TaskRunner:
         if started >= run.deadline:
             self._workers.start_all(nursery, nodes)  # they refuse to start
             return
+        self._admit_first(nursery, nodes, started)
+
+    def _admit_first(self, nursery: trio.Nursery, nodes: list[int], started: float) -> None:
+        """Record the starts of ``nodes``' first attempts; run them once those are durable.
+
+        The starts go into the audit log as :meth:`AuditLog.record_fields` would
+        put them there without a sink (inlined, as in :meth:`run_node`: a
+        durable run's hot path), all with one clock reading.
+        """
+        run = self.run
+        audit = run.audit
         ids = run.dag.ids
-        if len(nodes) == 1:
-            node = nodes[0]
-            audit._pending.append(ids[node])
-            audit._marks.append(self.started_shape)
-            audit._times.extend((started, time.time(), NO_DURATION))
-            run.admitted[node] = (started, 1, False)
-            self._gated.append(node)
-        else:
-            count = len(nodes)
-            audit._pending.extend([ids[node] for node in nodes])
-            audit._marks.extend([self.started_shape] * count)
-            audit._times.extend((started, time.time(), NO_DURATION) * count)
-            run.admitted.update(dict.fromkeys(nodes, (started, 1, False)))
-            self._gated.extend(nodes)
+        count = len(nodes)
+        audit._pending.extend([ids[node] for node in nodes])
+        audit._marks.extend([self.started_shape] * count)
+        audit._times.extend((started, time.time(), NO_DURATION) * count)
+        run.admitted.update(dict.fromkeys(nodes, (started, 1, False)))
         for follower in audit.followers:
             follower()
+        self._gate(nursery, nodes)
+
+    def _gate(self, nursery: trio.Nursery, nodes: list[int]) -> None:
+        """Hold ``nodes`` (their starts recorded) for :meth:`_release`, started if need be."""
+        self._gated.extend(nodes)
         if not self._releasing:
             self._releasing = True
             nursery.start_soon(self._release, nursery, name="trioforge: durable starts")
@@ -177,30 +184,13 @@ class TaskRunner:
             return
         task_id = run.dag.ids[node]
         attempt = run.attempt_base.get(task_id, 0) + 1
-        audit = run.audit
-        if attempt == 1 and not audit.sinks:
-            # AuditLog.record_fields, inlined as in run_node (a durable run's hot path).
-            audit._pending.append(task_id)
-            audit._marks.append(self.started_shape)
-            audit._times.extend((started, time.time(), NO_DURATION))
-            for follower in audit.followers:
-                follower()
-        else:
-            fields = (
-                _STARTED,
-                run.workflow_id,
-                started,
-                time.time(),
-                task_id,
-                self.layer,
-                attempt,
-            )
-            audit.record_fields((*fields, None, None, None))
+        if attempt == 1 and not run.audit.sinks:
+            self._admit_first(nursery, [node], started)
+            return
+        fields = (_STARTED, run.workflow_id, started, time.time(), task_id, self.layer, attempt)
+        run.audit.record_fields((*fields, None, None, None))
         run.admitted[node] = (started, attempt, False)
-        self._gated.append(node)
-        if not self._releasing:
-            self._releasing = True
-            nursery.start_soon(self._release, nursery, name="trioforge: durable starts")
+        self._gate(nursery, [node])
 
     async def _release(self, nursery: trio.Nursery) -> None:
         """Spawn the tasks :meth:`spawn` recorded, a batch at a time, once their starts commit."""

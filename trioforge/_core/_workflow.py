@@ -167,24 +167,13 @@ class Workflow:
 
     def dependencies_of(self, task_id: str) -> list[str]:
         """The ids ``task_id`` depends on directly, without duplicates."""
-        deps = self[task_id].depends_on
-        extra = self._extra_deps.get(task_id)
-        if extra:
-            return list(dict.fromkeys([*deps, *extra]))
-        return list(deps) if len(deps) < 2 else list(dict.fromkeys(deps))
+        return _unique(self[task_id].depends_on, self._extra_deps.get(task_id))
 
     def _dependency_lists(self) -> Iterator[tuple[str, WorkflowTask, list[str]]]:
         """``(id, task, dependencies_of(id))`` for every task, in order, in one pass."""
         extra = self._extra_deps
         for task_id, task in self._tasks.items():
-            deps = task.depends_on
-            more = extra.get(task_id) if extra else None
-            if more:
-                yield task_id, task, list(dict.fromkeys([*deps, *more]))
-            elif len(deps) < 2:
-                yield task_id, task, list(deps)
-            else:
-                yield task_id, task, list(dict.fromkeys(deps))
+            yield task_id, task, _unique(task.depends_on, extra.get(task_id) if extra else None)
 
     def _compile(self) -> Dag:
         """Check the workflow and return its compiled graph (cached until the next edit).
@@ -246,3 +235,10 @@ class Workflow:
         dag = self._compile()
         path, total = dag.critical_path(self.estimates())
         return [dag.ids[i] for i in path], total
+
+
+def _unique(deps: Sequence[str], more: Sequence[str] | None) -> list[str]:
+    """``deps`` then ``more``, each id once, in order."""
+    if more:
+        return list(dict.fromkeys([*deps, *more]))
+    return list(deps) if len(deps) < 2 else list(dict.fromkeys(deps))
