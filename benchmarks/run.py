@@ -27,6 +27,7 @@ import argparse
 import gc
 import json
 import math
+import random
 import statistics
 import subprocess
 import sys
@@ -95,7 +96,7 @@ QUICK = Config(
 )
 FULL = Config(
     "full",
-    repeats_noop=7,
+    repeats_noop=15,
     repeats_sleep=5,
     repeats_virtual=2,
     layering_tasks=1_000_000,
@@ -144,7 +145,12 @@ def measure(
     virtual: bool = False,
     warmup: bool = False,
 ) -> dict[str, list[Measurement]]:
-    """Run every entry ``repeats`` times, round-robin (rotating the order each round).
+    """Run every entry ``repeats`` times, round-robin, in a new shuffled order each round.
+
+    Shuffled (seeded, so a rerun takes the same turns) rather than rotated: with a
+    rotation every runner always follows the same one, and a runner that leaves the
+    allocator or the caches in a bad state (Dask's 10,000-task graphs do) would
+    always weigh on the same neighbour.
 
     Each run is a fresh event loop; ``gc.collect()`` runs before each one and
     the collector stays enabled with default thresholds for every runner;
@@ -161,8 +167,8 @@ def measure(
     track = graph.durations is not None and not virtual
     actual = runners.actual_durations(graph)
     for r in range(repeats):
-        k = r % len(prepared)
-        for name, once in prepared[k:] + prepared[:k]:
+        turns = random.Random(f"round {r}").sample(prepared, len(prepared))
+        for name, once in turns:
             actual[:] = [math.nan] * len(graph)
             gc.collect()
             with userpath.GC as timer:

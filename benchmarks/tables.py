@@ -413,8 +413,8 @@ METHOD = """\
   {repeats_virtual} in virtual time, {scale_repeats} per runner at 100,000 tasks,
   {million_repeats} at 1,000,000, {durable_repeats} for the durable library runs and
   {cli_repeats} per command-line variant. Every figure is a median; runners take turns
-  (round-robin, rotating the order every round), so ratios come from the same run and
-  background load spreads over all of them.
+  (round-robin, in a new seeded random order every round, so no runner always follows the
+  same one), so ratios come from the same run and background load spreads over all of them.
 * *wall* is the whole `trio.run` / `asyncio.run` / `anyio.run` / `dask.get` call (loop start
   and stop included for everybody); per task is wall / tasks. *makespan* is measured inside
   the loop from before the runner's build / preparation to its last task's end (in virtual

@@ -96,3 +96,37 @@ def test_checking_a_plain_function_gives_it_no_dict() -> None:
     # A created __dict__ shows up as an empty dict among the function's referents.
     created = [ref for ref in gc.get_referents(fresh) if type(ref) is dict and not ref]
     assert not created
+
+
+def _closures(count: int) -> list[Callable[..., Any]]:
+    """``count`` new functions made by one ``async def`` in a loop: one shared code object."""
+    made = []
+    for _ in range(count):
+
+        async def body(ctx):  # type: ignore[no-untyped-def]
+            return None
+
+        made.append(body)
+    return made
+
+
+def test_closures_sharing_a_code_object_are_each_checked() -> None:
+    """The check remembers the last plain code object it accepted, never a function's own marks.
+
+    Closures of one loop share a code object, so a later closure is answered
+    from it; one that was given a signature of its own (``__signature__``,
+    ``functools.wraps``) is still one inspect has to read, and Task() refuses
+    it when that signature cannot take the context.
+    """
+    plain, signed, wrapped, again = _closures(4)
+    assert plain.__code__ is signed.__code__ is wrapped.__code__ is again.__code__
+    assert _plain_takes_one(plain, True) is True
+    signed.__signature__ = inspect.signature(two)  # type: ignore[attr-defined]
+    functools.update_wrapper(wrapped, two)
+    assert _plain_takes_one(signed, True) is None
+    assert _plain_takes_one(wrapped, True) is None
+    for fn in (signed, wrapped):
+        with pytest.raises(TypeError, match="cannot take the context"):
+            tf.Task("t", fn)
+    assert _plain_takes_one(again, True) is True
+    assert _plain_takes_one(again, False) is True  # inspect's answer without the async test

@@ -164,7 +164,7 @@ class EventColumns(Sequence[AuditEvent]):
             else:
                 marks.append(-1)
                 items.append((kind, workflow_id, task_id, layer, attempt, error, detail))
-            times.extend((clock, wall, NO_DURATION if duration is None else duration))
+            times.fromlist([clock, wall, NO_DURATION if duration is None else duration])
         return cls(shapes, marks, items, times)
 
     def __len__(self) -> int:
@@ -426,7 +426,7 @@ class AuditLog:
         else:
             self._pending.append((kind, workflow_id, task_id, layer, attempt, error, detail))
             self._marks.append(-1)
-        self._times.extend((clock, wall, NO_DURATION if duration is None else duration))
+        self._times.fromlist([clock, wall, NO_DURATION if duration is None else duration])
         for follower in self.followers:
             follower()
 

@@ -20,7 +20,7 @@ never checkpoint cannot carry a run past its deadline or a cancel.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import NoReturn
 
 import trio
@@ -81,9 +81,17 @@ class TaskRunner:
         "completed_shape",
         "done",
         "layer",
+        "queue_all",
         "run",
         "started_shape",
     )
+
+    queue_all: Callable[[trio.Nursery, Iterable[int]], None]
+    """``queue_all(nursery, nodes)``: queue ``nodes`` for the workers, in order.
+
+    :meth:`spawn_all` without a store (nothing to record first): the workers'
+    own method, so a dataflow run pays no call of ours per finished task.
+    """
 
     def __init__(
         self,
@@ -101,10 +109,7 @@ class TaskRunner:
         self._gated: list[int] = []  # recorded starts waiting for their commit (spawn)
         self._releasing = False
         self._workers = Workers(self.run_node, self._abandon, run.dag.ids)
-
-    def queue_all(self, nursery: trio.Nursery, nodes: list[int]) -> None:
-        """Queue ``nodes`` for the workers, in order: :meth:`spawn_all` without a store."""
-        self._workers.start_all(nursery, nodes)
+        self.queue_all = self._workers.start_all
 
     def spawn_all(self, nursery: trio.Nursery, nodes: list[int]) -> None:
         """:meth:`spawn` each of ``nodes``, in order (in one go for first attempts)."""
@@ -139,7 +144,7 @@ class TaskRunner:
         count = len(nodes)
         audit._pending.extend([ids[node] for node in nodes])
         audit._marks.extend([self.started_shape] * count)
-        audit._times.extend((started, time.time(), NO_DURATION) * count)
+        audit._times.fromlist([started, time.time(), NO_DURATION] * count)
         run.admitted.update(dict.fromkeys(nodes, (started, 1, False)))
         for follower in audit.followers:
             follower()
@@ -279,7 +284,7 @@ class TaskRunner:
             else:
                 audit._pending.append(task_id)
                 audit._marks.append(self.started_shape)
-                audit._times.extend((started, time.time(), NO_DURATION))
+                audit._times.fromlist([started, time.time(), NO_DURATION])
         ctx = single_attempt_context(
             task_id, workflow_id, run.results, run.upstream, run.states, run.steps
         )
@@ -317,7 +322,7 @@ class TaskRunner:
         else:
             audit._pending.append(task_id)
             audit._marks.append(self.completed_shape)
-            audit._times.extend((ended, time.time(), ended - started))
+            audit._times.fromlist([ended, time.time(), ended - started])
             for follower in audit.followers:
                 follower()
         if self.done is not None:

@@ -106,7 +106,9 @@ def context_function(*, awaitable: bool = True, optional: bool = True) -> Rule:
 
 _CO_VARARGS = inspect.CO_VARARGS
 _CO_COROUTINE = inspect.CO_COROUTINE
-_SIGNATURE_HOOKS = ("__wrapped__", "__signature__", "_partialmethod", "__partialmethod__")
+#: The code object of the last async function found able to take one argument with no
+#: defaults: the closures of a loop share one, so each costs an identity test.
+_last_async_code: list[types.CodeType | None] = [None]
 
 
 def _plain_takes_one(value: object, awaitable: bool) -> bool | None:
@@ -121,14 +123,20 @@ def _plain_takes_one(value: object, awaitable: bool) -> bool | None:
         return None
     # What inspect.signature would follow instead of the code object. Looked up
     # by name: reading ``value.__dict__`` would give every function a dict.
-    for name in _SIGNATURE_HOOKS:
-        if hasattr(value, name):
-            return None
+    if (
+        hasattr(value, "__wrapped__")
+        or hasattr(value, "__signature__")
+        or hasattr(value, "_partialmethod")
+        or hasattr(value, "__partialmethod__")
+    ):
+        return None
     code = value.__code__
+    defaults = value.__defaults__
+    if code is _last_async_code[0] and defaults is None:
+        return True  # the same code with no defaults: the same answer (also when not awaitable)
     if awaitable and not code.co_flags & _CO_COROUTINE:
         return False
     positional = code.co_argcount
-    defaults = value.__defaults__
     required = positional - (len(defaults) if defaults else 0)
     if required > 1 or (positional == 0 and not code.co_flags & _CO_VARARGS):
         return False
@@ -137,6 +145,8 @@ def _plain_takes_one(value: object, awaitable: bool) -> bool | None:
         given = value.__kwdefaults__ or {}
         if any(name not in given for name in names):
             return False
+    elif awaitable and defaults is None and code.co_flags & _CO_COROUTINE:
+        _last_async_code[0] = code
     return True
 
 
