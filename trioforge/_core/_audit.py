@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableSequence, Sequence
 from math import isnan, nan
 from typing import IO, Any, Protocol, overload, runtime_checkable
 
@@ -73,6 +73,34 @@ Shape = tuple[str, str, int | None, int | None]
 def _shaped(task_id: Any, error: Any, detail: Any) -> bool:
     """Whether an event with these values is kept as a shape and its task id."""
     return error is None and detail is None and task_id is not None
+
+
+def _number(key: Shape, shapes: list[Shape], numbers: dict[Shape, int]) -> int:
+    """The number of shape ``key`` in ``shapes`` (``numbers`` indexes it), added if new."""
+    number = numbers.get(key)
+    if number is None:
+        number = numbers[key] = len(shapes)
+        shapes.append(key)
+    return number
+
+
+def _add_row(
+    row: Row | tuple[Any, ...],
+    shapes: list[Shape],
+    numbers: dict[Shape, int],
+    marks: MutableSequence[int],
+    items: list[Any],
+    times: array[float],
+) -> None:
+    """Append one event given as a :data:`Row` to columns (the log's buffers, or a batch's)."""
+    kind, workflow_id, clock, wall, task_id, layer, attempt, duration, error, detail = row
+    if _shaped(task_id, error, detail):
+        marks.append(_number((kind, workflow_id, layer, attempt), shapes, numbers))
+        items.append(task_id)
+    else:
+        marks.append(-1)
+        items.append((kind, workflow_id, task_id, layer, attempt, error, detail))
+    times.fromlist([clock, wall, NO_DURATION if duration is None else duration])
 
 
 def row_of(shape: Shape | None, item: Any, clock: float, wall: float, duration: float) -> Row:
@@ -141,30 +169,8 @@ class EventColumns(Sequence[AuditEvent]):
         marks: list[int] = []
         items: list[Any] = []
         times: array[float] = array("d")
-        for (
-            kind,
-            workflow_id,
-            clock,
-            wall,
-            task_id,
-            layer,
-            attempt,
-            duration,
-            error,
-            detail,
-        ) in rows:
-            if _shaped(task_id, error, detail):
-                key = (kind, workflow_id, layer, attempt)
-                number = numbers.get(key)
-                if number is None:
-                    number = numbers[key] = len(shapes)
-                    shapes.append(key)
-                marks.append(number)
-                items.append(task_id)
-            else:
-                marks.append(-1)
-                items.append((kind, workflow_id, task_id, layer, attempt, error, detail))
-            times.fromlist([clock, wall, NO_DURATION if duration is None else duration])
+        for row in rows:
+            _add_row(row, shapes, numbers, marks, items, times)
         return cls(shapes, marks, items, times)
 
     def __len__(self) -> int:
@@ -328,12 +334,7 @@ class AuditLog:
 
     def shape(self, kind: str, workflow_id: str, layer: int | None, attempt: int | None) -> int:
         """The number of the shape of events with these values and no error or detail."""
-        key = (kind, workflow_id, layer, attempt)
-        number = self._shape_numbers.get(key)
-        if number is None:
-            number = self._shape_numbers[key] = len(self._shapes)
-            self._shapes.append(key)
-        return number
+        return _number((kind, workflow_id, layer, attempt), self._shapes, self._shape_numbers)
 
     @property
     def events(self) -> list[AuditEvent]:
@@ -419,14 +420,9 @@ class AuditLog:
             return
         if len(fields) != FIELDS:
             raise ValueError(f"an event has {FIELDS} fields, got {len(fields)}")
-        kind, workflow_id, clock, wall, task_id, layer, attempt, duration, error, detail = fields
-        if error is None and detail is None and task_id is not None:  # _shaped, inlined
-            self._pending.append(task_id)
-            self._marks.append(self.shape(kind, workflow_id, layer, attempt))
-        else:
-            self._pending.append((kind, workflow_id, task_id, layer, attempt, error, detail))
-            self._marks.append(-1)
-        self._times.fromlist([clock, wall, NO_DURATION if duration is None else duration])
+        _add_row(
+            fields, self._shapes, self._shape_numbers, self._marks, self._pending, self._times
+        )
         for follower in self.followers:
             follower()
 
