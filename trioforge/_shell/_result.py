@@ -95,4 +95,29 @@ class ShellResult:
         )
 
 
-register_result_type("ShellResult", ShellResult)
+_PATH = type(Path())  # what from_json makes of a stored log path (PosixPath here)
+
+
+def _restores(result: ShellResult) -> bool:
+    """Whether ``result`` comes back equal from its JSON, by its fields' types alone.
+
+    True when every field has the very type :meth:`ShellResult.from_json`
+    gives back (JSON's ``str``, ``int``, ``float`` and ``bool``, a ``dict``
+    of strings, a concrete :class:`~pathlib.Path`, already normalized): the
+    run store then need not decode the result again to know. A float that
+    JSON cannot hold (NaN, infinity) never gets here: encoding it fails first.
+    """
+    outputs = result.outputs
+    return (
+        type(result.task_id) is str
+        and type(result.returncode) is int
+        and type(result.duration) is float
+        and type(result.attempt) is int
+        and type(result.fallback) is bool
+        and type(result.log_path) is _PATH
+        and type(outputs) is dict
+        and all(type(key) is str and type(value) is str for key, value in outputs.items())
+    )
+
+
+register_result_type("ShellResult", ShellResult, restores=_restores)

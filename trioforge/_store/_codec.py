@@ -53,19 +53,34 @@ class JsonCodable(Protocol):
 # registers ShellResult when it is imported); the store imports none of them.
 _RESULT_TYPES: dict[str, type[Any]] = {}
 
+# For some of them, a cheap check that a value comes back equal from its JSON
+# (see register_result_type): True spares encode_result its round trip.
+_RESTORES: dict[type[Any], Callable[[Any], bool]] = {}
 
-def register_result_type(tag: str, cls: type[JsonCodable]) -> None:
+
+def register_result_type(
+    tag: str, cls: type[JsonCodable], *, restores: Callable[[Any], bool] | None = None
+) -> None:
     """Let the store keep results of type ``cls`` under ``tag``.
 
     ``cls`` needs ``to_json()`` and a ``from_json(data)`` classmethod that
     gives back an equal value. Registering the same class again is a no-op;
     another class under a taken tag is a ``ValueError``.
+
+    ``restores``, if given, is a cheap check (field types, say) of a value of
+    exactly ``cls`` whose True promises that the value comes back equal from
+    its JSON; :func:`encode_result` then skips decoding the JSON again to
+    compare (a shell task's result, by the thousand, on a durable run's
+    commit path). False promises nothing: the round trip decides, so the
+    answer never depends on the check, only the cost.
     """
     if not callable(getattr(cls, "from_json", None)):
         raise TypeError(f"{cls.__qualname__} needs a from_json() classmethod to be stored")
     known = _RESULT_TYPES.setdefault(tag, cls)
     if known is not cls:
         raise ValueError(f"result tag {tag!r} is taken by {known.__qualname__}")
+    if restores is not None:
+        _RESTORES[cls] = restores
 
 
 def _result_types() -> dict[str, type[Any]]:
@@ -226,6 +241,9 @@ def _encode(value: Any, decode: Callable[[str], Any]) -> tuple[str | None, bool]
         )
     except Exception:  # TypeError, ValueError, RecursionError, or a user object's own error
         return None, False
+    restores = _RESTORES.get(kind)
+    if restores is not None and restores(value):
+        return text, True  # JSON it is (dumps took it), and it comes back equal
     try:
         restorable = _same(decode(text), value)
     except Exception:
