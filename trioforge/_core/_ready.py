@@ -247,6 +247,24 @@ class ReadyQueue:
         """
         return heapq.heappop(self._heap)[1]
 
+    def pop_entry(self) -> tuple[float, int]:
+        """Remove and return the top ``(-priority, node)`` entry (see :meth:`pop`).
+
+        Entries compare as the queue orders them: the smaller comes first.
+
+        Raises:
+            IndexError: no node is ready.
+        """
+        return heapq.heappop(self._heap)
+
+    def peek_entry(self) -> tuple[float, int]:
+        """The top ``(-priority, node)`` entry, left in the queue.
+
+        Raises:
+            IndexError: no node is ready.
+        """
+        return self._heap[0]
+
     def pop_fitting(
         self,
         fits: Callable[[int], bool],

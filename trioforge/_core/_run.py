@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Container
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import trio
@@ -26,7 +26,26 @@ from ._task import Step, TaskContext, WorkflowTask
 from ._undo import UndoItem, step_label
 from ._upstream import RunUpstream, Upstream, WithSelf
 
-__all__ = ["Run"]
+__all__ = ["Run", "StartReserver"]
+
+
+class StartReserver(Protocol):
+    """A scheduler that can have the starts of the tasks next in line made durable ahead.
+
+    Durable runs with a slot limit: the run store's recorder asks
+    :meth:`reserve` for the tasks to reserve with each commit it makes, and
+    calls :meth:`confirm` once that commit is durable; a reserved task may
+    then start without waiting for a commit of its own start (see
+    ``_Bounded`` in ``_schedulers``).
+    """
+
+    def reserve(self) -> dict[str, int]:
+        """The tasks to reserve with the commit being made, as ``task_id: attempt``."""
+        ...
+
+    def confirm(self) -> None:
+        """The commit that carried the last :meth:`reserve` is durable."""
+        ...
 
 
 @attrs.define(eq=False)
@@ -77,6 +96,9 @@ class Run:
     and committed before spawning them, as ``node: (started, attempt, recheck)``;
     ``recheck``: that commit failed, so the attempt meets the error at its own
     checkpoint."""
+    reserver: StartReserver | None = None
+    """Durable runs with a slot limit: the scheduler running now, whose next starts
+    the run store's commits reserve (:meth:`reserve_starts`); None: no reservations."""
 
     @upstream.default
     def _upstream_default(self) -> RunUpstream:
@@ -87,6 +109,16 @@ class Run:
         self.plain = (
             self.task_timeout is None and self.default_retries == 0 and not self.attempt_base
         )
+
+    def reserve_starts(self) -> dict[str, int]:
+        """Starts to reserve with the commit being made (see :class:`StartReserver`)."""
+        reserver = self.reserver
+        return {} if reserver is None else reserver.reserve()
+
+    def confirm_reserved(self) -> None:
+        """The commit that carried the last :meth:`reserve_starts` is durable."""
+        if self.reserver is not None:
+            self.reserver.confirm()
 
     def emit(
         self,

@@ -75,6 +75,7 @@ class TaskRunner:
     """
 
     __slots__ = (
+        "_again",
         "_gated",
         "_releasing",
         "_workers",
@@ -108,6 +109,7 @@ class TaskRunner:
         self.completed_shape = run.audit.shape(_COMPLETED, run.workflow_id, layer, 1)
         self._gated: list[int] = []  # recorded starts waiting for their commit (spawn)
         self._releasing = False
+        self._again = False  # _release: commit once more, though it has no task to start
         self._workers = Workers(self.run_node, self._abandon, run.dag.ids)
         self.queue_all = self._workers.start_all
 
@@ -151,8 +153,12 @@ class TaskRunner:
         self._gate(nursery, nodes)
 
     def _gate(self, nursery: trio.Nursery, nodes: list[int]) -> None:
-        """Hold ``nodes`` (their starts recorded) for :meth:`_release`, started if need be."""
+        """Hold ``nodes`` (their starts recorded) for :meth:`_release`, started if need be.
+
+        With no node: have :meth:`_release` commit what is recorded, soon.
+        """
         self._gated.extend(nodes)
+        self._again = True
         if not self._releasing:
             self._releasing = True
             nursery.start_soon(self._release, nursery, name="trioforge: durable starts")
@@ -170,8 +176,9 @@ class TaskRunner:
     def spawn(self, nursery: trio.Nursery, node: int) -> None:
         """Start ``node``'s task: at once, or (durable runs) once its start is durable.
 
-        In a durable run every attempt's start is committed before its body
-        runs. Rather than spawn each task to wait for that commit (a parked
+        In a durable run every attempt's start is committed (or reserved: see
+        :meth:`start_reserved`) before its body runs. Rather than spawn each
+        task to wait for that commit (a parked
         trio task per task, all alive at once in a wide graph, each woken
         separately), the start of the first attempt is recorded here and the
         tasks spawned together once the group commit holding their starts
@@ -197,6 +204,36 @@ class TaskRunner:
         run.admitted[node] = (started, attempt, False)
         self._gate(nursery, [node])
 
+    def start_reserved(self, nursery: trio.Nursery, node: int, attempt: int) -> None:
+        """Start ``node``'s ``attempt`` at once: a durable commit reserved its start.
+
+        A scheduler with a slot limit has the run store reserve the starts of
+        the tasks next in line with the commits it makes anyway (see
+        ``_Bounded``), so a reserved task need not wait for a commit of its
+        own start when a slot frees: its start is recorded here (and committed
+        with the next commit, which :meth:`_release` makes soon, reserving the
+        next tasks) and it runs at once. After a crash, a reservation that no
+        recorded start followed counts as a started attempt (the run store's
+        fold), so the guarantee stays: an attempt that may have run is known.
+        """
+        run = self.run
+        started = run.clock.current_time()
+        if run.halted is not None or started >= run.deadline:
+            self._workers.start(nursery, node)  # it refuses to start
+            return
+        fields = (_STARTED, run.workflow_id, started, time.time(), run.dag.ids[node], self.layer)
+        run.audit.record_fields((*fields, attempt, None, None, None))
+        run.admitted[node] = (started, attempt, False)
+        self._workers.start(nursery, node)
+
+    def commit_soon(self, nursery: trio.Nursery) -> None:
+        """Have what is recorded committed soon, though no task waits for it.
+
+        A scheduler that reserves starts asks for it when few are left: the
+        commit records the reserved starts made since, and reserves more.
+        """
+        self._gate(nursery, [])
+
     async def _release(self, nursery: trio.Nursery) -> None:
         """Spawn the tasks :meth:`spawn` recorded, a batch at a time, once their starts commit."""
         run = self.run
@@ -205,8 +242,9 @@ class TaskRunner:
         admitted = run.admitted
         batch: list[int] = []
         try:
-            while True:  # spawn() starts this with one task recorded at least
+            while True:  # _gate() starts this with a task recorded, or a commit wanted
                 batch, self._gated = self._gated, []
+                self._again = False
                 try:
                     await checkpoint()
                 except Exception:
@@ -220,7 +258,7 @@ class TaskRunner:
                 # A cancel point of our own (the recorder's may raise instead), which
                 # also lets the tasks just spawned record their dependents' starts.
                 await trio.lowlevel.checkpoint()
-                if not self._gated:
+                if not self._gated and not self._again:
                     return
         except BaseException as exc:
             if is_cancellation(exc):

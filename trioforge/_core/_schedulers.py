@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextvars
 import enum
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Literal
@@ -150,6 +151,7 @@ async def run_layers(
                     bounded.fill()
             status = "failed" if len(run.failures) > failed_before else "completed"
         finally:
+            run.reserver = None  # a layer's _Bounded reserves only while its layer runs
             run.emit(EventType.LAYER_COMPLETED, layer=layer_index, detail=status)
         if len(run.failures) > failed_before:
             if policy is FailurePolicy.FAIL_FAST:
@@ -176,14 +178,17 @@ async def run_dataflow(
     """Start each task the moment its last dependency succeeds."""
     queue = _queue(run, priorities)
     ready = queue.restore(run.restored) if run.restored else queue.roots()
-    async with trio.open_nursery() as nursery:
-        if limiter is None:
-            _Unbounded(run, queue, policy, nursery).start_all(ready)
-        else:
-            bounded = _Bounded(run, queue, policy, nursery, limiter)
-            for node in ready:
-                queue.push(node)
-            bounded.fill()
+    try:
+        async with trio.open_nursery() as nursery:
+            if limiter is None:
+                _Unbounded(run, queue, policy, nursery).start_all(ready)
+            else:
+                bounded = _Bounded(run, queue, policy, nursery, limiter)
+                for node in ready:
+                    queue.push(node)
+                bounded.fill()
+    finally:
+        run.reserver = None  # the commits after the run reserve nothing
 
 
 class _Unbounded:
@@ -272,9 +277,27 @@ class _Bounded(_Started):
     A task's slot is released in :meth:`done`; a cancelled task keeps its
     slot, which only happens when the whole run (and its limiter) is being
     torn down.
+
+    Durable runs: each task's start must be durable before it runs, and a
+    task that waits for its own commit when a slot frees keeps that slot
+    idle meanwhile (with a slot per core, a shell task's commit would be a
+    good part of its cycle). So each commit also *reserves* the starts of
+    the tasks next in line (:meth:`reserve`, called by the run store's
+    recorder; as many as there are slots, taken out of the heap into
+    ``front``); once it is durable (:meth:`confirm`) such a task starts the
+    moment a slot frees (:meth:`TaskRunner.start_reserved`), and the commit
+    that records its start reserves the next ones. Priority order is kept:
+    :meth:`fill` takes the better of ``front``'s first and the heap's top.
     """
 
-    __slots__ = ("limiter", "runner")
+    __slots__ = ("ahead", "front", "limiter", "pending", "runner")
+
+    #: How many starts are kept reserved, per slot: with more than one per slot, a
+    #: commit (asked for when fewer than one per slot are left) serves several
+    #: starts, and the reserved tasks start while it is being made.
+    RESERVE_PER_SLOT = 4
+    #: ... and at most this many.
+    RESERVE = 64
 
     def __init__(
         self,
@@ -290,16 +313,64 @@ class _Bounded(_Started):
         self.limiter = limiter
         self.runner = TaskRunner(run, layer=layer, done=self.done)
         self.run_node = self.runner.run_node
+        self.front: deque[tuple[float, int]] = deque()  # heap entries taken to reserve
+        self.pending: dict[int, int] = {}  # reserved by the commit in flight: node -> attempt
+        self.ahead: dict[int, int] = {}  # reserved by a durable commit: node -> attempt
+        if run.checkpoint is not None:
+            run.reserver = self  # until its nursery ends (run_dataflow, run_layers)
 
     def fill(self) -> None:
         """Start ready tasks, highest priority first, while slots are free."""
         queue = self.queue
+        front = self.front
         limiter = self.limiter
         spawn = self.runner.spawn  # a task keeps its slot while its start is committed
-        while queue and not self.stopped and limiter.available_tokens >= 1:
-            node = queue.pop()
+        while not self.stopped and limiter.available_tokens >= 1:
+            if front and (not queue or front[0] <= queue.peek_entry()):
+                node = front.popleft()[1]
+                self.pending.pop(node, None)
+                attempt = self.ahead.pop(node, 0)
+            elif queue:
+                node = queue.pop()
+                attempt = 0
+            else:
+                return
             limiter.acquire_on_behalf_of_nowait(node)
-            spawn(self.nursery, node)
+            if attempt:
+                self.runner.start_reserved(self.nursery, node, attempt)
+                if len(self.ahead) < limiter.total_tokens and not self.pending:
+                    # Reserve more in time (unless the commit in flight does).
+                    self.runner.commit_soon(self.nursery)
+            else:
+                spawn(self.nursery, node)
+
+    def reserve(self) -> dict[str, int]:
+        """Reserve the starts of the tasks next in line, for the commit being made.
+
+        Returns them as ``task_id: attempt``; they become startable at once
+        when :meth:`confirm` says that commit is durable.
+        """
+        front = self.front
+        queue = self.queue
+        self.pending = pending = {}
+        if self.stopped or self.run.halted is not None:
+            return {}
+        room = min(self.limiter.total_tokens * self.RESERVE_PER_SLOT, self.RESERVE) - len(front)
+        reserved: dict[str, int] = {}
+        ids = self.ids
+        base = self.run.attempt_base
+        while room > 0 and queue:
+            entry = queue.pop_entry()
+            front.append(entry)
+            task_id = ids[entry[1]]
+            reserved[task_id] = pending[entry[1]] = base.get(task_id, 0) + 1
+            room -= 1
+        return reserved
+
+    def confirm(self) -> None:
+        """The commit that carried the last :meth:`reserve` is durable."""
+        self.ahead.update(self.pending)
+        self.pending = {}
 
     def done(self, node: int, succeeded: bool) -> None:
         self.limiter.release_on_behalf_of(node)

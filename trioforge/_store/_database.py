@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 from .._core import AuditEvent, EventColumns, EventType, fields_of
 from ._codec import encode_result
-from ._log import Decoded, RunFold, decode_chunk, encode_chunks, run_updates
+from ._log import Logged, RunFold, decode_chunk, decode_reserved, encode_chunks, run_updates
 from ._owner import holder_is_dead
 from ._records import (
     Lease,
@@ -299,6 +299,7 @@ class SQLiteDatabase:
         definition: Mapping[str, Any] | None = None,
         owner: str | None = None,
         now: float | None = None,
+        reserved: Mapping[str, int] | None = None,
     ) -> None:
         """Append ``events`` and apply them to the run's rows, in one durable transaction.
 
@@ -307,10 +308,14 @@ class SQLiteDatabase:
         the fencing token: the commit is refused (nothing is written) unless
         ``owner`` holds the run's lease, checked inside the transaction.
 
+        ``reserved``: the starts the commit reserves (see ``RunStore.commit``).
+
         Raises:
             LeaseLostError: ``owner`` no longer holds the run's lease.
         """
-        run_steps(self.commit_steps(run_id, events, results, states, definition, owner, now))
+        run_steps(
+            self.commit_steps(run_id, events, results, states, definition, owner, now, reserved)
+        )
 
     def commit_steps(
         self,
@@ -321,6 +326,7 @@ class SQLiteDatabase:
         definition: Mapping[str, Any] | None = None,
         owner: str | None = None,
         now: float | None = None,
+        reserved: Mapping[str, int] | None = None,
     ) -> Generator[None, None, None]:
         """:meth:`commit`, in one transaction, a ``log`` row of at most 256 events per step.
 
@@ -342,16 +348,19 @@ class SQLiteDatabase:
                 raise LeaseLostError(run_id, None, None, lost_by=owner)
             if definition is not None:
                 _replace_definition(conn, run_id, definition)
-            first = True
-            for chunk in encode_chunks(batch, encoded, states):
-                if not first:
-                    yield
-                first = False
-                conn.execute(
-                    "INSERT INTO log (run_id, events, times, results, states) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (run_id, *chunk),
-                )
+            insert = (
+                "INSERT INTO log (run_id, events, times, results, states, reserved) "
+                "VALUES (?, ?, ?, ?, ?, ?)"
+            )
+            chunks = encode_chunks(batch, encoded, states)
+            chunk = next(chunks)  # one at least
+            for following in chunks:
+                conn.execute(insert, (run_id, *chunk, None))
+                yield
+                chunk = following
+            # The reservations come after the commit's events: on its last row.
+            ahead = json.dumps(dict(reserved), separators=(",", ":")) if reserved else None
+            conn.execute(insert, (run_id, *chunk, ahead))
             for status, finished_at in run_updates(batch):
                 conn.execute(
                     "UPDATE runs SET status = ?, finished_at = ? WHERE id = ?",
@@ -381,15 +390,17 @@ class SQLiteDatabase:
                 yield
         return StoredRun(record, fold.records())
 
-    def _log(self, conn: sqlite3.Connection, run_id: str) -> Iterator[Decoded]:
+    def _log(self, conn: sqlite3.Connection, run_id: str) -> Iterator[Logged]:
         """The run's log rows, decoded and checked, oldest first (at most 256 events each)."""
         cursor = conn.execute(
-            "SELECT seq, events, times, results, states FROM log WHERE run_id = ? ORDER BY seq",
+            "SELECT seq, events, times, results, states, reserved FROM log "
+            "WHERE run_id = ? ORDER BY seq",
             (run_id,),
         )
-        for seq, events, times, results, states in cursor:
+        for seq, events, times, results, states, reserved in cursor:
             where = f"the run store {self.path}, run {run_id!r}, log row {seq}"
-            yield decode_chunk(events, times, results, states, where)
+            rows, done, kept = decode_chunk(events, times, results, states, where)
+            yield rows, done, kept, decode_reserved(reserved, where)
 
     def load_events(self, run_id: str) -> list[AuditEvent]:
         """Every event of the run, oldest first."""
@@ -400,7 +411,7 @@ class SQLiteDatabase:
         with self._transaction("DEFERRED") as conn:
             self._require_run(conn, run_id)
             events: list[AuditEvent] = []
-            for rows, _, _ in self._log(conn, run_id):
+            for rows, *_ in self._log(conn, run_id):
                 events.extend(AuditEvent(EventType(r[0]), *r[1:]) for r in rows)
                 yield
         return events

@@ -10,6 +10,8 @@ wraps it. :func:`recording` creates nothing by itself: the caller has created
   buffered for the store (read back from the log, no object per event), and
   installs ``run.checkpoint``: every attempt's start is committed before its
   body runs (the task runner's spawn gate, or the attempt's own checkpoint),
+  or reserved by an earlier commit (a slot-limited scheduler has each commit
+  reserve the next tasks' starts: ``run.reserve_starts``),
   and a commit holds every event recorded before it, so a completion is
   durable before anything that depends on it runs. Tasks that complete in the
   same scheduler tick share one commit with the starts of the dependents they
@@ -338,6 +340,8 @@ async def recording(
         owner=owner,
         on_lost=on_lost,
         log=run.audit,
+        reserve=run.reserve_starts,
+        confirm=run.confirm_reserved,
     )
     run.checkpoint = recorder.flush
     try:

@@ -1,7 +1,7 @@
 """A run's log in the SQLite store: its events in chunks, and the fold that turns them into rows.
 
-The store keeps each run as the list of its events (schema version 3, the
-``log`` table). A commit appends its events as a few rows of at most
+The store keeps each run as the list of its events (the ``log`` table,
+schema version 3 and later). A commit appends its events as a few rows of at most
 :data:`CHUNK` events each, written the way the audit log keeps them in
 memory (:class:`~trioforge._core.EventColumns`), so that writing a batch
 makes no object per event:
@@ -22,6 +22,9 @@ makes no object per event:
 ``states``
     JSON ``{task_id: [ctx_state_json, restorable]}``, on the commit's last
     row (NULL: none).
+``reserved`` (schema version 4)
+    JSON ``{task_id: attempt}``, on the commit's last row: the starts the
+    commit reserved (see ``RunStore.commit``; NULL: none).
 
 Writing a task's row per event instead (version 2) cost SQLite about 5 us per
 row and per update: a 10,000-task run paid 10,000 inserts at its start and
@@ -30,8 +33,13 @@ itself cost. A chunk row costs one insert for 256 events.
 
 Where each task stands (:class:`~trioforge.store.TaskRecord`) is a fold of
 the events, in order, done when a run is loaded (:class:`RunFold`): the same
-rules the rows followed when they were written. A run's status and end time
-are kept in its ``runs`` row, updated by the commits that hold a
+rules the rows followed when they were written. A reserved start (schema
+version 4) counts in its task's attempts, as an attempt that may have begun,
+unless a ``TaskStarted`` of that attempt (or a later one) follows it or the
+run ends first; a ``WorkflowStarted`` after it (a resume) or the end of the
+log while the run has not ended (a crash, or a run still going) counts it.
+The task's state stays what its events say. A run's status and end time are
+kept in its ``runs`` row, updated by the commits that hold a
 ``WorkflowStarted`` or a run-ending event (:func:`run_updates`).
 
 A store file is input: :func:`decode_chunk` checks every value it reads and
@@ -42,6 +50,7 @@ for anything that is not what this module writes; nothing read is ever run.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from array import array
 from collections.abc import Iterable, Iterator, Mapping
@@ -55,8 +64,10 @@ __all__ = [
     "RUN_ENDS",
     "Chunk",
     "Decoded",
+    "Logged",
     "RunFold",
     "decode_chunk",
+    "decode_reserved",
     "encode_chunks",
     "run_updates",
 ]
@@ -87,6 +98,13 @@ _SWAP = sys.byteorder != "little"  # the times are stored little-endian
 Row = tuple[Any, ...]
 #: One ``log`` row decoded: ``(events as field tuples, results, states)``.
 Decoded = tuple[list[Row], dict[str, tuple[str | None, bool]], dict[str, tuple[str | None, bool]]]
+#: One ``log`` row as the store reads it: :data:`Decoded` and its reserved starts.
+Logged = tuple[
+    list[Row],
+    dict[str, tuple[str | None, bool]],
+    dict[str, tuple[str | None, bool]],
+    dict[str, int],
+]
 
 # A task's fields while folding, by position (a list per task: cheap to update).
 (
@@ -211,6 +229,27 @@ def _check_pairs(text: object, where: str, name: str) -> dict[str, tuple[str | N
     return out
 
 
+def decode_reserved(text: object, where: str) -> dict[str, int]:
+    """A ``log`` row's reserved starts (``task_id: attempt``), checked; ``{}`` for NULL.
+
+    Raises:
+        StoreContentError: the value is not what a commit writes.
+    """
+    if text is None:
+        return {}
+    if type(text) is not str:
+        raise _bad(where, "its reserved starts are not text")
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise _bad(where, f"its reserved starts are not JSON ({exc})") from None
+    if type(value) is not dict or not all(
+        type(attempt) is int and attempt >= 1 for attempt in value.values()
+    ):
+        raise _bad(where, "its reserved starts are not a JSON object of attempts (1, 2, ...)")
+    return value
+
+
 def decode_chunk(
     events: object, times: object, results: object, states: object, where: str
 ) -> Decoded:
@@ -269,22 +308,27 @@ class RunFold:
     def __init__(self, run_id: str, task_ids: Iterable[str]) -> None:
         self.run_id = run_id
         self._tasks: dict[str, list[Any]] = {tid: _new() for tid in task_ids}
+        self._reserved: dict[str, int] = {}  # reserved starts that no start followed yet
 
     def apply(
         self,
         rows: Iterable[Row],
         results: Mapping[str, tuple[str | None, bool]],
         states: Mapping[str, tuple[str | None, bool]],
+        reserved: Mapping[str, int] | None = None,
     ) -> None:
-        """Apply one chunk: its events in order, then its results and its states.
+        """Apply one chunk: its events in order, then its results, states and reservations.
 
         A completion clears the task's result; the chunk's results (the
         results of the completions it holds) set it again.
         """
         tasks = self._tasks
+        pending = self._reserved
         for row in rows:
             task_id = row[4]
             if task_id is None:
+                if pending:
+                    self._run_event(row[0])
                 continue
             task = tasks.get(task_id)
             if task is None:
@@ -295,6 +339,8 @@ class RunFold:
                 task[_ATTEMPTS] += 1
                 task[_STARTED_AT] = row[3]
                 task[_FINISHED_AT] = task[_DURATION] = None
+                if pending and pending.get(task_id, math.inf) <= (row[6] or 1):
+                    del pending[task_id]  # its start is recorded: no longer a guess
             elif kind == _COMPLETED:
                 task[_STATE] = "completed"
                 task[_FINISHED_AT] = row[3]
@@ -327,9 +373,35 @@ class RunFold:
                     task = tasks[task_id] = _new()
                 task[at] = text
                 task[at + 1] = restorable  # _RESULT_OK, _CTX_OK
+        if reserved:
+            pending.update(reserved)
+
+    def _run_event(self, kind: str) -> None:
+        """A run's own event while starts are reserved: a resume counts them, an end voids them."""
+        if kind == _RUN_STARTED:
+            self._count_reserved()  # a resume: they may have run before it
+        elif kind in RUN_ENDS:
+            self._reserved.clear()  # the run ended without starting them
+
+    def _count_reserved(self) -> None:
+        """Count each reserved start that no recorded start followed as an attempt.
+
+        Its task may have run (a reserved task starts before a commit records
+        its start), so its attempts count it, as if its start had been
+        recorded: a resume runs it again as a later attempt. Its state stays
+        what the events say (``pending``: no start of it is recorded).
+        """
+        tasks = self._tasks
+        for task_id, attempt in self._reserved.items():
+            task = tasks.get(task_id)
+            if task is None:
+                task = tasks[task_id] = _new()
+            task[_ATTEMPTS] = max(task[_ATTEMPTS], attempt)
+        self._reserved.clear()
 
     def records(self) -> dict[str, TaskRecord]:
-        """Every task's record, in order."""
+        """Every task's record, in order (reserved starts counted: :meth:`_count_reserved`)."""
+        self._count_reserved()
         run_id = self.run_id
         return {
             tid: TaskRecord(

@@ -41,6 +41,7 @@ class RunStore(Protocol):
         states: Mapping[str, tuple[str | None, bool]] | None = None,
         definition: Mapping[str, Any] | None = None,
         owner: str | None = None,
+        reserved: Mapping[str, int] | None = None,
     ) -> None:
         """Append ``events`` to the run, in one transaction; a load folds them into its tasks.
 
@@ -68,6 +69,16 @@ class RunStore(Protocol):
         holds the lease and writes nothing if not, so a driver whose lease
         was taken over (its heartbeat stalled) can never overwrite what the
         new driver records.
+
+        ``reserved`` (``task_id: attempt``) are starts reserved by this
+        commit, after its events: each such attempt may start before a
+        commit records its ``TaskStarted`` (a scheduler with a slot limit
+        starts the task next in line the moment a slot frees). A load counts
+        a reservation as a started attempt (``attempts``) unless a
+        ``TaskStarted`` of that attempt or a later one follows it, or the run
+        ended (a workflow ending event) after it without starting the task:
+        after a crash, an attempt that may have run is counted, as if its
+        start had been recorded.
 
         Raises:
             RunNotFoundError: the run is not in the store.

@@ -259,7 +259,9 @@ class TaskRecord:
         task_id: the task.
         state: ``pending``, ``running``, ``completed``, ``failed``, ``skipped`` or
             ``cancelled``.
-        attempts: how many attempts have started, across every process that drove the run.
+        attempts: how many attempts have started, across every process that drove the run
+            (counting an attempt whose start was reserved and may have begun before
+            a crash: see ``RunStore.commit``).
         started_at: when the latest attempt started (epoch seconds), or None.
         finished_at: when the latest attempt ended (epoch seconds), or None.
         error: ``"Type: message"`` of the latest failure, None once it completed.

@@ -51,6 +51,12 @@ task's completion, each stored ``ctx.state`` with the run's last row.
 ``definitions`` (``run_id``, ``definition``) takes the runs' definitions,
 and ``runs.definition`` is left empty: a definition of a large workflow is
 megabytes, and SQLite rewrites a whole row to update its status.
+
+Version 4
+---------
+``log`` gains ``reserved`` (JSON ``{task_id: attempt}`` or NULL): the starts a
+commit reserved, on its last row (see ``RunStore.commit``). Older rows have
+none.
 """
 
 from __future__ import annotations
@@ -216,6 +222,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "UPDATE runs SET definition = ''",
         ),
         _events_to_log,
+    ),
+    Migration(
+        4,
+        "log.reserved",
+        ("ALTER TABLE log ADD COLUMN reserved TEXT",),
     ),
 )
 

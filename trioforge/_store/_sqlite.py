@@ -257,6 +257,7 @@ class SQLiteRunStore:
         states: Mapping[str, tuple[str | None, bool]] | None = None,
         definition: Mapping[str, Any] | None = None,
         owner: str | None = None,
+        reserved: Mapping[str, int] | None = None,
     ) -> None:
         """See :meth:`RunStore.commit`.
 
@@ -279,8 +280,11 @@ class SQLiteRunStore:
         if definition is not None:
             validate_definition(definition)
         now = self._clock()
+        kept = dict(reserved) if reserved else None
         await self._write(
-            lambda db: db.commit_steps(run_id, batch, picked, encoded, definition, owner, now)
+            lambda db: db.commit_steps(
+                run_id, batch, picked, encoded, definition, owner, now, kept
+            )
         )
 
     async def load(self, run_id: str) -> StoredRun:

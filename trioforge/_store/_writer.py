@@ -102,6 +102,10 @@ class RunRecorder:
             that belongs to ``run_id``); None to be fed through :meth:`emit`
             instead (into a log of its own). A recorder that follows a log must
             be :meth:`detach`-ed from it when the run is over.
+        reserve: called as each commit's batch is taken: the starts to
+            reserve with it (``task_id: attempt``, see ``RunStore.commit``);
+            None to reserve none.
+        confirm: called once a commit that reserved starts is durable.
     """
 
     def __init__(
@@ -115,8 +119,12 @@ class RunRecorder:
         owner: str | None = None,
         on_lost: Callable[[LeaseLostError], None] | None = None,
         log: AuditLog | None = None,
+        reserve: Callable[[], Mapping[str, int]] | None = None,
+        confirm: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
+        self._reserve = reserve
+        self._confirm = confirm
         self.owner = owner
         self._on_lost = on_lost
         self._lost: LeaseLostError | None = None
@@ -270,6 +278,10 @@ class RunRecorder:
                 led = True
                 if batch:
                     states = self._encode_states(batch)
+                    reserved = None if self._reserve is None else self._reserve()
+                    # Passed only when there are some: a store that keeps no
+                    # reservations is never asked to.
+                    extra = {"reserved": reserved} if reserved else {}
                     try:
                         await self.store.commit(
                             self.run_id,
@@ -278,6 +290,7 @@ class RunRecorder:
                             states=states,
                             definition=self._definition,
                             owner=self.owner,
+                            **extra,
                         )
                     except LeaseLostError as exc:
                         self._lost = exc  # the loop in flush() stops the run
@@ -287,6 +300,8 @@ class RunRecorder:
                         return
                     self._definition = None
                     self.commits += 1
+                    if reserved and self._confirm is not None:
+                        self._confirm()
                 self._durable = end
             if scope.cancelled_caught:
                 self._broken = TimeoutError(
