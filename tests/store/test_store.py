@@ -311,6 +311,14 @@ def test_definition_hash_ignores_key_order_and_sees_changes() -> None:
     assert definition_hash(DIAMOND).startswith("sha256:")
 
 
+def test_a_definition_that_refers_to_itself_is_a_value_error() -> None:
+    """Encoding does not check each container for cycles; a cycle is still refused."""
+    looped: dict[str, Any] = {"name": "loop", "tasks": [{"id": "a", "depends_on": []}]}
+    looped["tasks"][0]["extra"] = looped
+    with pytest.raises(ValueError, match="refers to itself"):
+        definition_hash(looped)
+
+
 def test_definition_snapshot_of_a_workflow() -> None:
     """A Workflow's snapshot lists its tasks in order with dependencies and settings."""
     wf = tf.Workflow("build")

@@ -205,9 +205,12 @@ class EventColumns(Sequence[AuditEvent]):
     def positions_of(self, kind: str) -> list[tuple[int, str]]:
         """``(position, task_id)`` of each event of type ``kind`` that has a task id."""
         numbers = {n for n, shape in enumerate(self.shapes) if shape[0] == kind}
+        marks, items = self.marks, self.items
+        if -1 not in marks:  # every event has a shape (a batch of starts and completions)
+            return [(i, items[i]) for i, mark in enumerate(marks) if mark in numbers]
         return [
             (i, item if mark >= 0 else item[2])
-            for i, (mark, item) in enumerate(zip(self.marks, self.items, strict=True))
+            for i, (mark, item) in enumerate(zip(marks, items, strict=True))
             if (mark in numbers) or (mark < 0 and item[0] == kind and item[2] is not None)
         ]
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -151,6 +152,7 @@ class SQLiteDatabase:
             raise
         self._conn = conn
         self._wal_path = path.with_name(path.name + "-wal")
+        self._wal_name = os.fspath(self._wal_path)  # stat() after each commit: no Path call
         self._wal_size = 0  # the WAL file's size after the last reserve
 
     def close(self) -> None:
@@ -225,9 +227,9 @@ class SQLiteDatabase:
         process's lock, and any error leaves things as they were (the next
         commit meets a real problem itself).
         """
-        wal = self._wal_path
+        wal = self._wal_name
         try:
-            size = wal.stat().st_size
+            size = os.stat(wal).st_size
         except OSError:
             return
         grew, self._wal_size = size - self._wal_size, size
@@ -253,7 +255,7 @@ class SQLiteDatabase:
                 if cache is not None:
                     conn.execute(f"PRAGMA cache_size = {cache:d}")
         with contextlib.suppress(OSError):
-            self._wal_size = wal.stat().st_size
+            self._wal_size = os.stat(wal).st_size
 
     def _require_run(self, conn: sqlite3.Connection, run_id: str) -> None:
         if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:

@@ -72,7 +72,7 @@ from ._records import (
     StoredRun,
     TaskRecord,
     definition_hash,
-    definition_snapshot,
+    snapshot_with,
 )
 from ._writer import RunRecorder
 
@@ -112,14 +112,14 @@ def definition_of(workflow: Workflow, extra: dict[str, Any]) -> dict[str, Any]:
     A task's spec is its ``repr`` (a :class:`Task` names its function, a shell
     task its command), without memory addresses, which differ per process.
     """
-    snapshot = definition_snapshot(workflow, **extra)
-    for entry, task in zip(snapshot["tasks"], workflow.tasks.values(), strict=True):
-        if type(task) is Task:
-            fn = task.fn
-            entry["spec"] = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', fn)}"
-        else:
-            entry["spec"] = _ADDRESS.sub("", repr(task))
-    return snapshot
+    return snapshot_with(workflow, _spec, extra)
+
+
+def _spec(task: Any) -> str:
+    if type(task) is Task:
+        fn = task.fn
+        return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', fn)}"
+    return _ADDRESS.sub("", repr(task))
 
 
 def check_unchanged(stored: StoredRun, definition: dict[str, Any]) -> None:

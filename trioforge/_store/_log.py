@@ -123,7 +123,8 @@ Logged = tuple[
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    # What this module writes holds no cycle: no check per container.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), check_circular=False)
 
 
 def encode_chunks(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -173,7 +173,7 @@ def validate_definition(value: Any) -> None:
     """
     tasks = value.get("tasks") if isinstance(value, Mapping) else None
     if not isinstance(tasks, list) or not all(
-        isinstance(t, Mapping) and isinstance(t.get("id"), str) for t in tasks
+        (type(t) is dict or isinstance(t, Mapping)) and isinstance(t.get("id"), str) for t in tasks
     ):
         raise ValueError(
             'definition must be a dict with "tasks": a list of {"id": str, "depends_on": '
@@ -422,14 +422,33 @@ def definition_snapshot(workflow: Workflow, **extra: Any) -> dict[str, Any]:
     "estimate" where set}], **extra}``. Pass e.g. ``source=`` the YAML text or
     ``path=`` the file, so a change to them changes the hash.
     """
+    return snapshot_with(workflow, None, extra)
+
+
+def snapshot_with(
+    workflow: Workflow, spec: Callable[[Any], str] | None, extra: Mapping[str, Any]
+) -> dict[str, Any]:
+    """:func:`definition_snapshot`, each task's entry with ``"spec": spec(task)`` if given.
+
+    In one pass over the tasks (a large workflow's snapshot is built before
+    each durable run).
+    """
     tasks: list[dict[str, Any]] = []
+    append = tasks.append
     for task_id, task, depends_on in workflow._dependency_lists():
         entry: dict[str, Any] = {"id": task_id, "depends_on": depends_on}
-        for name in ("timeout", "retries", "estimate"):
-            value = getattr(task, name, None)
-            if value is not None:
-                entry[name] = value
-        tasks.append(entry)
+        timeout = getattr(task, "timeout", None)
+        if timeout is not None:
+            entry["timeout"] = timeout
+        retries = getattr(task, "retries", None)
+        if retries is not None:
+            entry["retries"] = retries
+        estimate = getattr(task, "estimate", None)
+        if estimate is not None:
+            entry["estimate"] = estimate
+        if spec is not None:
+            entry["spec"] = spec(task)
+        append(entry)
     snapshot: dict[str, Any] = {"name": workflow.name, "tasks": tasks}
     snapshot.update(extra)
     return snapshot
@@ -437,7 +456,18 @@ def definition_snapshot(workflow: Workflow, **extra: Any) -> dict[str, Any]:
 
 def canonical_json(definition: Mapping[str, Any]) -> str:
     """The definition as canonical JSON text: sorted keys, no spaces, not ASCII-escaped."""
-    return json.dumps(definition, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    try:
+        # No cycle check per container (a tenth of the time for a large workflow): a
+        # cyclic value still fails, as a RecursionError, made a ValueError here.
+        return json.dumps(
+            definition,
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            check_circular=False,
+        )
+    except RecursionError:
+        raise ValueError("the definition is nested too deeply (or refers to itself)") from None
 
 
 def definition_hash(definition: Mapping[str, Any]) -> str:

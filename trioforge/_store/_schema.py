@@ -3,9 +3,10 @@
 The schema version lives in ``PRAGMA user_version`` (0 in a new, empty file).
 :data:`MIGRATIONS` is the ordered list of steps; step *N* takes a database
 from version *N - 1* to *N*. Opening a store runs every step above the file's
-version, each in its own ``BEGIN IMMEDIATE`` transaction that re-reads the
-version first, so two processes opening the same new file at once cannot both
-apply a step, and a crash mid-step leaves the file at the previous version.
+version, each in its own ``BEGIN IMMEDIATE`` transaction (a new file's all in
+one) that re-reads the version first, so two processes opening the same new
+file at once cannot both apply a step, and a crash mid-step leaves the file at
+the previous version.
 A file whose version is newer than the last step is refused: an older
 trioforge must not write to a schema it does not know.
 
@@ -263,16 +264,22 @@ def migrate(
             f"the run store {where} has schema version {found}, newer than this "
             f"trioforge knows ({latest}); upgrade trioforge to use it"
         )
-    for step in migrations[found:]:
+    pending = list(migrations[found:])
+    # A new file takes every step in one transaction (one fsync, not one a step).
+    groups = [pending] if found == 0 else [[step] for step in pending]
+    for group in groups:
+        if not group:
+            continue
         conn.execute("BEGIN IMMEDIATE")
         try:
             current = schema_version(conn)  # another process may have got here first
-            if current < step.version:
-                for statement in step.statements:
-                    conn.execute(statement)
-                if step.convert is not None:
-                    step.convert(conn)
-                conn.execute(f"PRAGMA user_version = {step.version:d}")
+            for step in group:
+                if current < step.version:
+                    for statement in step.statements:
+                        conn.execute(statement)
+                    if step.convert is not None:
+                        step.convert(conn)
+                    conn.execute(f"PRAGMA user_version = {step.version:d}")
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
