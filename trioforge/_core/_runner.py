@@ -144,10 +144,17 @@ class TaskRunner:
         audit = run.audit
         ids = run.dag.ids
         count = len(nodes)
-        audit._pending.extend([ids[node] for node in nodes])
-        audit._marks.extend([self.started_shape] * count)
-        audit._times.fromlist([started, time.time(), NO_DURATION] * count)
-        run.admitted.update(dict.fromkeys(nodes, (started, 1, False)))
+        if count == 1:  # most calls: a completion released one dependent
+            node = nodes[0]
+            audit._pending.append(ids[node])
+            audit._marks.append(self.started_shape)
+            audit._times.fromlist([started, time.time(), NO_DURATION])
+            run.admitted[node] = (started, 1, False)
+        else:
+            audit._pending.extend([ids[node] for node in nodes])
+            audit._marks.extend([self.started_shape] * count)
+            audit._times.fromlist([started, time.time(), NO_DURATION] * count)
+            run.admitted.update(dict.fromkeys(nodes, (started, 1, False)))
         for follower in audit.followers:
             follower()
         self._gate(nursery, nodes)
