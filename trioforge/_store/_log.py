@@ -206,15 +206,20 @@ def _check_fields(
     return tuple(values)
 
 
-def _check_pairs(text: object, where: str, name: str) -> dict[str, tuple[str | None, bool]]:
-    if text is None:
-        return {}
+def _load(text: object, where: str, name: str) -> Any:
+    """A row's JSON column ``name``, parsed (any value); a clear error if it is not JSON text."""
     if type(text) is not str:
         raise _bad(where, f"its {name} are not text")
     try:
-        value = json.loads(text)
+        return json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise _bad(where, f"its {name} are not JSON ({exc})") from None
+
+
+def _check_pairs(text: object, where: str, name: str) -> dict[str, tuple[str | None, bool]]:
+    if text is None:
+        return {}
+    value = _load(text, where, name)
     if type(value) is not dict:
         raise _bad(where, f"its {name} are not a JSON object")
     out: dict[str, tuple[str | None, bool]] = {}
@@ -238,12 +243,7 @@ def decode_reserved(text: object, where: str) -> dict[str, int]:
     """
     if text is None:
         return {}
-    if type(text) is not str:
-        raise _bad(where, "its reserved starts are not text")
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise _bad(where, f"its reserved starts are not JSON ({exc})") from None
+    value = _load(text, where, "reserved starts")
     if type(value) is not dict or not all(
         type(attempt) is int and attempt >= 1 for attempt in value.values()
     ):
@@ -261,12 +261,7 @@ def decode_chunk(
     Raises:
         StoreContentError: a value is not what :func:`encode_chunks` writes.
     """
-    if type(events) is not str:
-        raise _bad(where, "its events are not text")
-    try:
-        loaded = json.loads(events)
-    except (ValueError, RecursionError) as exc:
-        raise _bad(where, f"its events are not JSON ({exc})") from None
+    loaded = _load(events, where, "events")
     if type(loaded) is not list or len(loaded) != 3 or not all(type(x) is list for x in loaded):
         raise _bad(where, "its events are not [shapes, marks, items]")
     raw_shapes, marks, items = loaded
