@@ -109,7 +109,7 @@ class TaskRunner:
         self.completed_shape = run.audit.shape(_COMPLETED, run.workflow_id, layer, 1)
         self._gated: list[int] = []  # recorded starts waiting for their commit (spawn)
         self._releasing = False
-        self._again = False  # _release: commit once more, though it has no task to start
+        self._again = False  # _release: go round again (set by every _gate since its last round)
         self._workers = Workers(self.run_node, self._abandon, run.dag.ids)
         self.queue_all = self._workers.start_all
 
@@ -185,13 +185,13 @@ class TaskRunner:
 
         In a durable run every attempt's start is committed (or reserved: see
         :meth:`start_reserved`) before its body runs. Rather than spawn each
-        task to wait for that commit (a parked
-        trio task per task, all alive at once in a wide graph, each woken
-        separately), the start of the first attempt is recorded here and the
-        tasks spawned together once the group commit holding their starts
-        returns (:meth:`_release`, one coroutine per batch). If that commit
-        fails, each task meets the error at its own checkpoint, as it would
-        have; if it is cancelled, the tasks end as cancelled without running.
+        task to wait for that commit (a parked trio task per task, all alive
+        at once in a wide graph, each woken separately), the start of the
+        first attempt is recorded here and the tasks spawned together once
+        the group commit holding their starts returns (:meth:`_release`, one
+        coroutine per batch). If that commit fails, each task meets the error
+        at its own checkpoint, as it would have; if it is cancelled, the tasks
+        end as cancelled without running.
         """
         run = self.run
         if run.checkpoint is None or run.halted is not None:
@@ -206,10 +206,15 @@ class TaskRunner:
         if attempt == 1 and not run.audit.sinks:
             self._admit_first(nursery, [node], started)
             return
-        fields = (_STARTED, run.workflow_id, started, time.time(), task_id, self.layer, attempt)
-        run.audit.record_fields((*fields, None, None, None))
-        run.admitted[node] = (started, attempt, False)
+        self._record_start(node, attempt, started)
         self._gate(nursery, [node])
+
+    def _record_start(self, node: int, attempt: int, started: float) -> None:
+        """Record ``node``'s ``attempt`` as started (its event, and :attr:`Run.admitted`)."""
+        run = self.run
+        fields = (_STARTED, run.workflow_id, started, time.time(), run.dag.ids[node], self.layer)
+        run.audit.record_fields((*fields, attempt, None, None, None))
+        run.admitted[node] = (started, attempt, False)
 
     def start_reserved(self, nursery: trio.Nursery, node: int, attempt: int) -> None:
         """Start ``node``'s ``attempt`` at once: a durable commit reserved its start.
@@ -218,8 +223,8 @@ class TaskRunner:
         the tasks next in line with the commits it makes anyway (see
         ``_Bounded``), so a reserved task need not wait for a commit of its
         own start when a slot frees: its start is recorded here (and committed
-        with the next commit, which :meth:`_release` makes soon, reserving the
-        next tasks) and it runs at once. After a crash, a reservation that no
+        with the next commit, which also reserves the next tasks: see
+        :meth:`commit_soon`) and it runs at once. After a crash, a reservation that no
         recorded start followed counts as a started attempt (the run store's
         fold), so the guarantee stays: an attempt that may have run is known.
         """
@@ -228,9 +233,7 @@ class TaskRunner:
         if run.halted is not None or started >= run.deadline:
             self._workers.start(nursery, node)  # it refuses to start
             return
-        fields = (_STARTED, run.workflow_id, started, time.time(), run.dag.ids[node], self.layer)
-        run.audit.record_fields((*fields, attempt, None, None, None))
-        run.admitted[node] = (started, attempt, False)
+        self._record_start(node, attempt, started)
         self._workers.start(nursery, node)
 
     def commit_soon(self, nursery: trio.Nursery) -> None:
@@ -265,7 +268,7 @@ class TaskRunner:
                 # A cancel point of our own (the recorder's may raise instead), which
                 # also lets the tasks just spawned record their dependents' starts.
                 await trio.lowlevel.checkpoint()
-                if not self._gated and not self._again:
+                if not self._again:  # nothing gated nor asked for since this round began
                     return
         except BaseException as exc:
             if is_cancellation(exc):

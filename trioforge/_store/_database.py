@@ -33,7 +33,15 @@ from typing import Any, TypeVar
 
 from .._core import AuditEvent, EventColumns, EventType, fields_of
 from ._codec import encode_result
-from ._log import Logged, RunFold, decode_chunk, decode_reserved, encode_chunks, run_updates
+from ._log import (
+    Logged,
+    RunFold,
+    decode_chunk,
+    decode_reserved,
+    encode_chunks,
+    encode_reserved,
+    run_updates,
+)
 from ._owner import holder_is_dead
 from ._records import (
     Lease,
@@ -361,8 +369,7 @@ class SQLiteDatabase:
                 yield
                 chunk = following
             # The reservations come after the commit's events: on its last row.
-            ahead = json.dumps(dict(reserved), separators=(",", ":")) if reserved else None
-            conn.execute(insert, (run_id, *chunk, ahead))
+            conn.execute(insert, (run_id, *chunk, encode_reserved(reserved)))
             for status, finished_at in run_updates(batch):
                 conn.execute(
                     "UPDATE runs SET status = ?, finished_at = ? WHERE id = ?",

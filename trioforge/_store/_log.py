@@ -69,6 +69,7 @@ __all__ = [
     "decode_chunk",
     "decode_reserved",
     "encode_chunks",
+    "encode_reserved",
     "run_updates",
 ]
 
@@ -233,6 +234,11 @@ def _check_pairs(text: object, where: str, name: str) -> dict[str, tuple[str | N
             raise _bad(where, f"its {name} entry for {key!r} is not [text or null, true/false]")
         out[key] = (pair[0], pair[1])
     return out
+
+
+def encode_reserved(reserved: Mapping[str, int] | None) -> str | None:
+    """The ``reserved`` column of a commit's last row (:func:`decode_reserved` reads it)."""
+    return _dumps(dict(reserved)) if reserved else None
 
 
 def decode_reserved(text: object, where: str) -> dict[str, int]:

@@ -437,15 +437,10 @@ def snapshot_with(
     append = tasks.append
     for task_id, task, depends_on in workflow._dependency_lists():
         entry: dict[str, Any] = {"id": task_id, "depends_on": depends_on}
-        timeout = getattr(task, "timeout", None)
-        if timeout is not None:
-            entry["timeout"] = timeout
-        retries = getattr(task, "retries", None)
-        if retries is not None:
-            entry["retries"] = retries
-        estimate = getattr(task, "estimate", None)
-        if estimate is not None:
-            entry["estimate"] = estimate
+        for name in ("timeout", "retries", "estimate"):
+            value = getattr(task, name, None)
+            if value is not None:
+                entry[name] = value
         if spec is not None:
             entry["spec"] = spec(task)
         append(entry)
